@@ -1,0 +1,106 @@
+// procpool — plain value types: how a pool is configured, how a task is submitted, and the
+// snapshots a monitor reads.
+#pragma once
+
+#include <procpool/procpool_export.h>
+
+#include <QtCore/QDateTime>
+#include <QtCore/QDebug>
+#include <QtCore/QMetaType>
+#include <QtCore/QProcessEnvironment>
+#include <QtCore/QString>
+#include <QtCore/QStringList>
+
+#include <chrono>
+
+namespace procpool {
+
+//! Which program a pool starts as its workers: the seed's `mp_context`.
+//!
+//! The default (empty program) starts this application's own executable again in worker mode;
+//! its main() must call procpool::workerMain(argc, argv) first. A pool may instead name a
+//! dedicated worker program that links the same tasks and does the same.
+struct PROCPOOL_ENGINE_EXPORT StartContext
+{
+    QString program;                  //!< empty: this executable
+    QStringList arguments;            //!< passed to the worker program
+    QProcessEnvironment environment;  //!< empty: inherit this process's environment
+    QString workingDirectory;         //!< empty: inherit
+
+    //! The program the pool will really start (resolves the empty default).
+    QString resolvedProgram() const;
+};
+
+//! Everything start() takes. The first five fields are the seed's parameters, in its order.
+struct PROCPOOL_ENGINE_EXPORT PoolOptions
+{
+    int maxWorkers = 1;              //!< upper bound of worker processes; workers start lazily
+    QString taskType;                //!< empty: any submission; otherwise only this type
+    bool daemon = false;             //!< daemon workers die with the application
+    QString processNamePrefix;       //!< workers are named PREFIX-1, PREFIX-2, ...
+    StartContext startContext;       //!< which program to start as worker
+
+    //! Tasks handed to a worker beyond the one it is running. Higher values hide the
+    //! round-trip between two tasks (throughput); lower values keep queued tasks in the
+    //! parent, where cancel() drops them at once and a crash re-queues fewer of them.
+    int prefetch = 1;
+    //! Largest frame either side may send, in bytes; larger frames are a protocol error.
+    qint64 maxFrameSize = qint64(512) * 1024 * 1024;
+    //! How long a new worker may take to say hello before it counts as failed to start.
+    std::chrono::milliseconds handshakeTimeout{30000};
+
+    //! Throws std::invalid_argument naming the first option that is out of range.
+    void validate() const;
+};
+
+//! A task type for a submission, e.g. `procpool::TaskType("component_render")`.
+struct PROCPOOL_ENGINE_EXPORT TaskType
+{
+    explicit TaskType(QString typeName) : name(std::move(typeName)) {}
+    QString name;
+};
+
+//! Per-submission options; may be passed as the last argument of submitTask().
+struct PROCPOOL_ENGINE_EXPORT SubmitOptions
+{
+    SubmitOptions() = default;
+    SubmitOptions(const TaskType &type) : taskType(type.name) {} // NOLINT: implicit on purpose
+    QString taskType; //!< must equal the pool's task type when the pool has one
+};
+
+//! A pool's life: Stopped → Running → Stopping → Stopped. Broken: workers cannot be started.
+enum class PoolState { Stopped, Running, Stopping, Broken };
+PROCPOOL_ENGINE_EXPORT QString toString(PoolState state);
+
+enum class WorkerState { Starting, Idle, Busy, Exiting, Crashed };
+PROCPOOL_ENGINE_EXPORT QString toString(WorkerState state);
+
+//! A snapshot of one worker process.
+struct PROCPOOL_ENGINE_EXPORT WorkerInfo
+{
+    qint64 pid = 0;
+    QString name;              //!< PREFIX-N, as in /proc/PID/comm (which keeps 15 bytes)
+    WorkerState state = WorkerState::Starting;
+    QString currentTask;       //!< name of the task it is running, if any
+    quint64 tasksDone = 0;     //!< tasks finished with a result
+    quint64 tasksFailed = 0;   //!< tasks that threw
+    QDateTime startedAt;
+};
+
+//! Counters of one pool since start(). Exact, updated as results arrive.
+struct PROCPOOL_ENGINE_EXPORT PoolStats
+{
+    qint64 queued = 0;     //!< waiting in the parent for a worker
+    qint64 running = 0;    //!< handed to a worker and not finished
+    quint64 submitted = 0;
+    quint64 completed = 0; //!< finished with a result
+    quint64 failed = 0;    //!< finished with an error
+    quint64 cancelled = 0; //!< dropped before they ran
+    quint64 workersStarted = 0;
+    quint64 workersCrashed = 0;
+};
+
+} // namespace procpool
+
+Q_DECLARE_METATYPE(procpool::PoolState)
+Q_DECLARE_METATYPE(procpool::WorkerState)

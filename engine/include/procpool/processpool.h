@@ -1,0 +1,45 @@
+// procpool — ProcessPool: the running pool of a ProcessPoolManager (what getPool() returns).
+#pragma once
+
+#include <procpool/options.h>
+#include <procpool/procpool_export.h>
+
+#include <QtCore/QList>
+
+#include <memory>
+
+namespace procpool {
+
+namespace detail {
+class PoolCore;
+}
+
+//! A running pool of worker processes. Obtained from ProcessPoolManager::getPool(); valid
+//! until the manager's stop() returns. Every function is thread-safe and never blocks on a
+//! worker: it reads a snapshot the engine thread keeps up to date.
+class PROCPOOL_ENGINE_EXPORT ProcessPool
+{
+public:
+    ~ProcessPool();
+    ProcessPool(const ProcessPool &) = delete;
+    ProcessPool &operator=(const ProcessPool &) = delete;
+
+    const PoolOptions &options() const;
+    int maxWorkers() const { return options().maxWorkers; }
+    QString taskType() const { return options().taskType; }
+    bool isDaemon() const { return options().daemon; }
+    QString processNamePrefix() const;
+
+    PoolState state() const;
+    QList<WorkerInfo> workers() const;
+    PoolStats stats() const;
+    //! The pid of every worker process currently alive.
+    QList<qint64> workerPids() const;
+
+private:
+    friend class ProcessPoolManager;
+    explicit ProcessPool(std::shared_ptr<detail::PoolCore> core);
+    std::shared_ptr<detail::PoolCore> m_core;
+};
+
+} // namespace procpool

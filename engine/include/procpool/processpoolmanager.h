@@ -1,0 +1,267 @@
+// procpool — ProcessPoolManager, the registry and getOrCreateProcessManager().
+//
+//     procpool::ProcessPoolManager *manager = procpool::getOrCreateProcessManager("render");
+//     manager->start(4, "component_render");
+//     QFuture<QString> page = manager->submitTask(renderPage, url,
+//                                                 procpool::TaskType("component_render"));
+#pragma once
+
+#include <procpool/errors.h>
+#include <procpool/options.h>
+#include <procpool/processpool.h>
+#include <procpool/procpool_export.h>
+#include <procpool/task.h>
+
+#include <QtCore/QCborArray>
+#include <QtCore/QFuture>
+#include <QtCore/QMap>
+#include <QtCore/QMutex>
+#include <QtCore/QObject>
+#include <QtCore/QPromise>
+#include <QtCore/QVariant>
+
+#include <memory>
+#include <tuple>
+#include <utility>
+
+namespace procpool {
+
+class ProcessPoolManager;
+
+//! The namespace used when getOrCreateProcessManager() is given no id.
+inline constexpr char16_t defaultNamespace[] = u"default";
+
+//! creator process id → namespace id → manager.
+using RegistryMap = QMap<qint64, QMap<QString, ProcessPoolManager *>>;
+
+namespace detail {
+
+//! Where the engine delivers one task's outcome. Lives on the engine thread once submitted.
+class PROCPOOL_ENGINE_EXPORT ResultSink
+{
+public:
+    virtual ~ResultSink();
+    virtual void deliver(const QCborValue &result) = 0; // may throw CodecError
+    virtual void fail(const QException &error) = 0;
+    virtual void progress(int value, int maximum, const QString &text) = 0;
+    virtual bool isCanceled() const = 0;
+    virtual void finishCanceled() = 0;
+};
+
+template <typename R>
+class PromiseSink final : public ResultSink
+{
+public:
+    PromiseSink() { m_promise.start(); }
+    QFuture<R> future() { return m_promise.future(); }
+    void deliver(const QCborValue &result) override
+    {
+        if constexpr (!std::is_void_v<R>)
+            m_promise.addResult(Codec<R>::decode(result));
+        m_promise.finish();
+    }
+    void fail(const QException &error) override
+    {
+        m_promise.setException(error);
+        m_promise.finish();
+    }
+    void progress(int value, int maximum, const QString &text) override
+    {
+        m_promise.setProgressRange(0, maximum);
+        m_promise.setProgressValueAndText(value, text);
+    }
+    bool isCanceled() const override { return m_promise.isCanceled(); }
+    void finishCanceled() override { m_promise.finish(); }
+
+private:
+    QPromise<R> m_promise;
+};
+
+template <typename T>
+constexpr bool isSubmitOption =
+    std::is_same_v<std::remove_cvref_t<T>, SubmitOptions> || std::is_same_v<std::remove_cvref_t<T>, TaskType>;
+
+template <typename... Ts>
+constexpr bool endsWithSubmitOptions = [] {
+    if constexpr (sizeof...(Ts) == 0)
+        return false;
+    else
+        return isSubmitOption<std::tuple_element_t<sizeof...(Ts) - 1, std::tuple<Ts...>>>;
+}();
+
+template <typename D, typename T>
+QCborValue encodeAs(T &&value)
+{
+    if constexpr (std::is_same_v<std::remove_cvref_t<T>, D>)
+        return Codec<D>::encode(value);
+    else
+        return Codec<D>::encode(D(std::forward<T>(value)));
+}
+
+} // namespace detail
+
+//! Owns at most one running ProcessPool at a time and guards it with an optional task type.
+//!
+//! Thread-safe: start(), stop() and submitTask() may be called from any thread. Results are
+//! delivered on procpool's engine thread, so a QFuture continuation without a context object
+//! runs there; give .then() a context (or QtFuture::Launch::Async) for heavy continuations.
+class PROCPOOL_ENGINE_EXPORT ProcessPoolManager : public QObject
+{
+    Q_OBJECT
+    Q_PROPERTY(QString namespaceId READ namespaceId CONSTANT)
+    Q_PROPERTY(qint64 creatorPid READ creatorPid CONSTANT)
+    Q_PROPERTY(bool running READ isRunning NOTIFY stateChanged)
+
+public:
+    //! A manager owned by the process \a creatorPid (default: this process).
+    explicit ProcessPoolManager(qint64 creatorPid = currentProcessId(), QObject *parent = nullptr);
+    explicit ProcessPoolManager(QObject *parent);
+    //! Stops the pool first: a non-daemon pool finishes its tasks, a daemon pool is killed.
+    ~ProcessPoolManager() override;
+
+    //! Starts the pool, ready to accept tasks; the seed's parameters in the seed's order.
+    //! Throws PoolAlreadyRunning when a pool is already active or running, and
+    //! std::invalid_argument for an option out of range.
+    void start(int maxWorkers, const QString &taskType = QString(), bool daemon = false,
+               const QString &processNamePrefix = QString(),
+               const StartContext &startContext = StartContext());
+    void start(const PoolOptions &options);
+
+    //! Shuts the pool down; new submissions are refused at once.
+    //! Non-daemon pool: every task already submitted still runs to completion; \a wait decides
+    //! whether stop() returns before (false) or after (true) that and the workers' exit.
+    //! Daemon pool: queued tasks are dropped (their futures fail with PoolStopped); with
+    //! \a wait the tasks the workers already hold finish first, without it the workers are
+    //! killed at once and those futures fail with PoolStopped too.
+    //! After stop(), start() may be called again.
+    void stop(bool wait = true);
+
+    //! Submits \a task with its arguments; the last argument may be a TaskType or SubmitOptions:
+    //!     manager->submitTask(add, 1, 2, procpool::TaskType("math"));
+    //! Throws PoolNotRunning before start(), UnknownTaskError when the task type does not match.
+    template <typename R, typename... Args, typename... Ts>
+    QFuture<R> submitTask(const Task<R(Args...)> &task, Ts &&...arguments)
+    {
+        if constexpr (detail::endsWithSubmitOptions<Ts...>) {
+            auto all = std::forward_as_tuple(std::forward<Ts>(arguments)...);
+            return [&]<std::size_t... I>(std::index_sequence<I...>) {
+                return submitWithOptions(task, SubmitOptions(std::get<sizeof...(Ts) - 1>(all)),
+                                         std::get<I>(std::move(all))...);
+            }(std::make_index_sequence<sizeof...(Ts) - 1>{});
+        } else {
+            return submitWithOptions(task, SubmitOptions(), std::forward<Ts>(arguments)...);
+        }
+    }
+
+    //! Untyped submission by task name (what the monitor and headless mode use). Arguments are
+    //! checked against the task's declared types when this program knows the task; an unknown
+    //! name throws UnknownTaskName here when the workers run this program, and fails the
+    //! future with UnknownTaskName when they run another program that does not know it.
+    QFuture<QVariant> submitTask(const QString &taskName, const QVariantList &arguments,
+                                 const SubmitOptions &options = SubmitOptions());
+
+    //! The running pool. Throws PoolNotRunning before start() and after stop().
+    ProcessPool *getPool() const;
+
+    bool isRunning() const;
+    PoolState state() const;
+    qint64 creatorPid() const { return m_creatorPid; }
+    //! The registry namespace this manager is filed under (empty when not in the registry).
+    QString namespaceId() const;
+    //! The options of the running pool, or of the last one.
+    PoolOptions options() const;
+
+    //! `<ProcessPoolManager namespace='render' creator=4242 state=running max_workers=4 ...>`
+    QString toString() const;
+
+    //! Every manager alive in this process, in creation order.
+    static QList<ProcessPoolManager *> allInstances();
+    //! A copy of the registry: creator pid → namespace → manager.
+    static RegistryMap registry();
+
+    static qint64 currentProcessId();
+
+Q_SIGNALS:
+    void stateChanged(procpool::PoolState state);
+    void workerStarted(qint64 pid, const QString &name);
+    //! \a exitCode is -1 when \a signal ended the worker; \a reason is a readable summary.
+    void workerExited(qint64 pid, int exitCode, int signal, const QString &reason);
+    //! A line a worker printed to stdout or stderr.
+    void workerLog(qint64 pid, const QString &line);
+
+private:
+    template <typename R, typename... Args, typename... Ts>
+    QFuture<R> submitWithOptions(const Task<R(Args...)> &task, const SubmitOptions &options,
+                                 Ts &&...arguments)
+    {
+        static_assert(sizeof...(Args) == sizeof...(Ts),
+                      "procpool: wrong number of arguments for this task");
+        checkSubmission(options);
+        QCborArray encoded{detail::encodeAs<std::decay_t<Args>>(std::forward<Ts>(arguments))...};
+        auto sink = std::make_unique<detail::PromiseSink<R>>();
+        QFuture<R> future = sink->future();
+        enqueue(task.name(), std::move(encoded), std::move(sink), options);
+        return future;
+    }
+
+    void checkSubmission(const SubmitOptions &options) const;
+    void enqueue(const QString &taskName, QCborArray &&arguments,
+                 std::unique_ptr<detail::ResultSink> sink, const SubmitOptions &options);
+    std::shared_ptr<detail::PoolCore> runningCore() const;
+
+    friend class ManagerRegistry;
+    friend ProcessPoolManager *getOrCreateProcessManager(const QString &, bool, bool);
+    mutable QMutex m_mutex;
+    const qint64 m_creatorPid;
+    QString m_namespaceId;
+    PoolOptions m_options;
+    std::shared_ptr<detail::PoolCore> m_core;
+    std::unique_ptr<ProcessPool> m_pool;
+};
+
+//! The process-wide registry of managers, as a QObject that announces changes.
+class PROCPOOL_ENGINE_EXPORT ManagerRegistry : public QObject
+{
+    Q_OBJECT
+public:
+    static ManagerRegistry *instance();
+
+    RegistryMap snapshot() const;
+    QList<ProcessPoolManager *> allInstances() const;
+    //! Removes (and deletes) the registry's manager for \a id in this process; a running pool
+    //! is stopped first as stop(false) would. Returns false when there is none.
+    bool remove(const QString &id);
+
+Q_SIGNALS:
+    void managerAdded(procpool::ProcessPoolManager *manager);
+    //! Emitted before the manager is deleted, or when forceCreate replaced it.
+    void managerRemoved(procpool::ProcessPoolManager *manager);
+
+private:
+    friend class ProcessPoolManager;
+    friend ProcessPoolManager *getOrCreateProcessManager(const QString &, bool, bool);
+    ManagerRegistry();
+    ~ManagerRegistry() override;
+    void track(ProcessPoolManager *manager);
+    void untrack(ProcessPoolManager *manager);
+
+    struct Private;
+    std::unique_ptr<Private> d;
+};
+
+//! Retrieves or creates the manager of namespace \a id for the current process.
+//!  - no id: the default namespace; the same id always gives the same manager;
+//!  - \a strictlyGet and no such manager: throws ManagerNotFound;
+//!  - \a forceCreate: a new manager replaces that namespace's one (the others are untouched;
+//!    the replaced manager keeps running and stays valid until the process exits);
+//!  - both flags: throws std::invalid_argument.
+PROCPOOL_ENGINE_EXPORT ProcessPoolManager *
+getOrCreateProcessManager(const QString &id = QString(), bool forceCreate = false,
+                          bool strictlyGet = false);
+
+//! Removes a namespace's manager from the registry (see ManagerRegistry::remove()).
+PROCPOOL_ENGINE_EXPORT bool removeProcessManager(const QString &id);
+
+PROCPOOL_ENGINE_EXPORT QDebug operator<<(QDebug debug, const ProcessPoolManager *manager);
+
+} // namespace procpool

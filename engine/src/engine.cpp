@@ -1,0 +1,116 @@
+#include "engine_p.h"
+
+#include "poolcore_p.h"
+
+#include <QtCore/QCoreApplication>
+
+#include <algorithm>
+
+namespace procpool::detail {
+
+namespace {
+void shutdownAtApplicationExit()
+{
+    Engine::instance().shutdown();
+}
+} // namespace
+
+Engine &Engine::instance()
+{
+    static Engine engine; // destroyed at exit: non-daemon pools finish before the process ends
+    return engine;
+}
+
+Engine::~Engine()
+{
+    shutdown();
+}
+
+QThread *Engine::thread()
+{
+    QMutexLocker locker(&m_mutex);
+    if (!m_thread) {
+        // PR_SET_PDEATHSIG fires when the thread that forked a worker ends, so workers are
+        // forked here only, on a thread that lives as long as any pool does. The QThread
+        // object is never deleted: cores that outlive a shutdown still point at it.
+        m_thread = new QThread;
+        m_thread->setObjectName(QStringLiteral("procpool engine"));
+    }
+    if (!m_thread->isRunning()) {
+        m_thread->start();
+        m_running = true;
+    }
+    if (!m_postRoutineAdded && QCoreApplication::instance()) {
+        // ~QCoreApplication runs this while Qt is still whole; the static destructor above is
+        // the fallback for programs that never create an application object.
+        qAddPostRoutine(shutdownAtApplicationExit);
+        m_postRoutineAdded = true;
+    }
+    return m_thread;
+}
+
+bool Engine::isEngineThread() const
+{
+    QMutexLocker locker(&m_mutex);
+    return m_running && QThread::currentThread() == m_thread;
+}
+
+void Engine::adopt(const std::shared_ptr<PoolCore> &core)
+{
+    QThread *t = thread();
+    core->moveToThread(t);
+    QMutexLocker locker(&m_mutex);
+    m_cores.push_back(core);
+}
+
+void Engine::release(PoolCore *core)
+{
+    std::shared_ptr<PoolCore> last; // dropped outside the lock
+    QMutexLocker locker(&m_mutex);
+    const auto it = std::find_if(m_cores.begin(), m_cores.end(),
+                                 [core](const auto &c) { return c.get() == core; });
+    if (it != m_cores.end()) {
+        last = std::move(*it);
+        m_cores.erase(it);
+    }
+}
+
+void Engine::shutdown()
+{
+    std::vector<std::shared_ptr<PoolCore>> cores;
+    QThread *t = nullptr;
+    {
+        QMutexLocker locker(&m_mutex);
+        if (!m_running)
+            return;
+        cores = m_cores;
+        t = m_thread;
+    }
+    if (QThread::currentThread() == t) {
+        qWarning("procpool: the engine cannot shut down from its own thread");
+        return;
+    }
+    for (const auto &core : cores)
+        core->requestStop(core->options().daemon ? StopMode::Kill : StopMode::Drain);
+    for (const auto &core : cores)
+        core->waitStopped();
+    {
+        QMutexLocker locker(&m_mutex);
+        m_cores.clear();
+        m_running = false;
+    }
+    cores.clear(); // managers may still hold their cores; the deleter copes with a dead thread
+    t->quit();
+    t->wait();
+}
+
+void Engine::deleteCore(PoolCore *core)
+{
+    QThread *t = core->thread();
+    if (t && t->isRunning())
+        core->deleteLater(); // on the engine thread, never inside one of the core's own calls
+    else
+        delete core;
+}
+
+} // namespace procpool::detail

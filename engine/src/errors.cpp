@@ -1,0 +1,121 @@
+#include <procpool/errors.h>
+
+#include <csignal>
+#include <cstring>
+
+namespace procpool {
+
+namespace {
+std::string utf8(const QString &s) { return s.toStdString(); }
+QString quoted(const QString &s) { return s.isEmpty() ? QStringLiteral("none") : u'\'' + s + u'\''; }
+} // namespace
+
+ManagerNotFound::ManagerNotFound(const QString &namespaceId)
+    : std::runtime_error(utf8(
+        QStringLiteral("no ProcessPoolManager for namespace '%1' in this process; create it with "
+                       "getOrCreateProcessManager(\"%1\") or call without strictlyGet")
+            .arg(namespaceId)))
+    , m_namespaceId(namespaceId)
+{
+}
+
+UnknownTaskError::UnknownTaskError(const QString &taskType, const QString &poolTaskType)
+    : std::runtime_error(utf8(
+        QStringLiteral("task type %1 is not accepted by this pool, which only runs tasks of type "
+                       "'%2'; submit with procpool::TaskType(\"%2\"), or use a pool started "
+                       "with that task type (or with none)")
+            .arg(quoted(taskType), poolTaskType)))
+    , m_taskType(taskType)
+    , m_poolTaskType(poolTaskType)
+{
+}
+
+PoolNotRunning::PoolNotRunning(const QString &what)
+    : std::runtime_error(utf8(what))
+{
+}
+
+PoolAlreadyRunning::PoolAlreadyRunning(const QString &what)
+    : std::runtime_error(utf8(what))
+{
+}
+
+DuplicateTaskError::DuplicateTaskError(const QString &taskName)
+    : std::logic_error(utf8(
+        QStringLiteral("procpool: a task named '%1' is already registered; every "
+                       "procpool::Task needs a unique name")
+            .arg(taskName)))
+{
+}
+
+TaskFailure::TaskFailure(const QString &message)
+    : m_what(message.toUtf8())
+{
+}
+
+TaskException::TaskException(const QString &taskName, const QString &typeName,
+                             const QString &message)
+    : TaskFailure(QStringLiteral("task '%1' threw %2: %3").arg(taskName, typeName, message))
+    , m_taskName(taskName)
+    , m_typeName(typeName)
+    , m_originalMessage(message)
+{
+}
+
+UnknownTaskName::UnknownTaskName(const QString &taskName, const QStringList &knownNames)
+    : TaskFailure(QStringLiteral("no task named '%1' is registered in the worker program%2; "
+                                 "declare a procpool::Task with that name in code linked into it")
+                      .arg(taskName,
+                           knownNames.isEmpty()
+                               ? QString()
+                               : QStringLiteral(" (known: %1)").arg(knownNames.join(u", "))))
+    , m_taskName(taskName)
+{
+}
+
+CodecError::CodecError(const QString &message)
+    : TaskFailure(message)
+{
+}
+
+static QString crashMessage(const QString &taskName, qint64 pid, int exitCode, int sig,
+                            const QStringList &lines)
+{
+    QString m = QStringLiteral("worker %1 running task '%2' ").arg(pid).arg(taskName);
+    if (sig != 0)
+        m += QStringLiteral("was killed by %1").arg(signalName(sig));
+    else
+        m += QStringLiteral("exited with code %1").arg(exitCode);
+    if (!lines.isEmpty())
+        m += QStringLiteral("; its last output:\n  ") + lines.join(QStringLiteral("\n  "));
+    return m;
+}
+
+WorkerCrashed::WorkerCrashed(const QString &taskName, qint64 pid, int exitCode, int sig,
+                             const QStringList &lastStderrLines)
+    : TaskFailure(crashMessage(taskName, pid, exitCode, sig, lastStderrLines))
+    , m_taskName(taskName)
+    , m_pid(pid)
+    , m_exitCode(sig != 0 ? -1 : exitCode)
+    , m_signal(sig)
+    , m_stderr(lastStderrLines)
+{
+}
+
+QString WorkerCrashed::signalName() const
+{
+    return m_signal ? procpool::signalName(m_signal) : QString();
+}
+
+ProtocolError::ProtocolError(const QString &message) : TaskFailure(message) {}
+PoolBroken::PoolBroken(const QString &message) : TaskFailure(message) {}
+PoolStopped::PoolStopped(const QString &message) : TaskFailure(message) {}
+
+QString signalName(int sig)
+{
+    if (const char *abbrev = sigabbrev_np(sig))
+        return QStringLiteral("SIG") + QString::fromLatin1(abbrev);
+    return QStringLiteral("signal %1").arg(sig);
+}
+
+} // namespace procpool

@@ -1,0 +1,112 @@
+#include "frame_p.h"
+
+#include <QtCore/QCborStreamReader>
+#include <QtCore/QtEndian>
+
+namespace procpool::detail {
+
+bool isKnownFrameType(quint8 type)
+{
+    return type >= quint8(FrameType::Hello) && type <= quint8(FrameType::Shutdown);
+}
+
+const char *frameTypeName(FrameType type)
+{
+    switch (type) {
+    case FrameType::Hello: return "Hello";
+    case FrameType::Call: return "Call";
+    case FrameType::Result: return "Result";
+    case FrameType::Error: return "Error";
+    case FrameType::Progress: return "Progress";
+    case FrameType::Shutdown: return "Shutdown";
+    }
+    return "?";
+}
+
+void appendFrame(QByteArray &out, FrameType type, quint64 id, const QByteArray &body)
+{
+    const qsizetype start = out.size();
+    out.resize(start + frameHeaderSize);
+    char *header = out.data() + start;
+    qToLittleEndian<quint32>(quint32(1 + 8 + body.size()), header);
+    header[4] = char(type);
+    qToLittleEndian<quint64>(id, header + 5);
+    out.append(body);
+}
+
+QByteArray encodeFrame(FrameType type, quint64 id, const QByteArray &body)
+{
+    QByteArray out;
+    out.reserve(frameHeaderSize + body.size());
+    appendFrame(out, type, id, body);
+    return out;
+}
+
+bool parseBody(const QByteArray &body, QCborValue *value, QString *error)
+{
+    QCborStreamReader reader(body);
+    *value = QCborValue::fromCbor(reader);
+    if (reader.lastError() != QCborError::NoError) {
+        *error = QStringLiteral("malformed CBOR in frame body: %1").arg(reader.lastError().toString());
+        return false;
+    }
+    if (reader.currentOffset() != body.size()) {
+        *error = QStringLiteral("frame body holds %1 bytes after its CBOR item")
+                     .arg(body.size() - reader.currentOffset());
+        return false;
+    }
+    return true;
+}
+
+FrameDecoder::FrameDecoder(qint64 maxFrameSize)
+    : m_maxFrameSize(maxFrameSize)
+{
+}
+
+void FrameDecoder::append(const char *data, qsizetype size)
+{
+    if (m_offset > 0 && m_offset == m_buffer.size()) {
+        m_buffer.clear(); // everything consumed: start over without moving bytes
+        m_offset = 0;
+    } else if (m_offset > 65536 && m_offset * 2 > m_buffer.size()) {
+        m_buffer.remove(0, m_offset); // compact once the consumed part dominates
+        m_offset = 0;
+    }
+    m_buffer.append(data, size);
+}
+
+FrameDecoder::Status FrameDecoder::next(Frame *frame)
+{
+    if (hasError())
+        return Status::Error;
+    const qsizetype available = m_buffer.size() - m_offset;
+    if (available < 4)
+        return Status::NeedMore;
+    const char *p = m_buffer.constData() + m_offset;
+    const quint32 length = qFromLittleEndian<quint32>(p);
+    if (length < 9) {
+        m_error = QStringLiteral("frame length %1 is shorter than the 9-byte type and id header")
+                      .arg(length);
+        return Status::Error;
+    }
+    if (qint64(length) > m_maxFrameSize) {
+        m_error = QStringLiteral("frame of %1 bytes exceeds the limit of %2 bytes "
+                                 "(PoolOptions::maxFrameSize)")
+                      .arg(length)
+                      .arg(m_maxFrameSize);
+        return Status::Error;
+    }
+    if (available >= 5 && !isKnownFrameType(quint8(p[4]))) {
+        m_error = QStringLiteral("unknown frame type %1").arg(quint8(p[4]));
+        return Status::Error;
+    }
+    if (available < 4 + qsizetype(length))
+        return Status::NeedMore;
+    frame->type = FrameType(quint8(p[4]));
+    frame->id = qFromLittleEndian<quint64>(p + 5);
+    frame->body = QByteArray(p + frameHeaderSize, qsizetype(length) - 9);
+    m_offset += 4 + qsizetype(length);
+    return Status::Frame;
+}
+
+} // namespace procpool::detail

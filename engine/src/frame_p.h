@@ -1,0 +1,79 @@
+// procpool — frames: the unit of the wire protocol between a pool and its workers.
+//
+//     u32 length   little-endian; bytes that follow this field (9 + body), at most the limit
+//     u8  type     FrameType
+//     u64 id       little-endian; the task id (0 for frames that concern no task)
+//     ... body     length - 9 bytes; one CBOR data item, or nothing
+//
+// docs/protocol.md is the full specification. The decoder never trusts the peer: a length
+// below the header size or above the limit, or an unknown type, is an error, and a frame
+// arriving in pieces is reassembled however the bytes were split.
+#pragma once
+
+#include <procpool/procpool_export.h>
+
+#include <QtCore/QByteArray>
+#include <QtCore/QCborValue>
+#include <QtCore/QString>
+
+namespace procpool::detail {
+
+//! Bumped whenever a frame's meaning changes; the handshake compares it.
+inline constexpr int protocolVersion = 1;
+inline constexpr qsizetype frameHeaderSize = 4 + 1 + 8;
+
+enum class FrameType : quint8 {
+    Hello = 1,    //!< worker → pool, first frame: {protocol, pid, name, tasks}
+    Call = 2,     //!< pool → worker: [task name, [arguments...]]
+    Result = 3,   //!< worker → pool: the encoded result
+    Error = 4,    //!< worker → pool: {kind, type, message}
+    Progress = 5, //!< worker → pool: [value, maximum, text]
+    Shutdown = 6, //!< pool → worker: finish what you hold, then exit (no body)
+};
+
+PROCPOOL_ENGINE_EXPORT bool isKnownFrameType(quint8 type);
+PROCPOOL_ENGINE_EXPORT const char *frameTypeName(FrameType type);
+
+struct Frame
+{
+    FrameType type = FrameType::Hello;
+    quint64 id = 0;
+    QByteArray body;
+};
+
+//! Appends one frame to \a out.
+PROCPOOL_ENGINE_EXPORT void appendFrame(QByteArray &out, FrameType type, quint64 id,
+                                        const QByteArray &body = QByteArray());
+PROCPOOL_ENGINE_EXPORT QByteArray encodeFrame(FrameType type, quint64 id,
+                                              const QByteArray &body = QByteArray());
+//! Parses a frame body as exactly one CBOR item; returns false (and why) when it is not.
+PROCPOOL_ENGINE_EXPORT bool parseBody(const QByteArray &body, QCborValue *value,
+                                      QString *error);
+
+//! Reassembles frames from a byte stream split in arbitrary places.
+class PROCPOOL_ENGINE_EXPORT FrameDecoder
+{
+public:
+    enum class Status { NeedMore, Frame, Error };
+
+    explicit FrameDecoder(qint64 maxFrameSize);
+
+    void append(const char *data, qsizetype size);
+    void append(const QByteArray &data) { append(data.constData(), data.size()); }
+    //! Takes the next complete frame out of the buffer. After an Error, stays in error.
+    Status next(Frame *frame);
+
+    QString errorString() const { return m_error; }
+    bool hasError() const { return !m_error.isEmpty(); }
+    //! Bytes received but not yet returned as a frame (non-zero at EOF: a truncated frame).
+    qsizetype bufferedBytes() const { return m_buffer.size() - m_offset; }
+    qint64 maxFrameSize() const { return m_maxFrameSize; }
+
+private:
+    QByteArray m_buffer;
+    qsizetype m_offset = 0;
+    qint64 m_maxFrameSize;
+    QString m_error;
+};
+
+} // namespace procpool::detail

@@ -1,0 +1,709 @@
+#include "poolcore_p.h"
+
+#include "engine_p.h"
+
+#include <QtCore/QCborArray>
+#include <QtCore/QCborMap>
+#include <QtCore/QFileInfo>
+
+#include <algorithm>
+#include <csignal>
+#include <sys/prctl.h>
+#include <unistd.h>
+
+namespace procpool::detail {
+
+namespace {
+
+//! Workers that fail to start this many times in a row break the pool instead of being
+//! replaced again: enough to ride out one unlucky start, few enough that a missing program
+//! or a worker that dies at start-up is reported within moments rather than fork-storming.
+constexpr int maxConsecutiveStartFailures = 3;
+
+//! How often queued futures are checked for QFuture::cancel(). Cancellation has no callback
+//! in QFuture, so it is polled; the cost is one atomic load per queued task per sweep.
+constexpr int cancelSweepIntervalMs = 100;
+
+//! Lines of a worker's stderr kept for crash reports.
+constexpr int stderrTailLines = 20;
+
+QString exitDescription(int exitCode, int sig)
+{
+    return sig ? QStringLiteral("killed by %1").arg(signalName(sig))
+               : QStringLiteral("exited with code %1").arg(exitCode);
+}
+
+} // namespace
+
+PoolCore::PoolCore(const PoolOptions &options, const QString &label)
+    : m_options(options)
+    , m_label(label)
+    , m_program(options.startContext.resolvedProgram())
+    , m_ownProgram(QFileInfo(m_program).canonicalFilePath()
+                   == QFileInfo(StartContext().resolvedProgram()).canonicalFilePath())
+{
+    m_sweepTimer = new QTimer(this); // moves to the engine thread with its parent
+    m_sweepTimer->setInterval(cancelSweepIntervalMs);
+    connect(m_sweepTimer, &QTimer::timeout, this, &PoolCore::sweepCancelled);
+}
+
+PoolCore::~PoolCore() = default;
+
+// ---- any thread ----------------------------------------------------------------------------
+
+void PoolCore::enqueue(std::unique_ptr<WorkItem> item)
+{
+    QString broken;
+    {
+        QMutexLocker locker(&m_mutex);
+        if (!m_accepting)
+            throw PoolNotRunning(QStringLiteral("the process pool of %1 is stopping; call "
+                                                "start() again before submitting")
+                                     .arg(m_label));
+        if (m_state == PoolState::Broken) {
+            broken = m_brokenReason;
+        } else {
+            m_pending.push_back(std::move(item));
+        }
+    }
+    {
+        QMutexLocker locker(&m_infoMutex);
+        ++m_stats.submitted;
+        if (!broken.isEmpty())
+            ++m_stats.failed;
+    }
+    if (!broken.isEmpty()) {
+        item->sink->fail(PoolBroken(broken));
+        return;
+    }
+    postDispatch();
+}
+
+void PoolCore::postDispatch()
+{
+    // One queued call however many submissions arrive before the engine thread runs it.
+    if (!m_dispatchPosted.exchange(true, std::memory_order_acq_rel))
+        QMetaObject::invokeMethod(this, &PoolCore::dispatch, Qt::QueuedConnection);
+}
+
+void PoolCore::requestStop(StopMode mode)
+{
+    {
+        QMutexLocker locker(&m_mutex);
+        if (m_state == PoolState::Stopped)
+            return;
+        m_accepting = false;
+        m_stopRequested = true;
+        m_stopMode = std::max(m_stopMode, mode);
+    }
+    QMetaObject::invokeMethod(this, &PoolCore::applyStop, Qt::QueuedConnection);
+}
+
+void PoolCore::waitStopped()
+{
+    QMutexLocker locker(&m_mutex);
+    while (m_state != PoolState::Stopped)
+        m_stoppedCondition.wait(&m_mutex);
+}
+
+PoolState PoolCore::state() const
+{
+    QMutexLocker locker(&m_mutex);
+    return m_state;
+}
+
+QList<WorkerInfo> PoolCore::workers() const
+{
+    QMutexLocker locker(&m_infoMutex);
+    return m_infoSnapshot;
+}
+
+PoolStats PoolCore::stats() const
+{
+    qint64 queued;
+    {
+        QMutexLocker locker(&m_mutex);
+        queued = qint64(m_pending.size());
+    }
+    QMutexLocker locker(&m_infoMutex);
+    PoolStats s = m_stats;
+    s.queued = queued;
+    return s;
+}
+
+// ---- engine thread: dispatch -----------------------------------------------------------
+
+void PoolCore::dispatch()
+{
+    m_dispatchPosted.store(false, std::memory_order_release);
+
+    std::vector<std::pair<WorkerProcess *, QByteArray>> writes;
+    std::vector<std::unique_ptr<WorkItem>> cancelled;
+    qsizetype remaining = 0;
+    qint64 handedOut = 0;
+    {
+        QMutexLocker locker(&m_mutex);
+        if (m_state == PoolState::Stopped)
+            return;
+        if (m_state == PoolState::Broken) {
+            locker.unlock();
+            checkStopped();
+            return;
+        }
+        const size_t depth = size_t(1 + m_options.prefetch);
+        for (const auto &w : m_workers) {
+            if (m_pending.empty())
+                break;
+            if (!w->helloReceived || w->shutdownSent || w->killKind != WorkerProcess::KillKind::None)
+                continue;
+            QByteArray batch;
+            while (w->inFlight.size() < depth && !m_pending.empty()) {
+                std::unique_ptr<WorkItem> item = std::move(m_pending.front());
+                m_pending.pop_front();
+                if (item->sink->isCanceled()) {
+                    cancelled.push_back(std::move(item));
+                    continue;
+                }
+                batch += item->frame; // kept: a crash re-queues prefetched items as they are
+                w->inFlight.push_back(std::move(item));
+                ++handedOut;
+            }
+            if (!batch.isEmpty())
+                writes.emplace_back(w.get(), std::move(batch));
+        }
+        remaining = qsizetype(m_pending.size());
+    }
+
+    for (auto &[w, batch] : writes) {
+        w->process->write(batch);
+        updateInfo(w);
+    }
+    if (handedOut || !cancelled.empty()) {
+        QMutexLocker locker(&m_infoMutex);
+        m_stats.running += handedOut;
+        m_stats.cancelled += cancelled.size();
+    }
+    for (auto &item : cancelled)
+        item->sink->finishCanceled();
+
+    // Start workers lazily: as many as the queue can keep busy, up to maxWorkers.
+    qsizetype starting = 0;
+    for (const auto &w : m_workers)
+        if (!w->helloReceived && w->killKind == WorkerProcess::KillKind::None)
+            ++starting;
+    while (remaining > starting * (1 + m_options.prefetch)
+           && int(m_workers.size()) < m_options.maxWorkers && m_state != PoolState::Broken) {
+        spawnWorker();
+        ++starting;
+    }
+
+    if (!m_sweepTimer->isActive() && (remaining > 0 || handedOut > 0))
+        m_sweepTimer->start();
+    checkStopped();
+}
+
+void PoolCore::spawnWorker()
+{
+    auto owned = std::make_unique<WorkerProcess>();
+    WorkerProcess *w = owned.get();
+    w->index = m_nextWorkerIndex++;
+    const QString prefix = m_options.processNamePrefix.isEmpty() ? QStringLiteral("procpool")
+                                                                 : m_options.processNamePrefix;
+    w->name = QStringLiteral("%1-%2").arg(prefix).arg(w->index);
+    w->decoder = std::make_unique<FrameDecoder>(m_options.maxFrameSize);
+
+    auto *p = new QProcess(this);
+    w->process = p;
+    const StartContext &ctx = m_options.startContext;
+    p->setProgram(m_program);
+    p->setArguments(ctx.arguments);
+    if (!ctx.workingDirectory.isEmpty())
+        p->setWorkingDirectory(ctx.workingDirectory);
+    QProcessEnvironment env = ctx.environment.isEmpty() ? QProcessEnvironment::systemEnvironment()
+                                                        : ctx.environment;
+    env.insert(QStringLiteral("PROCPOOL_WORKER"), QString::number(protocolVersion));
+    env.insert(QStringLiteral("PROCPOOL_WORKER_NAME"), w->name);
+    env.insert(QStringLiteral("PROCPOOL_MAX_FRAME"), QString::number(m_options.maxFrameSize));
+    env.insert(QStringLiteral("PROCPOOL_PARENT_PID"), QString::number(getpid()));
+    p->setProcessEnvironment(env);
+
+    const bool daemon = m_options.daemon;
+    const pid_t parent = getpid();
+    p->setChildProcessModifier([daemon, parent] {
+        // Runs in the child between fork and exec: async-signal-safe calls only.
+        ::setpgid(0, 0); // a terminal's Ctrl-C goes to the application, not to its workers
+        if (daemon)
+            ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+        if (::getppid() != parent)
+            ::_exit(127); // the parent died before PDEATHSIG was armed
+    });
+
+    connect(p, &QProcess::readyReadStandardOutput, this, [this, w] { onStdout(w); });
+    connect(p, &QProcess::readyReadStandardError, this, [this, w] { onStderr(w); });
+    connect(p, &QProcess::finished, this,
+            [this, w](int code, QProcess::ExitStatus status) { onFinished(w, code, status); });
+    connect(p, &QProcess::errorOccurred, this, [this, w](QProcess::ProcessError error) {
+        if (error == QProcess::FailedToStart)
+            onStartFailed(w);
+    });
+
+    w->handshakeTimer = new QTimer(p);
+    w->handshakeTimer->setSingleShot(true);
+    connect(w->handshakeTimer, &QTimer::timeout, this, [this, w] {
+        killWorker(w, WorkerProcess::KillKind::Handshake,
+                   QStringLiteral("worker %1 did not complete the handshake within %2 ms")
+                       .arg(w->name)
+                       .arg(m_options.handshakeTimeout.count()));
+    });
+
+    m_workers.push_back(std::move(owned));
+    p->start(QIODevice::ReadWrite);
+    if (p->state() == QProcess::NotRunning)
+        return; // FailedToStart was handled (and the worker removed) inside start()
+    w->pid = p->processId();
+    w->handshakeTimer->start(int(m_options.handshakeTimeout.count()));
+    w->info.pid = w->pid;
+    w->info.name = w->name;
+    w->info.state = WorkerState::Starting;
+    w->info.startedAt = QDateTime::currentDateTime();
+    {
+        QMutexLocker locker(&m_infoMutex);
+        m_infoSnapshot.append(w->info);
+        ++m_stats.workersStarted;
+    }
+    Q_EMIT workerStarted(w->pid, w->name);
+}
+
+// ---- engine thread: frames ---------------------------------------------------------------
+
+void PoolCore::onStdout(WorkerProcess *w)
+{
+    const QByteArray data = w->process->readAllStandardOutput();
+    if (data.isEmpty() || w->killKind != WorkerProcess::KillKind::None)
+        return;
+    w->decoder->append(data);
+    Frame frame;
+    for (;;) {
+        const auto status = w->decoder->next(&frame);
+        if (status == FrameDecoder::Status::NeedMore)
+            break;
+        if (status == FrameDecoder::Status::Error) {
+            killWorker(w, WorkerProcess::KillKind::Protocol,
+                       QStringLiteral("worker %1 (pid %2) broke the protocol: %3")
+                           .arg(w->name)
+                           .arg(w->pid)
+                           .arg(w->decoder->errorString()));
+            return;
+        }
+        handleFrame(w, frame);
+        if (w->killKind != WorkerProcess::KillKind::None)
+            return;
+    }
+    dispatch();
+}
+
+void PoolCore::handleFrame(WorkerProcess *w, const Frame &frame)
+{
+    if (!w->helloReceived) {
+        if (frame.type != FrameType::Hello) {
+            killWorker(w, WorkerProcess::KillKind::Protocol,
+                       QStringLiteral("worker %1 sent a %2 frame before its Hello")
+                           .arg(w->name, QString::fromLatin1(frameTypeName(frame.type))));
+            return;
+        }
+        handleHello(w, frame);
+        return;
+    }
+    switch (frame.type) {
+    case FrameType::Result:
+    case FrameType::Error:
+    case FrameType::Progress:
+        handleOutcome(w, frame);
+        return;
+    default:
+        killWorker(w, WorkerProcess::KillKind::Protocol,
+                   QStringLiteral("worker %1 sent an unexpected %2 frame")
+                       .arg(w->name, QString::fromLatin1(frameTypeName(frame.type))));
+    }
+}
+
+void PoolCore::handleHello(WorkerProcess *w, const Frame &frame)
+{
+    QCborValue hello;
+    QString error;
+    if (!parseBody(frame.body, &hello, &error) || !hello.isMap()) {
+        killWorker(w, WorkerProcess::KillKind::Protocol,
+                   QStringLiteral("worker %1 sent a malformed Hello: %2")
+                       .arg(w->name, error.isEmpty() ? QStringLiteral("not a map") : error));
+        return;
+    }
+    const QCborMap map = hello.toMap();
+    const qint64 version = map.value(QStringLiteral("protocol")).toInteger(-1);
+    if (version != protocolVersion) {
+        killWorker(w, WorkerProcess::KillKind::Handshake,
+                   QStringLiteral("protocol version mismatch: worker program '%1' speaks "
+                                  "version %2, this procpool speaks version %3; rebuild the "
+                                  "worker program against this procpool")
+                       .arg(m_program)
+                       .arg(version)
+                       .arg(protocolVersion));
+        return;
+    }
+    w->helloReceived = true;
+    w->handshakeTimer->stop();
+    w->state = WorkerState::Idle;
+    m_consecutiveStartFailures = 0;
+    updateInfo(w);
+}
+
+void PoolCore::handleOutcome(WorkerProcess *w, const Frame &frame)
+{
+    if (w->inFlight.empty() || w->inFlight.front()->id != frame.id) {
+        killWorker(w, WorkerProcess::KillKind::Protocol,
+                   QStringLiteral("worker %1 answered task id %2, which it was not running")
+                       .arg(w->name)
+                       .arg(frame.id));
+        return;
+    }
+    QCborValue body;
+    QString error;
+    if (!parseBody(frame.body, &body, &error)) {
+        killWorker(w, WorkerProcess::KillKind::Protocol,
+                   QStringLiteral("worker %1 sent a malformed %2 frame: %3")
+                       .arg(w->name, QString::fromLatin1(frameTypeName(frame.type)), error));
+        return;
+    }
+    WorkItem &current = *w->inFlight.front();
+    if (frame.type == FrameType::Progress) {
+        const QCborArray p = body.toArray();
+        current.sink->progress(int(p.at(0).toInteger()), int(p.at(1).toInteger()),
+                               p.at(2).toString());
+        return;
+    }
+
+    std::unique_ptr<WorkItem> item = std::move(w->inFlight.front());
+    w->inFlight.pop_front();
+    bool ok = frame.type == FrameType::Result;
+    if (ok) {
+        try {
+            item->sink->deliver(body);
+        } catch (const CodecError &e) {
+            ok = false;
+            item->sink->fail(CodecError(QStringLiteral("the result of task '%1' could not be "
+                                                       "decoded: %2")
+                                            .arg(item->taskName, e.message())));
+        }
+    } else {
+        const QCborMap e = body.toMap();
+        const QString kind = e.value(QStringLiteral("kind")).toString();
+        const QString type = e.value(QStringLiteral("type")).toString();
+        const QString message = e.value(QStringLiteral("message")).toString();
+        if (kind == QLatin1String("unknown-task"))
+            item->sink->fail(UnknownTaskName(item->taskName, {}));
+        else if (kind == QLatin1String("codec"))
+            item->sink->fail(CodecError(message));
+        else if (kind == QLatin1String("protocol"))
+            item->sink->fail(ProtocolError(message));
+        else
+            item->sink->fail(TaskException(item->taskName, type, message));
+    }
+    if (ok)
+        ++w->info.tasksDone;
+    else
+        ++w->info.tasksFailed;
+    {
+        QMutexLocker locker(&m_infoMutex);
+        --m_stats.running;
+        ++(ok ? m_stats.completed : m_stats.failed);
+    }
+    updateInfo(w);
+}
+
+// ---- engine thread: stderr, exits ------------------------------------------------------
+
+void PoolCore::onStderr(WorkerProcess *w)
+{
+    w->stderrPartial += w->process->readAllStandardError();
+    qsizetype start = 0;
+    for (;;) {
+        const qsizetype nl = w->stderrPartial.indexOf('\n', start);
+        if (nl < 0)
+            break;
+        QByteArray line = w->stderrPartial.mid(start, nl - start);
+        if (line.endsWith('\r'))
+            line.chop(1);
+        start = nl + 1;
+        const QString text = QString::fromUtf8(line);
+        w->stderrTail.append(text);
+        if (w->stderrTail.size() > stderrTailLines)
+            w->stderrTail.removeFirst();
+        Q_EMIT workerLog(w->pid, text);
+    }
+    w->stderrPartial.remove(0, start);
+}
+
+void PoolCore::killWorker(WorkerProcess *w, WorkerProcess::KillKind kind, const QString &reason)
+{
+    if (w->killKind != WorkerProcess::KillKind::None)
+        return;
+    w->killKind = kind;
+    w->killReason = reason;
+    w->state = WorkerState::Exiting;
+    if (kind != WorkerProcess::KillKind::Stopped)
+        Q_EMIT workerLog(w->pid, QStringLiteral("procpool: ") + reason);
+    w->process->kill();
+}
+
+void PoolCore::onStartFailed(WorkerProcess *w)
+{
+    const QString reason = QStringLiteral("cannot start worker program '%1': %2")
+                               .arg(m_program, w->process->errorString());
+    w->killKind = WorkerProcess::KillKind::Handshake;
+    w->killReason = reason;
+    Q_EMIT workerLog(0, QStringLiteral("procpool: ") + reason);
+    removeWorker(w, -1, 0, true);
+}
+
+void PoolCore::onFinished(WorkerProcess *w, int exitCode, QProcess::ExitStatus status)
+{
+    // Frames and lines written just before the exit still count.
+    if (w->killKind == WorkerProcess::KillKind::None)
+        onStdout(w);
+    onStderr(w);
+    if (!w->stderrPartial.isEmpty()) {
+        w->stderrPartial.append('\n');
+        onStderr(w);
+    }
+    const int sig = status == QProcess::CrashExit ? exitCode : 0;
+    const int code = status == QProcess::CrashExit ? -1 : exitCode;
+    if (w->killKind == WorkerProcess::KillKind::None && !w->inFlight.empty()
+        && w->decoder->bufferedBytes() > 0 && status == QProcess::NormalExit) {
+        w->killKind = WorkerProcess::KillKind::Protocol;
+        w->killReason = QStringLiteral("worker %1 (pid %2) exited in the middle of a frame "
+                                       "(%3 bytes of a truncated frame)")
+                            .arg(w->name)
+                            .arg(w->pid)
+                            .arg(w->decoder->bufferedBytes());
+    }
+    removeWorker(w, code, sig, !w->helloReceived && w->killKind != WorkerProcess::KillKind::Stopped);
+}
+
+void PoolCore::removeWorker(WorkerProcess *w, int exitCode, int sig, bool startFailure)
+{
+    QString reason;
+    if (w->killKind != WorkerProcess::KillKind::None && w->killKind != WorkerProcess::KillKind::Stopped)
+        reason = w->killReason;
+    else
+        reason = exitDescription(exitCode, sig);
+
+    // The running task fails; tasks it had prefetched but not started go back to the queue.
+    std::vector<std::unique_ptr<WorkItem>> failed;
+    std::deque<std::unique_ptr<WorkItem>> requeue;
+    if (!w->inFlight.empty()) {
+        failed.push_back(std::move(w->inFlight.front()));
+        w->inFlight.pop_front();
+        if (w->killKind == WorkerProcess::KillKind::Stopped) {
+            for (auto &item : w->inFlight)
+                failed.push_back(std::move(item));
+        } else {
+            requeue = std::move(w->inFlight);
+        }
+        w->inFlight.clear();
+    }
+    for (auto &item : failed) {
+        switch (w->killKind) {
+        case WorkerProcess::KillKind::Stopped:
+            failItem(*item, PoolStopped(QStringLiteral("the daemon pool of %1 was stopped "
+                                                       "without waiting; task '%2' was "
+                                                       "interrupted")
+                                            .arg(m_label, item->taskName)));
+            break;
+        case WorkerProcess::KillKind::Protocol:
+            failItem(*item, ProtocolError(w->killReason));
+            break;
+        default:
+            failItem(*item, WorkerCrashed(item->taskName, w->pid, exitCode, sig, w->stderrTail));
+        }
+    }
+    {
+        QMutexLocker locker(&m_mutex);
+        while (!requeue.empty()) {
+            m_pending.push_front(std::move(requeue.back()));
+            requeue.pop_back();
+        }
+    }
+
+    const qint64 pid = w->pid;
+    {
+        QMutexLocker locker(&m_infoMutex);
+        m_infoSnapshot.removeIf([pid](const WorkerInfo &i) { return i.pid == pid; });
+        if (sig != 0 || (exitCode != 0 && !startFailure))
+            ++m_stats.workersCrashed;
+    }
+    QProcess *p = w->process;
+    QObject::disconnect(p, nullptr, this, nullptr);
+    p->deleteLater();
+    const auto it = std::find_if(m_workers.begin(), m_workers.end(),
+                                 [w](const auto &o) { return o.get() == w; });
+    m_workers.erase(it); // w is gone from here on
+
+    Q_EMIT workerExited(pid, sig ? -1 : exitCode, sig, reason);
+
+    if (startFailure) {
+        m_lastStartFailure = reason;
+        if (++m_consecutiveStartFailures >= maxConsecutiveStartFailures) {
+            becomeBroken(QStringLiteral("%1 workers in a row failed to start; the last one: %2")
+                             .arg(m_consecutiveStartFailures)
+                             .arg(reason));
+        }
+    }
+    postDispatch(); // queued: a start failure inside spawnWorker() must not recurse
+}
+
+void PoolCore::failItem(WorkItem &item, const QException &error)
+{
+    item.sink->fail(error);
+    QMutexLocker locker(&m_infoMutex);
+    --m_stats.running;
+    ++m_stats.failed;
+}
+
+void PoolCore::becomeBroken(const QString &reason)
+{
+    const QString message = QStringLiteral("the process pool of %1 is broken: %2. Fix the cause, "
+                                           "then stop() and start() the pool again")
+                                .arg(m_label, reason);
+    std::deque<std::unique_ptr<WorkItem>> pending;
+    {
+        QMutexLocker locker(&m_mutex);
+        if (m_state == PoolState::Broken)
+            return;
+        m_state = PoolState::Broken;
+        m_brokenReason = message;
+        pending.swap(m_pending);
+    }
+    {
+        QMutexLocker locker(&m_infoMutex);
+        m_stats.failed += pending.size();
+    }
+    for (auto &item : pending)
+        item->sink->fail(PoolBroken(message));
+    Q_EMIT stateChanged(PoolState::Broken);
+}
+
+// ---- engine thread: stopping ------------------------------------------------------------
+
+void PoolCore::applyStop()
+{
+    std::deque<std::unique_ptr<WorkItem>> dropped;
+    StopMode mode;
+    bool announce = false;
+    {
+        QMutexLocker locker(&m_mutex);
+        mode = m_stopMode;
+        if (m_state == PoolState::Running) {
+            m_state = PoolState::Stopping;
+            announce = true;
+        }
+        if (mode >= StopMode::DropQueued)
+            dropped.swap(m_pending);
+    }
+    if (announce)
+        Q_EMIT stateChanged(PoolState::Stopping);
+    if (!dropped.empty()) {
+        {
+            QMutexLocker locker(&m_infoMutex);
+            m_stats.failed += dropped.size();
+        }
+        for (auto &item : dropped)
+            item->sink->fail(PoolStopped(QStringLiteral("the daemon pool of %1 was stopped "
+                                                        "before task '%2' started")
+                                             .arg(m_label, item->taskName)));
+    }
+    if (mode == StopMode::Kill) {
+        for (const auto &w : m_workers)
+            killWorker(w.get(), WorkerProcess::KillKind::Stopped, QString());
+    }
+    dispatch();
+    checkStopped();
+}
+
+void PoolCore::checkStopped()
+{
+    bool pendingEmpty;
+    {
+        QMutexLocker locker(&m_mutex);
+        if (!m_stopRequested || m_state == PoolState::Stopped)
+            return;
+        pendingEmpty = m_pending.empty();
+    }
+    if (!pendingEmpty)
+        return; // keep draining; dispatch() replaces workers as needed
+    for (const auto &w : m_workers) {
+        if (w->inFlight.empty() && !w->shutdownSent && w->killKind == WorkerProcess::KillKind::None) {
+            w->shutdownSent = true;
+            w->state = WorkerState::Exiting;
+            if (w->helloReceived)
+                w->process->write(encodeFrame(FrameType::Shutdown, 0));
+            w->process->closeWriteChannel();
+            updateInfo(w.get());
+        }
+    }
+    if (!m_workers.empty())
+        return;
+    {
+        QMutexLocker locker(&m_mutex);
+        m_state = PoolState::Stopped;
+        m_stoppedCondition.wakeAll();
+    }
+    m_sweepTimer->stop();
+    Q_EMIT stateChanged(PoolState::Stopped);
+    QMetaObject::invokeMethod(
+        this, [this] { Engine::instance().release(this); }, Qt::QueuedConnection);
+}
+
+void PoolCore::sweepCancelled()
+{
+    std::vector<std::unique_ptr<WorkItem>> cancelled;
+    bool idle;
+    {
+        QMutexLocker locker(&m_mutex);
+        for (auto it = m_pending.begin(); it != m_pending.end();) {
+            if ((*it)->sink->isCanceled()) {
+                cancelled.push_back(std::move(*it));
+                it = m_pending.erase(it);
+            } else {
+                ++it;
+            }
+        }
+        idle = m_pending.empty();
+    }
+    if (!cancelled.empty()) {
+        {
+            QMutexLocker locker(&m_infoMutex);
+            m_stats.cancelled += cancelled.size();
+        }
+        for (auto &item : cancelled)
+            item->sink->finishCanceled();
+    }
+    if (idle && std::all_of(m_workers.begin(), m_workers.end(),
+                            [](const auto &w) { return w->inFlight.empty(); }))
+        m_sweepTimer->stop();
+}
+
+void PoolCore::updateInfo(WorkerProcess *w)
+{
+    if (w->state == WorkerState::Idle || w->state == WorkerState::Busy)
+        w->state = w->inFlight.empty() ? WorkerState::Idle : WorkerState::Busy;
+    w->info.state = w->state;
+    w->info.currentTask = w->inFlight.empty() ? QString() : w->inFlight.front()->taskName;
+    QMutexLocker locker(&m_infoMutex);
+    for (WorkerInfo &info : m_infoSnapshot) {
+        if (info.pid == w->pid) {
+            info = w->info;
+            return;
+        }
+    }
+}
+
+} // namespace procpool::detail

@@ -1,0 +1,145 @@
+// procpool — PoolCore: one running pool, living on the engine thread.
+//
+//  caller thread(s)              engine thread                              worker process
+//  submitTask() ─► WorkItem ─► m_pending ─► dispatch() ─► Call frames ─► stdin ─► run task
+//                  (frame encoded          (idle worker,                      │
+//                   by the caller)          prefetch depth)                    ▼
+//  QFuture ◄─ ResultSink ◄─ onFrame() ◄─ Result / Error / Progress frames ◄─ protocol fd
+//
+// The items a caller hands over (WorkItem) keep their name at every hop: pending in the
+// parent, in flight on a worker (WorkerProcess::inFlight), and delivered to the sink.
+#pragma once
+
+#include "frame_p.h"
+
+#include <procpool/options.h>
+#include <procpool/processpoolmanager.h>
+
+#include <QtCore/QMutex>
+#include <QtCore/QObject>
+#include <QtCore/QProcess>
+#include <QtCore/QTimer>
+#include <QtCore/QWaitCondition>
+
+#include <atomic>
+#include <deque>
+#include <memory>
+#include <vector>
+
+namespace procpool::detail {
+
+//! One submitted task, from submitTask() until its future finishes.
+struct WorkItem
+{
+    quint64 id = 0;
+    QString taskName;
+    QByteArray frame; //!< the encoded Call frame, built on the submitting thread
+    std::unique_ptr<ResultSink> sink;
+};
+
+//! How a pool stops. Ordered: a later request may only escalate.
+enum class StopMode {
+    Drain,      //!< run every submitted task, then let the workers exit
+    DropQueued, //!< fail queued tasks with PoolStopped; let workers finish what they hold
+    Kill,       //!< kill the workers now; fail everything unfinished with PoolStopped
+};
+
+//! One worker process and its side of the protocol.
+struct WorkerProcess
+{
+    QProcess *process = nullptr;
+    qint64 pid = 0;
+    int index = 0;
+    QString name;
+    WorkerState state = WorkerState::Starting;
+    bool helloReceived = false;
+    bool shutdownSent = false;
+    std::unique_ptr<FrameDecoder> decoder;
+    std::deque<std::unique_ptr<WorkItem>> inFlight; //!< front: running; rest: prefetched
+    QStringList stderrTail;                          //!< last lines, for crash reports
+    QByteArray stderrPartial;                        //!< an unterminated last line
+    QString killReason;                              //!< why we killed it, if we did
+    enum class KillKind { None, Protocol, Stopped, Handshake } killKind = KillKind::None;
+    QTimer *handshakeTimer = nullptr;
+    WorkerInfo info;
+};
+
+class PoolCore : public QObject
+{
+    Q_OBJECT
+public:
+    PoolCore(const PoolOptions &options, const QString &label);
+    ~PoolCore() override;
+
+    // ---- any thread ----
+    //! Queues \a item; throws PoolNotRunning once stopping. A broken pool fails it at once.
+    void enqueue(std::unique_ptr<WorkItem> item);
+    void requestStop(StopMode mode);
+    //! Blocks until every worker has exited and every future is finished.
+    void waitStopped();
+
+    const PoolOptions &options() const { return m_options; }
+    PoolState state() const;
+    QList<WorkerInfo> workers() const;
+    PoolStats stats() const;
+    //! True when the workers run this very program, whose task table is then authoritative.
+    bool runsOwnProgram() const { return m_ownProgram; }
+
+Q_SIGNALS:
+    void stateChanged(procpool::PoolState state);
+    void workerStarted(qint64 pid, const QString &name);
+    void workerExited(qint64 pid, int exitCode, int signal, const QString &reason);
+    void workerLog(qint64 pid, const QString &line);
+
+private:
+    // ---- engine thread ----
+    void dispatch();
+    void spawnWorker();
+    void onStdout(WorkerProcess *w);
+    void onStderr(WorkerProcess *w);
+    void onFinished(WorkerProcess *w, int exitCode, QProcess::ExitStatus status);
+    void onStartFailed(WorkerProcess *w);
+    void handleFrame(WorkerProcess *w, const Frame &frame);
+    void handleHello(WorkerProcess *w, const Frame &frame);
+    void handleOutcome(WorkerProcess *w, const Frame &frame);
+    void killWorker(WorkerProcess *w, WorkerProcess::KillKind kind, const QString &reason);
+    void removeWorker(WorkerProcess *w, int exitCode, int signal, bool startFailure);
+    void applyStop();
+    void checkStopped();
+    void becomeBroken(const QString &reason);
+    void sweepCancelled();
+    void failItem(WorkItem &item, const QException &error);
+    void updateInfo(WorkerProcess *w);
+    void setState(PoolState state);
+    void postDispatch();
+
+    const PoolOptions m_options;
+    const QString m_label; //!< "namespace 'x'", for messages
+    const QString m_program;
+    const bool m_ownProgram;
+
+    // Shared with submitting threads, under m_mutex.
+    mutable QMutex m_mutex;
+    QWaitCondition m_stoppedCondition;
+    std::deque<std::unique_ptr<WorkItem>> m_pending;
+    PoolState m_state = PoolState::Running;
+    bool m_accepting = true;
+    bool m_stopRequested = false;
+    StopMode m_stopMode = StopMode::Drain;
+    QString m_brokenReason;
+    std::atomic<bool> m_dispatchPosted{false};
+
+    // Snapshot for monitors, under m_infoMutex.
+    mutable QMutex m_infoMutex;
+    QList<WorkerInfo> m_infoSnapshot;
+    PoolStats m_stats;
+
+    // Engine thread only.
+    std::vector<std::unique_ptr<WorkerProcess>> m_workers;
+    QTimer *m_sweepTimer = nullptr;
+    int m_nextWorkerIndex = 1;
+    int m_consecutiveStartFailures = 0;
+    QString m_lastStartFailure;
+};
+
+} // namespace procpool::detail

@@ -1,0 +1,83 @@
+#include <procpool/processpool.h>
+
+#include "poolcore_p.h"
+
+#include <QtCore/QFile>
+
+#include <stdexcept>
+
+namespace procpool {
+
+QString StartContext::resolvedProgram() const
+{
+    if (!program.isEmpty())
+        return program;
+    // Not QCoreApplication::applicationFilePath(): workers and plain programs have no app.
+    return QFile::symLinkTarget(QStringLiteral("/proc/self/exe"));
+}
+
+void PoolOptions::validate() const
+{
+    auto invalid = [](const char *message) { throw std::invalid_argument(message); };
+    if (maxWorkers <= 0)
+        invalid("procpool: maxWorkers must be at least 1");
+    if (prefetch < 0)
+        invalid("procpool: prefetch must not be negative");
+    if (maxFrameSize < 1024)
+        invalid("procpool: maxFrameSize must be at least 1024 bytes");
+    if (handshakeTimeout.count() <= 0)
+        invalid("procpool: handshakeTimeout must be positive");
+    if (!startContext.program.isNull() && startContext.program.trimmed().isEmpty())
+        invalid("procpool: startContext.program is blank; leave it empty (null) to start this "
+                "executable, or name a program");
+}
+
+QString toString(PoolState state)
+{
+    switch (state) {
+    case PoolState::Stopped: return QStringLiteral("stopped");
+    case PoolState::Running: return QStringLiteral("running");
+    case PoolState::Stopping: return QStringLiteral("stopping");
+    case PoolState::Broken: return QStringLiteral("broken");
+    }
+    return QString();
+}
+
+QString toString(WorkerState state)
+{
+    switch (state) {
+    case WorkerState::Starting: return QStringLiteral("starting");
+    case WorkerState::Idle: return QStringLiteral("idle");
+    case WorkerState::Busy: return QStringLiteral("busy");
+    case WorkerState::Exiting: return QStringLiteral("exiting");
+    case WorkerState::Crashed: return QStringLiteral("crashed");
+    }
+    return QString();
+}
+
+ProcessPool::ProcessPool(std::shared_ptr<detail::PoolCore> core)
+    : m_core(std::move(core))
+{
+}
+
+ProcessPool::~ProcessPool() = default;
+
+const PoolOptions &ProcessPool::options() const { return m_core->options(); }
+
+QString ProcessPool::processNamePrefix() const { return options().processNamePrefix; }
+
+PoolState ProcessPool::state() const { return m_core->state(); }
+
+QList<WorkerInfo> ProcessPool::workers() const { return m_core->workers(); }
+
+PoolStats ProcessPool::stats() const { return m_core->stats(); }
+
+QList<qint64> ProcessPool::workerPids() const
+{
+    QList<qint64> pids;
+    for (const WorkerInfo &w : m_core->workers())
+        pids.append(w.pid);
+    return pids;
+}
+
+} // namespace procpool

@@ -1,0 +1,279 @@
+#include <procpool/processpoolmanager.h>
+
+#include "engine_p.h"
+#include "poolcore_p.h"
+#include "tasktable_p.h"
+
+#include <QtCore/QCborArray>
+#include <QtCore/QThread>
+
+#include <unistd.h>
+
+namespace procpool {
+
+namespace detail {
+
+ResultSink::~ResultSink() = default;
+
+namespace {
+
+//! The sink of an untyped submission: decodes the result to the task's declared type when
+//! this program knows the task, and generically otherwise.
+class VariantSink final : public ResultSink
+{
+public:
+    explicit VariantSink(std::shared_ptr<const TaskEntry> entry) : m_entry(std::move(entry))
+    {
+        m_promise.start();
+    }
+    QFuture<QVariant> future() { return m_promise.future(); }
+    void deliver(const QCborValue &result) override
+    {
+        m_promise.addResult(m_entry ? m_entry->resultToVariant(result) : decodeVariant(result));
+        m_promise.finish();
+    }
+    void fail(const QException &error) override
+    {
+        m_promise.setException(error);
+        m_promise.finish();
+    }
+    void progress(int value, int maximum, const QString &text) override
+    {
+        m_promise.setProgressRange(0, maximum);
+        m_promise.setProgressValueAndText(value, text);
+    }
+    bool isCanceled() const override { return m_promise.isCanceled(); }
+    void finishCanceled() override { m_promise.finish(); }
+
+private:
+    std::shared_ptr<const TaskEntry> m_entry;
+    QPromise<QVariant> m_promise;
+};
+
+} // namespace
+} // namespace detail
+
+ProcessPoolManager::ProcessPoolManager(qint64 creatorPid, QObject *parent)
+    : QObject(parent)
+    , m_creatorPid(creatorPid)
+{
+    ManagerRegistry::instance()->track(this);
+}
+
+ProcessPoolManager::ProcessPoolManager(QObject *parent)
+    : ProcessPoolManager(currentProcessId(), parent)
+{
+}
+
+ProcessPoolManager::~ProcessPoolManager()
+{
+    bool daemon;
+    {
+        QMutexLocker locker(&m_mutex);
+        daemon = m_options.daemon;
+    }
+    // The guarantee of non-daemon pools holds even when their manager goes away.
+    stop(!daemon);
+    ManagerRegistry::instance()->untrack(this);
+}
+
+qint64 ProcessPoolManager::currentProcessId()
+{
+    return qint64(::getpid());
+}
+
+void ProcessPoolManager::start(int maxWorkers, const QString &taskType, bool daemon,
+                               const QString &processNamePrefix, const StartContext &startContext)
+{
+    PoolOptions options;
+    options.maxWorkers = maxWorkers;
+    options.taskType = taskType;
+    options.daemon = daemon;
+    options.processNamePrefix = processNamePrefix;
+    options.startContext = startContext;
+    start(options);
+}
+
+void ProcessPoolManager::start(const PoolOptions &options)
+{
+    options.validate();
+    std::shared_ptr<detail::PoolCore> core;
+    {
+        QMutexLocker locker(&m_mutex);
+        if (m_core)
+            throw PoolAlreadyRunning(
+                QStringLiteral("%1: the process pool is already active or running; stop() it "
+                               "before starting it again")
+                    .arg(toString()));
+        const QString label = m_namespaceId.isEmpty()
+                                  ? QStringLiteral("an unregistered manager")
+                                  : QStringLiteral("namespace '%1'").arg(m_namespaceId);
+        core = std::shared_ptr<detail::PoolCore>(new detail::PoolCore(options, label),
+                                                 &detail::Engine::deleteCore);
+        connect(core.get(), &detail::PoolCore::stateChanged, this,
+                &ProcessPoolManager::stateChanged, Qt::DirectConnection);
+        connect(core.get(), &detail::PoolCore::workerStarted, this,
+                &ProcessPoolManager::workerStarted, Qt::DirectConnection);
+        connect(core.get(), &detail::PoolCore::workerExited, this,
+                &ProcessPoolManager::workerExited, Qt::DirectConnection);
+        connect(core.get(), &detail::PoolCore::workerLog, this, &ProcessPoolManager::workerLog,
+                Qt::DirectConnection);
+        detail::Engine::instance().adopt(core);
+        m_options = options;
+        m_core = core;
+        m_pool.reset(new ProcessPool(core));
+    }
+    Q_EMIT stateChanged(PoolState::Running);
+}
+
+void ProcessPoolManager::stop(bool wait)
+{
+    std::shared_ptr<detail::PoolCore> core;
+    std::unique_ptr<ProcessPool> pool;
+    {
+        QMutexLocker locker(&m_mutex);
+        core = std::move(m_core);
+        pool = std::move(m_pool);
+    }
+    if (!core)
+        return;
+    const bool daemon = core->options().daemon;
+    core->requestStop(!daemon ? detail::StopMode::Drain
+                              : (wait ? detail::StopMode::DropQueued : detail::StopMode::Kill));
+    if (!wait)
+        return;
+    if (detail::Engine::instance().isEngineThread()) {
+        qWarning("procpool: stop(true) called on procpool's engine thread (from a QFuture "
+                 "continuation without a context?); not waiting, which would deadlock. Give "
+                 ".then() a context object to run it elsewhere.");
+        return;
+    }
+    core->waitStopped();
+}
+
+std::shared_ptr<detail::PoolCore> ProcessPoolManager::runningCore() const
+{
+    QMutexLocker locker(&m_mutex);
+    if (!m_core)
+        throw PoolNotRunning(QStringLiteral("%1: the process pool is not running; call start() "
+                                            "first")
+                                 .arg(toString()));
+    return m_core;
+}
+
+ProcessPool *ProcessPoolManager::getPool() const
+{
+    runningCore(); // throws before start()
+    QMutexLocker locker(&m_mutex);
+    return m_pool.get();
+}
+
+bool ProcessPoolManager::isRunning() const
+{
+    QMutexLocker locker(&m_mutex);
+    return m_core && m_core->state() == PoolState::Running;
+}
+
+PoolState ProcessPoolManager::state() const
+{
+    QMutexLocker locker(&m_mutex);
+    return m_core ? m_core->state() : PoolState::Stopped;
+}
+
+QString ProcessPoolManager::namespaceId() const
+{
+    QMutexLocker locker(&m_mutex);
+    return m_namespaceId;
+}
+
+PoolOptions ProcessPoolManager::options() const
+{
+    QMutexLocker locker(&m_mutex);
+    return m_options;
+}
+
+void ProcessPoolManager::checkSubmission(const SubmitOptions &options) const
+{
+    const auto core = runningCore();
+    const QString &required = core->options().taskType;
+    if (!required.isEmpty() && options.taskType != required)
+        throw UnknownTaskError(options.taskType, required);
+}
+
+void ProcessPoolManager::enqueue(const QString &taskName, QCborArray &&arguments,
+                                 std::unique_ptr<detail::ResultSink> sink,
+                                 const SubmitOptions &options)
+{
+    Q_UNUSED(options);
+    const auto core = runningCore();
+    auto item = std::make_unique<detail::WorkItem>();
+    item->id = detail::Engine::instance().nextTaskId();
+    item->taskName = taskName;
+    item->frame = detail::encodeFrame(detail::FrameType::Call, item->id,
+                                      QCborArray{taskName, std::move(arguments)}.toCborValue().toCbor());
+    item->sink = std::move(sink);
+    core->enqueue(std::move(item));
+}
+
+QFuture<QVariant> ProcessPoolManager::submitTask(const QString &taskName,
+                                                 const QVariantList &arguments,
+                                                 const SubmitOptions &options)
+{
+    checkSubmission(options);
+    const auto core = runningCore();
+    auto entry = detail::findTask(taskName);
+    if (!entry && core->runsOwnProgram())
+        throw UnknownTaskName(taskName, registeredTaskNames());
+    QCborArray encoded;
+    for (const QVariant &argument : arguments)
+        encoded.append(detail::encodeVariant(argument));
+    if (entry)
+        entry->checkArguments(taskName, encoded); // throws CodecError before anything is queued
+    auto sink = std::make_unique<detail::VariantSink>(std::move(entry));
+    QFuture<QVariant> future = sink->future();
+    enqueue(taskName, std::move(encoded), std::move(sink), options);
+    return future;
+}
+
+QString ProcessPoolManager::toString() const
+{
+    QMutexLocker locker(&m_mutex);
+    const PoolState s = m_core ? m_core->state() : PoolState::Stopped;
+    QString text = QStringLiteral("<ProcessPoolManager namespace=%1 creator=%2 state=%3")
+                       .arg(m_namespaceId.isEmpty() ? QStringLiteral("none")
+                                                    : u'\'' + m_namespaceId + u'\'')
+                       .arg(m_creatorPid)
+                       .arg(procpool::toString(s));
+    if (m_core) {
+        const PoolOptions &o = m_core->options();
+        text += QStringLiteral(" max_workers=%1 task_type=%2 daemon=%3 prefix=%4 workers=%5")
+                    .arg(o.maxWorkers)
+                    .arg(o.taskType.isEmpty() ? QStringLiteral("any") : u'\'' + o.taskType + u'\'')
+                    .arg(o.daemon ? QStringLiteral("true") : QStringLiteral("false"))
+                    .arg(o.processNamePrefix.isEmpty() ? QStringLiteral("none")
+                                                       : u'\'' + o.processNamePrefix + u'\'')
+                    .arg(m_core->workers().size());
+    }
+    return text + u'>';
+}
+
+QList<ProcessPoolManager *> ProcessPoolManager::allInstances()
+{
+    return ManagerRegistry::instance()->allInstances();
+}
+
+RegistryMap ProcessPoolManager::registry()
+{
+    return ManagerRegistry::instance()->snapshot();
+}
+
+QDebug operator<<(QDebug debug, const ProcessPoolManager *manager)
+{
+    QDebugStateSaver saver(debug);
+    if (!manager)
+        return debug << "ProcessPoolManager(nullptr)";
+    debug.noquote().nospace() << manager->toString();
+    return debug;
+}
+
+} // namespace procpool

@@ -1,0 +1,263 @@
+// procpool — the worker loop: a plain blocking loop, no event loop.
+//
+//   read frame ─► Call? look the task up, decode arguments, run it ─► Result / Error frame
+//
+// At start-up the protocol moves off fds 0 and 1 (to private close-on-exec descriptors), fd 0
+// becomes /dev/null and fd 1 joins fd 2, so whatever task code prints reaches the pool as
+// log lines and can never corrupt a frame.
+#include <procpool/worker.h>
+
+#include "frame_p.h"
+#include "tasktable_p.h"
+
+#include <QtCore/QCborArray>
+#include <QtCore/QCborMap>
+
+#include <cerrno>
+#include <csignal>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <cxxabi.h>
+#include <exception>
+#include <fcntl.h>
+#include <sys/prctl.h>
+#include <typeinfo>
+#include <unistd.h>
+
+namespace procpool {
+namespace {
+
+struct WorkerContext
+{
+    bool active = false;
+    int in = -1;
+    int out = -1;
+    QString name;
+    quint64 currentId = 0;
+    qint64 maxFrameSize = 0;
+};
+
+WorkerContext &context()
+{
+    static WorkerContext c;
+    return c;
+}
+
+QByteArray takeEnv(const char *name)
+{
+    QByteArray value = qgetenv(name);
+    qunsetenv(name); // processes that tasks start must not believe they are workers
+    return value;
+}
+
+[[noreturn]] void die(const char *what)
+{
+    std::fprintf(stderr, "procpool worker %d: %s\n", int(getpid()), what);
+    std::fflush(stderr);
+    std::_Exit(70);
+}
+
+bool writeAll(int fd, const char *data, qsizetype size)
+{
+    while (size > 0) {
+        const ssize_t written = ::write(fd, data, size_t(size));
+        if (written < 0) {
+            if (errno == EINTR)
+                continue;
+            return false;
+        }
+        data += written;
+        size -= written;
+    }
+    return true;
+}
+
+void send(detail::FrameType type, quint64 id, const QByteArray &body)
+{
+    const WorkerContext &c = context();
+    if (qint64(body.size()) + 9 > c.maxFrameSize && type == detail::FrameType::Result) {
+        // Too large to send: tell the pool why instead of breaking the protocol.
+        const QCborMap error{{QStringLiteral("kind"), QStringLiteral("codec")},
+                             {QStringLiteral("type"), QStringLiteral("procpool::CodecError")},
+                             {QStringLiteral("message"),
+                              QStringLiteral("the result is %1 bytes, over the frame limit of %2 "
+                                             "bytes (PoolOptions::maxFrameSize)")
+                                  .arg(body.size())
+                                  .arg(c.maxFrameSize)}};
+        send(detail::FrameType::Error, id, error.toCborValue().toCbor());
+        return;
+    }
+    const QByteArray frame = detail::encodeFrame(type, id, body);
+    if (!writeAll(c.out, frame.constData(), frame.size()))
+        std::_Exit(0); // the pool is gone (EPIPE): nobody is left to receive anything
+}
+
+QString demangle(const char *mangled)
+{
+    int status = 0;
+    char *readable = abi::__cxa_demangle(mangled, nullptr, nullptr, &status);
+    QString result = QString::fromUtf8(status == 0 && readable ? readable : mangled);
+    std::free(readable);
+    return result;
+}
+
+void sendError(quint64 id, const char *kind, const QString &type, const QString &message)
+{
+    const QCborMap error{{QStringLiteral("kind"), QString::fromLatin1(kind)},
+                         {QStringLiteral("type"), type},
+                         {QStringLiteral("message"), message}};
+    send(detail::FrameType::Error, id, error.toCborValue().toCbor());
+}
+
+void runCall(const detail::Frame &frame)
+{
+    QCborValue body;
+    QString parseError;
+    if (!detail::parseBody(frame.body, &body, &parseError) || !body.isArray()
+        || body.toArray().size() != 2 || !body.toArray().at(0).isString()
+        || !body.toArray().at(1).isArray()) {
+        sendError(frame.id, "protocol", QStringLiteral("procpool::ProtocolError"),
+                  QStringLiteral("malformed Call frame: %1")
+                      .arg(parseError.isEmpty() ? QStringLiteral("expected [name, [arguments]]")
+                                                : parseError));
+        return;
+    }
+    const QCborArray call = body.toArray();
+    const QString name = call.at(0).toString();
+    const auto task = detail::findTask(name);
+    if (!task) {
+        sendError(frame.id, "unknown-task", QStringLiteral("procpool::UnknownTaskName"), name);
+        return;
+    }
+    context().currentId = frame.id;
+    try {
+        const QCborValue result = task->invoke(call.at(1).toArray());
+        std::fflush(stdout);
+        send(detail::FrameType::Result, frame.id, result.toCbor());
+    } catch (const CodecError &e) {
+        std::fflush(stdout);
+        sendError(frame.id, "codec", QStringLiteral("procpool::CodecError"), e.message());
+    } catch (const std::exception &e) {
+        std::fflush(stdout);
+        sendError(frame.id, "exception", demangle(typeid(e).name()), QString::fromUtf8(e.what()));
+    } catch (...) {
+        std::fflush(stdout);
+        const std::type_info *type = abi::__cxa_current_exception_type();
+        sendError(frame.id, "exception",
+                  type ? demangle(type->name()) : QStringLiteral("unknown exception"),
+                  QStringLiteral("a non-std::exception was thrown"));
+    }
+    context().currentId = 0;
+}
+
+// Shows the worker's name in ps and /proc/PID/cmdline by writing over argv's storage.
+void setProcessTitle(int argc, char **argv, const QByteArray &title)
+{
+    if (argc <= 0 || !argv || !argv[0])
+        return;
+    char *begin = argv[0];
+    char *end = argv[argc - 1] + std::strlen(argv[argc - 1]);
+    const size_t room = size_t(end - begin);
+    const size_t n = std::min(room, size_t(title.size()));
+    std::memcpy(begin, title.constData(), n);
+    std::memset(begin + n, 0, room - n + 1);
+}
+
+} // namespace
+
+void workerMain(int argc, char **argv)
+{
+    if (qEnvironmentVariableIsEmpty("PROCPOOL_WORKER"))
+        return;
+    const QByteArray version = takeEnv("PROCPOOL_WORKER");
+    const QByteArray name = takeEnv("PROCPOOL_WORKER_NAME");
+    const QByteArray maxFrame = takeEnv("PROCPOOL_MAX_FRAME");
+    const QByteArray parent = takeEnv("PROCPOOL_PARENT_PID");
+    if (version.toInt() != detail::protocolVersion)
+        std::fprintf(stderr, "procpool worker: started for protocol %s, speaks %d\n",
+                     version.constData(), detail::protocolVersion); // the handshake reports it
+
+    WorkerContext &c = context();
+    c.active = true;
+    c.name = QString::fromUtf8(name);
+    c.maxFrameSize = maxFrame.toLongLong() > 0 ? maxFrame.toLongLong() : qint64(512) << 20;
+
+    // Move the protocol off the standard descriptors.
+    c.in = fcntl(STDIN_FILENO, F_DUPFD_CLOEXEC, 3);
+    c.out = fcntl(STDOUT_FILENO, F_DUPFD_CLOEXEC, 3);
+    if (c.in < 0 || c.out < 0)
+        die("cannot duplicate the protocol descriptors");
+    const int devNull = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+    if (devNull < 0 || ::dup2(devNull, STDIN_FILENO) < 0 || ::dup2(STDERR_FILENO, STDOUT_FILENO) < 0)
+        die("cannot redirect standard input and output");
+    ::close(devNull);
+    std::setvbuf(stdout, nullptr, _IOLBF, 0);
+    std::signal(SIGPIPE, SIG_IGN);
+    if (!parent.isEmpty() && getppid() != parent.toLongLong())
+        std::_Exit(0); // the pool died before we got here
+
+    if (!name.isEmpty()) {
+        ::prctl(PR_SET_NAME, name.left(15).constData(), 0, 0, 0);
+        setProcessTitle(argc, argv, name);
+    }
+
+    QCborArray tasks;
+    for (const QString &taskName : registeredTaskNames())
+        tasks.append(taskName);
+    const QCborMap hello{{QStringLiteral("protocol"), detail::protocolVersion},
+                         {QStringLiteral("pid"), qint64(getpid())},
+                         {QStringLiteral("name"), c.name},
+                         {QStringLiteral("tasks"), tasks}};
+    send(detail::FrameType::Hello, 0, hello.toCborValue().toCbor());
+
+    detail::FrameDecoder decoder(c.maxFrameSize);
+    QByteArray chunk(64 * 1024, Qt::Uninitialized);
+    bool shutdown = false;
+    while (!shutdown) {
+        const ssize_t got = ::read(c.in, chunk.data(), size_t(chunk.size()));
+        if (got < 0 && errno == EINTR)
+            continue;
+        if (got <= 0)
+            break; // EOF: the pool closed our input (or died); finish like a shutdown
+        decoder.append(chunk.constData(), qsizetype(got));
+        detail::Frame frame;
+        for (;;) {
+            const auto status = decoder.next(&frame);
+            if (status == detail::FrameDecoder::Status::NeedMore)
+                break;
+            if (status == detail::FrameDecoder::Status::Error)
+                die(qPrintable(QStringLiteral("protocol error from the pool: ")
+                               + decoder.errorString()));
+            if (frame.type == detail::FrameType::Call)
+                runCall(frame);
+            else if (frame.type == detail::FrameType::Shutdown)
+                shutdown = true;
+            else
+                die("unexpected frame type from the pool");
+        }
+    }
+    std::fflush(stdout);
+    std::exit(0); // runs static destructors: a nested pool in this worker drains here
+}
+
+bool isWorkerProcess()
+{
+    return context().active;
+}
+
+QString workerName()
+{
+    return context().name;
+}
+
+void reportProgress(int value, int maximum, const QString &text)
+{
+    const WorkerContext &c = context();
+    if (!c.active || c.currentId == 0)
+        return;
+    send(detail::FrameType::Progress, c.currentId,
+         QCborArray{value, maximum, text}.toCborValue().toCbor());
+}
+
+} // namespace procpool

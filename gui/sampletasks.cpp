@@ -1,0 +1,107 @@
+#include "sampletasks.h"
+
+#include <procpool/task.h>
+#include <procpool/worker.h>
+
+#include <QtCore/QByteArray>
+#include <QtCore/QThread>
+
+#include <csignal>
+#include <cstdio>
+#include <cstdlib>
+#include <stdexcept>
+#include <vector>
+
+namespace procpool::samples {
+namespace {
+
+const Task<int(int)> sleepTask{"sleep", [](int ms) {
+                                   QThread::msleep(ulong(std::max(0, ms)));
+                                   return ms;
+                               }};
+
+const Task<qint64(qint64)> primesTask{"primes", [](qint64 below) {
+                                          qint64 count = 0;
+                                          for (qint64 n = 2; n < below; ++n) {
+                                              bool prime = true;
+                                              for (qint64 d = 2; d * d <= n; ++d) {
+                                                  if (n % d == 0) {
+                                                      prime = false;
+                                                      break;
+                                                  }
+                                              }
+                                              count += prime;
+                                          }
+                                          return count;
+                                      }};
+
+const Task<QByteArray(int)> echoTask{"echo", [](int bytes) {
+                                         return QByteArray(std::max(0, bytes), 'x');
+                                     }};
+
+const Task<int(int)> progressTask{"progress", [](int seconds) {
+                                      const int steps = std::max(1, seconds) * 10;
+                                      for (int i = 1; i <= steps; ++i) {
+                                          QThread::msleep(100);
+                                          procpool::reportProgress(i, steps,
+                                                                   QStringLiteral("step %1 of %2")
+                                                                       .arg(i)
+                                                                       .arg(steps));
+                                      }
+                                      return steps;
+                                  }};
+
+const Task<int(QString)> throwTask{"throw", [](const QString &message) -> int {
+                                       throw std::runtime_error(message.toStdString());
+                                   }};
+
+const Task<int(QString)> printTask{"print", [](const QString &text) {
+                                       std::printf("stdout: %s\n", qPrintable(text));
+                                       std::fprintf(stderr, "stderr: %s\n", qPrintable(text));
+                                       return int(text.size());
+                                   }};
+
+const Task<int()> crashTask{"crash", []() -> int {
+                                std::fprintf(stderr, "about to crash with SIGSEGV\n");
+                                std::raise(SIGSEGV);
+                                return 0;
+                            }};
+
+const Task<int()> abortTask{"abort", []() -> int {
+                                std::fprintf(stderr, "about to abort()\n");
+                                std::abort();
+                            }};
+
+const Task<int()> hangTask{"hang", []() -> int {
+                               for (;;)
+                                   QThread::sleep(1);
+                           }};
+
+const Task<int(int)> allocateTask{"allocate", [](int megabytesPerStep) -> int {
+                                      std::vector<QByteArray> hoard;
+                                      for (;;) {
+                                          hoard.emplace_back(std::max(1, megabytesPerStep) << 20, 'm');
+                                          QThread::msleep(10);
+                                      }
+                                  }};
+
+} // namespace
+
+const QList<SampleTask> &sampleTasks()
+{
+    static const QList<SampleTask> tasks = {
+        {QStringLiteral("sleep"), {QStringLiteral("ms:int=200")}, QStringLiteral("Sleeps for the given milliseconds and returns them")},
+        {QStringLiteral("primes"), {QStringLiteral("below:int=200000")}, QStringLiteral("CPU-bound: counts the primes below N")},
+        {QStringLiteral("echo"), {QStringLiteral("bytes:int=1024")}, QStringLiteral("Returns a payload of N bytes")},
+        {QStringLiteral("progress"), {QStringLiteral("seconds:int=3")}, QStringLiteral("Reports progress ten times a second for N seconds")},
+        {QStringLiteral("throw"), {QStringLiteral("message:string=boom")}, QStringLiteral("Throws std::runtime_error with the message")},
+        {QStringLiteral("print"), {QStringLiteral("text:string=hello")}, QStringLiteral("Prints the text to stdout and stderr")},
+        {QStringLiteral("crash"), {}, QStringLiteral("Crashes its worker with SIGSEGV")},
+        {QStringLiteral("abort"), {}, QStringLiteral("Calls abort() in its worker")},
+        {QStringLiteral("hang"), {}, QStringLiteral("Never returns (for timeouts and kills)")},
+        {QStringLiteral("allocate"), {QStringLiteral("mbPerStep:int=64")}, QStringLiteral("Allocates memory until the worker is killed")},
+    };
+    return tasks;
+}
+
+} // namespace procpool::samples

@@ -1,0 +1,20 @@
+// procpool — the sample tasks shared by the desktop monitor and headless mode.
+#pragma once
+
+#include <QtCore/QList>
+#include <QtCore/QString>
+#include <QtCore/QStringList>
+
+namespace procpool::samples {
+
+struct SampleTask
+{
+    QString name;        //!< the registered task name
+    QStringList parameters; //!< "name:type=default", in argument order
+    QString description; //!< one line
+};
+
+//! Every sample task, in the order a menu shows them.
+const QList<SampleTask> &sampleTasks();
+
+} // namespace procpool::samples
