@@ -141,6 +141,10 @@ void PoolCore::dispatch()
     std::vector<std::unique_ptr<WorkItem>> cancelled;
     qsizetype remaining = 0;
     qint64 handedOut = 0;
+    qsizetype starting = 0;
+    for (const auto &w : m_workers)
+        if (!w->helloReceived && w->killKind == WorkerProcess::KillKind::None)
+            ++starting;
     {
         QMutexLocker locker(&m_mutex);
         if (m_state == PoolState::Stopped)
@@ -150,26 +154,47 @@ void PoolCore::dispatch()
             checkStopped();
             return;
         }
-        const size_t depth = size_t(1 + m_options.prefetch);
-        for (const auto &w : m_workers) {
-            if (m_pending.empty())
-                break;
-            if (!w->helloReceived || w->shutdownSent || w->killKind != WorkerProcess::KillKind::None)
-                continue;
-            QByteArray batch;
-            while (w->inFlight.size() < depth && !m_pending.empty()) {
-                std::unique_ptr<WorkItem> item = std::move(m_pending.front());
-                m_pending.pop_front();
-                if (item->sink->isCanceled()) {
-                    cancelled.push_back(std::move(item));
+        // Hands out items until each ready worker holds \a depth of them.
+        auto fill = [&](size_t depth) {
+            for (const auto &w : m_workers) {
+                if (m_pending.empty())
+                    return;
+                if (!w->helloReceived || w->shutdownSent
+                    || w->killKind != WorkerProcess::KillKind::None)
                     continue;
+                QByteArray batch;
+                while (w->inFlight.size() < depth && !m_pending.empty()) {
+                    std::unique_ptr<WorkItem> item = std::move(m_pending.front());
+                    m_pending.pop_front();
+                    if (item->sink->isCanceled()) {
+                        cancelled.push_back(std::move(item));
+                        continue;
+                    }
+                    batch += item->frame; // kept: a crash re-queues prefetched items as they are
+                    w->inFlight.push_back(std::move(item));
+                    ++handedOut;
                 }
-                batch += item->frame; // kept: a crash re-queues prefetched items as they are
-                w->inFlight.push_back(std::move(item));
-                ++handedOut;
+                if (!batch.isEmpty())
+                    writes.emplace_back(w.get(), std::move(batch));
             }
-            if (!batch.isEmpty())
-                writes.emplace_back(w.get(), std::move(batch));
+        };
+        // First every idle worker gets one task. Prefetch comes second, and only once no more
+        // workers may start, leaving starting workers the share they will take: parallelism
+        // before pipelining.
+        fill(1);
+        const bool canGrow = int(m_workers.size()) < m_options.maxWorkers;
+        const qsizetype reserved = starting * (1 + m_options.prefetch);
+        if (!canGrow && m_options.prefetch > 0 && qsizetype(m_pending.size()) > reserved) {
+            std::deque<std::unique_ptr<WorkItem>> kept;
+            for (qsizetype i = 0; i < reserved; ++i) {
+                kept.push_back(std::move(m_pending.back()));
+                m_pending.pop_back();
+            }
+            fill(size_t(1 + m_options.prefetch));
+            while (!kept.empty()) {
+                m_pending.push_back(std::move(kept.back()));
+                kept.pop_back();
+            }
         }
         remaining = qsizetype(m_pending.size());
     }
@@ -186,13 +211,10 @@ void PoolCore::dispatch()
     for (auto &item : cancelled)
         item->sink->finishCanceled();
 
-    // Start workers lazily: as many as the queue can keep busy, up to maxWorkers.
-    qsizetype starting = 0;
-    for (const auto &w : m_workers)
-        if (!w->helloReceived && w->killKind == WorkerProcess::KillKind::None)
-            ++starting;
-    while (remaining > starting * (1 + m_options.prefetch)
-           && int(m_workers.size()) < m_options.maxWorkers && m_state != PoolState::Broken) {
+    // Start workers lazily: one for each queued task no starting worker will take, up to
+    // maxWorkers.
+    while (remaining > starting && int(m_workers.size()) < m_options.maxWorkers
+           && m_state != PoolState::Broken) {
         spawnWorker();
         ++starting;
     }
@@ -384,11 +406,22 @@ void PoolCore::handleOutcome(WorkerProcess *w, const Frame &frame)
     std::unique_ptr<WorkItem> item = std::move(w->inFlight.front());
     w->inFlight.pop_front();
     bool ok = frame.type == FrameType::Result;
+    // Counters first, so that whoever sees the future finish also sees it counted.
+    {
+        QMutexLocker locker(&m_infoMutex);
+        --m_stats.running;
+        ++(ok ? m_stats.completed : m_stats.failed);
+    }
     if (ok) {
         try {
             item->sink->deliver(body);
         } catch (const CodecError &e) {
             ok = false;
+            {
+                QMutexLocker locker(&m_infoMutex);
+                --m_stats.completed;
+                ++m_stats.failed;
+            }
             item->sink->fail(CodecError(QStringLiteral("the result of task '%1' could not be "
                                                        "decoded: %2")
                                             .arg(item->taskName, e.message())));
@@ -411,11 +444,6 @@ void PoolCore::handleOutcome(WorkerProcess *w, const Frame &frame)
         ++w->info.tasksDone;
     else
         ++w->info.tasksFailed;
-    {
-        QMutexLocker locker(&m_infoMutex);
-        --m_stats.running;
-        ++(ok ? m_stats.completed : m_stats.failed);
-    }
     updateInfo(w);
 }
 
@@ -562,10 +590,12 @@ void PoolCore::removeWorker(WorkerProcess *w, int exitCode, int sig, bool startF
 
 void PoolCore::failItem(WorkItem &item, const QException &error)
 {
+    {
+        QMutexLocker locker(&m_infoMutex);
+        --m_stats.running;
+        ++m_stats.failed;
+    }
     item.sink->fail(error);
-    QMutexLocker locker(&m_infoMutex);
-    --m_stats.running;
-    ++m_stats.failed;
 }
 
 void PoolCore::becomeBroken(const QString &reason)

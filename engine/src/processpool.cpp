@@ -32,7 +32,7 @@ void PoolOptions::validate() const
                 "executable, or name a program");
 }
 
-QString toString(PoolState state)
+QString stateName(PoolState state)
 {
     switch (state) {
     case PoolState::Stopped: return QStringLiteral("stopped");
@@ -43,7 +43,7 @@ QString toString(PoolState state)
     return QString();
 }
 
-QString toString(WorkerState state)
+QString stateName(WorkerState state)
 {
     switch (state) {
     case WorkerState::Starting: return QStringLiteral("starting");

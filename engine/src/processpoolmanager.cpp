@@ -5,6 +5,7 @@
 #include "tasktable_p.h"
 
 #include <QtCore/QCborArray>
+#include <QtCore/QCoreApplication>
 #include <QtCore/QThread>
 
 #include <unistd.h>
@@ -97,14 +98,20 @@ void ProcessPoolManager::start(int maxWorkers, const QString &taskType, bool dae
 void ProcessPoolManager::start(const PoolOptions &options)
 {
     options.validate();
+    if (!QCoreApplication::instance())
+        throw std::logic_error("procpool: create a QCoreApplication (or QGuiApplication, "
+                               "QApplication) before starting a pool; Qt delivers no events "
+                               "to procpool's engine thread without one");
     std::shared_ptr<detail::PoolCore> core;
     {
         QMutexLocker locker(&m_mutex);
-        if (m_core)
+        if (m_core) {
+            locker.unlock();
             throw PoolAlreadyRunning(
                 QStringLiteral("%1: the process pool is already active or running; stop() it "
                                "before starting it again")
                     .arg(toString()));
+        }
         const QString label = m_namespaceId.isEmpty()
                                   ? QStringLiteral("an unregistered manager")
                                   : QStringLiteral("namespace '%1'").arg(m_namespaceId);
@@ -153,12 +160,16 @@ void ProcessPoolManager::stop(bool wait)
 
 std::shared_ptr<detail::PoolCore> ProcessPoolManager::runningCore() const
 {
-    QMutexLocker locker(&m_mutex);
-    if (!m_core)
+    std::shared_ptr<detail::PoolCore> core;
+    {
+        QMutexLocker locker(&m_mutex);
+        core = m_core;
+    }
+    if (!core)
         throw PoolNotRunning(QStringLiteral("%1: the process pool is not running; call start() "
                                             "first")
                                  .arg(toString()));
-    return m_core;
+    return core;
 }
 
 ProcessPool *ProcessPoolManager::getPool() const
@@ -243,7 +254,7 @@ QString ProcessPoolManager::toString() const
                        .arg(m_namespaceId.isEmpty() ? QStringLiteral("none")
                                                     : u'\'' + m_namespaceId + u'\'')
                        .arg(m_creatorPid)
-                       .arg(procpool::toString(s));
+                       .arg(stateName(s));
     if (m_core) {
         const PoolOptions &o = m_core->options();
         text += QStringLiteral(" max_workers=%1 task_type=%2 daemon=%3 prefix=%4 workers=%5")

@@ -12,6 +12,7 @@
 
 #include <QtCore/QCborArray>
 #include <QtCore/QCborMap>
+#include <QtCore/QCoreApplication>
 
 #include <cerrno>
 #include <csignal>
@@ -211,6 +212,11 @@ void workerMain(int argc, char **argv)
                          {QStringLiteral("tasks"), tasks}};
     send(detail::FrameType::Hello, 0, hello.toCborValue().toCbor());
 
+    // Tasks run with a QCoreApplication, as Qt code expects (and as a pool started inside a
+    // task needs: Qt delivers no events without one). No event loop runs on this thread.
+    static int appArgc = argc;
+    auto *app = new QCoreApplication(appArgc, argv);
+
     detail::FrameDecoder decoder(c.maxFrameSize);
     QByteArray chunk(64 * 1024, Qt::Uninitialized);
     bool shutdown = false;
@@ -238,7 +244,8 @@ void workerMain(int argc, char **argv)
         }
     }
     std::fflush(stdout);
-    std::exit(0); // runs static destructors: a nested pool in this worker drains here
+    delete app; // runs procpool's post routine: a pool started inside a task drains here
+    std::exit(0);
 }
 
 bool isWorkerProcess()

@@ -70,10 +70,10 @@ struct PROCPOOL_ENGINE_EXPORT SubmitOptions
 
 //! A pool's life: Stopped → Running → Stopping → Stopped. Broken: workers cannot be started.
 enum class PoolState { Stopped, Running, Stopping, Broken };
-PROCPOOL_ENGINE_EXPORT QString toString(PoolState state);
+PROCPOOL_ENGINE_EXPORT QString stateName(PoolState state);
 
 enum class WorkerState { Starting, Idle, Busy, Exiting, Crashed };
-PROCPOOL_ENGINE_EXPORT QString toString(WorkerState state);
+PROCPOOL_ENGINE_EXPORT QString stateName(WorkerState state);
 
 //! A snapshot of one worker process.
 struct PROCPOOL_ENGINE_EXPORT WorkerInfo

@@ -1,0 +1,464 @@
+// Pools with real worker processes: results, protection, errors, logs, names, threads.
+#include "testmain.h"
+#include "testtasks.h"
+
+#include <procpool/procpool.h>
+
+#include <QtCore/QDir>
+#include <QtCore/QFile>
+#include <QtCore/QFutureWatcher>
+#include <QtCore/QSet>
+#include <QtCore/QThread>
+#include <QtTest/QSignalSpy>
+
+#include <csignal>
+#include <sys/types.h>
+#include <unistd.h>
+
+using namespace procpool;
+
+namespace {
+
+bool processAlive(qint64 pid)
+{
+    QFile stat(QStringLiteral("/proc/%1/stat").arg(pid));
+    if (!stat.open(QIODevice::ReadOnly))
+        return false;
+    const QByteArray text = stat.readAll();
+    const qsizetype close = text.lastIndexOf(')');
+    return close < 0 || text.mid(close + 2, 1) != "Z";
+}
+
+} // namespace
+
+class TestPool : public QObject
+{
+    Q_OBJECT
+
+private:
+    ProcessPoolManager *m_manager = nullptr;
+
+private Q_SLOTS:
+    void init()
+    {
+        m_manager = getOrCreateProcessManager(QStringLiteral("pool-test"), true);
+    }
+
+    void cleanup()
+    {
+        const QList<qint64> pids = m_manager->isRunning() ? m_manager->getPool()->workerPids()
+                                                          : QList<qint64>();
+        removeProcessManager(QStringLiteral("pool-test"));
+        for (qint64 pid : pids)
+            QTRY_VERIFY(!processAlive(pid));
+    }
+
+    void manyResultsInTheRightFutures()
+    {
+        m_manager->start(3);
+        QList<QFuture<int>> futures;
+        for (int i = 0; i < 2000; ++i)
+            futures << m_manager->submitTask(tasks::add, i, 1000 * i);
+        for (int i = 0; i < futures.size(); ++i)
+            QCOMPARE(futures[i].result(), i + 1000 * i);
+        const PoolStats stats = m_manager->getPool()->stats();
+        QCOMPARE(stats.submitted, quint64(2000));
+        QCOMPARE(stats.completed, quint64(2000));
+        QCOMPARE(stats.failed, quint64(0));
+        QVERIFY(stats.workersStarted >= 1 && stats.workersStarted <= 3);
+    }
+
+    void workersAreSeparateProcesses()
+    {
+        m_manager->start(2);
+        const qint64 pid = m_manager->submitTask(tasks::pid).result();
+        QVERIFY(pid != ::getpid());
+        QVERIFY(m_manager->getPool()->workerPids().contains(pid));
+    }
+
+    void voidTask()
+    {
+        m_manager->start(1);
+        QTemporaryDir dir;
+        const QString path = dir.filePath(QStringLiteral("touched"));
+        QFuture<void> f = m_manager->submitTask(tasks::touch, path);
+        f.waitForFinished();
+        QVERIFY(QFile::exists(path));
+    }
+
+    void taskTypeProtection_data()
+    {
+        QTest::addColumn<QString>("poolType");
+        QTest::addColumn<QString>("submitType");
+        QTest::addColumn<bool>("accepted");
+        QTest::newRow("typed pool, no type") << "critical" << "" << false;
+        QTest::newRow("typed pool, other type") << "critical" << "batch" << false;
+        QTest::newRow("typed pool, matching type") << "critical" << "critical" << true;
+        QTest::newRow("untyped pool, no type") << "" << "" << true;
+        QTest::newRow("untyped pool, any type") << "" << "batch" << true;
+    }
+
+    void taskTypeProtection()
+    {
+        QFETCH(QString, poolType);
+        QFETCH(QString, submitType);
+        QFETCH(bool, accepted);
+        m_manager->start(1, poolType);
+        const SubmitOptions options = TaskType(submitType);
+        if (accepted) {
+            QCOMPARE(m_manager->submitTask(tasks::add, 1, 2, options).result(), 3);
+            QCOMPARE(m_manager->submitTask(QStringLiteral("add"), {3, 4}, options).result().toInt(), 7);
+            return;
+        }
+        for (int untyped = 0; untyped < 2; ++untyped) {
+            try {
+                if (untyped)
+                    m_manager->submitTask(QStringLiteral("add"), {1, 2}, options);
+                else
+                    m_manager->submitTask(tasks::add, 1, 2, options);
+                QFAIL("expected UnknownTaskError");
+            } catch (const UnknownTaskError &e) {
+                QCOMPARE(e.taskType(), submitType);
+                QCOMPARE(e.poolTaskType(), poolType);
+                const QString message = QString::fromUtf8(e.what());
+                QVERIFY2(message.contains(poolType), qPrintable(message));
+                if (!submitType.isEmpty())
+                    QVERIFY2(message.contains(submitType), qPrintable(message));
+                QVERIFY2(message.contains(QStringLiteral("TaskType")), qPrintable(message));
+            }
+        }
+        // Nothing was queued.
+        QCOMPARE(m_manager->getPool()->stats().submitted, quint64(0));
+        QCOMPARE(m_manager->getPool()->workers().size(), 0);
+    }
+
+    void exceptionInTaskFailsFutureWorkerLivesOn()
+    {
+        m_manager->start(1);
+        const qint64 before = m_manager->submitTask(tasks::pid).result();
+        QFuture<int> f = m_manager->submitTask(tasks::throwRuntime, QStringLiteral("bad input"));
+        try {
+            f.result();
+            QFAIL("expected TaskException");
+        } catch (const TaskException &e) {
+            QCOMPARE(e.typeName(), QStringLiteral("std::runtime_error"));
+            QCOMPARE(e.originalMessage(), QStringLiteral("bad input"));
+            QCOMPARE(e.taskName(), QStringLiteral("throwRuntime"));
+            QVERIFY(QString::fromUtf8(e.what()).contains(QStringLiteral("bad input")));
+        }
+        QVERIFY_THROWS_EXCEPTION(TaskException, m_manager->submitTask(tasks::throwInt).result());
+        try {
+            m_manager->submitTask(tasks::throwInt).waitForFinished();
+        } catch (const TaskException &e) {
+            QCOMPARE(e.typeName(), QStringLiteral("int"));
+        }
+        QCOMPARE(m_manager->submitTask(tasks::pid).result(), before); // same worker, alive
+        QCOMPARE(m_manager->submitTask(tasks::add, 1, 1).result(), 2);
+    }
+
+    void onFailedSeesTheException()
+    {
+        m_manager->start(1);
+        QString seen;
+        auto f = m_manager->submitTask(tasks::throwRuntime, QStringLiteral("via onFailed"))
+                     .onFailed([&seen](const TaskException &e) {
+                         seen = e.originalMessage();
+                         return -1;
+                     });
+        QCOMPARE(f.result(), -1);
+        QCOMPARE(seen, QStringLiteral("via onFailed"));
+    }
+
+    void printingDoesNotCorruptAndArrivesAsLog()
+    {
+        m_manager->start(1);
+        QStringList lines;
+        QMutex mutex;
+        connect(m_manager, &ProcessPoolManager::workerLog, this,
+                [&](qint64, const QString &line) {
+                    QMutexLocker locker(&mutex);
+                    lines << line;
+                }, Qt::DirectConnection);
+        QSignalSpy logSpy(m_manager, &ProcessPoolManager::workerLog);
+        QList<QFuture<int>> futures;
+        for (int i = 0; i < 50; ++i)
+            futures << m_manager->submitTask(tasks::printBoth, QStringLiteral("line%1").arg(i));
+        for (int i = 0; i < 50; ++i)
+            QCOMPARE(futures[i].result(), QStringLiteral("line%1").arg(i).size());
+        QTRY_VERIFY([&] {
+            QMutexLocker locker(&mutex);
+            return lines.contains(QStringLiteral("out:line49")) && lines.contains(QStringLiteral("err:line49"));
+        }());
+        QMutexLocker locker(&mutex);
+        QVERIFY(lines.contains(QStringLiteral("out:line0")));
+        QVERIFY(lines.contains(QStringLiteral("err:line0")));
+        const qint64 pid = m_manager->getPool()->workerPids().value(0);
+        QTRY_VERIFY(!logSpy.isEmpty());
+        QCOMPARE(logSpy.first().first().toLongLong(), pid);
+    }
+
+    void workerNamesInProc()
+    {
+        m_manager->start(2, QString(), false, QStringLiteral("render"));
+        QSet<QString> names;
+        // Two long tasks at once make sure both workers run.
+        auto a = m_manager->submitTask(tasks::sleepMs, 300);
+        auto b = m_manager->submitTask(tasks::sleepMs, 300);
+        a.waitForFinished();
+        b.waitForFinished();
+        const QList<WorkerInfo> workers = m_manager->getPool()->workers();
+        QCOMPARE(workers.size(), 2);
+        for (const WorkerInfo &w : workers) {
+            QFile comm(QStringLiteral("/proc/%1/comm").arg(w.pid));
+            QVERIFY(comm.open(QIODevice::ReadOnly));
+            const QString name = QString::fromUtf8(comm.readAll()).trimmed();
+            QCOMPARE(name, w.name);
+            names << name;
+            QFile cmdline(QStringLiteral("/proc/%1/cmdline").arg(w.pid));
+            QVERIFY(cmdline.open(QIODevice::ReadOnly));
+            QVERIFY(cmdline.readAll().startsWith(w.name.toUtf8()));
+        }
+        QCOMPARE(names, (QSet<QString>{QStringLiteral("render-1"), QStringLiteral("render-2")}));
+        // And from inside the worker.
+        QVERIFY(m_manager->submitTask(tasks::comm).result().startsWith(QStringLiteral("render-")));
+    }
+
+    void untypedSubmission()
+    {
+        m_manager->start(1);
+        QFuture<QVariant> f = m_manager->submitTask(QStringLiteral("add"), {20, 22});
+        QCOMPARE(f.result().metaType(), QMetaType::fromType<int>());
+        QCOMPARE(f.result().toInt(), 42);
+        try {
+            m_manager->submitTask(QStringLiteral("no-such-task"), {});
+            QFAIL("expected UnknownTaskName");
+        } catch (const UnknownTaskName &e) {
+            QCOMPARE(e.taskName(), QStringLiteral("no-such-task"));
+            QVERIFY(QString::fromUtf8(e.what()).contains(QStringLiteral("no-such-task")));
+        }
+        QVERIFY_THROWS_EXCEPTION(CodecError, m_manager->submitTask(QStringLiteral("add"), {1}));
+        QVERIFY_THROWS_EXCEPTION(CodecError, m_manager->submitTask(QStringLiteral("add"),
+                                                                   {QStringLiteral("x"), 1}));
+        QCOMPARE(m_manager->getPool()->stats().submitted, quint64(1));
+    }
+
+    void concurrentSubmissionFromEightThreads()
+    {
+        m_manager->start(2);
+        constexpr int perThread = 500;
+        QList<QThread *> threads;
+        QList<bool> ok(8, false);
+        for (int t = 0; t < 8; ++t) {
+            threads << QThread::create([this, t, &ok] {
+                QList<QFuture<int>> futures;
+                for (int i = 0; i < perThread; ++i)
+                    futures << m_manager->submitTask(tasks::add, t * 100000, i);
+                bool good = true;
+                for (int i = 0; i < perThread; ++i)
+                    good = good && futures[i].result() == t * 100000 + i;
+                ok[t] = good;
+            });
+        }
+        for (QThread *t : threads)
+            t->start();
+        for (QThread *t : threads) {
+            QVERIFY(t->wait(QDeadlineTimer(QDeadlineTimer::Forever)));
+            delete t;
+        }
+        for (bool good : ok)
+            QVERIFY(good);
+        QCOMPARE(m_manager->getPool()->stats().completed, quint64(8 * perThread));
+    }
+
+    void thenContinuations()
+    {
+        m_manager->start(2);
+        // A context-less continuation runs on the engine thread: fine for quick work, and it
+        // may submit more tasks (without blocking on them).
+        QFuture<QFuture<int>> submitted = m_manager->submitTask(tasks::add, 1, 2).then(
+            [this](int three) { return m_manager->submitTask(tasks::add, three, 10); });
+        QCOMPARE(submitted.unwrap().result(), 13);
+
+        // A step that waits on another task runs elsewhere (Launch::Async), then a quick one.
+        QFuture<int> chained = m_manager->submitTask(tasks::add, 1, 2)
+                                   .then(QtFuture::Launch::Async,
+                                         [this](int three) {
+                                             return m_manager->submitTask(tasks::add, three, 10).result();
+                                         })
+                                   .then([](int thirteen) { return thirteen * 2; });
+        QCOMPARE(chained.result(), 26);
+
+        // A continuation with a context runs on that context's thread.
+        QThread *seenOn = nullptr;
+        QFuture<void> done = m_manager->submitTask(tasks::increment, 1).then(this, [&seenOn](int) {
+            seenOn = QThread::currentThread();
+        });
+        QTRY_VERIFY(done.isFinished());
+        QCOMPARE(seenOn, QThread::currentThread());
+
+        // QFutureWatcher on the main thread.
+        QFutureWatcher<int> watcher;
+        QSignalSpy finished(&watcher, &QFutureWatcherBase::finished);
+        watcher.setFuture(m_manager->submitTask(tasks::increment, 41));
+        QTRY_COMPARE(finished.size(), 1);
+        QCOMPARE(watcher.result(), 42);
+    }
+
+    void waitingOnMainThreadNeverDeadlocks()
+    {
+        // The main thread blocks in result() while no event loop runs here: the engine thread
+        // does all the I/O, so this returns.
+        m_manager->start(1);
+        for (int i = 0; i < 100; ++i)
+            QCOMPARE(m_manager->submitTask(tasks::increment, i).result(), i + 1);
+    }
+
+    void nestedPoolInsideWorker()
+    {
+        m_manager->start(1);
+        const QStringList out = m_manager->submitTask(tasks::nested, QStringLiteral("inner"), 10).result();
+        QCOMPARE(out.size(), 4);
+        const qint64 workerPid = out[0].toLongLong();
+        QVERIFY(workerPid != ::getpid());
+        QCOMPARE(out[1], QStringLiteral("1")); // registered under the worker's own pid
+        QCOMPARE(out[2].toInt(), 55);          // sum of (i + 1) for i < 10
+        const qint64 grandchild = out[3].toLongLong();
+        QVERIFY(grandchild != workerPid && grandchild != ::getpid());
+        // The nested manager lives in the worker's registry, not ours.
+        QVERIFY(!ProcessPoolManager::registry().contains(workerPid));
+        QVERIFY(!ProcessPoolManager::registry().value(::getpid()).contains(QStringLiteral("inner")));
+        QTRY_VERIFY(!processAlive(grandchild));
+    }
+
+    void crashFailsOneTaskPoolGoesOn()
+    {
+        m_manager->start(1);
+        QSignalSpy exited(m_manager, &ProcessPoolManager::workerExited);
+        const qint64 first = m_manager->submitTask(tasks::pid).result();
+        try {
+            m_manager->submitTask(tasks::segfault).waitForFinished();
+            QFAIL("expected WorkerCrashed");
+        } catch (const WorkerCrashed &e) {
+            QCOMPARE(e.pid(), first);
+            QCOMPARE(e.signal(), SIGSEGV);
+            QCOMPARE(e.signalName(), QStringLiteral("SIGSEGV"));
+            QCOMPARE(e.exitCode(), -1);
+            QVERIFY(e.lastStderrLines().contains(QStringLiteral("segfaulting now")));
+            QVERIFY(QString::fromUtf8(e.what()).contains(QStringLiteral("SIGSEGV")));
+        }
+        const qint64 second = m_manager->submitTask(tasks::pid).result();
+        QVERIFY(second != first);
+        QTRY_COMPARE(exited.size(), 1);
+        QCOMPARE(exited.first().at(0).toLongLong(), first);
+        QCOMPARE(exited.first().at(2).toInt(), SIGSEGV);
+    }
+
+    void missingProgramBreaksThePool()
+    {
+        PoolOptions options;
+        options.maxWorkers = 2;
+        options.startContext.program = QStringLiteral("/nonexistent/procpool-worker");
+        m_manager->start(options);
+        QFuture<QVariant> f = m_manager->submitTask(QStringLiteral("add"), {1, 2});
+        try {
+            f.waitForFinished();
+            QFAIL("expected PoolBroken");
+        } catch (const PoolBroken &e) {
+            const QString message = QString::fromUtf8(e.what());
+            QVERIFY2(message.contains(QStringLiteral("/nonexistent/procpool-worker")), qPrintable(message));
+        }
+        QTRY_COMPARE(m_manager->state(), PoolState::Broken);
+        // New submissions fail at once with the same error.
+        QVERIFY_THROWS_EXCEPTION(PoolBroken,
+                                 m_manager->submitTask(QStringLiteral("add"), {1, 2}).waitForFinished());
+        m_manager->stop();
+        m_manager->start(1); // the cause is gone: this executable exists
+        QCOMPARE(m_manager->submitTask(tasks::add, 1, 2).result(), 3);
+    }
+
+    void cancelQueuedTaskNeverRuns()
+    {
+        m_manager->start(1);
+        QTemporaryDir dir;
+        auto blocker = m_manager->submitTask(tasks::sleepMs, 500);
+        QList<QFuture<int>> queued;
+        for (int i = 0; i < 5; ++i)
+            queued << m_manager->submitTask(tasks::sleepThenTouch, 0, dir.filePath(QString::number(i)));
+        queued.last().cancel();
+        QCOMPARE(blocker.result(), 500);
+        for (int i = 0; i < 4; ++i)
+            queued[i].waitForFinished();
+        QTRY_VERIFY(queued.last().isFinished());
+        QVERIFY(queued.last().isCanceled());
+        QCOMPARE(m_manager->submitTask(tasks::add, 0, 0).result(), 0); // after everything queued
+        QVERIFY(!QFile::exists(dir.filePath(QStringLiteral("4"))));
+        QVERIFY(QFile::exists(dir.filePath(QStringLiteral("3"))));
+    }
+
+    void stopWaitNonDaemonRunsEverything()
+    {
+        m_manager->start(2, QString(), false);
+        QTemporaryDir dir;
+        QList<QFuture<int>> futures;
+        for (int i = 0; i < 6; ++i)
+            futures << m_manager->submitTask(tasks::sleepThenTouch, 100, dir.filePath(QString::number(i)));
+        m_manager->stop(true);
+        for (int i = 0; i < 6; ++i) {
+            QVERIFY(futures[i].isFinished());
+            QCOMPARE(futures[i].result(), 100);
+            QVERIFY(QFile::exists(dir.filePath(QString::number(i))));
+        }
+    }
+
+    void stopNoWaitNonDaemonStillCompletes()
+    {
+        m_manager->start(1, QString(), false);
+        QTemporaryDir dir;
+        QList<QFuture<int>> futures;
+        for (int i = 0; i < 4; ++i)
+            futures << m_manager->submitTask(tasks::sleepThenTouch, 100, dir.filePath(QString::number(i)));
+        m_manager->stop(false);
+        QVERIFY_THROWS_EXCEPTION(PoolNotRunning, m_manager->submitTask(tasks::add, 1, 1));
+        for (auto &f : futures)
+            QCOMPARE(f.result(), 100);
+        m_manager->start(1); // a new pool while nothing of the old one is left
+        QCOMPARE(m_manager->submitTask(tasks::add, 1, 1).result(), 2);
+    }
+
+    void stopDaemonWaitDropsQueued()
+    {
+        m_manager->start(1, QString(), true);
+        auto running = m_manager->submitTask(tasks::sleepMs, 300);
+        QTRY_COMPARE(m_manager->getPool()->stats().running, qint64(1));
+        QList<QFuture<int>> queued;
+        for (int i = 0; i < 5; ++i)
+            queued << m_manager->submitTask(tasks::sleepMs, 300);
+        m_manager->stop(true);
+        QCOMPARE(running.result(), 300); // what a worker held finished
+        int dropped = 0;
+        for (auto &f : queued) {
+            QVERIFY(f.isFinished());
+            try {
+                f.waitForFinished();
+            } catch (const PoolStopped &) {
+                ++dropped;
+            }
+        }
+        // The one prefetched by the worker ran; the rest were dropped.
+        QVERIFY2(dropped >= 4, qPrintable(QString::number(dropped)));
+    }
+
+    void stopDaemonNoWaitKills()
+    {
+        m_manager->start(1, QString(), true);
+        const qint64 pid = m_manager->submitTask(tasks::pid).result();
+        auto hung = m_manager->submitTask(tasks::sleepMs, 60000);
+        QTRY_COMPARE(m_manager->getPool()->stats().running, qint64(1));
+        m_manager->stop(false);
+        QVERIFY_THROWS_EXCEPTION(PoolStopped, hung.waitForFinished());
+        QTRY_VERIFY(!processAlive(pid));
+    }
+};
+
+PROCPOOL_TEST_MAIN(TestPool)
+#include "tst_pool.moc"
