@@ -6,6 +6,7 @@
 
 #include <QtCore/QDir>
 #include <QtCore/QFile>
+#include <QtCore/QFileInfo>
 #include <QtCore/QFutureWatcher>
 #include <QtCore/QSet>
 #include <QtCore/QThread>
@@ -374,6 +375,48 @@ private Q_SLOTS:
         m_manager->stop();
         m_manager->start(1); // the cause is gone: this executable exists
         QCOMPARE(m_manager->submitTask(tasks::add, 1, 2).result(), 3);
+    }
+
+    void dedicatedWorkerProgramAndStartContext()
+    {
+        QTemporaryDir dir;
+        PoolOptions options;
+        options.maxWorkers = 1;
+        options.startContext.program = QCoreApplication::applicationDirPath()
+                                       + QStringLiteral("/worker_program");
+        options.startContext.arguments = {QStringLiteral("--alpha"), QStringLiteral("beta")};
+        QProcessEnvironment env;
+        env.insert(QStringLiteral("PROCPOOL_TEST_VALUE"), QStringLiteral("from the context"));
+        options.startContext.environment = env;
+        options.startContext.workingDirectory = dir.path();
+        m_manager->start(options);
+
+        // Tasks this executable does not know are submitted by name.
+        QCOMPARE(m_manager->submitTask(QStringLiteral("wp.multiply"), {6, 7}).result().toInt(), 42);
+        QCOMPARE(m_manager->submitTask(QStringLiteral("wp.cwd"), {}).result().toString(),
+                 QFileInfo(dir.path()).canonicalFilePath());
+        QCOMPARE(m_manager->submitTask(QStringLiteral("wp.env"), {QStringLiteral("PROCPOOL_TEST_VALUE")})
+                     .result()
+                     .toString(),
+                 QStringLiteral("from the context"));
+        QCOMPARE(m_manager->submitTask(QStringLiteral("wp.env"), {QStringLiteral("PROCPOOL_WORKER")})
+                     .result()
+                     .toString(),
+                 QString()); // the worker variables are not passed on to task code
+        QCOMPARE(m_manager->submitTask(QStringLiteral("wp.arguments"), {}).result().toStringList(),
+                 (QStringList{QStringLiteral("--alpha"), QStringLiteral("beta")}));
+
+        // A name the worker program does not know fails the future (it is checked there).
+        QFuture<QVariant> unknown = m_manager->submitTask(QStringLiteral("add"), {1, 2});
+        try {
+            unknown.waitForFinished();
+            QFAIL("expected UnknownTaskName");
+        } catch (const UnknownTaskName &e) {
+            QCOMPARE(e.taskName(), QStringLiteral("add"));
+        }
+        // The worker lives on.
+        QCOMPARE(m_manager->submitTask(QStringLiteral("wp.multiply"), {2, 3}).result().toInt(), 6);
+        QCOMPARE(m_manager->getPool()->stats().workersStarted, quint64(1));
     }
 
     void cancelQueuedTaskNeverRuns()

@@ -11,7 +11,7 @@ namespace procpool::detail {
 namespace {
 void shutdownAtApplicationExit()
 {
-    Engine::instance().shutdown();
+    Engine::instance().shutdown(Engine::ApplicationExit);
 }
 } // namespace
 
@@ -23,7 +23,7 @@ Engine &Engine::instance()
 
 Engine::~Engine()
 {
-    shutdown();
+    shutdown(StaticDestruction);
 }
 
 QThread *Engine::thread()
@@ -40,11 +40,13 @@ QThread *Engine::thread()
         m_thread->start();
         m_running = true;
     }
-    if (!m_postRoutineAdded && QCoreApplication::instance()) {
-        // ~QCoreApplication runs this while Qt is still whole; the static destructor above is
-        // the fallback for programs that never create an application object.
+    QCoreApplication *app = QCoreApplication::instance();
+    if (app && app != m_postRoutineApp) {
+        // ~QCoreApplication runs this while Qt still delivers events, and then forgets it: a
+        // later application object gets it registered again. The static destructor above is
+        // the fallback for std::exit() with the application object still alive.
         qAddPostRoutine(shutdownAtApplicationExit);
-        m_postRoutineAdded = true;
+        m_postRoutineApp = app;
     }
     return m_thread;
 }
@@ -75,16 +77,27 @@ void Engine::release(PoolCore *core)
     }
 }
 
-void Engine::shutdown()
+void Engine::shutdown(ShutdownReason reason)
 {
     std::vector<std::shared_ptr<PoolCore>> cores;
     QThread *t = nullptr;
     {
         QMutexLocker locker(&m_mutex);
+        if (reason == ApplicationExit)
+            m_postRoutineApp = nullptr;
         if (!m_running)
             return;
         cores = m_cores;
         t = m_thread;
+    }
+    if (!QCoreApplication::instance() && !cores.empty()) {
+        // Without an application object Qt delivers no events to the engine thread, so the
+        // pools cannot be drained. start() refuses to run without one, and the application's
+        // post routine drains them, so this is only reached if that contract was broken.
+        qWarning("procpool: %d pool(s) still running after the application object was "
+                 "destroyed; their workers are left to finish on their own",
+                 int(cores.size()));
+        return;
     }
     if (QThread::currentThread() == t) {
         qWarning("procpool: the engine cannot shut down from its own thread");

@@ -2,6 +2,7 @@
 // does all pipe I/O, so that callers on any thread never touch a worker directly.
 #pragma once
 
+#include <QtCore/QCoreApplication>
 #include <QtCore/QMutex>
 #include <QtCore/QObject>
 #include <QtCore/QThread>
@@ -28,8 +29,9 @@ public:
     //! Called (queued) by a core once it has stopped.
     void release(PoolCore *core);
 
+    enum ShutdownReason { ApplicationExit, StaticDestruction };
     //! Application exit: drains non-daemon pools, kills daemon pools, joins the thread.
-    void shutdown();
+    void shutdown(ShutdownReason reason);
 
     quint64 nextTaskId() { return m_nextTaskId.fetch_add(1, std::memory_order_relaxed); }
 
@@ -45,7 +47,7 @@ private:
     std::vector<std::shared_ptr<PoolCore>> m_cores;
     std::atomic<quint64> m_nextTaskId{1};
     bool m_running = false;
-    bool m_postRoutineAdded = false;
+    QCoreApplication *m_postRoutineApp = nullptr; //!< the application whose exit drains us
 };
 
 } // namespace procpool::detail

@@ -159,7 +159,7 @@ void PoolCore::dispatch()
             for (const auto &w : m_workers) {
                 if (m_pending.empty())
                     return;
-                if (!w->helloReceived || w->shutdownSent
+                if (!w->helloReceived || w->shutdownSent || w->exited
                     || w->killKind != WorkerProcess::KillKind::None)
                     continue;
                 QByteArray batch;
@@ -495,6 +495,7 @@ void PoolCore::onStartFailed(WorkerProcess *w)
 void PoolCore::onFinished(WorkerProcess *w, int exitCode, QProcess::ExitStatus status)
 {
     // Frames and lines written just before the exit still count.
+    w->exited = true;
     if (w->killKind == WorkerProcess::KillKind::None)
         onStdout(w);
     onStderr(w);

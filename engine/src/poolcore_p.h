@@ -54,6 +54,7 @@ struct WorkerProcess
     WorkerState state = WorkerState::Starting;
     bool helloReceived = false;
     bool shutdownSent = false;
+    bool exited = false; //!< QProcess::finished seen: frames still count, new work must not go here
     std::unique_ptr<FrameDecoder> decoder;
     std::deque<std::unique_ptr<WorkItem>> inFlight; //!< front: running; rest: prefetched
     QStringList stderrTail;                          //!< last lines, for crash reports

@@ -25,6 +25,7 @@
 #include <sys/prctl.h>
 #include <typeinfo>
 #include <unistd.h>
+#include <vector>
 
 namespace procpool {
 namespace {
@@ -198,6 +199,13 @@ void workerMain(int argc, char **argv)
     if (!parent.isEmpty() && getppid() != parent.toLongLong())
         std::_Exit(0); // the pool died before we got here
 
+    // The process title overwrites argv's storage, so tasks get a copy of the arguments.
+    static int appArgc = argc;
+    static std::vector<QByteArray> argStorage(argv, argv + argc);
+    static std::vector<char *> appArgv;
+    for (QByteArray &arg : argStorage)
+        appArgv.push_back(arg.data());
+    appArgv.push_back(nullptr);
     if (!name.isEmpty()) {
         ::prctl(PR_SET_NAME, name.left(15).constData(), 0, 0, 0);
         setProcessTitle(argc, argv, name);
@@ -214,8 +222,7 @@ void workerMain(int argc, char **argv)
 
     // Tasks run with a QCoreApplication, as Qt code expects (and as a pool started inside a
     // task needs: Qt delivers no events without one). No event loop runs on this thread.
-    static int appArgc = argc;
-    auto *app = new QCoreApplication(appArgc, argv);
+    auto *app = new QCoreApplication(appArgc, appArgv.data());
 
     detail::FrameDecoder decoder(c.maxFrameSize);
     QByteArray chunk(64 * 1024, Qt::Uninitialized);

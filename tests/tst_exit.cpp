@@ -1,0 +1,333 @@
+// Application exit: what becomes of a pool's workers when the program that owns them ends.
+//
+// Each case runs exit_helper (a real procpool application, see exit_helper.cpp) in a fresh
+// temporary directory, lets it exit (or SIGKILLs it), and then checks the files its tasks left
+// behind and whether its worker processes are still alive:
+//
+//  * non-daemon pools guarantee completion: every task submitted before the exit finishes
+//    before the process exits — when main() returns (post routine), on std::exit() with the
+//    application alive and in a program without one (the engine's static destructor);
+//  * daemon workers never outlive the application — when it returns from main(), and when it is
+//    SIGKILLed (PR_SET_PDEATHSIG);
+//  * when a non-daemon pool's application is SIGKILLed, its workers finish the task they are
+//    running and then exit on their own.
+#include "testmain.h"
+
+#include <QtCore/QDir>
+#include <QtCore/QFile>
+#include <QtCore/QFileInfo>
+#include <QtCore/QMap>
+#include <QtCore/QProcess>
+#include <QtCore/QRegularExpression>
+#include <QtCore/QTemporaryDir>
+
+#include <cerrno>
+#include <csignal>
+#include <memory>
+#include <sys/types.h>
+#include <unistd.h>
+
+namespace {
+
+// Generous upper bounds for QTRY_* polls; none of them is a performance expectation.
+constexpr int helperRunTimeoutMs = 120000;
+// Below the 60 s that the helper's daemon tasks sleep: a daemon worker that is gone within this
+// time was killed, it did not just finish its task.
+constexpr int daemonGoneTimeoutMs = 30000;
+
+QByteArray readFile(const QString &path)
+{
+    QFile f(path);
+    return f.open(QIODevice::ReadOnly) ? f.readAll() : QByteArray();
+}
+
+//! The "state" field of /proc/PID/stat ('R', 'S', 'Z', ...), or 0 when there is no such process.
+char processState(qint64 pid)
+{
+    const QByteArray text = readFile(QStringLiteral("/proc/%1/stat").arg(pid));
+    const qsizetype close = text.lastIndexOf(')'); // the command name may contain anything
+    if (close < 0 || close + 2 >= text.size())
+        return 0;
+    return text.at(close + 2);
+}
+
+//! /proc/PID/comm: procpool workers set it to their name (PREFIX-N, 15 bytes at most).
+QString processComm(qint64 pid)
+{
+    return QString::fromUtf8(readFile(QStringLiteral("/proc/%1/comm").arg(pid))).trimmed();
+}
+
+} // namespace
+
+class TestExit : public QObject
+{
+    Q_OBJECT
+
+private:
+    //! Unique to this test process (several test runs may share the machine), so that cleanup()
+    //! only ever kills workers of this run. "xh" + pid + "-N" fits the 15 bytes of comm.
+    QString m_prefix;
+    QString m_helperPath;
+    std::unique_ptr<QTemporaryDir> m_dir;
+    std::unique_ptr<QProcess> m_helper;
+
+    QString path(const QString &name) const { return m_dir->filePath(name); }
+
+    void startHelper(const QString &mode,
+                     QProcess::ProcessChannelMode channels = QProcess::ForwardedChannels)
+    {
+        m_helper->setProgram(m_helperPath);
+        m_helper->setArguments({mode, m_dir->path(), m_prefix});
+        m_helper->setProcessChannelMode(channels); // by default its messages go to our log
+        m_helper->start();
+    }
+
+    //! Index → pid of every task that started (the pid-I files its worker wrote).
+    QMap<int, qint64> startedTasks() const
+    {
+        static const QRegularExpression pidFile(QStringLiteral("^pid-(\\d+)$"));
+        QMap<int, qint64> started;
+        const QStringList names = QDir(m_dir->path()).entryList(QDir::Files);
+        for (const QString &name : names) {
+            const QRegularExpressionMatch m = pidFile.match(name);
+            if (m.hasMatch())
+                started.insert(m.captured(1).toInt(), readFile(path(name)).toLongLong());
+        }
+        return started;
+    }
+
+    bool isDone(int index) const
+    {
+        return QFile::exists(path(QStringLiteral("done-%1").arg(index)));
+    }
+
+    int doneCount() const
+    {
+        static const QRegularExpression doneFile(QStringLiteral("^done-\\d+$"));
+        return int(QDir(m_dir->path()).entryList(QDir::Files).filter(doneFile).size());
+    }
+
+    //! True when \a pid is no worker of this run any more: no such process (kill() fails with
+    //! ESRCH), a zombie nobody reaped yet, or a pid the system already gave to another program.
+    bool workerGone(qint64 pid) const
+    {
+        if (pid <= 0)
+            return true;
+        if (::kill(pid_t(pid), 0) != 0 && errno == ESRCH)
+            return true;
+        const char state = processState(pid);
+        if (state == 0 || state == 'Z' || state == 'X')
+            return true;
+        return !processComm(pid).startsWith(m_prefix + u'-');
+    }
+
+    bool allGone(const QList<qint64> &pids) const
+    {
+        for (qint64 pid : pids)
+            if (!workerGone(pid))
+                return false;
+        return true;
+    }
+
+    //! Every live process named after this run's workers, whether or not it wrote a pid file.
+    QList<qint64> livingWorkersOfThisRun() const
+    {
+        QList<qint64> pids;
+        const QStringList entries = QDir(QStringLiteral("/proc")).entryList(QDir::Dirs);
+        for (const QString &entry : entries) {
+            bool ok = false;
+            const qint64 pid = entry.toLongLong(&ok);
+            if (ok && processComm(pid).startsWith(m_prefix + u'-') && !workerGone(pid))
+                pids.append(pid);
+        }
+        return pids;
+    }
+
+    //! Waits for the helper to exit by itself and checks that it succeeded.
+    bool helperExitsCleanly(int timeoutMs)
+    {
+        if (!m_helper->waitForFinished(timeoutMs)) {
+            qWarning("exit_helper did not exit within %d ms", timeoutMs);
+            return false;
+        }
+        if (m_helper->exitStatus() != QProcess::NormalExit || m_helper->exitCode() != 0) {
+            qWarning("exit_helper failed: status %d, exit code %d", int(m_helper->exitStatus()),
+                     m_helper->exitCode());
+            return false;
+        }
+        return true;
+    }
+
+    //! Waits for the helper of a sigkill-* mode to report that its tasks run; returns its pid
+    //! (0 when it exited or never got there).
+    qint64 waitForBlockingHelper()
+    {
+        const QString pidFile = path(QStringLiteral("helper.pid"));
+        const bool ready = QTest::qWaitFor(
+            [&] { return QFile::exists(pidFile) || m_helper->state() == QProcess::NotRunning; },
+            helperRunTimeoutMs);
+        if (!ready) {
+            qWarning("exit_helper did not write helper.pid within %d ms", helperRunTimeoutMs);
+            return 0;
+        }
+        if (!QFile::exists(pidFile)) {
+            qWarning("exit_helper exited early: status %d, exit code %d",
+                     int(m_helper->exitStatus()), m_helper->exitCode());
+            return 0;
+        }
+        return readFile(pidFile).toLongLong();
+    }
+
+    void killHelper(qint64 helperPid)
+    {
+        QCOMPARE(helperPid, m_helper->processId());
+        QCOMPARE(::kill(pid_t(helperPid), SIGKILL), 0);
+        QVERIFY(m_helper->waitForFinished(helperRunTimeoutMs));
+        QCOMPARE(m_helper->exitStatus(), QProcess::CrashExit);
+    }
+
+private Q_SLOTS:
+    void initTestCase()
+    {
+        m_prefix = QStringLiteral("xh%1").arg(qint64(::getpid()));
+        m_helperPath = QDir(QCoreApplication::applicationDirPath())
+                           .filePath(QStringLiteral("exit_helper"));
+        QVERIFY2(QFileInfo(m_helperPath).isExecutable(), qPrintable(m_helperPath));
+    }
+
+    void init()
+    {
+        m_dir = std::make_unique<QTemporaryDir>();
+        QVERIFY(m_dir->isValid());
+        m_helper = std::make_unique<QProcess>();
+    }
+
+    void cleanup()
+    {
+        // Whatever happened, leave no helper and no worker of this run behind.
+        if (m_helper && m_helper->state() != QProcess::NotRunning) {
+            m_helper->kill();
+            m_helper->waitForFinished(helperRunTimeoutMs);
+        }
+        m_helper.reset();
+        for (qint64 pid : livingWorkersOfThisRun())
+            ::kill(pid_t(pid), SIGKILL);
+        QTRY_VERIFY_WITH_TIMEOUT(livingWorkersOfThisRun().isEmpty(), helperRunTimeoutMs);
+        m_dir.reset();
+    }
+
+    // (a) The post routine drains the pool: all six tasks ran before the helper exited.
+    void nonDaemonPoolFinishesEveryTaskAtApplicationExit()
+    {
+        startHelper(QStringLiteral("nondaemon"));
+        QVERIFY(helperExitsCleanly(helperRunTimeoutMs));
+        for (int i = 0; i < 6; ++i)
+            QVERIFY2(isDone(i), qPrintable(QStringLiteral("task %1 did not finish").arg(i)));
+        const QMap<int, qint64> started = startedTasks();
+        QCOMPARE(started.size(), 6);
+        QTRY_VERIFY_WITH_TIMEOUT(allGone(started.values()), helperRunTimeoutMs);
+        QTRY_VERIFY_WITH_TIMEOUT(livingWorkersOfThisRun().isEmpty(), helperRunTimeoutMs);
+    }
+
+    // (b) Returning from main() kills the daemon workers in the middle of their 60 s tasks.
+    void daemonWorkersDieAtApplicationExit()
+    {
+        startHelper(QStringLiteral("daemon"));
+        QVERIFY(helperExitsCleanly(daemonGoneTimeoutMs)); // did not wait for the 60 s tasks
+        const QMap<int, qint64> started = startedTasks();
+        QVERIFY2(started.size() >= 2, "the helper returned before two tasks were running");
+        QTRY_VERIFY_WITH_TIMEOUT(allGone(started.values()), daemonGoneTimeoutMs);
+        QTRY_VERIFY_WITH_TIMEOUT(livingWorkersOfThisRun().isEmpty(), daemonGoneTimeoutMs);
+        QCOMPARE(doneCount(), 0); // killed, not finished
+    }
+
+    // (c) A program that never creates a QCoreApplication: Qt delivers no events to the
+    // engine thread without one, so start() refuses with a clear error instead of hanging.
+    void startWithoutApplicationIsAClearError()
+    {
+        startHelper(QStringLiteral("noapp-nondaemon"), QProcess::ForwardedOutputChannel);
+        QVERIFY2(m_helper->waitForFinished(helperRunTimeoutMs), "exit_helper hung");
+        QCOMPARE(m_helper->exitStatus(), QProcess::NormalExit);
+        QCOMPARE(m_helper->exitCode(), 4);
+        const QString err = QString::fromLocal8Bit(m_helper->readAllStandardError());
+        QVERIFY2(err.contains(QStringLiteral("create a QCoreApplication")), qPrintable(err));
+        QCOMPARE(startedTasks().size(), 0);
+        QVERIFY(livingWorkersOfThisRun().isEmpty());
+    }
+
+    // (c) A pool under a second application object, after a first one came and went.
+    void nonDaemonPoolFinishesUnderSecondApplication()
+    {
+        startHelper(QStringLiteral("second-app-nondaemon"));
+        QVERIFY(helperExitsCleanly(helperRunTimeoutMs));
+        for (int i = 0; i < 6; ++i)
+            QVERIFY2(isDone(i), qPrintable(QStringLiteral("task %1 did not finish").arg(i)));
+        QTRY_VERIFY_WITH_TIMEOUT(livingWorkersOfThisRun().isEmpty(), helperRunTimeoutMs);
+    }
+
+    // (c) std::exit() with the application object still alive: ~QCoreApplication and its post
+    // routine never run, so the engine's static destructor must drain the pool.
+    void nonDaemonPoolFinishesEveryTaskOnStdExit()
+    {
+        startHelper(QStringLiteral("exit-nondaemon"));
+        QVERIFY(helperExitsCleanly(helperRunTimeoutMs));
+        for (int i = 0; i < 6; ++i)
+            QVERIFY2(isDone(i), qPrintable(QStringLiteral("task %1 did not finish").arg(i)));
+        const QMap<int, qint64> started = startedTasks();
+        QCOMPARE(started.size(), 6);
+        QTRY_VERIFY_WITH_TIMEOUT(allGone(started.values()), helperRunTimeoutMs);
+        QTRY_VERIFY_WITH_TIMEOUT(livingWorkersOfThisRun().isEmpty(), helperRunTimeoutMs);
+    }
+
+    // (d) A SIGKILLed application takes its daemon workers with it (PR_SET_PDEATHSIG).
+    void daemonWorkersDieWhenApplicationIsKilled()
+    {
+        startHelper(QStringLiteral("sigkill-daemon"));
+        const qint64 helperPid = waitForBlockingHelper();
+        QVERIFY(helperPid > 0);
+        const QList<qint64> workers = startedTasks().values();
+        QVERIFY(workers.size() >= 2);
+        for (qint64 pid : workers)
+            QVERIFY2(!workerGone(pid), "a daemon worker died before its application");
+
+        killHelper(helperPid);
+        if (QTest::currentTestFailed())
+            return;
+        QTRY_VERIFY_WITH_TIMEOUT(allGone(workers), daemonGoneTimeoutMs);
+        QTRY_VERIFY_WITH_TIMEOUT(livingWorkersOfThisRun().isEmpty(), daemonGoneTimeoutMs);
+        QCOMPARE(doneCount(), 0);
+    }
+
+    // (d) A SIGKILLed application's non-daemon workers finish the task they are running (its
+    // file appears), start nothing new, and exit on their own.
+    void nonDaemonWorkersFinishTheirTaskWhenApplicationIsKilled()
+    {
+        startHelper(QStringLiteral("sigkill-nondaemon"));
+        const qint64 helperPid = waitForBlockingHelper();
+        QVERIFY(helperPid > 0);
+        const QMap<int, qint64> runningAtKill = startedTasks();
+        QVERIFY(runningAtKill.size() >= 2);
+
+        killHelper(helperPid);
+        if (QTest::currentTestFailed())
+            return;
+        // Nobody kills these workers: they must end by themselves.
+        QTRY_VERIFY_WITH_TIMEOUT(allGone(runningAtKill.values()), helperRunTimeoutMs);
+        QTRY_VERIFY_WITH_TIMEOUT(livingWorkersOfThisRun().isEmpty(), helperRunTimeoutMs);
+
+        for (auto it = runningAtKill.cbegin(); it != runningAtKill.cend(); ++it)
+            QVERIFY2(isDone(it.key()),
+                     qPrintable(QStringLiteral("task %1 (worker %2) was cut short")
+                                    .arg(it.key())
+                                    .arg(it.value())));
+        // With every worker gone no file can appear any more: each task that started finished.
+        const QMap<int, qint64> started = startedTasks();
+        for (auto it = started.cbegin(); it != started.cend(); ++it)
+            QVERIFY2(isDone(it.key()),
+                     qPrintable(QStringLiteral("task %1 was cut short").arg(it.key())));
+        QCOMPARE(doneCount(), int(started.size()));
+    }
+};
+
+PROCPOOL_TEST_MAIN(TestExit)
+#include "tst_exit.moc"
