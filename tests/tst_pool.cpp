@@ -419,6 +419,98 @@ private Q_SLOTS:
         QCOMPARE(m_manager->getPool()->stats().workersStarted, quint64(1));
     }
 
+    void taskRecordsFollowEveryTask()
+    {
+        m_manager->start(1);
+        auto ok = m_manager->submitTracked(QStringLiteral("add"), {1, 2},
+                                                 TaskType(QStringLiteral("math")));
+        auto bad = m_manager->submitTracked(QStringLiteral("throwRuntime"), {QStringLiteral("no")});
+        QVERIFY(ok.id != bad.id);
+        QCOMPARE(ok.future.result().toInt(), 3);
+        QVERIFY_THROWS_EXCEPTION(TaskException, bad.future.waitForFinished());
+
+        ProcessPool *pool = m_manager->getPool();
+        const std::optional<TaskRecord> first = pool->taskRecord(ok.id);
+        QVERIFY(first);
+        QCOMPARE(first->taskName, QStringLiteral("add"));
+        QCOMPARE(first->taskType, QStringLiteral("math"));
+        QCOMPARE(first->state, TaskState::Finished);
+        QCOMPARE(first->workerPid, pool->workerPids().value(0));
+        QVERIFY(first->submittedAt <= first->startedAt && first->startedAt <= first->finishedAt);
+        const std::optional<TaskRecord> second = pool->taskRecord(bad.id);
+        QVERIFY(second);
+        QCOMPARE(second->state, TaskState::Failed);
+        QVERIFY2(second->error.contains(QStringLiteral("std::runtime_error: no")), qPrintable(second->error));
+
+        // Polling with the last serial seen returns only what changed since.
+        const QList<TaskRecord> all = pool->taskRecords();
+        QCOMPARE(all.size(), 2);
+        const quint64 seen = std::max(all[0].serial, all[1].serial);
+        QVERIFY(pool->taskRecords(seen).isEmpty());
+        auto third = m_manager->submitTracked(QStringLiteral("add"), {2, 2});
+        third.future.waitForFinished();
+        const QList<TaskRecord> changed = pool->taskRecords(seen);
+        QCOMPARE(changed.size(), 1);
+        QCOMPARE(changed.first().id, third.id);
+    }
+
+    void taskHistoryIsBounded()
+    {
+        PoolOptions options;
+        options.maxWorkers = 1;
+        options.taskHistory = 5;
+        m_manager->start(options);
+        QList<QFuture<int>> futures;
+        for (int i = 0; i < 20; ++i)
+            futures << m_manager->submitTask(tasks::increment, i);
+        for (auto &f : futures)
+            f.waitForFinished();
+        QCOMPARE(m_manager->getPool()->taskRecords().size(), 5);
+        QCOMPARE(m_manager->getPool()->stats().completed, quint64(20)); // counters stay exact
+    }
+
+    void killWorkerActsLikeACrash()
+    {
+        m_manager->start(1);
+        auto running = m_manager->submitTracked(QStringLiteral("sleepMs"), {60000});
+        QTRY_COMPARE(m_manager->getPool()->taskRecord(running.id)->state, TaskState::Running);
+        const qint64 pid = m_manager->getPool()->taskRecord(running.id)->workerPid;
+        QVERIFY(!m_manager->getPool()->killWorker(::getpid())); // not one of ours
+        QVERIFY(m_manager->getPool()->killWorker(pid));
+        try {
+            running.future.waitForFinished();
+            QFAIL("expected WorkerCrashed");
+        } catch (const WorkerCrashed &e) {
+            QCOMPARE(e.signal(), SIGKILL);
+            QCOMPARE(e.pid(), pid);
+        }
+        QTRY_VERIFY(!processAlive(pid));
+        QCOMPARE(m_manager->submitTask(tasks::add, 2, 2).result(), 4); // replaced
+    }
+
+    void terminateKillsANonDaemonPool()
+    {
+        m_manager->start(2, QString(), false);
+        auto a = m_manager->submitTask(tasks::sleepMs, 60000);
+        auto b = m_manager->submitTask(tasks::sleepMs, 60000);
+        auto queued = m_manager->submitTask(tasks::sleepMs, 60000);
+        auto runningCount = [this] {
+            int n = 0;
+            for (const TaskRecord &r : m_manager->getPool()->taskRecords())
+                n += r.state == TaskState::Running;
+            return n;
+        };
+        QTRY_COMPARE(runningCount(), 2);
+        const QList<qint64> pids = m_manager->getPool()->workerPids();
+        m_manager->terminate();
+        QVERIFY(!m_manager->isRunning());
+        QVERIFY_THROWS_EXCEPTION(PoolStopped, a.waitForFinished());
+        QVERIFY_THROWS_EXCEPTION(PoolStopped, b.waitForFinished());
+        QVERIFY_THROWS_EXCEPTION(PoolStopped, queued.waitForFinished());
+        for (qint64 pid : pids)
+            QVERIFY(!processAlive(pid)); // terminate() returned after they were gone
+    }
+
     void cancelQueuedTaskNeverRuns()
     {
         m_manager->start(1);

@@ -54,6 +54,14 @@ PoolCore::~PoolCore() = default;
 void PoolCore::enqueue(std::unique_ptr<WorkItem> item)
 {
     QString broken;
+    const quint64 id = item->id;
+    TaskRecord record;
+    if (m_options.taskHistory > 0) {
+        record.id = id;
+        record.taskName = item->taskName;
+        record.taskType = item->taskType;
+        record.submittedAt = QDateTime::currentDateTimeUtc();
+    }
     {
         QMutexLocker locker(&m_mutex);
         if (!m_accepting)
@@ -71,8 +79,13 @@ void PoolCore::enqueue(std::unique_ptr<WorkItem> item)
         ++m_stats.submitted;
         if (!broken.isEmpty())
             ++m_stats.failed;
+        if (m_options.taskHistory > 0) {
+            record.serial = ++m_recordSerial;
+            m_records.emplace(id, std::move(record));
+        }
     }
     if (!broken.isEmpty()) {
+        recordFinished(*item, TaskState::Failed, broken);
         item->sink->fail(PoolBroken(broken));
         return;
     }
@@ -201,6 +214,7 @@ void PoolCore::dispatch()
 
     for (auto &[w, batch] : writes) {
         w->process->write(batch);
+        recordStarted(w);
         updateInfo(w);
     }
     if (handedOut || !cancelled.empty()) {
@@ -208,8 +222,10 @@ void PoolCore::dispatch()
         m_stats.running += handedOut;
         m_stats.cancelled += cancelled.size();
     }
-    for (auto &item : cancelled)
+    for (auto &item : cancelled) {
+        recordFinished(*item, TaskState::Cancelled);
         item->sink->finishCanceled();
+    }
 
     // Start workers lazily: one for each queued task no starting worker will take, up to
     // maxWorkers.
@@ -398,8 +414,19 @@ void PoolCore::handleOutcome(WorkerProcess *w, const Frame &frame)
     WorkItem &current = *w->inFlight.front();
     if (frame.type == FrameType::Progress) {
         const QCborArray p = body.toArray();
-        current.sink->progress(int(p.at(0).toInteger()), int(p.at(1).toInteger()),
-                               p.at(2).toString());
+        const int value = int(p.at(0).toInteger());
+        const int maximum = int(p.at(1).toInteger());
+        const QString text = p.at(2).toString();
+        if (m_options.taskHistory > 0) {
+            QMutexLocker locker(&m_infoMutex);
+            if (TaskRecord *r = record(current.id)) {
+                r->progressValue = value;
+                r->progressMaximum = maximum;
+                r->progressText = text;
+                r->serial = ++m_recordSerial;
+            }
+        }
+        current.sink->progress(value, maximum, text);
         return;
     }
 
@@ -412,6 +439,16 @@ void PoolCore::handleOutcome(WorkerProcess *w, const Frame &frame)
         --m_stats.running;
         ++(ok ? m_stats.completed : m_stats.failed);
     }
+    QString errorText;
+    if (!ok) {
+        const QCborMap e = body.toMap();
+        const QString type = e.value(QStringLiteral("type")).toString();
+        errorText = e.value(QStringLiteral("message")).toString();
+        if (e.value(QStringLiteral("kind")).toString() == QLatin1String("exception"))
+            errorText = QStringLiteral("%1: %2").arg(type, errorText);
+    }
+    recordFinished(*item, ok ? TaskState::Finished : TaskState::Failed, errorText);
+    recordStarted(w); // the next prefetched task starts now
     if (ok) {
         try {
             item->sink->deliver(body);
@@ -422,6 +459,7 @@ void PoolCore::handleOutcome(WorkerProcess *w, const Frame &frame)
                 --m_stats.completed;
                 ++m_stats.failed;
             }
+            recordFinished(*item, TaskState::Failed, e.message());
             item->sink->fail(CodecError(QStringLiteral("the result of task '%1' could not be "
                                                        "decoded: %2")
                                             .arg(item->taskName, e.message())));
@@ -542,9 +580,9 @@ void PoolCore::removeWorker(WorkerProcess *w, int exitCode, int sig, bool startF
     for (auto &item : failed) {
         switch (w->killKind) {
         case WorkerProcess::KillKind::Stopped:
-            failItem(*item, PoolStopped(QStringLiteral("the daemon pool of %1 was stopped "
-                                                       "without waiting; task '%2' was "
-                                                       "interrupted")
+            failItem(*item, PoolStopped(QStringLiteral("the pool of %1 was stopped without "
+                                                       "waiting; its worker was killed while "
+                                                       "task '%2' ran")
                                             .arg(m_label, item->taskName)));
             break;
         case WorkerProcess::KillKind::Protocol:
@@ -554,6 +592,8 @@ void PoolCore::removeWorker(WorkerProcess *w, int exitCode, int sig, bool startF
             failItem(*item, WorkerCrashed(item->taskName, w->pid, exitCode, sig, w->stderrTail));
         }
     }
+    for (const auto &item : requeue)
+        recordRequeued(*item);
     {
         QMutexLocker locker(&m_mutex);
         while (!requeue.empty()) {
@@ -596,6 +636,7 @@ void PoolCore::failItem(WorkItem &item, const QException &error)
         --m_stats.running;
         ++m_stats.failed;
     }
+    recordFinished(item, TaskState::Failed, QString::fromUtf8(error.what()));
     item.sink->fail(error);
 }
 
@@ -617,8 +658,10 @@ void PoolCore::becomeBroken(const QString &reason)
         QMutexLocker locker(&m_infoMutex);
         m_stats.failed += pending.size();
     }
-    for (auto &item : pending)
+    for (auto &item : pending) {
+        recordFinished(*item, TaskState::Failed, message);
         item->sink->fail(PoolBroken(message));
+    }
     Q_EMIT stateChanged(PoolState::Broken);
 }
 
@@ -646,10 +689,13 @@ void PoolCore::applyStop()
             QMutexLocker locker(&m_infoMutex);
             m_stats.failed += dropped.size();
         }
-        for (auto &item : dropped)
-            item->sink->fail(PoolStopped(QStringLiteral("the daemon pool of %1 was stopped "
-                                                        "before task '%2' started")
-                                             .arg(m_label, item->taskName)));
+        for (auto &item : dropped) {
+            const PoolStopped error(QStringLiteral("the pool of %1 was stopped before task "
+                                                   "'%2' started")
+                                        .arg(m_label, item->taskName));
+            recordFinished(*item, TaskState::Failed, error.message());
+            item->sink->fail(error);
+        }
     }
     if (mode == StopMode::Kill) {
         for (const auto &w : m_workers)
@@ -714,8 +760,10 @@ void PoolCore::sweepCancelled()
             QMutexLocker locker(&m_infoMutex);
             m_stats.cancelled += cancelled.size();
         }
-        for (auto &item : cancelled)
+        for (auto &item : cancelled) {
+            recordFinished(*item, TaskState::Cancelled);
             item->sink->finishCanceled();
+        }
     }
     if (idle && std::all_of(m_workers.begin(), m_workers.end(),
                             [](const auto &w) { return w->inFlight.empty(); }))
@@ -735,6 +783,105 @@ void PoolCore::updateInfo(WorkerProcess *w)
             return;
         }
     }
+}
+
+// ---- task records ------------------------------------------------------------------------
+
+TaskRecord *PoolCore::record(quint64 id)
+{
+    const auto it = m_records.find(id);
+    return it == m_records.end() ? nullptr : &it->second;
+}
+
+void PoolCore::recordStarted(WorkerProcess *w)
+{
+    if (m_options.taskHistory <= 0 || w->inFlight.empty())
+        return;
+    QMutexLocker locker(&m_infoMutex);
+    TaskRecord *r = record(w->inFlight.front()->id);
+    if (r && r->state == TaskState::Queued) {
+        r->state = TaskState::Running;
+        r->workerPid = w->pid;
+        r->startedAt = QDateTime::currentDateTimeUtc();
+        r->serial = ++m_recordSerial;
+    }
+}
+
+void PoolCore::recordFinished(const WorkItem &item, TaskState state, const QString &error)
+{
+    if (m_options.taskHistory <= 0)
+        return;
+    QMutexLocker locker(&m_infoMutex);
+    TaskRecord *r = record(item.id);
+    if (!r)
+        return;
+    r->state = state;
+    r->error = error;
+    r->finishedAt = QDateTime::currentDateTimeUtc();
+    r->serial = ++m_recordSerial;
+    m_finishedIds.push_back(item.id);
+    while (m_finishedIds.size() > size_t(m_options.taskHistory)) {
+        m_records.erase(m_finishedIds.front());
+        m_finishedIds.pop_front();
+    }
+}
+
+void PoolCore::recordRequeued(const WorkItem &item)
+{
+    if (m_options.taskHistory <= 0)
+        return;
+    QMutexLocker locker(&m_infoMutex);
+    if (TaskRecord *r = record(item.id)) {
+        r->state = TaskState::Queued;
+        r->workerPid = 0;
+        r->startedAt = QDateTime();
+        r->serial = ++m_recordSerial;
+    }
+}
+
+QList<TaskRecord> PoolCore::taskRecords(quint64 changedSince) const
+{
+    QMutexLocker locker(&m_infoMutex);
+    QList<TaskRecord> out;
+    for (const auto &[id, r] : m_records)
+        if (r.serial > changedSince)
+            out.append(r);
+    return out;
+}
+
+std::optional<TaskRecord> PoolCore::taskRecord(quint64 id) const
+{
+    QMutexLocker locker(&m_infoMutex);
+    const auto it = m_records.find(id);
+    if (it == m_records.end())
+        return std::nullopt;
+    return it->second;
+}
+
+bool PoolCore::killWorkerByPid(qint64 pid)
+{
+    {
+        QMutexLocker locker(&m_infoMutex);
+        if (std::none_of(m_infoSnapshot.cbegin(), m_infoSnapshot.cend(),
+                         [pid](const WorkerInfo &i) { return i.pid == pid; }))
+            return false;
+    }
+    QMetaObject::invokeMethod(
+        this,
+        [this, pid] {
+            for (const auto &w : m_workers) {
+                if (w->pid == pid) {
+                    Q_EMIT workerLog(pid, QStringLiteral("procpool: killing worker %1 (pid %2) "
+                                                         "on request")
+                                              .arg(w->name)
+                                              .arg(pid));
+                    w->process->kill(); // handled exactly like a crash
+                    return;
+                }
+            }
+        },
+        Qt::QueuedConnection);
+    return true;
 }
 
 } // namespace procpool::detail

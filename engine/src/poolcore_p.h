@@ -23,6 +23,8 @@
 
 #include <atomic>
 #include <deque>
+#include <map>
+#include <optional>
 #include <memory>
 #include <vector>
 
@@ -33,6 +35,7 @@ struct WorkItem
 {
     quint64 id = 0;
     QString taskName;
+    QString taskType;
     QByteArray frame; //!< the encoded Call frame, built on the submitting thread
     std::unique_ptr<ResultSink> sink;
 };
@@ -85,6 +88,10 @@ public:
     PoolStats stats() const;
     //! True when the workers run this very program, whose task table is then authoritative.
     bool runsOwnProgram() const { return m_ownProgram; }
+    QList<TaskRecord> taskRecords(quint64 changedSince) const;
+    std::optional<TaskRecord> taskRecord(quint64 id) const;
+    //! SIGKILLs worker \a pid (from any thread) as a crash would; false if not ours.
+    bool killWorkerByPid(qint64 pid);
 
 Q_SIGNALS:
     void stateChanged(procpool::PoolState state);
@@ -113,6 +120,11 @@ private:
     void updateInfo(WorkerProcess *w);
     void setState(PoolState state);
     void postDispatch();
+    // Task records (for monitors), under m_infoMutex.
+    void recordStarted(WorkerProcess *w);
+    void recordFinished(const WorkItem &item, TaskState state, const QString &error = QString());
+    void recordRequeued(const WorkItem &item);
+    TaskRecord *record(quint64 id);
 
     const PoolOptions m_options;
     const QString m_label; //!< "namespace 'x'", for messages
@@ -134,6 +146,9 @@ private:
     mutable QMutex m_infoMutex;
     QList<WorkerInfo> m_infoSnapshot;
     PoolStats m_stats;
+    std::map<quint64, TaskRecord> m_records; //!< by id: submission order
+    std::deque<quint64> m_finishedIds;       //!< finished records, oldest first (for the cap)
+    quint64 m_recordSerial = 0;
 
     // Engine thread only.
     std::vector<std::unique_ptr<WorkerProcess>> m_workers;

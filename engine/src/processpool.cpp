@@ -55,6 +55,18 @@ QString stateName(WorkerState state)
     return QString();
 }
 
+QString stateName(TaskState state)
+{
+    switch (state) {
+    case TaskState::Queued: return QStringLiteral("queued");
+    case TaskState::Running: return QStringLiteral("running");
+    case TaskState::Finished: return QStringLiteral("finished");
+    case TaskState::Failed: return QStringLiteral("failed");
+    case TaskState::Cancelled: return QStringLiteral("cancelled");
+    }
+    return QString();
+}
+
 ProcessPool::ProcessPool(std::shared_ptr<detail::PoolCore> core)
     : m_core(std::move(core))
 {
@@ -78,6 +90,25 @@ QList<qint64> ProcessPool::workerPids() const
     for (const WorkerInfo &w : m_core->workers())
         pids.append(w.pid);
     return pids;
+}
+
+} // namespace procpool
+
+namespace procpool {
+
+QList<TaskRecord> ProcessPool::taskRecords(quint64 changedSince) const
+{
+    return m_core->taskRecords(changedSince);
+}
+
+std::optional<TaskRecord> ProcessPool::taskRecord(quint64 id) const
+{
+    return m_core->taskRecord(id);
+}
+
+bool ProcessPool::killWorker(qint64 pid)
+{
+    return m_core->killWorkerByPid(pid);
 }
 
 } // namespace procpool

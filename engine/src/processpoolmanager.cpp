@@ -158,6 +158,22 @@ void ProcessPoolManager::stop(bool wait)
     core->waitStopped();
 }
 
+void ProcessPoolManager::terminate()
+{
+    std::shared_ptr<detail::PoolCore> core;
+    std::unique_ptr<ProcessPool> pool;
+    {
+        QMutexLocker locker(&m_mutex);
+        core = std::move(m_core);
+        pool = std::move(m_pool);
+    }
+    if (!core)
+        return;
+    core->requestStop(detail::StopMode::Kill);
+    if (!detail::Engine::instance().isEngineThread())
+        core->waitStopped();
+}
+
 std::shared_ptr<detail::PoolCore> ProcessPoolManager::runningCore() const
 {
     std::shared_ptr<detail::PoolCore> core;
@@ -211,24 +227,33 @@ void ProcessPoolManager::checkSubmission(const SubmitOptions &options) const
         throw UnknownTaskError(options.taskType, required);
 }
 
-void ProcessPoolManager::enqueue(const QString &taskName, QCborArray &&arguments,
-                                 std::unique_ptr<detail::ResultSink> sink,
-                                 const SubmitOptions &options)
+quint64 ProcessPoolManager::enqueue(const QString &taskName, QCborArray &&arguments,
+                                    std::unique_ptr<detail::ResultSink> sink,
+                                    const SubmitOptions &options)
 {
-    Q_UNUSED(options);
     const auto core = runningCore();
     auto item = std::make_unique<detail::WorkItem>();
-    item->id = detail::Engine::instance().nextTaskId();
+    const quint64 id = detail::Engine::instance().nextTaskId();
+    item->id = id;
     item->taskName = taskName;
+    item->taskType = options.taskType;
     item->frame = detail::encodeFrame(detail::FrameType::Call, item->id,
                                       QCborArray{taskName, std::move(arguments)}.toCborValue().toCbor());
     item->sink = std::move(sink);
     core->enqueue(std::move(item));
+    return id;
 }
 
 QFuture<QVariant> ProcessPoolManager::submitTask(const QString &taskName,
                                                  const QVariantList &arguments,
                                                  const SubmitOptions &options)
+{
+    return submitTracked(taskName, arguments, options).future;
+}
+
+ProcessPoolManager::TrackedTask ProcessPoolManager::submitTracked(const QString &taskName,
+                                                                  const QVariantList &arguments,
+                                                                  const SubmitOptions &options)
 {
     checkSubmission(options);
     const auto core = runningCore();
@@ -241,9 +266,10 @@ QFuture<QVariant> ProcessPoolManager::submitTask(const QString &taskName,
     if (entry)
         entry->checkArguments(taskName, encoded); // throws CodecError before anything is queued
     auto sink = std::make_unique<detail::VariantSink>(std::move(entry));
-    QFuture<QVariant> future = sink->future();
-    enqueue(taskName, std::move(encoded), std::move(sink), options);
-    return future;
+    TrackedTask tracked;
+    tracked.future = sink->future();
+    tracked.id = enqueue(taskName, std::move(encoded), std::move(sink), options);
+    return tracked;
 }
 
 QString ProcessPoolManager::toString() const

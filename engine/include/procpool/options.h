@@ -48,6 +48,9 @@ struct PROCPOOL_ENGINE_EXPORT PoolOptions
     qint64 maxFrameSize = qint64(512) * 1024 * 1024;
     //! How long a new worker may take to say hello before it counts as failed to start.
     std::chrono::milliseconds handshakeTimeout{30000};
+    //! Finished tasks whose TaskRecord is kept for monitors (ProcessPool::taskRecords());
+    //! queued and running tasks are always kept. 0 keeps none (and costs nothing per task).
+    int taskHistory = 10000;
 
     //! Throws std::invalid_argument naming the first option that is out of range.
     void validate() const;
@@ -87,6 +90,24 @@ struct PROCPOOL_ENGINE_EXPORT WorkerInfo
     QDateTime startedAt;
 };
 
+enum class TaskState { Queued, Running, Finished, Failed, Cancelled };
+PROCPOOL_ENGINE_EXPORT QString stateName(TaskState state);
+
+//! What a monitor knows of one submitted task (see ProcessPool::taskRecords()).
+struct PROCPOOL_ENGINE_EXPORT TaskRecord
+{
+    quint64 id = 0;            //!< unique in this process
+    quint64 serial = 0;        //!< change counter: larger = changed later
+    QString taskName;
+    QString taskType;
+    TaskState state = TaskState::Queued;
+    qint64 workerPid = 0;      //!< the worker that ran (or runs) it; 0 while queued
+    QDateTime submittedAt, startedAt, finishedAt;
+    int progressValue = 0, progressMaximum = 0;
+    QString progressText;
+    QString error;             //!< the failure message, for Failed
+};
+
 //! Counters of one pool since start(). Exact, updated as results arrive.
 struct PROCPOOL_ENGINE_EXPORT PoolStats
 {
@@ -104,3 +125,4 @@ struct PROCPOOL_ENGINE_EXPORT PoolStats
 
 Q_DECLARE_METATYPE(procpool::PoolState)
 Q_DECLARE_METATYPE(procpool::WorkerState)
+Q_DECLARE_METATYPE(procpool::TaskState)

@@ -7,6 +7,7 @@
 #include <QtCore/QList>
 
 #include <memory>
+#include <optional>
 
 namespace procpool {
 
@@ -35,6 +36,17 @@ public:
     PoolStats stats() const;
     //! The pid of every worker process currently alive.
     QList<qint64> workerPids() const;
+
+    //! Records of the queued and running tasks and the last PoolOptions::taskHistory finished
+    //! ones whose serial is greater than \a changedSince, in submission order. Pass the
+    //! largest serial seen so far to get only what changed since (cheap to poll).
+    QList<TaskRecord> taskRecords(quint64 changedSince = 0) const;
+    //! The record of task \a id, if it is still kept.
+    std::optional<TaskRecord> taskRecord(quint64 id) const;
+
+    //! Sends SIGKILL to worker \a pid of this pool, as a crash would (its running task fails
+    //! with WorkerCrashed, a replacement starts). Returns false when it is not this pool's.
+    bool killWorker(qint64 pid);
 
 private:
     friend class ProcessPoolManager;

@@ -160,6 +160,20 @@ public:
     QFuture<QVariant> submitTask(const QString &taskName, const QVariantList &arguments,
                                  const SubmitOptions &options = SubmitOptions());
 
+    //! A submission with its id, for monitors that follow it in ProcessPool::taskRecords().
+    struct TrackedTask
+    {
+        quint64 id = 0;
+        QFuture<QVariant> future;
+    };
+    //! Like the untyped submitTask(), and also returns the task's id.
+    TrackedTask submitTracked(const QString &taskName, const QVariantList &arguments,
+                              const SubmitOptions &options = SubmitOptions());
+
+    //! Stops the pool at once, whatever its kind: workers are killed, and every task that has
+    //! not finished fails with PoolStopped. Returns when the workers are gone.
+    void terminate();
+
     //! The running pool. Throws PoolNotRunning before start() and after stop().
     ProcessPool *getPool() const;
 
@@ -205,8 +219,8 @@ private:
     }
 
     void checkSubmission(const SubmitOptions &options) const;
-    void enqueue(const QString &taskName, QCborArray &&arguments,
-                 std::unique_ptr<detail::ResultSink> sink, const SubmitOptions &options);
+    quint64 enqueue(const QString &taskName, QCborArray &&arguments,
+                    std::unique_ptr<detail::ResultSink> sink, const SubmitOptions &options);
     std::shared_ptr<detail::PoolCore> runningCore() const;
 
     friend class ManagerRegistry;
