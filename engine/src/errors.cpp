@@ -107,6 +107,20 @@ QString WorkerCrashed::signalName() const
     return m_signal ? procpool::signalName(m_signal) : QString();
 }
 
+TaskTimeout::TaskTimeout(const QString &taskName, qint64 timeoutMs, qint64 pid)
+    : TaskFailure(QStringLiteral("task '%1' did not finish within its timeout of %2 ms; its "
+                                 "worker (pid %3) was killed and replaced. Raise the timeout "
+                                 "(PoolOptions::taskTimeout or SubmitOptions::timeout) if the "
+                                 "task needs longer")
+                      .arg(taskName)
+                      .arg(timeoutMs)
+                      .arg(pid))
+    , m_taskName(taskName)
+    , m_timeoutMs(timeoutMs)
+    , m_pid(pid)
+{
+}
+
 ProtocolError::ProtocolError(const QString &message) : TaskFailure(message) {}
 PoolBroken::PoolBroken(const QString &message) : TaskFailure(message) {}
 PoolStopped::PoolStopped(const QString &message) : TaskFailure(message) {}

@@ -41,13 +41,37 @@ PoolCore::PoolCore(const PoolOptions &options, const QString &label)
     , m_program(options.startContext.resolvedProgram())
     , m_ownProgram(QFileInfo(m_program).canonicalFilePath()
                    == QFileInfo(StartContext().resolvedProgram()).canonicalFilePath())
+    , m_maxWorkers(options.maxWorkers)
+    , m_minWorkers(options.minWorkers)
 {
+    if (!options.initializer.isEmpty()) {
+        QCborArray arguments;
+        for (const QVariant &argument : options.initializerArguments)
+            arguments.append(encodeVariant(argument));
+        m_initializerBody = QCborArray{options.initializer, arguments}.toCborValue().toCbor();
+    }
     m_sweepTimer = new QTimer(this); // moves to the engine thread with its parent
     m_sweepTimer->setInterval(cancelSweepIntervalMs);
     connect(m_sweepTimer, &QTimer::timeout, this, &PoolCore::sweepCancelled);
 }
 
 PoolCore::~PoolCore() = default;
+
+PoolOptions PoolCore::options() const
+{
+    PoolOptions o = m_options;
+    o.maxWorkers = m_maxWorkers.load(std::memory_order_relaxed);
+    o.minWorkers = m_minWorkers.load(std::memory_order_relaxed);
+    return o;
+}
+
+void PoolCore::resize(int maxWorkers)
+{
+    m_maxWorkers.store(maxWorkers, std::memory_order_relaxed);
+    if (m_minWorkers.load(std::memory_order_relaxed) > maxWorkers)
+        m_minWorkers.store(maxWorkers, std::memory_order_relaxed);
+    QMetaObject::invokeMethod(this, &PoolCore::applyResize, Qt::QueuedConnection);
+}
 
 // ---- any thread ----------------------------------------------------------------------------
 
@@ -156,7 +180,8 @@ void PoolCore::dispatch()
     qint64 handedOut = 0;
     qsizetype starting = 0;
     for (const auto &w : m_workers)
-        if (!w->helloReceived && w->killKind == WorkerProcess::KillKind::None)
+        if ((!w->helloReceived || w->initializing) && !w->exited
+            && w->killKind == WorkerProcess::KillKind::None)
             ++starting;
     {
         QMutexLocker locker(&m_mutex);
@@ -172,11 +197,12 @@ void PoolCore::dispatch()
             for (const auto &w : m_workers) {
                 if (m_pending.empty())
                     return;
-                if (!w->helloReceived || w->shutdownSent || w->exited
-                    || w->killKind != WorkerProcess::KillKind::None)
+                if (!isReady(w.get()))
                     continue;
                 QByteArray batch;
-                while (w->inFlight.size() < depth && !m_pending.empty()) {
+                while (w->inFlight.size() < depth && !m_pending.empty()
+                       && (m_options.maxTasksPerWorker == 0
+                           || w->handedOut < m_options.maxTasksPerWorker)) {
                     std::unique_ptr<WorkItem> item = std::move(m_pending.front());
                     m_pending.pop_front();
                     if (item->sink->isCanceled()) {
@@ -185,6 +211,7 @@ void PoolCore::dispatch()
                     }
                     batch += item->frame; // kept: a crash re-queues prefetched items as they are
                     w->inFlight.push_back(std::move(item));
+                    ++w->handedOut;
                     ++handedOut;
                 }
                 if (!batch.isEmpty())
@@ -195,7 +222,7 @@ void PoolCore::dispatch()
         // workers may start, leaving starting workers the share they will take: parallelism
         // before pipelining.
         fill(1);
-        const bool canGrow = int(m_workers.size()) < m_options.maxWorkers;
+        const bool canGrow = activeWorkerCount() < maxWorkers();
         const qsizetype reserved = starting * (1 + m_options.prefetch);
         if (!canGrow && m_options.prefetch > 0 && qsizetype(m_pending.size()) > reserved) {
             std::deque<std::unique_ptr<WorkItem>> kept;
@@ -214,7 +241,7 @@ void PoolCore::dispatch()
 
     for (auto &[w, batch] : writes) {
         w->process->write(batch);
-        recordStarted(w);
+        frontChanged(w);
         updateInfo(w);
     }
     if (handedOut || !cancelled.empty()) {
@@ -228,9 +255,10 @@ void PoolCore::dispatch()
     }
 
     // Start workers lazily: one for each queued task no starting worker will take, up to
-    // maxWorkers.
-    while (remaining > starting && int(m_workers.size()) < m_options.maxWorkers
-           && m_state != PoolState::Broken) {
+    // maxWorkers; and always minWorkers of them while the pool runs.
+    const bool running = m_state == PoolState::Running;
+    while (((remaining > starting) || (running && activeWorkerCount() < m_minWorkers.load()))
+           && activeWorkerCount() < maxWorkers() && m_state != PoolState::Broken) {
         spawnWorker();
         ++starting;
     }
@@ -283,6 +311,23 @@ void PoolCore::spawnWorker()
     connect(p, &QProcess::errorOccurred, this, [this, w](QProcess::ProcessError error) {
         if (error == QProcess::FailedToStart)
             onStartFailed(w);
+    });
+
+    w->taskTimer = new QTimer(p);
+    w->taskTimer->setSingleShot(true);
+    connect(w->taskTimer, &QTimer::timeout, this, [this, w] {
+        if (w->inFlight.empty())
+            return;
+        killWorker(w, WorkerProcess::KillKind::Timeout,
+                   QStringLiteral("task '%1' timed out after %2 ms")
+                       .arg(w->inFlight.front()->taskName)
+                       .arg(w->inFlight.front()->timeoutMs));
+    });
+    w->idleTimer = new QTimer(p);
+    w->idleTimer->setSingleShot(true);
+    connect(w->idleTimer, &QTimer::timeout, this, [this, w] {
+        if (w->inFlight.empty() && isReady(w) && activeWorkerCount() > m_minWorkers.load())
+            retire(w);
     });
 
     w->handshakeTimer = new QTimer(p);
@@ -388,14 +433,43 @@ void PoolCore::handleHello(WorkerProcess *w, const Frame &frame)
         return;
     }
     w->helloReceived = true;
+    if (!m_initializerBody.isEmpty()) {
+        // The handshake timer keeps running: a worker is started once its initializer is done.
+        w->initializing = true;
+        w->initializerId = Engine::instance().nextTaskId();
+        w->process->write(encodeFrame(FrameType::Call, w->initializerId, m_initializerBody));
+        return;
+    }
     w->handshakeTimer->stop();
     w->state = WorkerState::Idle;
     m_consecutiveStartFailures = 0;
     updateInfo(w);
+    frontChanged(w);
 }
 
 void PoolCore::handleOutcome(WorkerProcess *w, const Frame &frame)
 {
+    if (w->initializing && frame.id == w->initializerId && frame.type != FrameType::Progress) {
+        if (frame.type == FrameType::Error) {
+            QCborValue error;
+            QString parseError;
+            parseBody(frame.body, &error, &parseError);
+            const QCborMap e = error.toMap();
+            killWorker(w, WorkerProcess::KillKind::Handshake,
+                       QStringLiteral("initializer '%1' failed in worker %2: %3: %4")
+                           .arg(m_options.initializer, w->name,
+                                e.value(QStringLiteral("type")).toString(),
+                                e.value(QStringLiteral("message")).toString()));
+            return;
+        }
+        w->initializing = false;
+        w->handshakeTimer->stop();
+        w->state = WorkerState::Idle;
+        m_consecutiveStartFailures = 0;
+        updateInfo(w);
+        frontChanged(w);
+        return;
+    }
     if (w->inFlight.empty() || w->inFlight.front()->id != frame.id) {
         killWorker(w, WorkerProcess::KillKind::Protocol,
                    QStringLiteral("worker %1 answered task id %2, which it was not running")
@@ -448,7 +522,7 @@ void PoolCore::handleOutcome(WorkerProcess *w, const Frame &frame)
             errorText = QStringLiteral("%1: %2").arg(type, errorText);
     }
     recordFinished(*item, ok ? TaskState::Finished : TaskState::Failed, errorText);
-    recordStarted(w); // the next prefetched task starts now
+    frontChanged(w); // the next prefetched task starts now
     if (ok) {
         try {
             item->sink->deliver(body);
@@ -483,6 +557,7 @@ void PoolCore::handleOutcome(WorkerProcess *w, const Frame &frame)
     else
         ++w->info.tasksFailed;
     updateInfo(w);
+    retireIfDone(w);
 }
 
 // ---- engine thread: stderr, exits ------------------------------------------------------
@@ -552,14 +627,19 @@ void PoolCore::onFinished(WorkerProcess *w, int exitCode, QProcess::ExitStatus s
                             .arg(w->pid)
                             .arg(w->decoder->bufferedBytes());
     }
-    removeWorker(w, code, sig, !w->helloReceived && w->killKind != WorkerProcess::KillKind::Stopped);
+    const bool started = w->helloReceived && !w->initializing;
+    removeWorker(w, code, sig, !started && w->killKind != WorkerProcess::KillKind::Stopped);
 }
 
 void PoolCore::removeWorker(WorkerProcess *w, int exitCode, int sig, bool startFailure)
 {
+    w->taskTimer->stop();
+    w->idleTimer->stop();
     QString reason;
     if (w->killKind != WorkerProcess::KillKind::None && w->killKind != WorkerProcess::KillKind::Stopped)
         reason = w->killReason;
+    else if (w->retiring && exitCode == 0 && sig == 0)
+        reason = QStringLiteral("retired");
     else
         reason = exitDescription(exitCode, sig);
 
@@ -588,6 +668,19 @@ void PoolCore::removeWorker(WorkerProcess *w, int exitCode, int sig, bool startF
         case WorkerProcess::KillKind::Protocol:
             failItem(*item, ProtocolError(w->killReason));
             break;
+        case WorkerProcess::KillKind::Timeout:
+            failItem(*item, TaskTimeout(item->taskName, item->timeoutMs, w->pid));
+            break;
+        case WorkerProcess::KillKind::Cancelled: {
+            {
+                QMutexLocker locker(&m_infoMutex);
+                --m_stats.running;
+                ++m_stats.cancelled;
+            }
+            recordFinished(*item, TaskState::Cancelled);
+            item->sink->finishCanceled();
+            break;
+        }
         default:
             failItem(*item, WorkerCrashed(item->taskName, w->pid, exitCode, sig, w->stderrTail));
         }
@@ -606,7 +699,10 @@ void PoolCore::removeWorker(WorkerProcess *w, int exitCode, int sig, bool startF
     {
         QMutexLocker locker(&m_infoMutex);
         m_infoSnapshot.removeIf([pid](const WorkerInfo &i) { return i.pid == pid; });
-        if (sig != 0 || (exitCode != 0 && !startFailure))
+        const bool deliberate = w->killKind == WorkerProcess::KillKind::Stopped
+                                || w->killKind == WorkerProcess::KillKind::Timeout
+                                || w->killKind == WorkerProcess::KillKind::Cancelled;
+        if (!deliberate && !startFailure && (sig != 0 || exitCode != 0))
             ++m_stats.workersCrashed;
     }
     QProcess *p = w->process;
@@ -717,14 +813,8 @@ void PoolCore::checkStopped()
     if (!pendingEmpty)
         return; // keep draining; dispatch() replaces workers as needed
     for (const auto &w : m_workers) {
-        if (w->inFlight.empty() && !w->shutdownSent && w->killKind == WorkerProcess::KillKind::None) {
-            w->shutdownSent = true;
-            w->state = WorkerState::Exiting;
-            if (w->helloReceived)
-                w->process->write(encodeFrame(FrameType::Shutdown, 0));
-            w->process->closeWriteChannel();
-            updateInfo(w.get());
-        }
+        if (w->inFlight.empty() && !w->shutdownSent && w->killKind == WorkerProcess::KillKind::None)
+            retire(w.get());
     }
     if (!m_workers.empty())
         return;
@@ -765,6 +855,14 @@ void PoolCore::sweepCancelled()
             item->sink->finishCanceled();
         }
     }
+    if (m_options.cancelPolicy == PoolOptions::CancelPolicy::KillWorker) {
+        for (const auto &w : m_workers) {
+            if (!w->inFlight.empty() && w->inFlight.front()->sink->isCanceled())
+                killWorker(w.get(), WorkerProcess::KillKind::Cancelled,
+                           QStringLiteral("task '%1' was cancelled while running")
+                               .arg(w->inFlight.front()->taskName));
+        }
+    }
     if (idle && std::all_of(m_workers.begin(), m_workers.end(),
                             [](const auto &w) { return w->inFlight.empty(); }))
         m_sweepTimer->stop();
@@ -783,6 +881,86 @@ void PoolCore::updateInfo(WorkerProcess *w)
             return;
         }
     }
+}
+
+// ---- engine thread: worker lifetime ---------------------------------------------------
+
+bool PoolCore::isReady(const WorkerProcess *w) const
+{
+    return w->helloReceived && !w->initializing && !w->shutdownSent && !w->retiring && !w->exited
+           && w->killKind == WorkerProcess::KillKind::None;
+}
+
+int PoolCore::activeWorkerCount() const
+{
+    // Workers on their way out do not count: their replacement may start at once.
+    return int(std::count_if(m_workers.begin(), m_workers.end(), [](const auto &w) {
+        return !w->retiring && !w->exited && w->killKind == WorkerProcess::KillKind::None;
+    }));
+}
+
+void PoolCore::frontChanged(WorkerProcess *w)
+{
+    w->taskTimer->stop();
+    if (w->inFlight.empty()) {
+        const std::chrono::milliseconds idle = m_options.idleTimeout;
+        if (idle.count() > 0 && isReady(w))
+            w->idleTimer->start(idle);
+        return;
+    }
+    w->idleTimer->stop();
+    recordStarted(w);
+    if (const qint64 limit = w->inFlight.front()->timeoutMs; limit > 0)
+        w->taskTimer->start(int(std::min<qint64>(limit, std::numeric_limits<int>::max())));
+}
+
+void PoolCore::retire(WorkerProcess *w)
+{
+    if (w->shutdownSent || w->exited)
+        return;
+    w->retiring = true;
+    w->shutdownSent = true;
+    w->state = WorkerState::Exiting;
+    w->idleTimer->stop();
+    if (w->helloReceived)
+        w->process->write(encodeFrame(FrameType::Shutdown, 0));
+    w->process->closeWriteChannel();
+    updateInfo(w);
+}
+
+void PoolCore::retireIfDone(WorkerProcess *w)
+{
+    const bool usedUp = m_options.maxTasksPerWorker > 0 && w->handedOut >= m_options.maxTasksPerWorker;
+    const bool surplus = w->retiring;
+    if ((usedUp || surplus) && w->inFlight.empty())
+        retire(w);
+    else if (usedUp)
+        w->retiring = true; // no new work; it exits after what it holds
+}
+
+void PoolCore::applyResize()
+{
+    // Shrink: idle workers first, then busy ones once their work is done.
+    int excess = activeWorkerCount() - maxWorkers();
+    for (const auto &w : m_workers) {
+        if (excess <= 0)
+            break;
+        if (!w->retiring && !w->exited && w->killKind == WorkerProcess::KillKind::None
+            && w->inFlight.empty()) {
+            retire(w.get());
+            --excess;
+        }
+    }
+    for (const auto &w : m_workers) {
+        if (excess <= 0)
+            break;
+        if (!w->retiring && !w->exited && w->killKind == WorkerProcess::KillKind::None) {
+            w->retiring = true;
+            updateInfo(w.get());
+            --excess;
+        }
+    }
+    dispatch(); // grow, if work waits
 }
 
 // ---- task records ------------------------------------------------------------------------

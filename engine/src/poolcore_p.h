@@ -36,6 +36,7 @@ struct WorkItem
     quint64 id = 0;
     QString taskName;
     QString taskType;
+    qint64 timeoutMs = 0; //!< 0: no limit
     QByteArray frame; //!< the encoded Call frame, built on the submitting thread
     std::unique_ptr<ResultSink> sink;
 };
@@ -58,13 +59,20 @@ struct WorkerProcess
     bool helloReceived = false;
     bool shutdownSent = false;
     bool exited = false; //!< QProcess::finished seen: frames still count, new work must not go here
+    bool retiring = false;     //!< takes no new work; exits once what it holds is done
+    bool initializing = false; //!< running PoolOptions::initializer; takes no work yet
+    quint64 initializerId = 0;
+    int handedOut = 0;         //!< tasks given to it, for maxTasksPerWorker
     std::unique_ptr<FrameDecoder> decoder;
     std::deque<std::unique_ptr<WorkItem>> inFlight; //!< front: running; rest: prefetched
     QStringList stderrTail;                          //!< last lines, for crash reports
     QByteArray stderrPartial;                        //!< an unterminated last line
     QString killReason;                              //!< why we killed it, if we did
-    enum class KillKind { None, Protocol, Stopped, Handshake } killKind = KillKind::None;
+    enum class KillKind { None, Protocol, Stopped, Handshake, Timeout, Cancelled } killKind =
+        KillKind::None;
     QTimer *handshakeTimer = nullptr;
+    QTimer *taskTimer = nullptr; //!< armed while the running task has a time limit
+    QTimer *idleTimer = nullptr; //!< armed while idle above minWorkers
     WorkerInfo info;
 };
 
@@ -79,10 +87,17 @@ public:
     //! Queues \a item; throws PoolNotRunning once stopping. A broken pool fails it at once.
     void enqueue(std::unique_ptr<WorkItem> item);
     void requestStop(StopMode mode);
+    //! Makes the engine thread look at the queue (and start minWorkers) soon.
+    void postDispatch();
     //! Blocks until every worker has exited and every future is finished.
     void waitStopped();
 
-    const PoolOptions &options() const { return m_options; }
+    PoolOptions options() const;
+    //! The options as started (maxWorkers/minWorkers not updated by resize()); no copy.
+    const PoolOptions &startOptions() const { return m_options; }
+    int maxWorkers() const { return m_maxWorkers.load(std::memory_order_relaxed); }
+    //! From any thread: changes the worker limit of the running pool.
+    void resize(int maxWorkers);
     PoolState state() const;
     QList<WorkerInfo> workers() const;
     PoolStats stats() const;
@@ -119,7 +134,12 @@ private:
     void failItem(WorkItem &item, const QException &error);
     void updateInfo(WorkerProcess *w);
     void setState(PoolState state);
-    void postDispatch();
+    void frontChanged(WorkerProcess *w);
+    void retire(WorkerProcess *w);
+    void retireIfDone(WorkerProcess *w);
+    void applyResize();
+    int activeWorkerCount() const;
+    bool isReady(const WorkerProcess *w) const;
     // Task records (for monitors), under m_infoMutex.
     void recordStarted(WorkerProcess *w);
     void recordFinished(const WorkItem &item, TaskState state, const QString &error = QString());
@@ -141,6 +161,8 @@ private:
     StopMode m_stopMode = StopMode::Drain;
     QString m_brokenReason;
     std::atomic<bool> m_dispatchPosted{false};
+    std::atomic<int> m_maxWorkers;
+    std::atomic<int> m_minWorkers;
 
     // Snapshot for monitors, under m_infoMutex.
     mutable QMutex m_infoMutex;
@@ -154,6 +176,7 @@ private:
     std::vector<std::unique_ptr<WorkerProcess>> m_workers;
     QTimer *m_sweepTimer = nullptr;
     int m_nextWorkerIndex = 1;
+    QByteArray m_initializerBody; //!< encoded [name, args] of PoolOptions::initializer
     int m_consecutiveStartFailures = 0;
     QString m_lastStartFailure;
 };

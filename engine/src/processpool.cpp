@@ -27,6 +27,16 @@ void PoolOptions::validate() const
         invalid("procpool: maxFrameSize must be at least 1024 bytes");
     if (handshakeTimeout.count() <= 0)
         invalid("procpool: handshakeTimeout must be positive");
+    if (minWorkers < 0 || minWorkers > maxWorkers)
+        invalid("procpool: minWorkers must be between 0 and maxWorkers");
+    if (idleTimeout.count() < 0)
+        invalid("procpool: idleTimeout must not be negative (0 keeps idle workers)");
+    if (taskTimeout.count() < 0)
+        invalid("procpool: taskTimeout must not be negative (0 means no limit)");
+    if (maxTasksPerWorker < 0)
+        invalid("procpool: maxTasksPerWorker must not be negative (0 means no limit)");
+    if (taskHistory < 0)
+        invalid("procpool: taskHistory must not be negative");
     if (!startContext.program.isNull() && startContext.program.trimmed().isEmpty())
         invalid("procpool: startContext.program is blank; leave it empty (null) to start this "
                 "executable, or name a program");
@@ -74,7 +84,9 @@ ProcessPool::ProcessPool(std::shared_ptr<detail::PoolCore> core)
 
 ProcessPool::~ProcessPool() = default;
 
-const PoolOptions &ProcessPool::options() const { return m_core->options(); }
+PoolOptions ProcessPool::options() const { return m_core->options(); }
+
+int ProcessPool::maxWorkers() const { return m_core->maxWorkers(); }
 
 QString ProcessPool::processNamePrefix() const { return options().processNamePrefix; }
 

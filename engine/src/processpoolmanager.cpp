@@ -98,6 +98,27 @@ void ProcessPoolManager::start(int maxWorkers, const QString &taskType, bool dae
 void ProcessPoolManager::start(const PoolOptions &options)
 {
     options.validate();
+    if (!options.initializer.isEmpty()) {
+        // Checked here when this program's task table is the workers' one.
+        const bool own = options.startContext.program.isEmpty();
+        const auto entry = detail::findTask(options.initializer);
+        if (own && !entry)
+            throw std::invalid_argument(
+                QStringLiteral("procpool: initializer '%1' is not a registered task")
+                    .arg(options.initializer)
+                    .toStdString());
+        if (entry) {
+            QCborArray encoded;
+            for (const QVariant &argument : options.initializerArguments)
+                encoded.append(detail::encodeVariant(argument));
+            try {
+                entry->checkArguments(options.initializer, encoded);
+            } catch (const CodecError &e) {
+                throw std::invalid_argument("procpool: initializerArguments: "
+                                            + e.message().toStdString());
+            }
+        }
+    }
     if (!QCoreApplication::instance())
         throw std::logic_error("procpool: create a QCoreApplication (or QGuiApplication, "
                                "QApplication) before starting a pool; Qt delivers no events "
@@ -130,6 +151,8 @@ void ProcessPoolManager::start(const PoolOptions &options)
         m_core = core;
         m_pool.reset(new ProcessPool(core));
     }
+    if (options.minWorkers > 0)
+        core->postDispatch(); // starts minWorkers now rather than with the first task
     Q_EMIT stateChanged(PoolState::Running);
 }
 
@@ -144,7 +167,7 @@ void ProcessPoolManager::stop(bool wait)
     }
     if (!core)
         return;
-    const bool daemon = core->options().daemon;
+    const bool daemon = core->startOptions().daemon;
     core->requestStop(!daemon ? detail::StopMode::Drain
                               : (wait ? detail::StopMode::DropQueued : detail::StopMode::Kill));
     if (!wait)
@@ -156,6 +179,17 @@ void ProcessPoolManager::stop(bool wait)
         return;
     }
     core->waitStopped();
+}
+
+void ProcessPoolManager::resize(int maxWorkers)
+{
+    if (maxWorkers < 1)
+        throw std::invalid_argument("procpool: resize() needs maxWorkers of at least 1");
+    const auto core = runningCore();
+    core->resize(maxWorkers);
+    QMutexLocker locker(&m_mutex);
+    m_options.maxWorkers = maxWorkers;
+    m_options.minWorkers = std::min(m_options.minWorkers, maxWorkers);
 }
 
 void ProcessPoolManager::terminate()
@@ -222,7 +256,7 @@ PoolOptions ProcessPoolManager::options() const
 void ProcessPoolManager::checkSubmission(const SubmitOptions &options) const
 {
     const auto core = runningCore();
-    const QString &required = core->options().taskType;
+    const QString &required = core->startOptions().taskType;
     if (!required.isEmpty() && options.taskType != required)
         throw UnknownTaskError(options.taskType, required);
 }
@@ -237,6 +271,9 @@ quint64 ProcessPoolManager::enqueue(const QString &taskName, QCborArray &&argume
     item->id = id;
     item->taskName = taskName;
     item->taskType = options.taskType;
+    const std::chrono::milliseconds timeout =
+        options.timeout.count() < 0 ? core->startOptions().taskTimeout : options.timeout;
+    item->timeoutMs = timeout.count();
     item->frame = detail::encodeFrame(detail::FrameType::Call, item->id,
                                       QCborArray{taskName, std::move(arguments)}.toCborValue().toCbor());
     item->sink = std::move(sink);

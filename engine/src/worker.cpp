@@ -8,6 +8,7 @@
 #include <procpool/worker.h>
 
 #include "frame_p.h"
+#include "worker_p.h"
 #include "tasktable_p.h"
 
 #include <QtCore/QCborArray>
@@ -274,4 +275,13 @@ void reportProgress(int value, int maximum, const QString &text)
          QCborArray{value, maximum, text}.toCborValue().toCbor());
 }
 
+namespace detail {
+
+bool writeRawToPool(const QByteArray &bytes)
+{
+    const WorkerContext &c = context();
+    return c.active && writeAll(c.out, bytes.constData(), bytes.size());
+}
+
+} // namespace detail
 } // namespace procpool

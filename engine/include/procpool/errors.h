@@ -152,6 +152,23 @@ private:
     QStringList m_stderr;
 };
 
+//! The task ran longer than its timeout; its worker was killed and replaced.
+class PROCPOOL_ENGINE_EXPORT TaskTimeout : public TaskFailure
+{
+public:
+    TaskTimeout(const QString &taskName, qint64 timeoutMs, qint64 pid);
+    QString taskName() const { return m_taskName; }
+    qint64 timeoutMs() const { return m_timeoutMs; }
+    qint64 pid() const { return m_pid; }
+    void raise() const override { throw *this; }
+    TaskTimeout *clone() const override { return new TaskTimeout(*this); }
+
+private:
+    QString m_taskName;
+    qint64 m_timeoutMs;
+    qint64 m_pid;
+};
+
 //! The worker broke the wire protocol (oversized, truncated or garbage frames) and was killed.
 class PROCPOOL_ENGINE_EXPORT ProtocolError : public TaskFailure
 {

@@ -10,6 +10,7 @@
 #include <QtCore/QProcessEnvironment>
 #include <QtCore/QString>
 #include <QtCore/QStringList>
+#include <QtCore/QVariant>
 
 #include <chrono>
 
@@ -48,6 +49,27 @@ struct PROCPOOL_ENGINE_EXPORT PoolOptions
     qint64 maxFrameSize = qint64(512) * 1024 * 1024;
     //! How long a new worker may take to say hello before it counts as failed to start.
     std::chrono::milliseconds handshakeTimeout{30000};
+    //! Workers started at start() and kept alive (replaced when they die); 0..maxWorkers.
+    int minWorkers = 0;
+    //! Idle workers above minWorkers exit after this long without work. 0: never.
+    std::chrono::milliseconds idleTimeout{60000};
+    //! Default time limit of one task; 0: none. Over it, the worker is killed and replaced,
+    //! and the future fails with TaskTimeout. SubmitOptions::timeout overrides it.
+    std::chrono::milliseconds taskTimeout{0};
+    //! A worker that has run this many tasks exits cleanly and is replaced; 0: no limit.
+    //! The defence against task code that leaks.
+    int maxTasksPerWorker = 0;
+    //! What QFuture::cancel() does to a task that is already running.
+    enum class CancelPolicy {
+        KillWorker,    //!< kill its worker (a replacement starts); the task stops at once
+        DiscardResult, //!< let it run to its end and drop the result
+    };
+    CancelPolicy cancelPolicy = CancelPolicy::KillWorker;
+    //! A task run once in every new worker before it takes work (e.g. to load a model).
+    //! If it throws, the worker counts as failed to start. Empty: none.
+    QString initializer;
+    QVariantList initializerArguments;
+
     //! Finished tasks whose TaskRecord is kept for monitors (ProcessPool::taskRecords());
     //! queued and running tasks are always kept. 0 keeps none (and costs nothing per task).
     int taskHistory = 10000;
@@ -69,6 +91,8 @@ struct PROCPOOL_ENGINE_EXPORT SubmitOptions
     SubmitOptions() = default;
     SubmitOptions(const TaskType &type) : taskType(type.name) {} // NOLINT: implicit on purpose
     QString taskType; //!< must equal the pool's task type when the pool has one
+    //! Time limit of this task: negative = the pool's PoolOptions::taskTimeout; 0 = none.
+    std::chrono::milliseconds timeout{-1};
 };
 
 //! A pool's life: Stopped → Running → Stopping → Stopped. Broken: workers cannot be started.

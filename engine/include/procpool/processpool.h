@@ -25,8 +25,9 @@ public:
     ProcessPool(const ProcessPool &) = delete;
     ProcessPool &operator=(const ProcessPool &) = delete;
 
-    const PoolOptions &options() const;
-    int maxWorkers() const { return options().maxWorkers; }
+    //! The options the pool was started with; maxWorkers reflects resize().
+    PoolOptions options() const;
+    int maxWorkers() const;
     QString taskType() const { return options().taskType; }
     bool isDaemon() const { return options().daemon; }
     QString processNamePrefix() const;

@@ -170,6 +170,12 @@ public:
     TrackedTask submitTracked(const QString &taskName, const QVariantList &arguments,
                               const SubmitOptions &options = SubmitOptions());
 
+    //! Grows or shrinks the running pool to at most \a maxWorkers workers. Growing starts
+    //! workers as work needs them; shrinking retires idle workers at once and busy ones after
+    //! their current task. Throws PoolNotRunning before start(), std::invalid_argument for
+    //! \a maxWorkers < 1 (minWorkers is lowered to fit).
+    void resize(int maxWorkers);
+
     //! Stops the pool at once, whatever its kind: workers are killed, and every task that has
     //! not finished fails with PoolStopped. Returns when the workers are gone.
     void terminate();

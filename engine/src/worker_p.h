@@ -1,0 +1,15 @@
+// procpool — worker internals that tests reach for.
+#pragma once
+
+#include <procpool/procpool_export.h>
+
+#include <QtCore/QByteArray>
+
+namespace procpool::detail {
+
+//! Writes raw bytes to the pool's end of the protocol, bypassing the framing: lets a test
+//! task play a misbehaving worker (garbage, truncated or oversized frames). Returns false
+//! outside a worker.
+PROCPOOL_ENGINE_EXPORT bool writeRawToPool(const QByteArray &bytes);
+
+} // namespace procpool::detail
