@@ -1,14 +1,20 @@
-#include "demo.h"
-#include "sampletasks.h"
+// procpool — the desktop monitor and, with --headless, the command-line driver.
+#include "headless/headless.h"
+#include "monitor/monitor.h"
 
 #include <procpool/worker.h>
 
-#include <QtCore/QCoreApplication>
+#include <cstring>
 
 int main(int argc, char **argv)
 {
-    procpool::workerMain(argc, argv); // returns at once unless started as a pool worker
-    QCoreApplication app(argc, argv);
-    QCoreApplication::setApplicationName(QStringLiteral("procpool"));
-    return procpool::demo::run();
+    // In a worker process this never returns, and nothing below (no Widgets, no option
+    // parsing) runs there.
+    procpool::workerMain(argc, argv);
+
+    for (int i = 1; i < argc; ++i) {
+        if (std::strcmp(argv[i], "--headless") == 0)
+            return procpool::headless::run(argc, argv);
+    }
+    return procpool::monitor::run(argc, argv);
 }
