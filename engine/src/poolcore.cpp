@@ -26,6 +26,7 @@ constexpr int cancelSweepIntervalMs = 100;
 
 //! Lines of a worker's stderr kept for crash reports.
 constexpr int stderrTailLines = 20;
+constexpr qsizetype maxLogLineBytes = 64 * 1024; //!< longer output lines are cut into pieces
 
 QString exitDescription(int exitCode, int sig)
 {
@@ -565,20 +566,27 @@ void PoolCore::handleOutcome(WorkerProcess *w, const Frame &frame)
 void PoolCore::onStderr(WorkerProcess *w)
 {
     w->stderrPartial += w->process->readAllStandardError();
-    qsizetype start = 0;
-    for (;;) {
-        const qsizetype nl = w->stderrPartial.indexOf('\n', start);
-        if (nl < 0)
-            break;
-        QByteArray line = w->stderrPartial.mid(start, nl - start);
+    auto emitLine = [this, w](QByteArray line) {
         if (line.endsWith('\r'))
             line.chop(1);
-        start = nl + 1;
         const QString text = QString::fromUtf8(line);
         w->stderrTail.append(text);
         if (w->stderrTail.size() > stderrTailLines)
             w->stderrTail.removeFirst();
         Q_EMIT workerLog(w->pid, text);
+    };
+    qsizetype start = 0;
+    for (;;) {
+        const qsizetype nl = w->stderrPartial.indexOf('\n', start);
+        if (nl < 0)
+            break;
+        emitLine(w->stderrPartial.mid(start, nl - start));
+        start = nl + 1;
+    }
+    // Output that never ends its line must not grow the buffer without bound: cut it.
+    while (w->stderrPartial.size() - start >= maxLogLineBytes) {
+        emitLine(w->stderrPartial.mid(start, maxLogLineBytes));
+        start += maxLogLineBytes;
     }
     w->stderrPartial.remove(0, start);
 }

@@ -1,0 +1,277 @@
+// procpool tests — the wire protocol: the frame encoder and decoder on split, oversized,
+// truncated and garbage input, and a real worker whose task code writes to stdout and stderr
+// (through stdio and raw file descriptors) without corrupting a single frame.
+#include "frame_p.h"
+#include "testmain.h"
+
+#include <procpool/procpool.h>
+
+#include <QtCore/QCborArray>
+#include <QtCore/QCborMap>
+#include <QtCore/QtEndian>
+#include <QtCore/QRandomGenerator>
+#include <QtTest/QSignalSpy>
+#include <QtTest/QTest>
+
+#include <cstdio>
+#include <unistd.h>
+
+using namespace procpool;
+using procpool::detail::Frame;
+using procpool::detail::FrameDecoder;
+using procpool::detail::FrameType;
+
+namespace {
+
+void writeAll(int fd, const QByteArray &bytes)
+{
+    qsizetype done = 0;
+    while (done < bytes.size()) {
+        const ssize_t n = ::write(fd, bytes.constData() + done, size_t(bytes.size() - done));
+        if (n <= 0)
+            return;
+        done += n;
+    }
+}
+
+// Task code that does its worst to the worker's standard streams.
+const Task<int(int)> rawFrameToStdout{"protocol.rawFrameToStdout", [](int n) {
+    // Bytes that form a perfectly valid Result frame for task id 1, written straight to fd 1.
+    writeAll(STDOUT_FILENO, detail::encodeFrame(FrameType::Result, 1, QCborValue(666).toCbor()) + "\n");
+    std::printf("buffered stdout without a newline");
+    std::fflush(stdout);
+    std::fputs("\nstderr line\n", stderr);
+    writeAll(STDERR_FILENO, QByteArray("\x00\x01\xfe\xff binary on stderr\n", 22));
+    return n * 2;
+}};
+
+const Task<int(int)> hugeLine{"protocol.hugeLine", [](int bytes) {
+    writeAll(STDOUT_FILENO, QByteArray(bytes, 'y')); // no newline at all
+    return bytes;
+}};
+
+const Task<QByteArray(int)> bigResult{"protocol.bigResult", [](int bytes) {
+    QByteArray out(bytes, '\0');
+    for (int i = 0; i < bytes; ++i)
+        out[i] = char(i * 31 + 7);
+    return out;
+}};
+
+QByteArray helloBody()
+{
+    return QCborMap{{QStringLiteral("protocol"), detail::protocolVersion}}.toCborValue().toCbor();
+}
+
+} // namespace
+
+class TestProtocol : public QObject
+{
+    Q_OBJECT
+
+private slots:
+    void encoderWritesTheDocumentedHeader()
+    {
+        const QByteArray body("\x83\x01\x02\x03", 4);
+        const QByteArray frame = detail::encodeFrame(FrameType::Call, 0x0102030405060708ull, body);
+        QCOMPARE(frame.size(), detail::frameHeaderSize + body.size());
+        // u32 length (type + id + body) little-endian, u8 type, u64 id little-endian, body.
+        QCOMPARE(frame.left(4), QByteArray("\x0d\x00\x00\x00", 4));
+        QCOMPARE(quint8(frame.at(4)), quint8(FrameType::Call));
+        QCOMPARE(frame.mid(5, 8), QByteArray("\x08\x07\x06\x05\x04\x03\x02\x01", 8));
+        QCOMPARE(frame.mid(13), body);
+        QCOMPARE(detail::encodeFrame(FrameType::Shutdown, 0).size(), detail::frameHeaderSize);
+    }
+
+    void decoderReassemblesFramesSplitAnywhere()
+    {
+        QByteArray stream;
+        QList<QByteArray> bodies;
+        for (int i = 0; i < 50; ++i) {
+            bodies << QCborValue(QByteArray(i * 37, char('a' + i % 26))).toCbor();
+            detail::appendFrame(stream, i % 2 ? FrameType::Result : FrameType::Progress, quint64(i), bodies.last());
+        }
+        detail::appendFrame(stream, FrameType::Shutdown, 99);
+        // Byte by byte, in random pieces, and all at once: always the same frames.
+        for (int mode = 0; mode < 3; ++mode) {
+            FrameDecoder decoder(1 << 20);
+            QList<Frame> frames;
+            qsizetype pos = 0;
+            while (pos < stream.size()) {
+                qsizetype piece = stream.size();
+                if (mode == 0)
+                    piece = 1;
+                else if (mode == 1)
+                    piece = 1 + QRandomGenerator::global()->bounded(200);
+                piece = qMin(piece, stream.size() - pos);
+                decoder.append(stream.constData() + pos, piece);
+                pos += piece;
+                Frame f;
+                FrameDecoder::Status status;
+                while ((status = decoder.next(&f)) == FrameDecoder::Status::Frame)
+                    frames << f;
+                QCOMPARE(status, FrameDecoder::Status::NeedMore);
+            }
+            QCOMPARE(frames.size(), 51);
+            for (int i = 0; i < 50; ++i) {
+                QCOMPARE(frames[i].id, quint64(i));
+                QCOMPARE(frames[i].type, i % 2 ? FrameType::Result : FrameType::Progress);
+                QCOMPARE(frames[i].body, bodies[i]);
+            }
+            QCOMPARE(frames[50].type, FrameType::Shutdown);
+            QVERIFY(frames[50].body.isEmpty());
+            QCOMPARE(decoder.bufferedBytes(), 0);
+        }
+    }
+
+    void oversizedFrameIsRejectedBeforeItsBodyArrives()
+    {
+        FrameDecoder decoder(1024);
+        QByteArray header(4, '\0');
+        qToLittleEndian<quint32>(1025, header.data());
+        decoder.append(header); // only the length: the decoder must not wait for 1 KiB more
+        Frame f;
+        QCOMPARE(decoder.next(&f), FrameDecoder::Status::Error);
+        QVERIFY2(decoder.errorString().contains(QLatin1String("exceeds the limit of 1024")),
+                 qPrintable(decoder.errorString()));
+        // The limit itself is allowed.
+        FrameDecoder exact(detail::frameHeaderSize - 4 + 100);
+        exact.append(detail::encodeFrame(FrameType::Result, 1, QByteArray(100, 'x')));
+        QCOMPARE(exact.next(&f), FrameDecoder::Status::Frame);
+        QCOMPARE(f.body.size(), 100);
+    }
+
+    void garbageIsAnErrorAndStaysOne()
+    {
+        Frame f;
+        {
+            FrameDecoder decoder(1 << 20);
+            decoder.append(QByteArray("Segmentation fault (core dumped)\n"));
+            QCOMPARE(decoder.next(&f), FrameDecoder::Status::Error);
+            QVERIFY(!decoder.errorString().isEmpty());
+            // Even valid bytes after it do not resynchronise a stream that lost its framing.
+            decoder.append(detail::encodeFrame(FrameType::Hello, 0, helloBody()));
+            QCOMPARE(decoder.next(&f), FrameDecoder::Status::Error);
+        }
+        {
+            FrameDecoder decoder(1 << 20);
+            decoder.append(QByteArray("\x05\x00\x00\x00\x03", 5)); // length below the header
+            QCOMPARE(decoder.next(&f), FrameDecoder::Status::Error);
+            QVERIFY2(decoder.errorString().contains(QLatin1String("shorter")), qPrintable(decoder.errorString()));
+        }
+        {
+            FrameDecoder decoder(1 << 20);
+            decoder.append(QByteArray("\x09\x00\x00\x00\x2a", 5)); // unknown type 42, id not yet here
+            QCOMPARE(decoder.next(&f), FrameDecoder::Status::Error);
+            QVERIFY2(decoder.errorString().contains(QLatin1String("unknown frame type 42")),
+                     qPrintable(decoder.errorString()));
+        }
+    }
+
+    void truncatedFrameIsVisibleAtEndOfStream()
+    {
+        const QByteArray frame = detail::encodeFrame(FrameType::Result, 7, QCborValue(12345).toCbor());
+        FrameDecoder decoder(1 << 20);
+        decoder.append(frame.left(frame.size() - 1));
+        Frame f;
+        QCOMPARE(decoder.next(&f), FrameDecoder::Status::NeedMore);
+        QCOMPARE(decoder.bufferedBytes(), frame.size() - 1); // what a pool reports at EOF
+        decoder.append(frame.right(1));
+        QCOMPARE(decoder.next(&f), FrameDecoder::Status::Frame);
+        QCOMPARE(f.id, quint64(7));
+    }
+
+    void bodiesMustHoldExactlyOneCborItem()
+    {
+        QCborValue value;
+        QString error;
+        QVERIFY(detail::parseBody(QCborArray{QStringLiteral("add"), QCborArray{1, 2}}.toCborValue().toCbor(),
+                                  &value, &error));
+        QCOMPARE(value.toArray().at(0).toString(), QStringLiteral("add"));
+        QVERIFY(!detail::parseBody(QByteArray("\x82\x01", 2), &value, &error)); // array cut short
+        QVERIFY2(error.contains(QLatin1String("malformed CBOR")), qPrintable(error));
+        QVERIFY(!detail::parseBody(QCborValue(1).toCbor() + QCborValue(2).toCbor(), &value, &error));
+        QVERIFY2(error.contains(QLatin1String("after its CBOR item")), qPrintable(error));
+        QVERIFY(!detail::parseBody(QByteArray(), &value, &error));
+    }
+
+    void printingTasksNeverCorruptTheChannel()
+    {
+        ProcessPoolManager *m = getOrCreateProcessManager(QStringLiteral("protocol-print"));
+        m->start(2);
+        QSignalSpy log(m, &ProcessPoolManager::workerLog);
+        QList<QFuture<int>> futures;
+        for (int i = 0; i < 40; ++i)
+            futures << m->submitTask(rawFrameToStdout, i);
+        for (int i = 0; i < futures.size(); ++i)
+            QCOMPARE(futures[i].result(), 2 * i); // never 666, the forged frame's value
+        m->stop();
+        QStringList lines;
+        for (const QList<QVariant> &args : std::as_const(log))
+            lines << args.at(1).toString();
+        QCOMPARE(lines.count(QStringLiteral("stderr line")), 40);
+        QCOMPARE(lines.count(QStringLiteral("buffered stdout without a newline")), 40);
+        QVERIFY(lines.filter(QStringLiteral("binary on stderr")).size() == 40);
+        const QString forged = QString::fromUtf8(detail::encodeFrame(FrameType::Result, 1, QCborValue(666).toCbor()));
+        QCOMPARE(lines.count(forged), 40); // arrived as text
+    }
+
+    void endlessLinesAreCutNotHoarded()
+    {
+        ProcessPoolManager *m = getOrCreateProcessManager(QStringLiteral("protocol-huge"));
+        m->start(1);
+        QSignalSpy log(m, &ProcessPoolManager::workerLog);
+        const int bytes = 1 << 20;
+        QCOMPARE(m->submitTask(hugeLine, bytes).result(), bytes);
+        m->stop(); // the worker exits: the rest of its output is flushed as a last line
+        qsizetype total = 0;
+        int pieces = 0;
+        for (const QList<QVariant> &args : std::as_const(log)) {
+            const QString line = args.at(1).toString();
+            if (line.startsWith(QLatin1Char('y'))) {
+                QVERIFY(line.size() <= 64 * 1024);
+                total += line.size();
+                ++pieces;
+            }
+        }
+        QCOMPARE(total, qsizetype(bytes));
+        QVERIFY(pieces >= 16);
+    }
+
+    void largeResultsCrossInPieces()
+    {
+        ProcessPoolManager *m = getOrCreateProcessManager(QStringLiteral("protocol-large"));
+        m->start(2);
+        for (int size : {0, 1, 65535, 65536, 65537, 5 << 20}) {
+            const QByteArray expected = [size] {
+                QByteArray out(size, '\0');
+                for (int i = 0; i < size; ++i)
+                    out[i] = char(i * 31 + 7);
+                return out;
+            }();
+            QCOMPARE(m->submitTask(bigResult, size).result(), expected);
+        }
+        m->stop();
+    }
+
+    void resultOverTheFrameLimitFailsOnlyThatTask()
+    {
+        PoolOptions options;
+        options.maxWorkers = 1;
+        options.maxFrameSize = 64 * 1024;
+        ProcessPoolManager *m = getOrCreateProcessManager(QStringLiteral("protocol-limit"));
+        m->start(options);
+        QFuture<QByteArray> tooBig = m->submitTask(bigResult, 100 * 1024);
+        try {
+            tooBig.waitForFinished();
+            QFAIL("a result over maxFrameSize was delivered");
+        } catch (const CodecError &e) {
+            QVERIFY2(e.message().contains(QLatin1String("maxFrameSize")), qPrintable(e.message()));
+        }
+        QCOMPARE(m->submitTask(bigResult, 1000).result().size(), 1000);
+        QCOMPARE(m->getPool()->stats().workersStarted, quint64(1)); // the worker lived on
+        m->stop();
+    }
+};
+
+PROCPOOL_TEST_MAIN(TestProtocol)
+#include "tst_protocol.moc"
