@@ -4,7 +4,7 @@ BUILD_TYPE ?= RelWithDebInfo
 PREFIX ?= /usr/local
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 
-.PHONY: all deps configure build run test install clean
+.PHONY: all deps configure build run test bench install clean
 
 all: build
 
@@ -23,6 +23,11 @@ run: build
 
 test: build
 	@cd $(BUILD_DIR) && ctest --output-on-failure -j $(JOBS) --timeout 600
+
+# Engine vs Python's ProcessPoolExecutor vs the machine's limits; BENCH_ARGS e.g. --json out.json
+bench: configure
+	@cmake --build $(BUILD_DIR) -j $(JOBS) --target procpool_bench bench_floor
+	@python3 bench/run_bench.py --build-dir $(BUILD_DIR) $(BENCH_ARGS)
 
 install: build
 	@cmake --install $(BUILD_DIR) --prefix $(PREFIX)

@@ -1,0 +1,100 @@
+/* procpool bench — the physical limits the engine is compared with.
+ *
+ *   bench_floor pingpong ROUNDS   one byte back and forth between two processes over two
+ *                                 pipes: the floor of a cross-process round trip
+ *   bench_floor memcpy BYTES REPS memcpy of BYTES between two buffers: the ceiling of
+ *                                 moving a payload of that size once
+ *
+ * Prints one JSON object on stdout.
+ */
+#define _GNU_SOURCE
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+static int64_t nowNs(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+static int compareI64(const void *a, const void *b)
+{
+    const int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return (x > y) - (x < y);
+}
+
+static int pingpong(long rounds)
+{
+    int toChild[2], toParent[2];
+    if (pipe(toChild) || pipe(toParent))
+        return 1;
+    const pid_t pid = fork();
+    if (pid < 0)
+        return 1;
+    char byte = 0;
+    if (pid == 0) {
+        close(toChild[1]);
+        close(toParent[0]);
+        while (read(toChild[0], &byte, 1) == 1)
+            if (write(toParent[1], &byte, 1) != 1)
+                break;
+        _exit(0);
+    }
+    close(toChild[0]);
+    close(toParent[1]);
+    int64_t *samples = malloc(sizeof(int64_t) * (size_t)rounds);
+    const long warmup = rounds / 10;
+    for (long i = -warmup; i < rounds; ++i) {
+        const int64_t t0 = nowNs();
+        if (write(toChild[1], &byte, 1) != 1 || read(toParent[0], &byte, 1) != 1)
+            return 1;
+        if (i >= 0)
+            samples[i] = nowNs() - t0;
+    }
+    close(toChild[1]);
+    waitpid(pid, NULL, 0);
+    qsort(samples, (size_t)rounds, sizeof(int64_t), compareI64);
+    printf("{\"workload\": \"pingpong\", \"rounds\": %ld, \"median_us\": %.3f, \"p99_us\": %.3f}\n",
+           rounds, samples[rounds / 2] / 1000.0, samples[(rounds * 99) / 100] / 1000.0);
+    free(samples);
+    return 0;
+}
+
+static int copy(long bytes, long reps)
+{
+    char *src = malloc((size_t)bytes), *dst = malloc((size_t)bytes);
+    memset(src, 7, (size_t)bytes);
+    memset(dst, 0, (size_t)bytes);
+    double best = 1e30;
+    for (long i = 0; i < reps; ++i) {
+        const int64_t t0 = nowNs();
+        memcpy(dst, src, (size_t)bytes);
+        const double s = (nowNs() - t0) / 1e9;
+        if (s < best)
+            best = s;
+        src[i % bytes] ^= dst[(i * 7) % bytes]; /* keep the copy observable */
+    }
+    printf("{\"workload\": \"memcpy\", \"bytes\": %ld, \"seconds\": %.9f, \"mib_per_s\": %.1f}\n",
+           bytes, best, bytes / best / 1048576.0);
+    free(src);
+    free(dst);
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    signal(SIGPIPE, SIG_IGN);
+    if (argc == 3 && strcmp(argv[1], "pingpong") == 0)
+        return pingpong(atol(argv[2]));
+    if (argc == 4 && strcmp(argv[1], "memcpy") == 0)
+        return copy(atol(argv[2]), atol(argv[3]));
+    fprintf(stderr, "usage: bench_floor pingpong ROUNDS | memcpy BYTES REPS\n");
+    return 2;
+}

@@ -1,0 +1,248 @@
+// procpool bench — the engine's side of `make bench`: one workload per run, one JSON object
+// on stdout. The executable is also its own worker (workerMain() first).
+//
+//   procpool_bench submit TASKS WORKERS       TASKS trivial tasks, one future each
+//   procpool_bench map ITEMS WORKERS CHUNK    ITEMS trivial items through one mapped future
+//   procpool_bench latency ROUNDS             one task at a time on one worker
+//   procpool_bench payload BYTES REPS         echo of a byte array of BYTES
+//   procpool_bench startup REPS               start() of a 2-worker pool to the first result
+//   procpool_bench cpu TASKS WORKERS WORK     TASKS CPU-bound tasks of WORK iterations
+//   procpool_bench rss                        resident size of an idle worker
+//
+// bench/run_bench.py runs these next to bench/python_bench.py and bench_floor, and prints the
+// comparison.
+#include <procpool/procpool.h>
+
+#include <QtCore/QCoreApplication>
+#include <QtCore/QElapsedTimer>
+#include <QtCore/QFile>
+#include <QtCore/QThread>
+
+#include <algorithm>
+#include <cstdio>
+#include <unistd.h>
+#include <vector>
+
+namespace {
+
+const procpool::Task<int(int)> increment{"bench.increment", [](int x) { return x + 1; }};
+const procpool::Task<QByteArray(QByteArray)> echo{"bench.echo",
+                                                  [](const QByteArray &b) { return b; }};
+const procpool::Task<qint64(qint64)> spin{"bench.spin", [](qint64 n) {
+    // A dependency chain the compiler cannot fold: CPU-bound, no memory traffic.
+    quint64 x = quint64(n);
+    for (qint64 i = 0; i < n; ++i)
+        x = x * 6364136223846793005ULL + 1442695040888963407ULL;
+    return qint64(x >> 1);
+}};
+const procpool::Task<qint64()> workerPid{"bench.pid", [] { return qint64(::getpid()); }};
+
+double seconds(const QElapsedTimer &t)
+{
+    return double(t.nsecsElapsed()) / 1e9;
+}
+
+procpool::ProcessPoolManager *startPool(int workers)
+{
+    procpool::ProcessPoolManager *m = procpool::getOrCreateProcessManager(QStringLiteral("bench"), true);
+    procpool::PoolOptions options;
+    options.maxWorkers = workers;
+    options.minWorkers = workers;
+    m->start(options);
+    // Warm up: every worker has answered once before the clock starts.
+    QList<QFuture<int>> warm;
+    for (int i = 0; i < workers * 4; ++i)
+        warm << m->submitTask(increment, i);
+    for (auto &f : warm)
+        f.waitForFinished();
+    return m;
+}
+
+int submit(int tasks, int workers)
+{
+    auto *m = startPool(workers);
+    QElapsedTimer t;
+    t.start();
+    std::vector<QFuture<int>> futures;
+    futures.reserve(size_t(tasks));
+    for (int i = 0; i < tasks; ++i)
+        futures.push_back(m->submitTask(increment, i));
+    long long sum = 0;
+    for (auto &f : futures)
+        sum += f.result();
+    const double s = seconds(t);
+    m->stop();
+    if (sum != static_cast<long long>(tasks) * (tasks + 1) / 2)
+        return 1;
+    std::printf("{\"workload\": \"submit\", \"tasks\": %d, \"seconds\": %.6f, \"per_s\": %.1f}\n",
+                tasks, s, tasks / s);
+    return 0;
+}
+
+int map(int items, int workers, int chunk)
+{
+    auto *m = startPool(workers);
+    QList<int> input(items);
+    for (int i = 0; i < items; ++i)
+        input[i] = i;
+    QElapsedTimer t;
+    t.start();
+#ifdef PROCPOOL_BENCH_HAS_MAP
+    procpool::MapOptions options;
+    options.chunkSize = chunk;
+    QFuture<int> future = m->map(increment, input, options);
+    const QList<int> results = future.results();
+#else
+    // No map API: one future per item.
+    Q_UNUSED(chunk);
+    std::vector<QFuture<int>> futures;
+    futures.reserve(size_t(items));
+    for (int x : input)
+        futures.push_back(m->submitTask(increment, x));
+    QList<int> results;
+    results.reserve(items);
+    for (auto &f : futures)
+        results.append(f.result());
+#endif
+    const double s = seconds(t);
+    m->stop();
+    for (int i = 0; i < items; ++i)
+        if (results.value(i, -1) != i + 1)
+            return 1;
+    std::printf("{\"workload\": \"map\", \"items\": %d, \"seconds\": %.6f, \"per_s\": %.1f}\n",
+                items, s, items / s);
+    return 0;
+}
+
+int latency(int rounds)
+{
+    auto *m = startPool(1);
+    std::vector<qint64> samples;
+    samples.reserve(size_t(rounds));
+    QElapsedTimer t;
+    for (int i = -rounds / 10; i < rounds; ++i) {
+        t.start();
+        const int r = m->submitTask(increment, i).result();
+        const qint64 ns = t.nsecsElapsed();
+        if (r != i + 1)
+            return 1;
+        if (i >= 0)
+            samples.push_back(ns);
+    }
+    m->stop();
+    std::sort(samples.begin(), samples.end());
+    std::printf("{\"workload\": \"latency\", \"rounds\": %d, \"median_us\": %.3f, \"p99_us\": "
+                "%.3f}\n",
+                rounds, double(samples[samples.size() / 2]) / 1e3,
+                double(samples[samples.size() * 99 / 100]) / 1e3);
+    return 0;
+}
+
+int payload(qint64 bytes, int reps)
+{
+    auto *m = startPool(1);
+    QByteArray data(bytes, Qt::Uninitialized);
+    for (qint64 i = 0; i < bytes; ++i)
+        data[i] = char(i * 131 + 7);
+    double best = 1e30;
+    for (int i = 0; i < reps; ++i) {
+        QElapsedTimer t;
+        t.start();
+        const QByteArray back = m->submitTask(echo, data).result();
+        best = std::min(best, seconds(t));
+        if (back.size() != data.size() || back.back() != data.back())
+            return 1;
+    }
+    m->stop();
+    std::printf("{\"workload\": \"payload\", \"bytes\": %lld, \"seconds\": %.6f, \"mib_per_s\": "
+                "%.1f}\n",
+                static_cast<long long>(bytes), best, double(bytes) / best / 1048576.0);
+    return 0;
+}
+
+int startup(int reps)
+{
+    std::vector<double> samples;
+    for (int i = 0; i < reps; ++i) {
+        procpool::ProcessPoolManager *m =
+            procpool::getOrCreateProcessManager(QStringLiteral("bench"), true);
+        QElapsedTimer t;
+        t.start();
+        m->start(2);
+        const int r = m->submitTask(increment, 1).result();
+        samples.push_back(seconds(t));
+        m->stop();
+        if (r != 2)
+            return 1;
+    }
+    std::sort(samples.begin(), samples.end());
+    std::printf("{\"workload\": \"startup\", \"reps\": %d, \"median_ms\": %.3f}\n", reps,
+                samples[samples.size() / 2] * 1e3);
+    return 0;
+}
+
+int cpu(int tasks, int workers, qint64 work)
+{
+    auto *m = startPool(workers);
+    QElapsedTimer t;
+    t.start();
+    QList<QFuture<qint64>> futures;
+    for (int i = 0; i < tasks; ++i)
+        futures << m->submitTask(spin, work + i);
+    for (auto &f : futures)
+        f.waitForFinished();
+    const double s = seconds(t);
+    m->stop();
+    std::printf("{\"workload\": \"cpu\", \"tasks\": %d, \"workers\": %d, \"seconds\": %.6f}\n",
+                tasks, workers, s);
+    return 0;
+}
+
+qint64 residentKiB(qint64 pid)
+{
+    QFile status(QStringLiteral("/proc/%1/status").arg(pid));
+    if (!status.open(QIODevice::ReadOnly))
+        return -1;
+    for (const QByteArray &line : status.readAll().split('\n'))
+        if (line.startsWith("VmRSS:"))
+            return line.mid(6).trimmed().split(' ').value(0).toLongLong();
+    return -1;
+}
+
+int rss()
+{
+    auto *m = startPool(1);
+    const qint64 pid = m->submitTask(workerPid).result();
+    QThread::msleep(200); // idle
+    const qint64 kib = residentKiB(pid);
+    m->stop();
+    std::printf("{\"workload\": \"rss\", \"kib\": %lld}\n", static_cast<long long>(kib));
+    return kib > 0 ? 0 : 1;
+}
+
+} // namespace
+
+int main(int argc, char **argv)
+{
+    procpool::workerMain(argc, argv);
+    QCoreApplication app(argc, argv);
+    const QStringList a = app.arguments();
+    const QString w = a.value(1);
+    auto n = [&a](int i) { return a.value(i).toLongLong(); };
+    if (w == QLatin1String("submit") && a.size() == 4)
+        return submit(int(n(2)), int(n(3)));
+    if (w == QLatin1String("map") && a.size() == 5)
+        return map(int(n(2)), int(n(3)), int(n(4)));
+    if (w == QLatin1String("latency") && a.size() == 3)
+        return latency(int(n(2)));
+    if (w == QLatin1String("payload") && a.size() == 4)
+        return payload(n(2), int(n(3)));
+    if (w == QLatin1String("startup") && a.size() == 3)
+        return startup(int(n(2)));
+    if (w == QLatin1String("cpu") && a.size() == 5)
+        return cpu(int(n(2)), int(n(3)), n(4));
+    if (w == QLatin1String("rss") && a.size() == 2)
+        return rss();
+    std::fprintf(stderr, "usage: procpool_bench submit|map|latency|payload|startup|cpu|rss ...\n");
+    return 2;
+}

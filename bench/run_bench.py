@@ -1,0 +1,150 @@
+#!/usr/bin/env python3
+"""procpool bench: runs every workload on procpool, on Python's ProcessPoolExecutor and on
+the machine's limits (bench_floor), in one run on one machine, and prints the ratios.
+
+    run_bench.py --build-dir build [--repeat N] [--quick] [--json FILE]
+
+Each figure is the best of --repeat runs of its workload (the machine may be shared: the best
+run is the one least disturbed). Ratios are what to compare across runs, not the timings.
+"""
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+KIB, MIB = 1024, 1024 * 1024
+
+
+def run(command):
+    out = subprocess.run(command, check=True, stdout=subprocess.PIPE, text=True,
+                         timeout=900).stdout
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def best(command, key, repeat, smaller=False):
+    runs = [run(command) for _ in range(repeat)]
+    return (min if smaller else max)(runs, key=lambda r: r[key])
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--build-dir", default="build")
+    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--quick", action="store_true", help="smaller workloads, for a smoke test")
+    ap.add_argument("--json", metavar="FILE", help="also write the results as JSON")
+    a = ap.parse_args()
+
+    bench_dir = os.path.join(a.build_dir, "bench")
+    pp = [os.path.join(bench_dir, "procpool_bench")]
+    py = [sys.executable, os.path.join(HERE, "python_bench.py")]
+    floor = [os.path.join(bench_dir, "bench_floor")]
+    q = a.quick
+    r = a.repeat
+    tasks = 5000 if q else 50000
+    items = 100000 if q else 1000000
+    rounds = 500 if q else 5000
+    sizes = [KIB, MIB, 16 * MIB] if q else [KIB, MIB, 16 * MIB, 64 * MIB]
+    # CPU-bound batches of about a second on one worker for each side.
+    cpu_tasks, pp_work, py_work = 16, 40_000_000, 400_000
+
+    started = time.time()
+    res = {}
+
+    def step(name, f):
+        print("  %-28s" % name, end="", flush=True, file=sys.stderr)
+        t = time.time()
+        res[name] = f()
+        print("%6.1f s" % (time.time() - t), file=sys.stderr)
+
+    print("running workloads (best of %d):" % r, file=sys.stderr)
+    step("submit/procpool", lambda: best(pp + ["submit", str(tasks), "2"], "per_s", r))
+    step("submit/python", lambda: best(py + ["submit", str(tasks), "2"], "per_s", r))
+    step("map/procpool", lambda: best(pp + ["map", str(items), "2", "256"], "per_s", r))
+    step("map/python", lambda: best(py + ["map", str(items), "2", "256"], "per_s", r))
+    step("latency/procpool", lambda: best(pp + ["latency", str(rounds)], "median_us", r, True))
+    step("latency/python", lambda: best(py + ["latency", str(rounds)], "median_us", r, True))
+    step("latency/pipe", lambda: best(floor + ["pingpong", str(rounds * 4)], "median_us", r, True))
+    for s in sizes:
+        reps = "5" if s <= 16 * MIB else "3"
+        step("payload%d/procpool" % s, lambda: best(pp + ["payload", str(s), reps], "mib_per_s", r))
+        step("payload%d/python" % s, lambda: best(py + ["payload", str(s), reps], "mib_per_s", r))
+        step("payload%d/memcpy" % s, lambda: best(floor + ["memcpy", str(s), "20"], "mib_per_s", r))
+    step("startup/procpool", lambda: best(pp + ["startup", "10"], "median_ms", r, True))
+    step("startup/python", lambda: best(py + ["startup", "10"], "median_ms", r, True))
+    for w in (1, 2):
+        step("cpu%d/procpool" % w,
+             lambda: best(pp + ["cpu", str(cpu_tasks), str(w), str(pp_work)], "seconds", r, True))
+        step("cpu%d/python" % w,
+             lambda: best(py + ["cpu", str(cpu_tasks), str(w), str(py_work)], "seconds", r, True))
+    step("rss/procpool", lambda: best(pp + ["rss"], "kib", r, True))
+    step("rss/python", lambda: best(py + ["rss"], "kib", r, True))
+
+    rows = []  # (figure, unit, procpool, python, floor, ratio label, ratio, target, met)
+
+    def row(figure, unit, p, y, f, label, ratio, target=None, met=None):
+        rows.append({"figure": figure, "unit": unit, "procpool": p, "python": y, "floor": f,
+                     "ratio_label": label, "ratio": ratio, "target": target, "met": met})
+
+    sp, sy = res["submit/procpool"]["per_s"], res["submit/python"]["per_s"]
+    row("submit %d tasks" % tasks, "tasks/s", sp, sy, None, "procpool/python", sp / sy,
+        ">= 25", sp / sy >= 25)
+    mp, my = res["map/procpool"]["per_s"], res["map/python"]["per_s"]
+    row("map %d items, chunk 256" % items, "items/s", mp, my, None, "procpool/python", mp / my,
+        ">= 2", mp / my >= 2)
+    lp, ly, lf = (res["latency/%s" % k]["median_us"] for k in ("procpool", "python", "pipe"))
+    row("round trip, median", "us", lp, ly, lf, "procpool/pipe", lp / lf, "<= 1.5", lp / lf <= 1.5)
+    pp99, py99, pf99 = (res["latency/%s" % k]["p99_us"] for k in ("procpool", "python", "pipe"))
+    row("round trip, p99", "us", pp99, py99, pf99, "procpool/pipe", pp99 / pf99)
+    for s in sizes:
+        p, y, c = (res["payload%d/%s" % (s, k)]["mib_per_s"] for k in ("procpool", "python", "memcpy"))
+        name = "%d KiB" % (s // KIB) if s < MIB else "%d MiB" % (s // MIB)
+        big = s == 16 * MIB
+        row("echo %s" % name, "MiB/s", p, y, c, "procpool/python", p / y,
+            ">= 10" if big else None, (p / y >= 10) if big else None)
+        row("echo %s" % name, "MiB/s", p, y, c, "procpool/memcpy", p / c,
+            ">= 0.40" if big else None, (p / c >= 0.4) if big else None)
+    st, sy_ = res["startup/procpool"]["median_ms"], res["startup/python"]["median_ms"]
+    row("start-up to first result", "ms", st, sy_, None, "procpool/python", st / sy_, "<= 0.5",
+        st / sy_ <= 0.5)
+    cp = res["cpu1/procpool"]["seconds"] / res["cpu2/procpool"]["seconds"]
+    cy = res["cpu1/python"]["seconds"] / res["cpu2/python"]["seconds"]
+    row("CPU scaling, 2 workers vs 1", "x", cp, cy, 2.0, "procpool 1w/2w", cp, ">= 1.9", cp >= 1.9)
+    rp, ry = res["rss/procpool"]["kib"], res["rss/python"]["kib"]
+    row("idle worker RSS", "KiB", rp, ry, None, "procpool/python", rp / ry, "<= 1", rp / ry <= 1)
+
+    def fmt(v):
+        if v is None:
+            return "-"
+        if isinstance(v, bool):
+            return "yes" if v else "NO"
+        if abs(v) >= 100:
+            return "{:,.0f}".format(v)
+        return "%.2f" % v if abs(v) >= 1 else "%.3f" % v
+
+    header = ("figure", "unit", "procpool", "python", "floor/ceil", "ratio", "value", "target", "met")
+    table = [header] + [(x["figure"], x["unit"], fmt(x["procpool"]), fmt(x["python"]), fmt(x["floor"]),
+                         x["ratio_label"], fmt(x["ratio"]), x["target"] or "-", fmt(x["met"]))
+                        for x in rows]
+    widths = [max(len(t[i]) for t in table) for i in range(len(header))]
+    lines = []
+    for n, t in enumerate(table):
+        lines.append("| " + " | ".join(c.ljust(w) if i < 2 or i == 5 else c.rjust(w)
+                                       for i, (c, w) in enumerate(zip(t, widths))) + " |")
+        if n == 0:
+            lines.append("|" + "|".join("-" * (w + 2) for w in widths) + "|")
+    print("\n".join(lines))
+    met = [x["met"] for x in rows if x["met"] is not None]
+    print("\n%d of %d targets met; %d s; %s, %d cores, python %s" % (
+        sum(met), len(met), time.time() - started, os.uname().nodename, os.cpu_count(),
+        sys.version.split()[0]))
+    if a.json:
+        with open(a.json, "w") as f:
+            json.dump({"when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                       "cores": os.cpu_count(), "rows": rows, "raw": res}, f, indent=1)
+
+
+if __name__ == "__main__":
+    main()
