@@ -87,23 +87,10 @@ int map(int items, int workers, int chunk)
         input[i] = i;
     QElapsedTimer t;
     t.start();
-#ifdef PROCPOOL_BENCH_HAS_MAP
     procpool::MapOptions options;
     options.chunkSize = chunk;
     QFuture<int> future = m->map(increment, input, options);
     const QList<int> results = future.results();
-#else
-    // No map API: one future per item.
-    Q_UNUSED(chunk);
-    std::vector<QFuture<int>> futures;
-    futures.reserve(size_t(items));
-    for (int x : input)
-        futures.push_back(m->submitTask(increment, x));
-    QList<int> results;
-    results.reserve(items);
-    for (auto &f : futures)
-        results.append(f.result());
-#endif
     const double s = seconds(t);
     m->stop();
     for (int i = 0; i < items; ++i)

@@ -7,7 +7,7 @@ namespace procpool::detail {
 
 bool isKnownFrameType(quint8 type)
 {
-    return type >= quint8(FrameType::Hello) && type <= quint8(FrameType::Shutdown);
+    return type >= quint8(FrameType::Hello) && type <= quint8(FrameType::MapResult);
 }
 
 const char *frameTypeName(FrameType type)
@@ -19,6 +19,8 @@ const char *frameTypeName(FrameType type)
     case FrameType::Error: return "Error";
     case FrameType::Progress: return "Progress";
     case FrameType::Shutdown: return "Shutdown";
+    case FrameType::MapCall: return "MapCall";
+    case FrameType::MapResult: return "MapResult";
     }
     return "?";
 }

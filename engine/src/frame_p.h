@@ -19,7 +19,8 @@
 namespace procpool::detail {
 
 //! Bumped whenever a frame's meaning changes; the handshake compares it.
-inline constexpr int protocolVersion = 1;
+//! 2: MapCall and MapResult (chunks of a map()).
+inline constexpr int protocolVersion = 2;
 inline constexpr qsizetype frameHeaderSize = 4 + 1 + 8;
 
 enum class FrameType : quint8 {
@@ -29,6 +30,8 @@ enum class FrameType : quint8 {
     Error = 4,    //!< worker → pool: {kind, type, message}
     Progress = 5, //!< worker → pool: [value, maximum, text]
     Shutdown = 6, //!< pool → worker: finish what you hold, then exit (no body)
+    MapCall = 7,   //!< pool → worker: [task name, [item...]], one call of a 1-argument task per item
+    MapResult = 8, //!< worker → pool: [result...], one per item, in order
 };
 
 PROCPOOL_ENGINE_EXPORT bool isKnownFrameType(quint8 type);

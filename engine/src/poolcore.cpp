@@ -400,6 +400,7 @@ void PoolCore::handleFrame(WorkerProcess *w, const Frame &frame)
     }
     switch (frame.type) {
     case FrameType::Result:
+    case FrameType::MapResult:
     case FrameType::Error:
     case FrameType::Progress:
         handleOutcome(w, frame);
@@ -478,6 +479,14 @@ void PoolCore::handleOutcome(WorkerProcess *w, const Frame &frame)
                        .arg(frame.id));
         return;
     }
+    const bool chunk = w->inFlight.front()->chunk;
+    if ((frame.type == FrameType::Result && chunk) || (frame.type == FrameType::MapResult && !chunk)) {
+        killWorker(w, WorkerProcess::KillKind::Protocol,
+                   QStringLiteral("worker %1 answered a %2 with a %3 frame")
+                       .arg(w->name, QLatin1String(chunk ? "MapCall" : "Call"),
+                            QLatin1String(frameTypeName(frame.type))));
+        return;
+    }
     QCborValue body;
     QString error;
     if (!parseBody(frame.body, &body, &error)) {
@@ -507,7 +516,7 @@ void PoolCore::handleOutcome(WorkerProcess *w, const Frame &frame)
 
     std::unique_ptr<WorkItem> item = std::move(w->inFlight.front());
     w->inFlight.pop_front();
-    bool ok = frame.type == FrameType::Result;
+    bool ok = frame.type == FrameType::Result || frame.type == FrameType::MapResult;
     // Counters first, so that whoever sees the future finish also sees it counted.
     {
         QMutexLocker locker(&m_infoMutex);
@@ -865,7 +874,7 @@ void PoolCore::sweepCancelled()
     }
     if (m_options.cancelPolicy == PoolOptions::CancelPolicy::KillWorker) {
         for (const auto &w : m_workers) {
-            if (!w->inFlight.empty() && w->inFlight.front()->sink->isCanceled())
+            if (!w->inFlight.empty() && w->inFlight.front()->sink->cancelRequested())
                 killWorker(w.get(), WorkerProcess::KillKind::Cancelled,
                            QStringLiteral("task '%1' was cancelled while running")
                                .arg(w->inFlight.front()->taskName));

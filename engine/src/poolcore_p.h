@@ -37,7 +37,8 @@ struct WorkItem
     QString taskName;
     QString taskType;
     qint64 timeoutMs = 0; //!< 0: no limit
-    QByteArray frame; //!< the encoded Call frame, built on the submitting thread
+    QByteArray frame; //!< the encoded Call (or MapCall) frame, built on the submitting thread
+    bool chunk = false; //!< a MapCall: answered by MapResult instead of Result
     std::unique_ptr<ResultSink> sink;
 };
 

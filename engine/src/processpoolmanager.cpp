@@ -263,7 +263,7 @@ void ProcessPoolManager::checkSubmission(const SubmitOptions &options) const
 
 quint64 ProcessPoolManager::enqueue(const QString &taskName, QCborArray &&arguments,
                                     std::unique_ptr<detail::ResultSink> sink,
-                                    const SubmitOptions &options)
+                                    const SubmitOptions &options, bool chunk)
 {
     const auto core = runningCore();
     auto item = std::make_unique<detail::WorkItem>();
@@ -274,11 +274,23 @@ quint64 ProcessPoolManager::enqueue(const QString &taskName, QCborArray &&argume
     const std::chrono::milliseconds timeout =
         options.timeout.count() < 0 ? core->startOptions().taskTimeout : options.timeout;
     item->timeoutMs = timeout.count();
-    item->frame = detail::encodeFrame(detail::FrameType::Call, item->id,
+    item->chunk = chunk;
+    item->frame = detail::encodeFrame(chunk ? detail::FrameType::MapCall : detail::FrameType::Call,
+                                      item->id,
                                       QCborArray{taskName, std::move(arguments)}.toCborValue().toCbor());
     item->sink = std::move(sink);
     core->enqueue(std::move(item));
     return id;
+}
+
+qsizetype ProcessPoolManager::mapChunkSize(qsizetype items, int requested) const
+{
+    if (requested > 0)
+        return requested;
+    // About eight chunks per worker: enough to even out uneven items, few enough that the
+    // per-frame cost is spread over many items.
+    const qsizetype workers = runningCore()->maxWorkers();
+    return std::clamp<qsizetype>((items + workers * 8 - 1) / (workers * 8), 1, 4096);
 }
 
 QFuture<QVariant> ProcessPoolManager::submitTask(const QString &taskName,

@@ -79,7 +79,8 @@ bool writeAll(int fd, const char *data, qsizetype size)
 void send(detail::FrameType type, quint64 id, const QByteArray &body)
 {
     const WorkerContext &c = context();
-    if (qint64(body.size()) + 9 > c.maxFrameSize && type == detail::FrameType::Result) {
+    if (qint64(body.size()) + 9 > c.maxFrameSize
+        && (type == detail::FrameType::Result || type == detail::FrameType::MapResult)) {
         // Too large to send: tell the pool why instead of breaking the protocol.
         const QCborMap error{{QStringLiteral("kind"), QStringLiteral("codec")},
                              {QStringLiteral("type"), QStringLiteral("procpool::CodecError")},
@@ -113,16 +114,20 @@ void sendError(quint64 id, const char *kind, const QString &type, const QString 
     send(detail::FrameType::Error, id, error.toCborValue().toCbor());
 }
 
+// Runs a Call (one invocation) or a MapCall (one invocation per item, the items being the
+// single argument each) and answers with one Result, MapResult or Error frame.
 void runCall(const detail::Frame &frame)
 {
+    const bool chunk = frame.type == detail::FrameType::MapCall;
     QCborValue body;
     QString parseError;
     if (!detail::parseBody(frame.body, &body, &parseError) || !body.isArray()
         || body.toArray().size() != 2 || !body.toArray().at(0).isString()
         || !body.toArray().at(1).isArray()) {
         sendError(frame.id, "protocol", QStringLiteral("procpool::ProtocolError"),
-                  QStringLiteral("malformed Call frame: %1")
-                      .arg(parseError.isEmpty() ? QStringLiteral("expected [name, [arguments]]")
+                  QStringLiteral("malformed %1 frame: %2")
+                      .arg(QLatin1String(detail::frameTypeName(frame.type)),
+                           parseError.isEmpty() ? QStringLiteral("expected [name, [arguments]]")
                                                 : parseError));
         return;
     }
@@ -135,9 +140,18 @@ void runCall(const detail::Frame &frame)
     }
     context().currentId = frame.id;
     try {
-        const QCborValue result = task->invoke(call.at(1).toArray());
-        std::fflush(stdout);
-        send(detail::FrameType::Result, frame.id, result.toCbor());
+        const QCborArray arguments = call.at(1).toArray();
+        if (chunk) {
+            QCborArray results;
+            for (const QCborValue &item : arguments)
+                results.append(task->invoke(QCborArray{item}));
+            std::fflush(stdout);
+            send(detail::FrameType::MapResult, frame.id, results.toCborValue().toCbor());
+        } else {
+            const QCborValue result = task->invoke(arguments);
+            std::fflush(stdout);
+            send(detail::FrameType::Result, frame.id, result.toCbor());
+        }
     } catch (const CodecError &e) {
         std::fflush(stdout);
         sendError(frame.id, "codec", QStringLiteral("procpool::CodecError"), e.message());
@@ -243,7 +257,7 @@ void workerMain(int argc, char **argv)
             if (status == detail::FrameDecoder::Status::Error)
                 die(qPrintable(QStringLiteral("protocol error from the pool: ")
                                + decoder.errorString()));
-            if (frame.type == detail::FrameType::Call)
+            if (frame.type == detail::FrameType::Call || frame.type == detail::FrameType::MapCall)
                 runCall(frame);
             else if (frame.type == detail::FrameType::Shutdown)
                 shutdown = true;

@@ -95,6 +95,18 @@ struct PROCPOOL_ENGINE_EXPORT SubmitOptions
     std::chrono::milliseconds timeout{-1};
 };
 
+//! Options of ProcessPoolManager::map().
+struct PROCPOOL_ENGINE_EXPORT MapOptions
+{
+    //! Items sent to a worker in one MapCall frame. 0: automatic, about eight chunks per
+    //! worker (at least 1, at most 4096 items). Larger chunks cost less per item; smaller ones
+    //! spread the work more evenly, report progress more often and lose less to a crash.
+    int chunkSize = 0;
+    QString taskType; //!< must equal the pool's task type when the pool has one
+    //! Time limit of one chunk: negative = the pool's PoolOptions::taskTimeout; 0 = none.
+    std::chrono::milliseconds timeout{-1};
+};
+
 //! A pool's life: Stopped → Running → Stopping → Stopped. Broken: workers cannot be started.
 enum class PoolState { Stopped, Running, Stopping, Broken };
 PROCPOOL_ENGINE_EXPORT QString stateName(PoolState state);

@@ -14,12 +14,14 @@
 
 #include <QtCore/QCborArray>
 #include <QtCore/QFuture>
+#include <QtCore/QFutureInterface>
 #include <QtCore/QMap>
 #include <QtCore/QMutex>
 #include <QtCore/QObject>
 #include <QtCore/QPromise>
 #include <QtCore/QVariant>
 
+#include <algorithm>
 #include <memory>
 #include <tuple>
 #include <utility>
@@ -46,6 +48,9 @@ public:
     virtual void progress(int value, int maximum, const QString &text) = 0;
     virtual bool isCanceled() const = 0;
     virtual void finishCanceled() = 0;
+    //! True when a running task should be stopped as cancelled (CancelPolicy); unlike
+    //! isCanceled(), false for a chunk whose map already failed because of another chunk.
+    virtual bool cancelRequested() const { return isCanceled(); }
 };
 
 template <typename R>
@@ -75,6 +80,108 @@ public:
 
 private:
     QPromise<R> m_promise;
+};
+
+//! The one future of a map(): chunks report into it at their items' indexes, in any order.
+//! Shared by the chunks' sinks; they may call it from the engine thread and (a broken pool)
+//! from the submitting thread, hence the mutex.
+template <typename R>
+class MapState
+{
+public:
+    explicit MapState(qsizetype items) : m_open(items)
+    {
+        m_interface.reportStarted();
+        m_interface.setProgressRange(0, int(items));
+        if (items == 0)
+            m_interface.reportFinished();
+    }
+    ~MapState()
+    {
+        if (!m_interface.isFinished()) { // chunks dropped without an answer: never hang a waiter
+            m_interface.reportCanceled();
+            m_interface.reportFinished();
+        }
+    }
+    QFuture<R> future() { return m_interface.future(); }
+    bool isCanceled() const { return m_interface.isCanceled(); }
+    bool cancelRequested() const
+    {
+        QMutexLocker locker(&m_mutex);
+        return !m_failed && m_interface.isCanceled();
+    }
+    void deliver(qsizetype begin, qsizetype count, const QList<R> *results)
+    {
+        QMutexLocker locker(&m_mutex);
+        if (m_interface.isFinished())
+            return;
+        if constexpr (!std::is_void_v<R>)
+            m_interface.reportResults(*results, int(begin));
+        m_done += count;
+        m_interface.setProgressValue(int(m_done));
+        if (m_done == m_open || m_interface.isCanceled())
+            m_interface.reportFinished();
+    }
+    void fail(const QException &error)
+    {
+        QMutexLocker locker(&m_mutex);
+        if (m_interface.isFinished())
+            return;
+        m_failed = true;
+        m_interface.reportException(error);
+        m_interface.reportFinished();
+    }
+    void cancel()
+    {
+        QMutexLocker locker(&m_mutex);
+        if (m_interface.isFinished())
+            return;
+        m_interface.reportCanceled();
+        m_interface.reportFinished();
+    }
+
+private:
+    mutable QMutex m_mutex;
+    QFutureInterface<R> m_interface;
+    const qsizetype m_open;
+    qsizetype m_done = 0;
+    bool m_failed = false;
+};
+
+//! The sink of one chunk of a map(): items [begin, begin + count).
+template <typename R>
+class ChunkSink final : public ResultSink
+{
+public:
+    ChunkSink(std::shared_ptr<MapState<R>> state, qsizetype begin, qsizetype count)
+        : m_state(std::move(state)), m_begin(begin), m_count(count)
+    {
+    }
+    void deliver(const QCborValue &result) override
+    {
+        if (!result.isArray() || result.toArray().size() != m_count)
+            throw CodecError(QStringLiteral("expected an array of %1 results").arg(m_count));
+        if constexpr (std::is_void_v<R>) {
+            m_state->deliver(m_begin, m_count, nullptr);
+        } else {
+            const QCborArray array = result.toArray();
+            QList<R> values;
+            values.reserve(m_count);
+            for (const QCborValue &value : array)
+                values.append(Codec<R>::decode(value));
+            m_state->deliver(m_begin, m_count, &values);
+        }
+    }
+    void fail(const QException &error) override { m_state->fail(error); }
+    void progress(int, int, const QString &) override {} // a map's progress counts items
+    bool isCanceled() const override { return m_state->isCanceled(); }
+    bool cancelRequested() const override { return m_state->cancelRequested(); }
+    void finishCanceled() override { m_state->cancel(); }
+
+private:
+    std::shared_ptr<MapState<R>> m_state;
+    qsizetype m_begin;
+    qsizetype m_count;
 };
 
 template <typename T>
@@ -153,6 +260,40 @@ public:
         }
     }
 
+    //! Runs \a task once per item, in chunks (MapOptions::chunkSize items per frame), and
+    //! returns one future with a result per item, in the items' order (resultAt(i),
+    //! results()); its progress counts finished items. The first item that fails fails the
+    //! future with that item's error and drops the chunks not yet started; cancel() drops
+    //! queued chunks (running ones as CancelPolicy says). Throws as submitTask() does.
+    template <typename R, typename T, typename U>
+    QFuture<R> map(const Task<R(T)> &task, const QList<U> &items,
+                   const MapOptions &options = MapOptions())
+    {
+        using D = std::decay_t<T>;
+        SubmitOptions submit;
+        submit.taskType = options.taskType;
+        submit.timeout = options.timeout;
+        checkSubmission(submit);
+        auto state = std::make_shared<detail::MapState<R>>(items.size());
+        QFuture<R> future = state->future();
+        const qsizetype chunk = mapChunkSize(items.size(), options.chunkSize);
+        try {
+            for (qsizetype begin = 0; begin < items.size(); begin += chunk) {
+                const qsizetype count = std::min(chunk, items.size() - begin);
+                QCborArray encoded;
+                for (qsizetype i = begin; i < begin + count; ++i)
+                    encoded.append(detail::encodeAs<D>(items.at(i)));
+                enqueue(task.name(), std::move(encoded),
+                        std::make_unique<detail::ChunkSink<R>>(state, begin, count), submit,
+                        true);
+            }
+        } catch (...) {
+            state->cancel(); // chunks already queued are dropped
+            throw;
+        }
+        return future;
+    }
+
     //! Untyped submission by task name (what the monitor and headless mode use). Arguments are
     //! checked against the task's declared types when this program knows the task; an unknown
     //! name throws UnknownTaskName here when the workers run this program, and fails the
@@ -225,8 +366,11 @@ private:
     }
 
     void checkSubmission(const SubmitOptions &options) const;
+    //! \a chunk: the arguments are a map()'s items, sent as one MapCall.
     quint64 enqueue(const QString &taskName, QCborArray &&arguments,
-                    std::unique_ptr<detail::ResultSink> sink, const SubmitOptions &options);
+                    std::unique_ptr<detail::ResultSink> sink, const SubmitOptions &options,
+                    bool chunk = false);
+    qsizetype mapChunkSize(qsizetype items, int requested) const;
     std::shared_ptr<detail::PoolCore> runningCore() const;
 
     friend class ManagerRegistry;

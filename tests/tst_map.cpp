@@ -1,0 +1,262 @@
+// ProcessPoolManager::map(): one future for many items, sent to the workers in chunks.
+// Order, chunk sizes, empty input, failing items, a worker crash in the middle, cancellation,
+// the task-type guard, and the MapCall/MapResult frames on the wire.
+#include "frame_p.h"
+#include "testmain.h"
+#include "testtasks.h"
+
+#include <procpool/procpool.h>
+
+#include <QtCore/QCborArray>
+#include <QtCore/QFutureWatcher>
+#include <QtCore/QThread>
+#include <QtTest/QSignalSpy>
+
+#include <csignal>
+#include <stdexcept>
+#include <unistd.h>
+
+using namespace procpool;
+
+namespace {
+
+const Task<int(int)> square{"map.square", [](int x) { return x * x; }};
+const Task<QString(int)> toText{"map.toText", [](int x) { return QString::number(x); }};
+const Task<int(int)> failAt57{"map.failAt57", [](int x) {
+    if (x == 57)
+        throw std::out_of_range("item 57 is out of range");
+    return x;
+}};
+const Task<int(int)> crashAt500{"map.crashAt500", [](int x) {
+    if (x == 500)
+        std::raise(SIGSEGV);
+    return x;
+}};
+const Task<int(int)> slow{"map.slow", [](int ms) {
+    QThread::msleep(ulong(ms));
+    return ms;
+}};
+const Task<qint64(int)> failFirstElseSleep{"map.failFirstElseSleep", [](int x) -> qint64 {
+    if (x == 0)
+        throw std::runtime_error("first item fails");
+    QThread::msleep(300);
+    return qint64(::getpid());
+}};
+
+QList<int> range(int n)
+{
+    QList<int> items(n);
+    for (int i = 0; i < n; ++i)
+        items[i] = i;
+    return items;
+}
+
+MapOptions chunked(int size)
+{
+    MapOptions options;
+    options.chunkSize = size;
+    return options;
+}
+
+} // namespace
+
+class TestMap : public QObject
+{
+    Q_OBJECT
+
+private:
+    ProcessPoolManager *m_manager = nullptr;
+
+private Q_SLOTS:
+    void init() { m_manager = getOrCreateProcessManager(QStringLiteral("map-test"), true); }
+    void cleanup() { removeProcessManager(QStringLiteral("map-test")); }
+
+    void resultsInItemOrder_data()
+    {
+        QTest::addColumn<int>("items");
+        QTest::addColumn<int>("chunkSize");
+        QTest::newRow("chunk 1") << 300 << 1;
+        QTest::newRow("chunk 7, uneven tail") << 1000 << 7;
+        QTest::newRow("chunk 256") << 5000 << 256;
+        QTest::newRow("chunk equals size") << 640 << 640;
+        QTest::newRow("chunk larger than size") << 100 << 1000;
+        QTest::newRow("automatic") << 20000 << 0;
+        QTest::newRow("one item") << 1 << 0;
+    }
+
+    void resultsInItemOrder()
+    {
+        QFETCH(int, items);
+        QFETCH(int, chunkSize);
+        m_manager->start(3);
+        QFuture<int> future = m_manager->map(square, range(items), chunked(chunkSize));
+        const QList<int> results = future.results();
+        QCOMPARE(results.size(), items);
+        for (int i = 0; i < items; ++i)
+            QCOMPARE(results[i], i * i);
+        QCOMPARE(future.resultAt(items - 1), (items - 1) * (items - 1));
+        QCOMPARE(future.resultCount(), items);
+        QCOMPARE(future.progressMaximum(), items);
+        QCOMPARE(future.progressValue(), items);
+        QVERIFY(!future.isCanceled());
+        // One task per chunk in the pool's counters.
+        const int chunks = chunkSize > 0 ? (items + chunkSize - 1) / chunkSize : -1;
+        const PoolStats stats = m_manager->getPool()->stats();
+        if (chunks > 0)
+            QCOMPARE(stats.completed, quint64(chunks));
+        QCOMPARE(stats.failed, quint64(0));
+    }
+
+    void convertsItemsAndResults()
+    {
+        m_manager->start(2);
+        // Items are converted to the task's parameter type, results decoded to its result type.
+        const QList<short> items{1, -2, 300};
+        QCOMPARE(m_manager->map(toText, items, chunked(2)).results(),
+                 (QList<QString>{QStringLiteral("1"), QStringLiteral("-2"), QStringLiteral("300")}));
+    }
+
+    void emptyInputFinishesAtOnce()
+    {
+        m_manager->start(1);
+        QFuture<int> future = m_manager->map(square, QList<int>());
+        QVERIFY(future.isFinished());
+        QVERIFY(!future.isCanceled());
+        QVERIFY(future.results().isEmpty());
+        QCOMPARE(m_manager->getPool()->stats().submitted, quint64(0));
+        QCOMPARE(m_manager->getPool()->workers().size(), 0); // no worker started for nothing
+    }
+
+    void watcherSeesResultsAndProgress()
+    {
+        m_manager->start(2);
+        QFutureWatcher<int> watcher;
+        QSignalSpy finished(&watcher, &QFutureWatcher<int>::finished);
+        QSignalSpy ready(&watcher, &QFutureWatcher<int>::resultsReadyAt);
+        watcher.setFuture(m_manager->map(square, range(100), chunked(10)));
+        QVERIFY(finished.wait(10000));
+        QVERIFY(!ready.isEmpty());
+        int reported = 0;
+        for (const auto &args : ready)
+            reported += args.at(1).toInt() - args.at(0).toInt();
+        QCOMPARE(reported, 100);
+        QCOMPARE(watcher.future().results().size(), 100);
+    }
+
+    void exceptionInAnItemFailsTheFuture()
+    {
+        m_manager->start(2);
+        const qint64 workerBefore = m_manager->submitTask(tasks::pid).result();
+        QFuture<int> future = m_manager->map(failAt57, range(200), chunked(16));
+        try {
+            future.results();
+            QFAIL("expected TaskException");
+        } catch (const TaskException &e) {
+            QCOMPARE(e.taskName(), QStringLiteral("map.failAt57"));
+            QCOMPARE(e.typeName(), QStringLiteral("std::out_of_range"));
+            QCOMPARE(e.originalMessage(), QStringLiteral("item 57 is out of range"));
+        }
+        QVERIFY_THROWS_EXCEPTION(TaskException, future.waitForFinished());
+        // The worker lives on and the pool keeps working.
+        QVERIFY(m_manager->getPool()->workerPids().contains(workerBefore));
+        QCOMPARE(m_manager->map(square, range(50), chunked(16)).results().size(), 50);
+        QCOMPARE(m_manager->getPool()->stats().workersCrashed, quint64(0));
+    }
+
+    void failureDoesNotKillWorkersRunningOtherChunks()
+    {
+        // Item 0 fails at once while the other worker runs a slow chunk: the failure must not
+        // be mistaken for a cancellation and get that worker killed.
+        PoolOptions options;
+        options.maxWorkers = 2;
+        options.minWorkers = 2;
+        m_manager->start(options);
+        QSignalSpy exited(m_manager, &ProcessPoolManager::workerExited);
+        QTRY_COMPARE(m_manager->getPool()->workers().size(), 2);
+        QFuture<qint64> future = m_manager->map(failFirstElseSleep, range(4), chunked(1));
+        QVERIFY_THROWS_EXCEPTION(TaskException, future.waitForFinished());
+        QTest::qWait(700); // the slow chunks end normally
+        QCOMPARE(exited.size(), 0);
+        QCOMPARE(m_manager->getPool()->stats().workersCrashed, quint64(0));
+    }
+
+    void workerCrashInTheMiddleFailsTheMap()
+    {
+        m_manager->start(2);
+        QFuture<int> future = m_manager->map(crashAt500, range(2000), chunked(50));
+        try {
+            future.waitForFinished();
+            QFAIL("expected WorkerCrashed");
+        } catch (const WorkerCrashed &e) {
+            QCOMPARE(e.taskName(), QStringLiteral("map.crashAt500"));
+            QCOMPARE(e.signal(), SIGSEGV);
+        }
+        // The pool replaced the worker and runs the next map completely.
+        const QList<int> again = m_manager->map(square, range(2000), chunked(50)).results();
+        QCOMPARE(again.size(), 2000);
+        QCOMPARE(again.last(), 1999 * 1999);
+        QTRY_VERIFY(m_manager->getPool()->stats().workersCrashed >= 1);
+    }
+
+    void cancelDropsRemainingChunks()
+    {
+        PoolOptions options;
+        options.maxWorkers = 1;
+        options.prefetch = 0;
+        m_manager->start(options);
+        QList<int> items(200, 20); // 200 items of 20 ms, one chunk each: 4 s in all
+        QFuture<int> future = m_manager->map(slow, items, chunked(1));
+        QTRY_VERIFY(future.resultCount() >= 3);
+        future.cancel();
+        QTRY_VERIFY(future.isFinished());
+        QVERIFY(future.isCanceled());
+        // The queued chunks never ran: the pool empties quickly and counts them cancelled.
+        QTRY_COMPARE_WITH_TIMEOUT(m_manager->getPool()->stats().queued, qint64(0), 2000);
+        const PoolStats stats = m_manager->getPool()->stats();
+        QVERIFY2(stats.completed < 50, qPrintable(QString::number(stats.completed)));
+        QVERIFY(stats.cancelled > 100);
+        // And it keeps working.
+        QCOMPARE(m_manager->map(square, range(10)).results().size(), 10);
+    }
+
+    void taskTypeProtection()
+    {
+        m_manager->start(1, QStringLiteral("critical"));
+        QVERIFY_THROWS_EXCEPTION(UnknownTaskError, m_manager->map(square, range(10)));
+        MapOptions other;
+        other.taskType = QStringLiteral("batch");
+        QVERIFY_THROWS_EXCEPTION(UnknownTaskError, m_manager->map(square, range(10), other));
+        QCOMPARE(m_manager->getPool()->stats().submitted, quint64(0)); // nothing was queued
+        MapOptions matching;
+        matching.taskType = QStringLiteral("critical");
+        QCOMPARE(m_manager->map(square, range(10), matching).results().size(), 10);
+    }
+
+    void notRunningThrows()
+    {
+        QVERIFY_THROWS_EXCEPTION(PoolNotRunning, m_manager->map(square, range(10)));
+    }
+
+    void chunkFramesOnTheWire()
+    {
+        // A MapCall carries [name, [item...]]; the worker answers [result...].
+        const QByteArray body = QCborArray{QStringLiteral("map.square"), QCborArray{2, 3}}
+                                    .toCborValue()
+                                    .toCbor();
+        const QByteArray frame = detail::encodeFrame(detail::FrameType::MapCall, 9, body);
+        QCOMPARE(quint8(frame.at(4)), quint8(7));
+        QVERIFY(detail::isKnownFrameType(7));
+        QVERIFY(detail::isKnownFrameType(8));
+        QVERIFY(!detail::isKnownFrameType(9));
+        detail::FrameDecoder decoder(1 << 20);
+        decoder.append(frame);
+        detail::Frame decoded;
+        QCOMPARE(decoder.next(&decoded), detail::FrameDecoder::Status::Frame);
+        QCOMPARE(decoded.type, detail::FrameType::MapCall);
+        QCOMPARE(decoded.id, quint64(9));
+        QCOMPARE(decoded.body, body);
+    }
+};
+
+PROCPOOL_TEST_MAIN(TestMap)
+#include "tst_map.moc"
