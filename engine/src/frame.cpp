@@ -1,6 +1,8 @@
 #include "frame_p.h"
 
+#include <QtCore/QBuffer>
 #include <QtCore/QCborStreamReader>
+#include <QtCore/QCborStreamWriter>
 #include <QtCore/QtEndian>
 
 namespace procpool::detail {
@@ -44,6 +46,21 @@ QByteArray encodeFrame(FrameType type, quint64 id, const QByteArray &body)
     return out;
 }
 
+QByteArray encodeFrame(FrameType type, quint64 id, const QCborValue &body)
+{
+    QByteArray out(frameHeaderSize, Qt::Uninitialized);
+    {
+        QBuffer buffer(&out);
+        buffer.open(QIODevice::WriteOnly | QIODevice::Append);
+        QCborStreamWriter writer(&buffer);
+        body.toCbor(writer);
+    }
+    qToLittleEndian<quint32>(quint32(out.size() - 4), out.data());
+    out[4] = char(type);
+    qToLittleEndian<quint64>(id, out.data() + 5);
+    return out;
+}
+
 bool parseBody(const QByteArray &body, QCborValue *value, QString *error)
 {
     QCborStreamReader reader(body);
@@ -60,6 +77,11 @@ bool parseBody(const QByteArray &body, QCborValue *value, QString *error)
     return true;
 }
 
+namespace {
+//! Frames from this size on are handed over rather than copied out of the decoder's buffer.
+constexpr quint32 largeFrame = 64 * 1024;
+} // namespace
+
 FrameDecoder::FrameDecoder(qint64 maxFrameSize)
     : m_maxFrameSize(maxFrameSize)
 {
@@ -75,6 +97,16 @@ void FrameDecoder::append(const char *data, qsizetype size)
         m_offset = 0;
     }
     m_buffer.append(data, size);
+}
+
+void FrameDecoder::append(QByteArray &&data)
+{
+    if (m_offset == m_buffer.size()) {
+        m_buffer = std::move(data);
+        m_offset = 0;
+        return;
+    }
+    append(data.constData(), data.size());
 }
 
 FrameDecoder::Status FrameDecoder::next(Frame *frame)
@@ -102,12 +134,26 @@ FrameDecoder::Status FrameDecoder::next(Frame *frame)
         m_error = QStringLiteral("unknown frame type %1").arg(quint8(p[4]));
         return Status::Error;
     }
-    if (available < 4 + qsizetype(length))
+    const qsizetype end = m_offset + 4 + qsizetype(length);
+    if (available < 4 + qsizetype(length)) {
+        // The rest of a large frame comes in many pieces: make room for it once.
+        if (available >= 5 && m_buffer.capacity() < end)
+            m_buffer.reserve(end);
         return Status::NeedMore;
+    }
     frame->type = FrameType(quint8(p[4]));
     frame->id = qFromLittleEndian<quint64>(p + 5);
+    if (length >= largeFrame && end == m_buffer.size()) {
+        // The frame ends the buffer: the buffer becomes the body (dropping the bytes before
+        // the body only moves the array's start in Qt 6), and the next frame starts afresh.
+        frame->body = std::move(m_buffer);
+        frame->body.remove(0, m_offset + frameHeaderSize);
+        m_buffer = QByteArray();
+        m_offset = 0;
+        return Status::Frame;
+    }
     frame->body = QByteArray(p + frameHeaderSize, qsizetype(length) - 9);
-    m_offset += 4 + qsizetype(length);
+    m_offset = end;
     return Status::Frame;
 }
 

@@ -49,6 +49,8 @@ PROCPOOL_ENGINE_EXPORT void appendFrame(QByteArray &out, FrameType type, quint64
                                         const QByteArray &body = QByteArray());
 PROCPOOL_ENGINE_EXPORT QByteArray encodeFrame(FrameType type, quint64 id,
                                               const QByteArray &body = QByteArray());
+//! Encodes \a body as CBOR straight after the frame header: no second copy of the body.
+PROCPOOL_ENGINE_EXPORT QByteArray encodeFrame(FrameType type, quint64 id, const QCborValue &body);
 //! Parses a frame body as exactly one CBOR item; returns false (and why) when it is not.
 PROCPOOL_ENGINE_EXPORT bool parseBody(const QByteArray &body, QCborValue *value,
                                       QString *error);
@@ -62,8 +64,11 @@ public:
     explicit FrameDecoder(qint64 maxFrameSize);
 
     void append(const char *data, qsizetype size);
+    //! Takes \a data over without a copy when nothing is buffered.
+    void append(QByteArray &&data);
     void append(const QByteArray &data) { append(data.constData(), data.size()); }
     //! Takes the next complete frame out of the buffer. After an Error, stays in error.
+    //! A large frame that ends the buffer is handed over as its body without a copy.
     Status next(Frame *frame);
 
     QString errorString() const { return m_error; }

@@ -362,10 +362,10 @@ void PoolCore::spawnWorker()
 
 void PoolCore::onStdout(WorkerProcess *w)
 {
-    const QByteArray data = w->process->readAllStandardOutput();
+    QByteArray data = w->process->readAllStandardOutput();
     if (data.isEmpty() || w->killKind != WorkerProcess::KillKind::None)
         return;
-    w->decoder->append(data);
+    w->decoder->append(std::move(data));
     Frame frame;
     for (;;) {
         const auto status = w->decoder->next(&frame);

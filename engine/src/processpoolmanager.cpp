@@ -277,7 +277,7 @@ quint64 ProcessPoolManager::enqueue(const QString &taskName, QCborArray &&argume
     item->chunk = chunk;
     item->frame = detail::encodeFrame(chunk ? detail::FrameType::MapCall : detail::FrameType::Call,
                                       item->id,
-                                      QCborArray{taskName, std::move(arguments)}.toCborValue().toCbor());
+                                      QCborArray{taskName, std::move(arguments)}.toCborValue());
     item->sink = std::move(sink);
     core->enqueue(std::move(item));
     return id;

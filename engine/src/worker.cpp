@@ -23,6 +23,7 @@
 #include <cxxabi.h>
 #include <exception>
 #include <fcntl.h>
+#include <malloc.h>
 #include <sys/prctl.h>
 #include <typeinfo>
 #include <unistd.h>
@@ -54,6 +55,9 @@ QByteArray takeEnv(const char *name)
     return value;
 }
 
+//! Capacity asked for the protocol pipes: the default maximum for unprivileged processes.
+constexpr int pipeSize = 1024 * 1024;
+
 [[noreturn]] void die(const char *what)
 {
     std::fprintf(stderr, "procpool worker %d: %s\n", int(getpid()), what);
@@ -76,10 +80,12 @@ bool writeAll(int fd, const char *data, qsizetype size)
     return true;
 }
 
-void send(detail::FrameType type, quint64 id, const QByteArray &body)
+void send(detail::FrameType type, quint64 id, const QCborValue &body)
 {
     const WorkerContext &c = context();
-    if (qint64(body.size()) + 9 > c.maxFrameSize
+    const QByteArray frame = detail::encodeFrame(type, id, body);
+    const qint64 length = frame.size() - 4;
+    if (length > c.maxFrameSize
         && (type == detail::FrameType::Result || type == detail::FrameType::MapResult)) {
         // Too large to send: tell the pool why instead of breaking the protocol.
         const QCborMap error{{QStringLiteral("kind"), QStringLiteral("codec")},
@@ -87,12 +93,11 @@ void send(detail::FrameType type, quint64 id, const QByteArray &body)
                              {QStringLiteral("message"),
                               QStringLiteral("the result is %1 bytes, over the frame limit of %2 "
                                              "bytes (PoolOptions::maxFrameSize)")
-                                  .arg(body.size())
+                                  .arg(length - 9)
                                   .arg(c.maxFrameSize)}};
-        send(detail::FrameType::Error, id, error.toCborValue().toCbor());
+        send(detail::FrameType::Error, id, error.toCborValue());
         return;
     }
-    const QByteArray frame = detail::encodeFrame(type, id, body);
     if (!writeAll(c.out, frame.constData(), frame.size()))
         std::_Exit(0); // the pool is gone (EPIPE): nobody is left to receive anything
 }
@@ -111,7 +116,7 @@ void sendError(quint64 id, const char *kind, const QString &type, const QString 
     const QCborMap error{{QStringLiteral("kind"), QString::fromLatin1(kind)},
                          {QStringLiteral("type"), type},
                          {QStringLiteral("message"), message}};
-    send(detail::FrameType::Error, id, error.toCborValue().toCbor());
+    send(detail::FrameType::Error, id, error.toCborValue());
 }
 
 // Runs a Call (one invocation) or a MapCall (one invocation per item, the items being the
@@ -146,11 +151,11 @@ void runCall(const detail::Frame &frame)
             for (const QCborValue &item : arguments)
                 results.append(task->invoke(QCborArray{item}));
             std::fflush(stdout);
-            send(detail::FrameType::MapResult, frame.id, results.toCborValue().toCbor());
+            send(detail::FrameType::MapResult, frame.id, results.toCborValue());
         } else {
             const QCborValue result = task->invoke(arguments);
             std::fflush(stdout);
-            send(detail::FrameType::Result, frame.id, result.toCbor());
+            send(detail::FrameType::Result, frame.id, result);
         }
     } catch (const CodecError &e) {
         std::fflush(stdout);
@@ -205,12 +210,25 @@ void workerMain(int argc, char **argv)
     c.out = fcntl(STDOUT_FILENO, F_DUPFD_CLOEXEC, 3);
     if (c.in < 0 || c.out < 0)
         die("cannot duplicate the protocol descriptors");
+    // Larger pipes move a large payload in far fewer wake-ups of the two sides (the default
+    // 64 KiB means one per 64 KiB). Best effort: the system limit (fs.pipe-max-size) may be
+    // lower, and either end of a pipe may set its size.
+    for (const int fd : {c.in, c.out})
+        ::fcntl(fd, F_SETPIPE_SZ, pipeSize);
     const int devNull = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
     if (devNull < 0 || ::dup2(devNull, STDIN_FILENO) < 0 || ::dup2(STDERR_FILENO, STDOUT_FILENO) < 0)
         die("cannot redirect standard input and output");
     ::close(devNull);
     std::setvbuf(stdout, nullptr, _IOLBF, 0);
     std::signal(SIGPIPE, SIG_IGN);
+    // A large argument or result passes through a few buffers of its size. By default glibc
+    // maps each such block afresh (above its mmap threshold) and returns the heap's top to the
+    // system soon after, so every large call pays a page fault and a zeroed page per 4 KiB,
+    // several times over. The worker is ours: keep such memory for the next call instead, at
+    // the cost of holding on to a few times the largest payload it has seen.
+    ::mallopt(M_MMAP_THRESHOLD, 32 * 1024 * 1024); // glibc's largest allowed value
+    ::mallopt(M_TRIM_THRESHOLD, 256 * 1024 * 1024);
+    ::mallopt(M_TOP_PAD, 64 * 1024 * 1024);
     if (!parent.isEmpty() && getppid() != parent.toLongLong())
         std::_Exit(0); // the pool died before we got here
 
@@ -233,7 +251,7 @@ void workerMain(int argc, char **argv)
                          {QStringLiteral("pid"), qint64(getpid())},
                          {QStringLiteral("name"), c.name},
                          {QStringLiteral("tasks"), tasks}};
-    send(detail::FrameType::Hello, 0, hello.toCborValue().toCbor());
+    send(detail::FrameType::Hello, 0, hello.toCborValue());
 
     // Tasks run with a QCoreApplication, as Qt code expects (and as a pool started inside a
     // task needs: Qt delivers no events without one). No event loop runs on this thread.
@@ -286,7 +304,7 @@ void reportProgress(int value, int maximum, const QString &text)
     if (!c.active || c.currentId == 0)
         return;
     send(detail::FrameType::Progress, c.currentId,
-         QCborArray{value, maximum, text}.toCborValue().toCbor());
+         QCborArray{value, maximum, text}.toCborValue());
 }
 
 namespace detail {
