@@ -1,16 +1,86 @@
 #include "headless.h"
 
-#include "../demo.h"
+#include "options.h"
+#include "runner.h"
+#include "signals.h"
+#include "taskcall.h"
+#include "terminal.h"
 
 #include <QtCore/QCoreApplication>
+#include <QtCore/QJsonArray>
+#include <QtCore/QJsonDocument>
+#include <QtCore/QJsonObject>
+
+#include <csignal>
 
 namespace procpool::headless {
+namespace {
+
+//! Exit status of a usage error.
+constexpr int usageError = 2;
+
+int listTasks(const Config &config, Terminal &terminal)
+{
+    for (const TaskSignature &task : allTasks()) {
+        if (config.json) {
+            QJsonArray parameters;
+            for (const Parameter &p : task.parameters) {
+                QJsonObject parameter{{QStringLiteral("name"), p.name},
+                                      {QStringLiteral("type"), typeLabel(p.type)}};
+                if (const auto value = defaultValue(p))
+                    parameter.insert(QStringLiteral("default"), QJsonValue::fromVariant(*value));
+                parameters.append(parameter);
+            }
+            const QJsonObject object{{QStringLiteral("event"), QStringLiteral("task")},
+                                     {QStringLiteral("task"), task.name},
+                                     {QStringLiteral("parameters"), parameters},
+                                     {QStringLiteral("description"), task.description}};
+            if (!terminal.writeLine(QString::fromUtf8(QJsonDocument(object).toJson(QJsonDocument::Compact))))
+                return 1;
+        } else if (!terminal.writeLine(QStringLiteral("%1\n    %2").arg(task.synopsis(), task.description))) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+} // namespace
 
 int run(int argc, char **argv)
 {
     QCoreApplication app(argc, argv);
     QCoreApplication::setApplicationName(QStringLiteral("procpool"));
-    return procpool::demo::run();
+    // A closed standard output is seen as a failed write (EPIPE), not as a fatal signal.
+    std::signal(SIGPIPE, SIG_IGN);
+
+    Terminal terminal;
+    const ParseResult parsed = parseCommandLine(QCoreApplication::arguments());
+    if (parsed.action == ParseResult::Action::Help)
+        return terminal.writeLine(parsed.message.trimmed()) ? 0 : 1;
+    if (parsed.action == ParseResult::Action::Error) {
+        terminal.diagnostic(QStringLiteral("procpool: %1\nRun 'procpool --headless --help' for "
+                                           "the options.")
+                                .arg(parsed.message));
+        return usageError;
+    }
+    const Config &config = parsed.config;
+    if (config.listTasks)
+        return listTasks(config, terminal);
+    if (!config.hasWork() && !config.list) {
+        terminal.diagnostic(QStringLiteral("procpool: nothing to do: give --submit, --jobs, "
+                                           "--list or --list-tasks (see --help)"));
+        return usageError;
+    }
+
+    SignalWatcher signalWatcher;
+    Runner runner(config, terminal);
+    QObject::connect(&signalWatcher, &SignalWatcher::signalled, &runner, &Runner::interrupt);
+    QObject::connect(&runner, &Runner::finished, &app, &QCoreApplication::quit,
+                     Qt::QueuedConnection);
+    if (!runner.start())
+        return usageError;
+    app.exec();
+    return runner.exitStatus();
 }
 
 } // namespace procpool::headless

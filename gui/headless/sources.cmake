@@ -2,4 +2,16 @@
 target_sources(procpool PRIVATE
   ${CMAKE_CURRENT_LIST_DIR}/headless.cpp
   ${CMAKE_CURRENT_LIST_DIR}/headless.h
+  ${CMAKE_CURRENT_LIST_DIR}/jobs.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/jobs.h
+  ${CMAKE_CURRENT_LIST_DIR}/options.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/options.h
+  ${CMAKE_CURRENT_LIST_DIR}/runner.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/runner.h
+  ${CMAKE_CURRENT_LIST_DIR}/signals.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/signals.h
+  ${CMAKE_CURRENT_LIST_DIR}/taskcall.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/taskcall.h
+  ${CMAKE_CURRENT_LIST_DIR}/terminal.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/terminal.h
 )

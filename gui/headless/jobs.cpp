@@ -1,0 +1,186 @@
+#include "jobs.h"
+
+#include "taskcall.h"
+
+#include <QtCore/QFile>
+#include <QtCore/QJsonArray>
+#include <QtCore/QJsonDocument>
+#include <QtCore/QJsonObject>
+#include <QtCore/QSocketNotifier>
+
+#include <cerrno>
+#include <cstring>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+namespace procpool::headless {
+
+std::optional<Job> parseJob(const QByteArray &line, qint64 number, const QStringList &namespaces,
+                            QString *error)
+{
+    if (line.trimmed().isEmpty())
+        return std::nullopt;
+    auto fail = [&](const QString &message) -> std::optional<Job> {
+        *error = message;
+        return std::nullopt;
+    };
+    QJsonParseError parseError;
+    const QJsonDocument document = QJsonDocument::fromJson(line, &parseError);
+    if (parseError.error != QJsonParseError::NoError)
+        return fail(QStringLiteral("not valid JSON: %1 at column %2")
+                        .arg(parseError.errorString())
+                        .arg(parseError.offset + 1));
+    if (!document.isObject())
+        return fail(QStringLiteral("expected a JSON object such as {\"task\": \"sleep\", "
+                                   "\"args\": [100]}"));
+    const QJsonObject object = document.object();
+    static const QStringList known = {QStringLiteral("task"), QStringLiteral("args"),
+                                      QStringLiteral("task_type"), QStringLiteral("namespace")};
+    for (auto it = object.begin(); it != object.end(); ++it)
+        if (!known.contains(it.key()))
+            return fail(QStringLiteral("unknown field \"%1\" (a job has %2)")
+                            .arg(it.key(), known.join(QStringLiteral(", "))));
+
+    Job job;
+    job.line = number;
+    const QJsonValue task = object.value(QStringLiteral("task"));
+    if (!task.isString() || task.toString().isEmpty())
+        return fail(QStringLiteral("\"task\" must be a task name, e.g. \"task\": \"sleep\""));
+    job.task = task.toString();
+    const auto signature = findTask(job.task);
+    if (!signature)
+        return fail(QStringLiteral("there is no task '%1' (see --list-tasks)").arg(job.task));
+
+    const QJsonValue args = object.value(QStringLiteral("args"));
+    if (!args.isUndefined() && !args.isArray())
+        return fail(QStringLiteral("\"args\" must be an array, e.g. \"args\": [100]"));
+    const Arguments converted = argumentsFromJson(*signature, args.toArray());
+    if (!converted.error.isEmpty())
+        return fail(converted.error);
+    job.arguments = converted.values;
+
+    for (const auto &[key, field] : {std::pair{QStringLiteral("task_type"), &job.taskType},
+                                     std::pair{QStringLiteral("namespace"), &job.namespaceId}}) {
+        const QJsonValue value = object.value(key);
+        if (value.isUndefined() || value.isNull())
+            continue;
+        if (!value.isString())
+            return fail(QStringLiteral("\"%1\" must be a string").arg(key));
+        *field = value.toString();
+    }
+    if (!job.namespaceId.isEmpty() && !namespaces.contains(job.namespaceId))
+        return fail(QStringLiteral("namespace '%1' is not configured (configured: %2); add "
+                                   "--namespace %1")
+                        .arg(job.namespaceId, namespaces.join(QStringLiteral(", "))));
+    return job;
+}
+
+LineReader::LineReader(QObject *parent) : QObject(parent) {}
+
+LineReader::~LineReader()
+{
+    close();
+}
+
+bool LineReader::open(const QString &path, QString *error)
+{
+    if (path == u"-") {
+        m_fd = STDIN_FILENO;
+    } else {
+        m_fd = ::open(QFile::encodeName(path).constData(), O_RDONLY | O_CLOEXEC);
+        if (m_fd < 0) {
+            *error = QStringLiteral("cannot open jobs file '%1': %2")
+                         .arg(path, QString::fromLocal8Bit(std::strerror(errno)));
+            return false;
+        }
+        m_ownFd = true;
+    }
+    struct stat st = {};
+    m_regular = ::fstat(m_fd, &st) == 0 && S_ISREG(st.st_mode);
+    if (!m_regular) {
+        m_notifier = new QSocketNotifier(m_fd, QSocketNotifier::Read, this);
+        m_notifier->setEnabled(false);
+        connect(m_notifier, &QSocketNotifier::activated, this, &LineReader::onReadable);
+    }
+    return true;
+}
+
+void LineReader::close()
+{
+    delete m_notifier;
+    m_notifier = nullptr;
+    if (m_ownFd && m_fd >= 0)
+        ::close(m_fd);
+    m_fd = -1;
+    m_ownFd = false;
+    m_eof = true;
+    m_buffer.clear();
+    m_start = 0;
+}
+
+bool LineReader::fill()
+{
+    if (m_start > 0 && m_start * 2 >= m_buffer.size()) {
+        m_buffer.remove(0, m_start);
+        m_start = 0;
+    }
+    char chunk[65536];
+    for (;;) {
+        const ssize_t n = ::read(m_fd, chunk, sizeof chunk);
+        if (n > 0) {
+            m_buffer.append(chunk, qsizetype(n));
+            return true;
+        }
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0 && errno != EAGAIN)
+            m_error = QStringLiteral("reading the jobs failed: %1")
+                          .arg(QString::fromLocal8Bit(std::strerror(errno)));
+        else if (n < 0)
+            return true; // nothing after all; wait for the next notification
+        m_eof = true;
+        return false;
+    }
+}
+
+void LineReader::onReadable()
+{
+    m_notifier->setEnabled(false); // next() asks again when the caller wants more
+    fill();
+    Q_EMIT readyRead();
+}
+
+LineReader::Status LineReader::next(QByteArray *line, qint64 *number)
+{
+    for (;;) {
+        if (m_fd < 0 && m_buffer.isEmpty())
+            return m_error.isEmpty() ? Status::End : Status::Error;
+        const qsizetype newline = m_buffer.indexOf('\n', m_start);
+        if (newline >= 0 || (m_eof && m_start < m_buffer.size())) {
+            const qsizetype end = newline >= 0 ? newline : m_buffer.size();
+            *line = m_buffer.mid(m_start, end - m_start);
+            if (line->endsWith('\r'))
+                line->chop(1);
+            m_start = newline >= 0 ? newline + 1 : m_buffer.size();
+            *number = ++m_lineNumber;
+            return Status::Line;
+        }
+        if (m_eof)
+            return m_error.isEmpty() ? Status::End : Status::Error;
+        if (m_buffer.size() - m_start > maxLineLength) {
+            m_error = QStringLiteral("line %1 is longer than %2 MiB")
+                          .arg(m_lineNumber + 1)
+                          .arg(maxLineLength / (1024 * 1024));
+            m_eof = true;
+            return Status::Error;
+        }
+        if (!m_regular) {
+            m_notifier->setEnabled(true);
+            return Status::Pending;
+        }
+        fill();
+    }
+}
+
+} // namespace procpool::headless

@@ -1,0 +1,355 @@
+#include "options.h"
+
+#include "taskcall.h"
+
+#include <procpool/processpoolmanager.h>
+#include <procpool/task.h>
+
+#include <QtCore/QCommandLineParser>
+#include <QtCore/QThread>
+
+#include <stdexcept>
+
+namespace procpool::headless {
+namespace {
+
+//! Where an option belongs: to the whole run, to the current --namespace section, or to the
+//! latest --submit.
+enum class Scope { Global, Pool, Submit };
+
+struct OptionDef
+{
+    QString name;
+    QString valueName; //!< empty: a flag
+    Scope scope;
+    QString description;
+};
+
+const QList<OptionDef> &optionDefs()
+{
+    static const QList<OptionDef> defs = {
+        {QStringLiteral("headless"), {}, Scope::Global,
+         QStringLiteral("Run without a display (this mode). Required.")},
+        {QStringLiteral("namespace"), QStringLiteral("ID"), Scope::Pool,
+         QStringLiteral("Start a pool section for namespace ID; the pool and --submit options "
+                        "that follow apply to it. Repeat for several pools. Options before the "
+                        "first --namespace apply to namespace 'default'.\n"
+                        "Example: --namespace cpu --workers 2 --namespace io --workers 8")},
+        {QStringLiteral("workers"), QStringLiteral("N"), Scope::Pool,
+         QStringLiteral("Most worker processes of the pool (default: CPU count).\n"
+                        "Example: --workers 4")},
+        {QStringLiteral("task-type"), QStringLiteral("T"), Scope::Pool,
+         QStringLiteral("Protect the pool: it accepts only submissions of task type T.\n"
+                        "Example: --task-type render")},
+        {QStringLiteral("daemon"), {}, Scope::Pool,
+         QStringLiteral("Daemon pool: its workers die with this program.\n"
+                        "Example: --namespace bg --daemon")},
+        {QStringLiteral("prefix"), QStringLiteral("P"), Scope::Pool,
+         QStringLiteral("Name the pool's workers P-1, P-2, ... (default: procpool-N).\n"
+                        "Example: --prefix cpu")},
+        {QStringLiteral("timeout"), QStringLiteral("SECONDS"), Scope::Pool,
+         QStringLiteral("Time limit of each task of the pool; over it the worker is killed and "
+                        "the task fails. 0: none (default).\nExample: --timeout 2.5")},
+        {QStringLiteral("max-tasks-per-worker"), QStringLiteral("N"), Scope::Pool,
+         QStringLiteral("Replace a worker after it has run N tasks. 0: never (default).\n"
+                        "Example: --max-tasks-per-worker 100")},
+        {QStringLiteral("submit"), QStringLiteral("TASK[:ARG,...]"), Scope::Pool,
+         QStringLiteral("Submit a sample task to the current pool; missing arguments take "
+                        "their defaults (see --list-tasks). Repeatable.\n"
+                        "Example: --submit primes:100000 --submit sleep:250 --submit crash")},
+        {QStringLiteral("count"), QStringLiteral("N"), Scope::Submit,
+         QStringLiteral("Submit the preceding --submit N times (default 1).\n"
+                        "Example: --submit sleep:100 --count 20")},
+        {QStringLiteral("submit-type"), QStringLiteral("T"), Scope::Submit,
+         QStringLiteral("Submit the preceding --submit with task type T (a protected pool "
+                        "rejects any other).\nExample: --submit echo:16 --submit-type render")},
+        {QStringLiteral("jobs"), QStringLiteral("FILE"), Scope::Global,
+         QStringLiteral("Read jobs from FILE ('-': standard input), one JSON object per line: "
+                        "{\"task\": \"sleep\", \"args\": [100], \"task_type\": \"render\", "
+                        "\"namespace\": \"cpu\"}; only \"task\" is required, a job without "
+                        "namespace goes to the first pool. Read as the pools make progress.\n"
+                        "Example: --jobs jobs.jsonl")},
+        {QStringLiteral("on-bad-line"), QStringLiteral("stop|skip"), Scope::Global,
+         QStringLiteral("What a malformed job line does: stop reading (default; exit status 2) "
+                        "or skip it (it counts as failed).\nExample: --on-bad-line=skip")},
+        {QStringLiteral("json"), {}, Scope::Global,
+         QStringLiteral("Write one JSON object per finished task and a final summary object "
+                        "instead of text.\nExample: --json | jq .result")},
+        {QStringLiteral("order"), QStringLiteral("submitted|completed"), Scope::Global,
+         QStringLiteral("Report results as they complete (default) or in submission order.\n"
+                        "Example: --order submitted")},
+        {QStringLiteral("list-tasks"), {}, Scope::Global,
+         QStringLiteral("List the sample tasks with their parameters and exit.\n"
+                        "Example: --list-tasks --json")},
+        {QStringLiteral("list"), {}, Scope::Global,
+         QStringLiteral("Print the registry (namespaces, managers, workers) once the work is "
+                        "done, before the pools stop.\nExample: --namespace a --namespace b --list")},
+        {QStringLiteral("watch"), {}, Scope::Global,
+         QStringLiteral("While the work runs, redraw a table of the pools and their workers, "
+                        "like top (only when standard output is a terminal).\n"
+                        "Example: --submit sleep:500 --count 40 --watch")},
+    };
+    return defs;
+}
+
+const OptionDef *findDef(const QString &name)
+{
+    for (const OptionDef &d : optionDefs())
+        if (d.name == name)
+            return &d;
+    return nullptr;
+}
+
+class UsageError : public std::runtime_error
+{
+public:
+    explicit UsageError(const QString &message) : std::runtime_error(message.toStdString()) {}
+};
+
+qint64 integerValue(const QString &option, const QString &value, qint64 minimum)
+{
+    bool ok = false;
+    const qint64 n = value.toLongLong(&ok);
+    if (!ok || n < minimum)
+        throw UsageError(QStringLiteral("--%1 needs an integer of at least %2, got '%3'")
+                             .arg(option)
+                             .arg(minimum)
+                             .arg(value));
+    return n;
+}
+
+QString nonEmpty(const QString &option, const QString &value)
+{
+    if (value.isEmpty())
+        throw UsageError(QStringLiteral("--%1 needs a non-empty value").arg(option));
+    return value;
+}
+
+SubmitSpec parseSubmit(const QString &text)
+{
+    SubmitSpec spec;
+    spec.text = text;
+    const qsizetype colon = text.indexOf(u':');
+    spec.task = colon < 0 ? text : text.left(colon);
+    if (spec.task.isEmpty())
+        throw UsageError(QStringLiteral("--submit '%1': no task name; expected TASK[:ARG,...], "
+                                        "e.g. --submit sleep:200")
+                             .arg(text));
+    const auto task = findTask(spec.task);
+    if (!task)
+        throw UsageError(QStringLiteral("--submit '%1': there is no task '%2'; known tasks: %3 "
+                                        "(see --list-tasks)")
+                             .arg(text, spec.task, registeredTaskNames().join(QStringLiteral(", "))));
+    const QStringList texts = colon < 0 ? QStringList() : text.mid(colon + 1).split(u',');
+    const Arguments args = argumentsFromText(*task, texts);
+    if (!args.error.isEmpty())
+        throw UsageError(QStringLiteral("--submit '%1': %2").arg(text, args.error));
+    spec.arguments = args.values;
+    return spec;
+}
+
+QString helpText(const QCommandLineParser &parser)
+{
+    QString text = parser.helpText();
+    text += QStringLiteral(
+        "\nEach option's example is in its description. Whole runs:\n"
+        "  procpool --headless --namespace cpu --workers 2 --submit primes:200000 --count 4 \\\n"
+        "           --namespace render --task-type render --submit echo:16 --submit-type render\n"
+        "  procpool --headless --workers 4 --jobs jobs.jsonl --json | jq -c '{id, state, result}'\n"
+        "  generate-jobs | procpool --headless --jobs - --on-bad-line=skip\n"
+        "\nExit status: 0 when every task finished with a result; 1 when any failed, was "
+        "rejected or cancelled (also after Ctrl-C or a closed output); 2 for a usage error or "
+        "a malformed job line (--on-bad-line=stop).\n"
+        "Ctrl-C once: take no more work, cancel queued tasks, let running ones finish, print "
+        "the summary. Twice: kill the workers and exit.\n");
+    return text;
+}
+
+Config walk(const QStringList &arguments)
+{
+    Config config;
+    PoolSpec *current = nullptr;
+    bool implicitDefault = false;
+    QStringList seenGlobal;
+
+    auto newSection = [&](const QString &id) {
+        for (const PoolSpec &p : config.pools)
+            if (p.namespaceId == id)
+                throw UsageError(
+                    implicitDefault && id == QString::fromUtf16(defaultNamespace)
+                        ? QStringLiteral("namespace 'default' is configured twice: options "
+                                         "before the first --namespace already configure it")
+                        : QStringLiteral("--namespace %1 is given twice; each namespace has "
+                                         "one section")
+                              .arg(id));
+        PoolSpec spec;
+        spec.namespaceId = id;
+        spec.options.maxWorkers = std::max(1, QThread::idealThreadCount());
+        config.pools.append(spec);
+        current = &config.pools.last();
+    };
+    auto section = [&]() -> PoolSpec & {
+        if (!current) {
+            newSection(QString::fromUtf16(defaultNamespace));
+            implicitDefault = true;
+        }
+        return *current;
+    };
+
+    for (qsizetype i = 1; i < arguments.size(); ++i) {
+        const QString &arg = arguments.at(i);
+        if (!arg.startsWith(QStringLiteral("--")))
+            continue; // -h, positionals: QCommandLineParser already judged them
+        QString name = arg.mid(2);
+        QString value;
+        const qsizetype equals = name.indexOf(u'=');
+        const OptionDef *def = findDef(equals < 0 ? name : name.left(equals));
+        if (!def)
+            continue; // --help
+        if (equals >= 0) {
+            value = name.mid(equals + 1);
+            name = name.left(equals);
+        } else if (!def->valueName.isEmpty() && i + 1 < arguments.size()) {
+            value = arguments.at(++i);
+        }
+
+        if (def->scope == Scope::Global) {
+            if (name != u"headless" && seenGlobal.contains(name))
+                throw UsageError(QStringLiteral("--%1 is given twice").arg(name));
+            seenGlobal.append(name);
+        }
+        if (name == u"namespace") {
+            newSection(nonEmpty(name, value));
+        } else if (name == u"workers") {
+            section().options.maxWorkers = int(std::min<qint64>(integerValue(name, value, 1), 4096));
+        } else if (name == u"task-type") {
+            section().options.taskType = nonEmpty(name, value);
+        } else if (name == u"daemon") {
+            section().options.daemon = true;
+        } else if (name == u"prefix") {
+            section().options.processNamePrefix = nonEmpty(name, value);
+        } else if (name == u"timeout") {
+            bool ok = false;
+            const double seconds = value.toDouble(&ok);
+            if (!ok || seconds < 0 || seconds > 1e9)
+                throw UsageError(QStringLiteral("--timeout needs a number of seconds (0: no "
+                                                "limit), got '%1'")
+                                     .arg(value));
+            section().options.taskTimeout = std::chrono::milliseconds(qint64(seconds * 1000 + 0.5));
+        } else if (name == u"max-tasks-per-worker") {
+            section().options.maxTasksPerWorker =
+                int(std::min<qint64>(integerValue(name, value, 0), 1 << 30));
+        } else if (name == u"submit") {
+            section().submits.append(parseSubmit(value));
+        } else if (def->scope == Scope::Submit) {
+            if (!current || current->submits.isEmpty())
+                throw UsageError(QStringLiteral("--%1 applies to the --submit before it, and "
+                                                "there is none in this section; write e.g. "
+                                                "--submit sleep:100 --%1 %2")
+                                     .arg(name, value));
+            SubmitSpec &submit = current->submits.last();
+            if (name == u"count")
+                submit.count = integerValue(name, value, 1);
+            else
+                submit.taskType = nonEmpty(name, value);
+        } else if (name == u"jobs") {
+            config.jobsPath = nonEmpty(name, value);
+        } else if (name == u"on-bad-line") {
+            if (value == u"stop")
+                config.onBadLine = BadLinePolicy::Stop;
+            else if (value == u"skip")
+                config.onBadLine = BadLinePolicy::Skip;
+            else
+                throw UsageError(QStringLiteral("--on-bad-line is 'stop' or 'skip', not '%1'")
+                                     .arg(value));
+        } else if (name == u"order") {
+            if (value == u"completed")
+                config.order = Order::Completed;
+            else if (value == u"submitted")
+                config.order = Order::Submitted;
+            else
+                throw UsageError(QStringLiteral("--order is 'submitted' or 'completed', not '%1'")
+                                     .arg(value));
+        } else if (name == u"json") {
+            config.json = true;
+        } else if (name == u"list-tasks") {
+            config.listTasks = true;
+        } else if (name == u"list") {
+            config.list = true;
+        } else if (name == u"watch") {
+            config.watch = true;
+        }
+    }
+    if (config.pools.isEmpty() && (!config.jobsPath.isEmpty() || config.list))
+        section();
+    for (const PoolSpec &pool : std::as_const(config.pools)) {
+        try {
+            pool.options.validate();
+        } catch (const std::invalid_argument &e) {
+            throw UsageError(QStringLiteral("namespace '%1': %2")
+                                 .arg(pool.namespaceId, QString::fromUtf8(e.what())));
+        }
+    }
+    return config;
+}
+
+} // namespace
+
+bool Config::hasWork() const
+{
+    if (!jobsPath.isEmpty())
+        return true;
+    for (const PoolSpec &p : pools)
+        if (!p.submits.isEmpty())
+            return true;
+    return false;
+}
+
+int Config::totalWorkers() const
+{
+    int n = 0;
+    for (const PoolSpec &p : pools)
+        n += p.options.maxWorkers;
+    return n;
+}
+
+ParseResult parseCommandLine(const QStringList &arguments)
+{
+    QCommandLineParser parser;
+    parser.setApplicationDescription(
+        QStringLiteral("procpool headless mode: runs sample tasks in process pools from the "
+                       "command line, without a display."));
+    const QCommandLineOption help({QStringLiteral("h"), QStringLiteral("help")},
+                                  QStringLiteral("Show this help and exit.\nExample: --help"));
+    parser.addOption(help);
+    for (const OptionDef &d : optionDefs())
+        parser.addOption(QCommandLineOption(d.name, d.description, d.valueName));
+
+    ParseResult result;
+    if (!parser.parse(arguments)) {
+        result.action = ParseResult::Action::Error;
+        result.message = parser.errorText();
+        return result;
+    }
+    if (parser.isSet(help)) {
+        result.action = ParseResult::Action::Help;
+        result.message = helpText(parser);
+        return result;
+    }
+    if (!parser.positionalArguments().isEmpty()) {
+        result.action = ParseResult::Action::Error;
+        result.message = QStringLiteral("unexpected argument '%1'; every value belongs to an "
+                                        "option (see --help)")
+                             .arg(parser.positionalArguments().constFirst());
+        return result;
+    }
+    try {
+        result.config = walk(arguments);
+    } catch (const UsageError &e) {
+        result.action = ParseResult::Action::Error;
+        result.message = QString::fromUtf8(e.what());
+    }
+    return result;
+}
+
+} // namespace procpool::headless

@@ -1,0 +1,59 @@
+// procpool headless mode — the command line, parsed into what to run.
+#pragma once
+
+#include <procpool/options.h>
+
+#include <QtCore/QList>
+#include <QtCore/QString>
+#include <QtCore/QStringList>
+#include <QtCore/QVariant>
+
+namespace procpool::headless {
+
+//! One `--submit TASK[:ARG,...]` with its `--count` and `--submit-type`.
+struct SubmitSpec
+{
+    QString text;     //!< as given, for messages
+    QString task;
+    QVariantList arguments;
+    QString taskType; //!< --submit-type: the type the submission carries
+    qint64 count = 1;
+};
+
+//! One `--namespace ID` section: a pool and the submissions aimed at it.
+struct PoolSpec
+{
+    QString namespaceId;
+    PoolOptions options;
+    QList<SubmitSpec> submits;
+};
+
+enum class Order { Completed, Submitted };
+enum class BadLinePolicy { Stop, Skip };
+
+struct Config
+{
+    QList<PoolSpec> pools; //!< in command-line order; jobs without a namespace go to the first
+    QString jobsPath;      //!< --jobs; "-" is stdin; empty: none
+    bool json = false;
+    Order order = Order::Completed;
+    BadLinePolicy onBadLine = BadLinePolicy::Stop;
+    bool listTasks = false;
+    bool list = false;
+    bool watch = false;
+
+    bool hasWork() const;
+    int totalWorkers() const;
+};
+
+//! What parsing the command line came to.
+struct ParseResult
+{
+    enum class Action { Run, Help, Error } action = Action::Run;
+    Config config;
+    QString message; //!< the help text, or the error
+};
+
+ParseResult parseCommandLine(const QStringList &arguments);
+
+} // namespace procpool::headless

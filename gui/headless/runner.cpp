@@ -1,0 +1,732 @@
+#include "runner.h"
+
+#include "taskcall.h"
+
+#include <procpool/errors.h>
+
+#include <QtCore/QCoreApplication>
+#include <QtCore/QJsonArray>
+#include <QtCore/QJsonDocument>
+#include <QtCore/QJsonObject>
+
+#include <csignal>
+#include <cstring>
+
+namespace procpool::headless {
+namespace {
+
+//! How often the progress bar and the --watch table are redrawn.
+constexpr int redrawIntervalMs = 250;
+//! Lines of recent results the --watch table keeps.
+constexpr size_t recentLines = 200;
+
+QString stateLabel(Outcome::State state)
+{
+    switch (state) {
+    case Outcome::State::Ok: return QStringLiteral("ok");
+    case Outcome::State::Failed: return QStringLiteral("failed");
+    case Outcome::State::Cancelled: return QStringLiteral("cancelled");
+    case Outcome::State::Rejected: return QStringLiteral("rejected");
+    }
+    return {};
+}
+
+//! The procpool class of an error, e.g. "WorkerCrashed", for --json.
+QString errorType(const std::exception &e)
+{
+#define PROCPOOL_ERROR_TYPE(T)                                                                     \
+    if (dynamic_cast<const T *>(&e))                                                               \
+        return QStringLiteral(#T);
+    PROCPOOL_ERROR_TYPE(UnknownTaskError)
+    PROCPOOL_ERROR_TYPE(PoolNotRunning)
+    PROCPOOL_ERROR_TYPE(TaskException)
+    PROCPOOL_ERROR_TYPE(WorkerCrashed)
+    PROCPOOL_ERROR_TYPE(TaskTimeout)
+    PROCPOOL_ERROR_TYPE(UnknownTaskName)
+    PROCPOOL_ERROR_TYPE(CodecError)
+    PROCPOOL_ERROR_TYPE(ProtocolError)
+    PROCPOOL_ERROR_TYPE(PoolBroken)
+    PROCPOOL_ERROR_TYPE(PoolStopped)
+    PROCPOOL_ERROR_TYPE(TaskFailure)
+#undef PROCPOOL_ERROR_TYPE
+    return QStringLiteral("std::exception");
+}
+
+QString displayValue(const QVariant &value)
+{
+    switch (value.metaType().id()) {
+    case QMetaType::QByteArray: return QStringLiteral("<%1 bytes>").arg(value.toByteArray().size());
+    case QMetaType::QString: return u'"' + value.toString() + u'"';
+    case QMetaType::QVariantList:
+    case QMetaType::QStringList:
+    case QMetaType::QVariantMap:
+        return QString::fromUtf8(QJsonDocument::fromVariant(value).toJson(QJsonDocument::Compact));
+    default: return value.isValid() ? value.toString() : QStringLiteral("(nothing)");
+    }
+}
+
+//! Byte arrays become text when they are UTF-8 and base64 otherwise (said by \a encoding).
+QJsonValue jsonValue(const QVariant &value, QString *encoding = nullptr)
+{
+    if (value.metaType().id() == QMetaType::QByteArray) {
+        const QByteArray bytes = value.toByteArray();
+        const QString text = QString::fromUtf8(bytes);
+        if (text.toUtf8() == bytes)
+            return text;
+        if (encoding)
+            *encoding = QStringLiteral("base64");
+        return QString::fromLatin1(bytes.toBase64());
+    }
+    return QJsonValue::fromVariant(value);
+}
+
+QString indentContinuation(const QString &text)
+{
+    QString out = text;
+    out.replace(u'\n', QStringLiteral("\n    "));
+    return out;
+}
+
+QString formatDuration(qint64 ms)
+{
+    if (ms < 10000)
+        return QStringLiteral("%1 s").arg(double(ms) / 1000, 0, 'f', 2);
+    if (ms < 3600000)
+        return QStringLiteral("%1m%2s").arg(ms / 60000).arg((ms / 1000) % 60, 2, 10, QChar(u'0'));
+    return QStringLiteral("%1h%2m").arg(ms / 3600000).arg((ms / 60000) % 60, 2, 10, QChar(u'0'));
+}
+
+QJsonObject statsObject(const PoolStats &stats)
+{
+    return QJsonObject{{QStringLiteral("workers_started"), qint64(stats.workersStarted)},
+                       {QStringLiteral("workers_crashed"), qint64(stats.workersCrashed)}};
+}
+
+} // namespace
+
+Runner::Runner(const Config &config, Terminal &terminal, QObject *parent)
+    : QObject(parent)
+    , m_config(config)
+    , m_terminal(terminal)
+{
+    m_redraw.setInterval(redrawIntervalMs);
+    connect(&m_redraw, &QTimer::timeout, this, [this] {
+        if (m_watch)
+            drawWatch();
+        else
+            updateProgress();
+    });
+}
+
+Runner::~Runner() = default;
+
+bool Runner::start()
+{
+    m_clock.start();
+    if (!m_config.jobsPath.isEmpty()) {
+        m_reader = std::make_unique<LineReader>();
+        QString error;
+        if (!m_reader->open(m_config.jobsPath, &error)) {
+            m_terminal.diagnostic(QStringLiteral("procpool: %1").arg(error));
+            return false;
+        }
+        connect(m_reader.get(), &LineReader::readyRead, this, &Runner::pump);
+        m_plannedTotal = -1;
+    }
+    for (const PoolSpec &spec : std::as_const(m_config.pools)) {
+        Pool pool;
+        pool.spec = spec;
+        try {
+            pool.manager = getOrCreateProcessManager(spec.namespaceId);
+            pool.manager->start(spec.options);
+            pool.pool = pool.manager->getPool();
+        } catch (const std::exception &e) {
+            m_terminal.diagnostic(QStringLiteral("procpool: cannot start the pool of namespace "
+                                                 "'%1': %2")
+                                      .arg(spec.namespaceId, QString::fromUtf8(e.what())));
+            for (Pool &started : m_pools)
+                started.manager->terminate();
+            return false;
+        }
+        const QString ns = spec.namespaceId;
+        connect(pool.manager, &ProcessPoolManager::workerLog, this,
+                [this, ns](qint64 pid, const QString &line) {
+                    const QString text = QStringLiteral("[%1 worker %2] %3").arg(ns).arg(pid).arg(line);
+                    if (m_watch)
+                        m_recent.push_back(text);
+                    else
+                        m_terminal.diagnostic(text);
+                });
+        for (const SubmitSpec &submit : spec.submits)
+            if (m_plannedTotal >= 0)
+                m_plannedTotal += submit.count;
+        m_pools.append(pool);
+    }
+    m_maxOpen = std::max<qint64>(16, qint64(m_config.totalWorkers()) * 4);
+    m_watch = m_config.watch && m_terminal.stdoutIsTerminal();
+    if (m_watch || m_terminal.stderrIsTerminal())
+        m_redraw.start();
+    QMetaObject::invokeMethod(this, &Runner::pump, Qt::QueuedConnection);
+    return true;
+}
+
+int Runner::poolIndex(const QString &namespaceId) const
+{
+    if (namespaceId.isEmpty())
+        return 0;
+    for (qsizetype i = 0; i < m_pools.size(); ++i)
+        if (m_pools.at(i).spec.namespaceId == namespaceId)
+            return int(i);
+    return -1;
+}
+
+bool Runner::nextFromCommandLine(Job *job)
+{
+    while (m_submitPool < m_pools.size()) {
+        const QList<SubmitSpec> &submits = m_pools.at(m_submitPool).spec.submits;
+        if (m_submitIndex >= submits.size()) {
+            ++m_submitPool;
+            m_submitIndex = 0;
+            continue;
+        }
+        const SubmitSpec &spec = submits.at(m_submitIndex);
+        if (m_submitRepeat >= spec.count) {
+            ++m_submitIndex;
+            m_submitRepeat = 0;
+            continue;
+        }
+        ++m_submitRepeat;
+        *job = Job();
+        job->task = spec.task;
+        job->arguments = spec.arguments;
+        job->taskType = spec.taskType;
+        job->namespaceId = m_pools.at(m_submitPool).spec.namespaceId;
+        return true;
+    }
+    return false;
+}
+
+void Runner::pump()
+{
+    QStringList namespaces;
+    for (const Pool &p : std::as_const(m_pools))
+        namespaces.append(p.spec.namespaceId);
+    while (m_takingWork && !m_finishing && qint64(m_open.size()) < m_maxOpen) {
+        Job job;
+        if (nextFromCommandLine(&job)) {
+            submit(job);
+            continue;
+        }
+        if (!m_reader) {
+            stopTakingWork();
+            break;
+        }
+        QByteArray line;
+        qint64 number = 0;
+        const LineReader::Status status = m_reader->next(&line, &number);
+        if (status == LineReader::Status::Pending)
+            return; // readyRead() calls again
+        if (status == LineReader::Status::End) {
+            stopTakingWork();
+        } else if (status == LineReader::Status::Error) {
+            m_config.onBadLine = BadLinePolicy::Stop; // nothing after this can be read
+            badLine(number, m_reader->errorString());
+        } else {
+            QString error;
+            if (const auto parsed = parseJob(line, number, namespaces, &error))
+                submit(*parsed);
+            else if (!error.isEmpty())
+                badLine(number, error);
+        }
+    }
+    maybeFinish();
+}
+
+void Runner::submit(const Job &job)
+{
+    Submission s;
+    s.seq = m_nextSeq++;
+    s.pool = poolIndex(job.namespaceId);
+    s.task = job.task;
+    s.arguments = job.arguments;
+    s.taskType = job.taskType;
+    s.line = job.line;
+    Pool &pool = m_pools[s.pool];
+    ++pool.submitted;
+    const qint64 seq = s.seq;
+    try {
+        SubmitOptions options;
+        options.taskType = job.taskType;
+        const ProcessPoolManager::TrackedTask tracked =
+            pool.manager->submitTracked(job.task, job.arguments, options);
+        s.id = tracked.id;
+        s.watcher = new QFutureWatcher<QVariant>(this);
+        connect(s.watcher, &QFutureWatcherBase::finished, this, [this, seq] { onTaskFinished(seq); });
+        QFutureWatcher<QVariant> *watcher = s.watcher;
+        m_open.emplace(seq, std::move(s));
+        watcher->setFuture(tracked.future);
+    } catch (const std::exception &e) {
+        // Task-type protection (UnknownTaskError), or arguments the engine refused.
+        s.outcome.state = Outcome::State::Rejected;
+        s.outcome.error = QString::fromUtf8(e.what());
+        s.outcome.errorType = errorType(e);
+        complete(m_open.emplace(seq, std::move(s)).first->second);
+    }
+}
+
+void Runner::onTaskFinished(qint64 seq)
+{
+    const auto it = m_open.find(seq);
+    if (m_finishing || it == m_open.end())
+        return;
+    Submission &s = it->second;
+    QFuture<QVariant> future = s.watcher->future();
+    s.watcher->deleteLater();
+    s.watcher = nullptr;
+    Outcome &o = s.outcome;
+    try {
+        future.waitForFinished(); // finished already: rethrows the task's failure, if any
+        if (future.isCanceled())
+            o.state = Outcome::State::Cancelled;
+        else if (future.resultCount() > 0)
+            o.result = future.result();
+    } catch (const std::exception &e) {
+        o.state = Outcome::State::Failed;
+        o.error = QString::fromUtf8(e.what());
+        o.errorType = errorType(e);
+        if (const auto *crash = dynamic_cast<const WorkerCrashed *>(&e))
+            o.workerPid = crash->pid();
+    }
+    if (const auto record = m_pools.at(s.pool).pool->taskRecord(s.id)) {
+        if (record->workerPid != 0)
+            o.workerPid = record->workerPid;
+        if (record->startedAt.isValid() && record->finishedAt.isValid())
+            o.durationMs = record->startedAt.msecsTo(record->finishedAt);
+    }
+    complete(s);
+}
+
+void Runner::complete(Submission &s)
+{
+    s.done = true;
+    Pool &pool = m_pools[s.pool];
+    switch (s.outcome.state) {
+    case Outcome::State::Ok: ++m_ok, ++pool.ok; break;
+    case Outcome::State::Failed: ++m_failed, ++pool.failed; break;
+    case Outcome::State::Cancelled: ++m_cancelled, ++pool.cancelled; break;
+    case Outcome::State::Rejected: ++m_rejected, ++pool.rejected; break;
+    }
+    if (m_config.order == Order::Completed) {
+        const qint64 seq = s.seq;
+        report(s);
+        m_open.erase(seq);
+    } else {
+        while (!m_open.empty() && m_open.begin()->second.done && !m_finishing) {
+            report(m_open.begin()->second);
+            m_open.erase(m_open.begin());
+        }
+    }
+    if (!m_finishing)
+        QMetaObject::invokeMethod(this, &Runner::pump, Qt::QueuedConnection);
+}
+
+void Runner::report(const Submission &s)
+{
+    const Outcome &o = s.outcome;
+    const Pool &pool = m_pools.at(s.pool);
+    const QString ns = pool.spec.namespaceId;
+
+    QString human = QStringLiteral("#%1 %2 [%3] %4")
+                        .arg(s.seq)
+                        .arg(o.state == Outcome::State::Ok ? QStringLiteral("ok")
+                                                           : stateLabel(o.state).toUpper())
+                        .arg(ns, callText(s.task, s.arguments));
+    if (o.state == Outcome::State::Ok)
+        human += QStringLiteral(" = %1").arg(displayValue(o.result));
+    QStringList details;
+    if (s.line > 0)
+        details.append(QStringLiteral("line %1").arg(s.line));
+    if (o.workerPid != 0)
+        details.append(QStringLiteral("worker %1").arg(o.workerPid));
+    if (o.state == Outcome::State::Ok || o.state == Outcome::State::Failed)
+        details.append(QStringLiteral("%1 ms").arg(o.durationMs));
+    if (!details.isEmpty())
+        human += QStringLiteral(" (%1)").arg(details.join(QStringLiteral(", ")));
+    if (!o.error.isEmpty())
+        human += QStringLiteral(": ") + indentContinuation(o.error);
+
+    QJsonArray args;
+    for (const QVariant &a : s.arguments)
+        args.append(jsonValue(a));
+    QJsonObject json{
+        {QStringLiteral("event"), QStringLiteral("result")},
+        {QStringLiteral("seq"), s.seq},
+        {QStringLiteral("id"), s.id != 0 ? QJsonValue(qint64(s.id)) : QJsonValue()},
+        {QStringLiteral("task"), s.task},
+        {QStringLiteral("args"), args},
+        {QStringLiteral("namespace"), ns},
+        {QStringLiteral("task_type"), s.taskType.isEmpty() ? QJsonValue() : QJsonValue(s.taskType)},
+        {QStringLiteral("state"), stateLabel(o.state)},
+        {QStringLiteral("worker_pid"), o.workerPid != 0 ? QJsonValue(o.workerPid) : QJsonValue()},
+        {QStringLiteral("duration_ms"), o.durationMs},
+    };
+    if (s.line > 0)
+        json.insert(QStringLiteral("line"), s.line);
+    if (o.state == Outcome::State::Ok) {
+        QString encoding;
+        json.insert(QStringLiteral("result"), jsonValue(o.result, &encoding));
+        if (!encoding.isEmpty())
+            json.insert(QStringLiteral("result_encoding"), encoding);
+    } else if (!o.error.isEmpty()) {
+        json.insert(QStringLiteral("error"), o.error);
+        json.insert(QStringLiteral("error_type"), o.errorType);
+    }
+    emitLine(human, json);
+}
+
+void Runner::emitLine(const QString &human, const QJsonObject &json)
+{
+    if (m_watch) {
+        m_recent.push_back(human);
+        while (m_recent.size() > recentLines)
+            m_recent.pop_front();
+        return;
+    }
+    const QString line = m_config.json
+                             ? QString::fromUtf8(QJsonDocument(json).toJson(QJsonDocument::Compact))
+                             : human;
+    if (!m_terminal.writeLine(line) && !m_finishing)
+        outputClosed();
+}
+
+void Runner::badLine(qint64 line, const QString &error)
+{
+    ++m_badLines;
+    m_terminal.diagnostic(QStringLiteral("procpool: jobs line %1: %2").arg(line).arg(error));
+    if (m_config.json)
+        emitLine({}, QJsonObject{{QStringLiteral("event"), QStringLiteral("bad_line")},
+                                 {QStringLiteral("line"), line},
+                                 {QStringLiteral("error"), error}});
+    if (m_config.onBadLine == BadLinePolicy::Stop) {
+        m_badLineStop = true;
+        stopTakingWork();
+        m_terminal.diagnostic(QStringLiteral("procpool: stopped reading the jobs at line %1; the "
+                                             "jobs already submitted finish (--on-bad-line=skip "
+                                             "reads on past bad lines)")
+                                  .arg(line));
+    }
+}
+
+void Runner::stopTakingWork()
+{
+    m_takingWork = false;
+    if (m_reader)
+        m_reader->close();
+    m_plannedTotal = m_nextSeq - 1;
+}
+
+void Runner::maybeFinish()
+{
+    if (!m_takingWork && m_open.empty() && !m_finishing)
+        finish();
+}
+
+void Runner::interrupt(int signal)
+{
+    const QString name = QString::fromLatin1(sigabbrev_np(signal));
+    if (m_finishing)
+        return;
+    if (!m_interrupted) {
+        m_interrupted = true;
+        stopTakingWork();
+        int cancelled = 0;
+        int running = 0;
+        for (auto &[seq, s] : m_open) {
+            if (s.done || !s.watcher)
+                continue;
+            const auto record = m_pools.at(s.pool).pool->taskRecord(s.id);
+            if (record && record->state == TaskState::Queued) {
+                s.watcher->future().cancel();
+                ++cancelled;
+            } else {
+                ++running;
+            }
+        }
+        m_terminal.diagnostic(QStringLiteral("procpool: SIG%1: taking no more work, cancelled %2 "
+                                             "queued task(s), waiting for %3 running; press "
+                                             "Ctrl-C again to kill the workers")
+                                  .arg(name)
+                                  .arg(cancelled)
+                                  .arg(running));
+        maybeFinish();
+        return;
+    }
+    m_killed = true;
+    m_finishing = true;
+    m_redraw.stop();
+    m_terminal.setProgress({});
+    m_terminal.leaveScreen();
+    qsizetype workers = 0;
+    for (Pool &pool : m_pools) {
+        workers += pool.pool->workerPids().size();
+        pool.manager->terminate();
+    }
+    m_terminal.diagnostic(QStringLiteral("procpool: SIG%1 again: killed %2 worker(s); %3 task(s) "
+                                         "did not finish")
+                              .arg(name)
+                              .arg(workers)
+                              .arg(std::count_if(m_open.begin(), m_open.end(),
+                                                 [](const auto &e) { return !e.second.done; })));
+    m_exitStatus = 1;
+    QMetaObject::invokeMethod(this, &Runner::finished, Qt::QueuedConnection);
+}
+
+void Runner::outputClosed()
+{
+    // Nobody reads the results any more: stop the work at once, as a second Ctrl-C would.
+    m_finishing = true;
+    m_takingWork = false;
+    if (m_reader)
+        m_reader->close();
+    m_redraw.stop();
+    m_terminal.setProgress({});
+    for (Pool &pool : m_pools)
+        pool.manager->terminate();
+    m_exitStatus = 1;
+    QMetaObject::invokeMethod(this, &Runner::finished, Qt::QueuedConnection);
+}
+
+void Runner::finish()
+{
+    m_finishing = true;
+    m_redraw.stop();
+    if (m_watch)
+        drawWatch();
+    m_terminal.setProgress({});
+    m_terminal.leaveScreen();
+    m_watch = false;
+    if (m_config.list)
+        printRegistry();
+    for (Pool &pool : m_pools) {
+        pool.finalStats = pool.pool->stats();
+        pool.manager->stop(true); // every task is done: this lets the workers exit and waits
+    }
+    if (m_badLineStop)
+        m_exitStatus = 2;
+    else if (m_failed + m_cancelled + m_rejected + m_badLines > 0 || m_interrupted
+             || m_terminal.outputClosed())
+        m_exitStatus = 1;
+    else
+        m_exitStatus = 0;
+    printSummary();
+    QMetaObject::invokeMethod(this, &Runner::finished, Qt::QueuedConnection);
+}
+
+void Runner::printRegistry()
+{
+    const RegistryMap registry = ProcessPoolManager::registry();
+    QJsonArray managers;
+    QStringList lines{QStringLiteral("registry of process %1:").arg(ProcessPoolManager::currentProcessId())};
+    for (auto creator = registry.cbegin(); creator != registry.cend(); ++creator) {
+        for (auto entry = creator->cbegin(); entry != creator->cend(); ++entry) {
+            ProcessPoolManager *manager = entry.value();
+            lines.append(QStringLiteral("  %1").arg(manager->toString()));
+            const PoolOptions options = manager->options();
+            QJsonArray workers;
+            QList<WorkerInfo> infos;
+            try {
+                infos = manager->getPool()->workers();
+            } catch (const PoolNotRunning &) {
+            }
+            for (const WorkerInfo &w : std::as_const(infos)) {
+                lines.append(QStringLiteral("    worker %1 %2 %3%4, %5 done, %6 failed")
+                                 .arg(w.pid)
+                                 .arg(w.name, stateName(w.state),
+                                      w.currentTask.isEmpty() ? QString()
+                                                              : QStringLiteral(" running ") + w.currentTask)
+                                 .arg(w.tasksDone)
+                                 .arg(w.tasksFailed));
+                workers.append(QJsonObject{
+                    {QStringLiteral("pid"), w.pid},
+                    {QStringLiteral("name"), w.name},
+                    {QStringLiteral("state"), stateName(w.state)},
+                    {QStringLiteral("current_task"),
+                     w.currentTask.isEmpty() ? QJsonValue() : QJsonValue(w.currentTask)},
+                    {QStringLiteral("tasks_done"), qint64(w.tasksDone)},
+                    {QStringLiteral("tasks_failed"), qint64(w.tasksFailed)},
+                    {QStringLiteral("started_at"), w.startedAt.toString(Qt::ISODateWithMs)},
+                });
+            }
+            if (infos.isEmpty())
+                lines.append(QStringLiteral("    no workers"));
+            managers.append(QJsonObject{
+                {QStringLiteral("namespace"), entry.key()},
+                {QStringLiteral("creator_pid"), creator.key()},
+                {QStringLiteral("state"), stateName(manager->state())},
+                {QStringLiteral("max_workers"), options.maxWorkers},
+                {QStringLiteral("task_type"),
+                 options.taskType.isEmpty() ? QJsonValue() : QJsonValue(options.taskType)},
+                {QStringLiteral("daemon"), options.daemon},
+                {QStringLiteral("prefix"), options.processNamePrefix.isEmpty()
+                                               ? QJsonValue()
+                                               : QJsonValue(options.processNamePrefix)},
+                {QStringLiteral("workers"), workers},
+            });
+        }
+    }
+    emitLine(lines.join(u'\n'), QJsonObject{{QStringLiteral("event"), QStringLiteral("registry")},
+                                            {QStringLiteral("managers"), managers}});
+}
+
+void Runner::printSummary()
+{
+    const qint64 elapsed = m_clock.elapsed();
+    const quint64 total = m_ok + m_failed + m_cancelled + m_rejected;
+    QStringList lines{QStringLiteral("summary: %1 task(s) in %2: %3 ok, %4 failed, %5 cancelled, "
+                                     "%6 rejected")
+                          .arg(total)
+                          .arg(formatDuration(elapsed))
+                          .arg(m_ok)
+                          .arg(m_failed)
+                          .arg(m_cancelled)
+                          .arg(m_rejected)};
+    if (m_badLines > 0)
+        lines.last() += QStringLiteral(", %1 bad job line(s)").arg(m_badLines);
+    QJsonArray namespaces;
+    for (const Pool &pool : std::as_const(m_pools)) {
+        lines.append(QStringLiteral("  %1: %2 submitted, %3 ok, %4 failed, %5 cancelled, %6 "
+                                    "rejected; %7 worker(s) started, %8 crashed")
+                         .arg(pool.spec.namespaceId)
+                         .arg(pool.submitted)
+                         .arg(pool.ok)
+                         .arg(pool.failed)
+                         .arg(pool.cancelled)
+                         .arg(pool.rejected)
+                         .arg(pool.finalStats.workersStarted)
+                         .arg(pool.finalStats.workersCrashed));
+        QJsonObject entry{{QStringLiteral("namespace"), pool.spec.namespaceId},
+                          {QStringLiteral("submitted"), qint64(pool.submitted)},
+                          {QStringLiteral("ok"), qint64(pool.ok)},
+                          {QStringLiteral("failed"), qint64(pool.failed)},
+                          {QStringLiteral("cancelled"), qint64(pool.cancelled)},
+                          {QStringLiteral("rejected"), qint64(pool.rejected)}};
+        const QJsonObject stats = statsObject(pool.finalStats);
+        for (auto it = stats.begin(); it != stats.end(); ++it)
+            entry.insert(it.key(), it.value());
+        namespaces.append(entry);
+    }
+    if (m_interrupted)
+        lines.append(QStringLiteral("interrupted: the work was stopped before its end"));
+    lines.append(QStringLiteral("exit status %1").arg(m_exitStatus));
+    emitLine(lines.join(u'\n'),
+             QJsonObject{{QStringLiteral("event"), QStringLiteral("summary")},
+                         {QStringLiteral("total"), qint64(total)},
+                         {QStringLiteral("ok"), qint64(m_ok)},
+                         {QStringLiteral("failed"), qint64(m_failed)},
+                         {QStringLiteral("cancelled"), qint64(m_cancelled)},
+                         {QStringLiteral("rejected"), qint64(m_rejected)},
+                         {QStringLiteral("bad_lines"), qint64(m_badLines)},
+                         {QStringLiteral("interrupted"), m_interrupted},
+                         {QStringLiteral("elapsed_ms"), elapsed},
+                         {QStringLiteral("exit_status"), m_exitStatus},
+                         {QStringLiteral("namespaces"), namespaces}});
+}
+
+void Runner::updateProgress()
+{
+    const quint64 done = m_ok + m_failed + m_cancelled + m_rejected;
+    const double seconds = double(m_clock.elapsed()) / 1000;
+    const double rate = seconds > 0 ? double(done) / seconds : 0;
+    const bool totalKnown = m_plannedTotal >= 0;
+    const qint64 total = totalKnown ? m_plannedTotal : m_nextSeq - 1;
+    constexpr int width = 24;
+    const int filled = total > 0 ? int(double(done) / double(total) * width) : 0;
+    QString line = QStringLiteral("[%1%2] %3/%4%5 ok %6 failed %7 | %8/s")
+                       .arg(QString(filled, u'#'), QString(width - filled, u'-'))
+                       .arg(done)
+                       .arg(total)
+                       .arg(totalKnown ? QString() : QStringLiteral("+"))
+                       .arg(m_ok)
+                       .arg(m_failed + m_cancelled + m_rejected)
+                       .arg(rate, 0, 'f', 1);
+    if (totalKnown && rate > 0 && qint64(done) < total)
+        line += QStringLiteral(" ETA %1").arg(
+            formatDuration(qint64(double(total - qint64(done)) / rate * 1000)));
+    m_terminal.setProgress(line);
+}
+
+void Runner::drawWatch()
+{
+    const quint64 done = m_ok + m_failed + m_cancelled + m_rejected;
+    const qint64 total = m_plannedTotal >= 0 ? m_plannedTotal : m_nextSeq - 1;
+    QStringList screen{
+        QStringLiteral("procpool --headless  pid %1  %2  %3/%4%5 done: %6 ok, %7 failed, %8 "
+                       "cancelled, %9 rejected%10")
+            .arg(ProcessPoolManager::currentProcessId())
+            .arg(formatDuration(m_clock.elapsed()))
+            .arg(done)
+            .arg(total)
+            .arg(m_plannedTotal >= 0 ? QString() : QStringLiteral("+"))
+            .arg(m_ok)
+            .arg(m_failed)
+            .arg(m_cancelled)
+            .arg(m_rejected)
+            .arg(m_interrupted ? QStringLiteral("  (interrupted)") : QString()),
+        QString(),
+        QStringLiteral("%1 %2 %3 %4 %5 %6 %7 %8")
+            .arg(QStringLiteral("NAMESPACE"), -14)
+            .arg(QStringLiteral("STATE"), -9)
+            .arg(QStringLiteral("WORKERS"), 8)
+            .arg(QStringLiteral("QUEUED"), 7)
+            .arg(QStringLiteral("RUNNING"), 8)
+            .arg(QStringLiteral("DONE"), 7)
+            .arg(QStringLiteral("FAILED"), 7)
+            .arg(QStringLiteral("TASK TYPE")),
+    };
+    QStringList workerLines;
+    const QDateTime now = QDateTime::currentDateTimeUtc();
+    for (const Pool &pool : std::as_const(m_pools)) {
+        const PoolStats stats = pool.pool->stats();
+        const QList<WorkerInfo> workers = pool.pool->workers();
+        screen.append(QStringLiteral("%1 %2 %3 %4 %5 %6 %7 %8")
+                          .arg(pool.spec.namespaceId.left(14), -14)
+                          .arg(stateName(pool.pool->state()), -9)
+                          .arg(QStringLiteral("%1/%2").arg(workers.size()).arg(pool.pool->maxWorkers()), 8)
+                          .arg(stats.queued, 7)
+                          .arg(stats.running, 8)
+                          .arg(stats.completed, 7)
+                          .arg(stats.failed, 7)
+                          .arg(pool.spec.options.taskType.isEmpty() ? QStringLiteral("any")
+                                                                    : pool.spec.options.taskType));
+        for (const WorkerInfo &w : workers)
+            workerLines.append(QStringLiteral("%1 %2 %3 %4 %5 %6 %7 %8")
+                                   .arg(w.pid, 8)
+                                   .arg(pool.spec.namespaceId.left(14), -14)
+                                   .arg(w.name.left(15), -15)
+                                   .arg(stateName(w.state), -9)
+                                   .arg(w.currentTask.left(12), -12)
+                                   .arg(w.tasksDone, 6)
+                                   .arg(w.tasksFailed, 6)
+                                   .arg(formatDuration(w.startedAt.msecsTo(now))));
+    }
+    screen.append(QString());
+    screen.append(QStringLiteral("%1 %2 %3 %4 %5 %6 %7 %8")
+                      .arg(QStringLiteral("PID"), 8)
+                      .arg(QStringLiteral("NAMESPACE"), -14)
+                      .arg(QStringLiteral("NAME"), -15)
+                      .arg(QStringLiteral("STATE"), -9)
+                      .arg(QStringLiteral("TASK"), -12)
+                      .arg(QStringLiteral("DONE"), 6)
+                      .arg(QStringLiteral("FAILED"), 6)
+                      .arg(QStringLiteral("UP")));
+    screen += workerLines;
+    screen.append(QString());
+    screen.append(QStringLiteral("recent (Ctrl-C: stop taking work; twice: kill the workers):"));
+    const qsizetype room = std::max<qsizetype>(0, m_terminal.rows() - screen.size() - 1);
+    const size_t first = m_recent.size() > size_t(room) ? m_recent.size() - size_t(room) : 0;
+    for (size_t i = first; i < m_recent.size(); ++i)
+        screen.append(m_recent.at(i).section(u'\n', 0, 0));
+    m_terminal.drawScreen(screen.join(u'\n'));
+}
+
+} // namespace procpool::headless
