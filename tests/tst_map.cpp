@@ -8,11 +8,16 @@
 #include <procpool/procpool.h>
 
 #include <QtCore/QCborArray>
+#include <QtCore/QCborMap>
+#include <QtCore/QDateTime>
+#include <QtCore/QUrl>
+#include <QtCore/QtEndian>
 #include <QtCore/QFutureWatcher>
 #include <QtCore/QThread>
 #include <QtTest/QSignalSpy>
 
 #include <csignal>
+#include <limits>
 #include <stdexcept>
 #include <unistd.h>
 
@@ -235,6 +240,31 @@ private Q_SLOTS:
     void notRunningThrows()
     {
         QVERIFY_THROWS_EXCEPTION(PoolNotRunning, m_manager->map(square, range(10)));
+    }
+
+    void frameBodiesAreStandardCbor()
+    {
+        // The engine writes frame bodies with its own CBOR writer; they must be the bytes Qt's
+        // encoder produces for the same value.
+        const QCborValue values[] = {
+            0, 23, 24, 255, 256, 65535, 65536, qint64(0xffffffffLL), qint64(0x100000000LL),
+            std::numeric_limits<qint64>::max(), -1, -24, -25, -256, -257,
+            std::numeric_limits<qint64>::min(), 0.5, -1e300, std::numeric_limits<double>::infinity(),
+            true, false, QCborValue(QCborValue::Null), QCborValue(), QCborValue(QCborSimpleType(42)),
+            QStringLiteral(""), QStringLiteral("ascii"), QString::fromUtf8("\xc3\xbc\xe6\xbc\xa2"),
+            QByteArray(), QByteArray(70000, 'x'),
+            QCborValue(QCborTag(0x70700001), QByteArray("\x00\x01", 2)),
+            QCborValue(QCborKnownTags::PositiveBignum, QByteArray(8, '\xff')),
+            QCborArray{1, QStringLiteral("two"), QCborArray{3, QCborMap{{QStringLiteral("k"), 4}}}},
+            QCborMap{{QStringLiteral("a"), 1}, {QStringLiteral("b"), QCborArray{}}, {2, 3}},
+            QCborValue(QDateTime(QDate(2024, 2, 29), QTime(12, 0), Qt::UTC)),
+            QCborValue(QUrl(QStringLiteral("https://example.org/x"))),
+        };
+        for (const QCborValue &value : values) {
+            const QByteArray frame = detail::encodeFrame(detail::FrameType::Result, 1, value);
+            QCOMPARE(frame.mid(detail::frameHeaderSize).toHex(), value.toCbor().toHex());
+            QCOMPARE(qsizetype(qFromLittleEndian<quint32>(frame.constData())), frame.size() - 4);
+        }
     }
 
     void chunkFramesOnTheWire()

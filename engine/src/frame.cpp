@@ -1,8 +1,8 @@
 #include "frame_p.h"
 
-#include <QtCore/QBuffer>
 #include <QtCore/QCborStreamReader>
-#include <QtCore/QCborStreamWriter>
+#include <QtCore/QCborArray>
+#include <QtCore/QCborMap>
 #include <QtCore/QtEndian>
 
 namespace procpool::detail {
@@ -46,15 +46,118 @@ QByteArray encodeFrame(FrameType type, quint64 id, const QByteArray &body)
     return out;
 }
 
+namespace {
+
+// A CBOR writer that appends to a QByteArray directly. QCborStreamWriter goes through a
+// QIODevice call (and a QByteArray resize) per item, which cost more than the small frames
+// it writes; this produces the same bytes (RFC 8949 preferred serialisation, doubles in full).
+void appendHead(QByteArray &out, quint8 major, quint64 value)
+{
+    char bytes[9];
+    const char m = char(major << 5);
+    if (value < 24) {
+        out.append(char(m | char(value)));
+        return;
+    }
+    qsizetype n;
+    if (value <= 0xff) {
+        bytes[0] = char(m | 24);
+        bytes[1] = char(value);
+        n = 2;
+    } else if (value <= 0xffff) {
+        bytes[0] = char(m | 25);
+        qToBigEndian<quint16>(quint16(value), bytes + 1);
+        n = 3;
+    } else if (value <= 0xffffffffULL) {
+        bytes[0] = char(m | 26);
+        qToBigEndian<quint32>(quint32(value), bytes + 1);
+        n = 5;
+    } else {
+        bytes[0] = char(m | 27);
+        qToBigEndian<quint64>(value, bytes + 1);
+        n = 9;
+    }
+    out.append(bytes, n);
+}
+
+void appendString(QByteArray &out, quint8 major, const char *data, qsizetype size)
+{
+    appendHead(out, major, quint64(size));
+    out.append(data, size);
+}
+
+void appendCbor(QByteArray &out, const QCborValue &value)
+{
+    switch (value.type()) {
+    case QCborValue::Integer: {
+        const qint64 i = value.toInteger();
+        if (i >= 0)
+            appendHead(out, 0, quint64(i));
+        else
+            appendHead(out, 1, quint64(-1 - i));
+        return;
+    }
+    case QCborValue::ByteArray: {
+        const QByteArray bytes = value.toByteArray();
+        appendString(out, 2, bytes.constData(), bytes.size());
+        return;
+    }
+    case QCborValue::String: {
+        const QByteArray utf8 = value.toString().toUtf8();
+        appendString(out, 3, utf8.constData(), utf8.size());
+        return;
+    }
+    case QCborValue::Array: {
+        const QCborArray array = value.toArray();
+        appendHead(out, 4, quint64(array.size()));
+        for (const QCborValue &item : array)
+            appendCbor(out, item);
+        return;
+    }
+    case QCborValue::Map: {
+        const QCborMap map = value.toMap();
+        appendHead(out, 5, quint64(map.size()));
+        for (auto it = map.cbegin(); it != map.cend(); ++it) {
+            appendCbor(out, it.key());
+            appendCbor(out, it.value());
+        }
+        return;
+    }
+    case QCborValue::Tag:
+        appendHead(out, 6, quint64(value.tag()));
+        appendCbor(out, value.taggedValue());
+        return;
+    case QCborValue::Double: {
+        char bytes[9];
+        bytes[0] = char(0xfb);
+        qToBigEndian<double>(value.toDouble(), bytes + 1);
+        out.append(bytes, 9);
+        return;
+    }
+    case QCborValue::False: out.append(char(0xf4)); return;
+    case QCborValue::True: out.append(char(0xf5)); return;
+    case QCborValue::Null: out.append(char(0xf6)); return;
+    case QCborValue::Undefined: out.append(char(0xf7)); return;
+    default:
+        if (value.isSimpleType()) {
+            appendHead(out, 7, quint64(value.toSimpleType()));
+            return;
+        }
+        // The extended types (URLs, dates, UUIDs, regular expressions) are tags over a plain
+        // value: let Qt write them.
+        out.append(value.toCbor());
+        return;
+    }
+}
+
+} // namespace
+
 QByteArray encodeFrame(FrameType type, quint64 id, const QCborValue &body)
 {
-    QByteArray out(frameHeaderSize, Qt::Uninitialized);
-    {
-        QBuffer buffer(&out);
-        buffer.open(QIODevice::WriteOnly | QIODevice::Append);
-        QCborStreamWriter writer(&buffer);
-        body.toCbor(writer);
-    }
+    QByteArray out;
+    out.reserve(64);
+    out.resize(frameHeaderSize);
+    appendCbor(out, body);
     qToLittleEndian<quint32>(quint32(out.size() - 4), out.data());
     out[4] = char(type);
     qToLittleEndian<quint64>(id, out.data() + 5);
