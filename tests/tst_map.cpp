@@ -264,6 +264,28 @@ private Q_SLOTS:
             const QByteArray frame = detail::encodeFrame(detail::FrameType::Result, 1, value);
             QCOMPARE(frame.mid(detail::frameHeaderSize).toHex(), value.toCbor().toHex());
             QCOMPARE(qsizetype(qFromLittleEndian<quint32>(frame.constData())), frame.size() - 4);
+            // And the engine's reader gives back what Qt's reader gives.
+            QCborValue parsed;
+            QString error;
+            QVERIFY2(detail::parseBody(value.toCbor(), &parsed, &error), qPrintable(error));
+            QCOMPARE(parsed, QCborValue::fromCbor(value.toCbor()));
+            QCOMPARE(parsed.toCbor(), value.toCbor());
+        }
+        // Forms the engine's writer never produces still read as Qt reads them.
+        const QByteArray others[] = {
+            QByteArray::fromHex("f93c00"),             // half float 1.0
+            QByteArray::fromHex("fa3fc00000"),         // float 1.5
+            QByteArray::fromHex("9f0102ff"),           // indefinite-length array
+            QByteArray::fromHex("1bffffffffffffffff"), // integer beyond qint64
+            QByteArray::fromHex("a2616101616102"),     // duplicate map keys
+            QByteArray::fromHex("62c3bc"),             // non-ASCII text
+            QByteArray::fromHex("f820"),               // one-byte simple value
+        };
+        for (const QByteArray &cbor : others) {
+            QCborValue parsed;
+            QString error;
+            QVERIFY2(detail::parseBody(cbor, &parsed, &error), qPrintable(error));
+            QCOMPARE(parsed, QCborValue::fromCbor(cbor));
         }
     }
 

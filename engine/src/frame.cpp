@@ -1,6 +1,8 @@
 #include "frame_p.h"
 
 #include <QtCore/QCborStreamReader>
+
+#include <limits>
 #include <QtCore/QCborArray>
 #include <QtCore/QCborMap>
 #include <QtCore/QtEndian>
@@ -164,8 +166,163 @@ QByteArray encodeFrame(FrameType type, quint64 id, const QCborValue &body)
     return out;
 }
 
+namespace {
+
+// A CBOR reader for the common case: definite lengths, ASCII text, integers within qint64,
+// the tags procpool itself uses. It builds the same QCborValue that QCborValue::fromCbor()
+// builds, at a fraction of QCborStreamReader's cost per item. Anything else, and anything
+// malformed, makes it give up; parseBody() then lets Qt's reader decide (and explain).
+class FastCborReader
+{
+public:
+    FastCborReader(const char *begin, const char *end) : m_p(begin), m_end(end) {}
+    bool atEnd() const { return m_p == m_end; }
+
+    bool read(QCborValue *out, int depth = 0)
+    {
+        if (m_p == m_end || depth > maxDepth)
+            return false;
+        const quint8 initial = quint8(*m_p++);
+        const quint8 major = initial >> 5;
+        const quint8 info = initial & 0x1f;
+        if (major == 7)
+            return readSimple(info, out);
+        quint64 n;
+        if (!readArgument(info, &n))
+            return false;
+        switch (major) {
+        case 0:
+            if (n > quint64(std::numeric_limits<qint64>::max()))
+                return false;
+            *out = QCborValue(qint64(n));
+            return true;
+        case 1:
+            if (n > quint64(std::numeric_limits<qint64>::max()))
+                return false;
+            *out = QCborValue(-1 - qint64(n));
+            return true;
+        case 2:
+        case 3: {
+            if (n > quint64(m_end - m_p))
+                return false;
+            const char *data = m_p;
+            m_p += n;
+            if (major == 2) {
+                *out = QCborValue(QByteArray::fromRawData(data, qsizetype(n))); // copied once
+                return true;
+            }
+            for (const char *c = data; c != m_p; ++c)
+                if (quint8(*c) >= 0x80)
+                    return false; // UTF-8 beyond ASCII: Qt validates it
+            *out = QCborValue(QLatin1String(data, qsizetype(n)));
+            return true;
+        }
+        case 4: {
+            if (n > quint64(m_end - m_p)) // every item takes at least one byte
+                return false;
+            QCborArray array;
+            for (quint64 i = 0; i < n; ++i) {
+                QCborValue item;
+                if (!read(&item, depth + 1))
+                    return false;
+                array.append(std::move(item));
+            }
+            *out = std::move(array);
+            return true;
+        }
+        case 5: {
+            if (n > quint64(m_end - m_p) / 2)
+                return false;
+            QCborMap map;
+            for (quint64 i = 0; i < n; ++i) {
+                QCborValue key, item;
+                if (!read(&key, depth + 1) || !read(&item, depth + 1))
+                    return false;
+                map.insert(key, item);
+            }
+            if (quint64(map.size()) != n)
+                return false; // duplicate keys: keep Qt's behaviour
+            *out = std::move(map);
+            return true;
+        }
+        case 6: {
+            // Tags Qt turns into extended types (dates, URLs, regular expressions, UUIDs)
+            // are left to Qt.
+            if (n == 0 || n == 1 || n == 32 || n == 35 || n == 37)
+                return false;
+            QCborValue tagged;
+            if (!read(&tagged, depth + 1))
+                return false;
+            *out = QCborValue(QCborTag(n), tagged);
+            return true;
+        }
+        }
+        return false;
+    }
+
+private:
+    static constexpr int maxDepth = 512;
+
+    bool readArgument(quint8 info, quint64 *n)
+    {
+        if (info < 24) {
+            *n = info;
+            return true;
+        }
+        if (info > 27)
+            return false; // indefinite lengths and reserved values
+        const qsizetype size = qsizetype(1) << (info - 24);
+        if (m_end - m_p < size)
+            return false;
+        switch (size) {
+        case 1: *n = quint8(*m_p); break;
+        case 2: *n = qFromBigEndian<quint16>(m_p); break;
+        case 4: *n = qFromBigEndian<quint32>(m_p); break;
+        default: *n = qFromBigEndian<quint64>(m_p); break;
+        }
+        m_p += size;
+        return true;
+    }
+
+    bool readSimple(quint8 info, QCborValue *out)
+    {
+        switch (info) {
+        case 20: *out = QCborValue(false); return true;
+        case 21: *out = QCborValue(true); return true;
+        case 22: *out = QCborValue(QCborValue::Null); return true;
+        case 23: *out = QCborValue(QCborValue::Undefined); return true;
+        case 26:
+            if (m_end - m_p < 4)
+                return false;
+            *out = QCborValue(double(qFromBigEndian<float>(m_p)));
+            m_p += 4;
+            return true;
+        case 27:
+            if (m_end - m_p < 8)
+                return false;
+            *out = QCborValue(qFromBigEndian<double>(m_p));
+            m_p += 8;
+            return true;
+        default:
+            if (info < 20) {
+                *out = QCborValue(QCborSimpleType(info));
+                return true;
+            }
+            return false; // one-byte simple values and half floats: Qt's reader
+        }
+    }
+
+    const char *m_p;
+    const char *m_end;
+};
+
+} // namespace
+
 bool parseBody(const QByteArray &body, QCborValue *value, QString *error)
 {
+    FastCborReader fast(body.constData(), body.constData() + body.size());
+    if (fast.read(value) && fast.atEnd())
+        return true;
     QCborStreamReader reader(body);
     *value = QCborValue::fromCbor(reader);
     if (reader.lastError() != QCborError::NoError) {
