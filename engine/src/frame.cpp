@@ -152,6 +152,13 @@ void appendCbor(QByteArray &out, const QCborValue &value)
     }
 }
 
+void finishHeader(QByteArray &out, FrameType type, quint64 id)
+{
+    qToLittleEndian<quint32>(quint32(out.size() - 4), out.data());
+    out[4] = char(type);
+    qToLittleEndian<quint64>(id, out.data() + 5);
+}
+
 } // namespace
 
 QByteArray encodeFrame(FrameType type, quint64 id, const QCborValue &body)
@@ -160,9 +167,23 @@ QByteArray encodeFrame(FrameType type, quint64 id, const QCborValue &body)
     out.reserve(64);
     out.resize(frameHeaderSize);
     appendCbor(out, body);
-    qToLittleEndian<quint32>(quint32(out.size() - 4), out.data());
-    out[4] = char(type);
-    qToLittleEndian<quint64>(id, out.data() + 5);
+    finishHeader(out, type, id);
+    return out;
+}
+
+QByteArray encodeCallFrame(FrameType type, quint64 id, const QString &taskName,
+                           const QCborArray &arguments)
+{
+    const QByteArray name = taskName.toUtf8();
+    QByteArray out;
+    out.reserve(64 + name.size());
+    out.resize(frameHeaderSize);
+    appendHead(out, 4, 2);
+    appendString(out, 3, name.constData(), name.size());
+    appendHead(out, 4, quint64(arguments.size()));
+    for (const QCborValue &argument : arguments)
+        appendCbor(out, argument);
+    finishHeader(out, type, id);
     return out;
 }
 

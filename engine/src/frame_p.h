@@ -13,6 +13,7 @@
 #include <procpool/procpool_export.h>
 
 #include <QtCore/QByteArray>
+#include <QtCore/QCborArray>
 #include <QtCore/QCborValue>
 #include <QtCore/QString>
 
@@ -51,6 +52,10 @@ PROCPOOL_ENGINE_EXPORT QByteArray encodeFrame(FrameType type, quint64 id,
                                               const QByteArray &body = QByteArray());
 //! Encodes \a body as CBOR straight after the frame header: no second copy of the body.
 PROCPOOL_ENGINE_EXPORT QByteArray encodeFrame(FrameType type, quint64 id, const QCborValue &body);
+//! A Call or MapCall frame: [taskName, arguments], without building that array first.
+PROCPOOL_ENGINE_EXPORT QByteArray encodeCallFrame(FrameType type, quint64 id,
+                                                  const QString &taskName,
+                                                  const QCborArray &arguments);
 //! Parses a frame body as exactly one CBOR item; returns false (and why) when it is not.
 PROCPOOL_ENGINE_EXPORT bool parseBody(const QByteArray &body, QCborValue *value,
                                       QString *error);

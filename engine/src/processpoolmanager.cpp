@@ -275,9 +275,9 @@ quint64 ProcessPoolManager::enqueue(const QString &taskName, QCborArray &&argume
         options.timeout.count() < 0 ? core->startOptions().taskTimeout : options.timeout;
     item->timeoutMs = timeout.count();
     item->chunk = chunk;
-    item->frame = detail::encodeFrame(chunk ? detail::FrameType::MapCall : detail::FrameType::Call,
-                                      item->id,
-                                      QCborArray{taskName, std::move(arguments)}.toCborValue());
+    item->frame = detail::encodeCallFrame(chunk ? detail::FrameType::MapCall
+                                                 : detail::FrameType::Call,
+                                          item->id, taskName, arguments);
     item->sink = std::move(sink);
     core->enqueue(std::move(item));
     return id;
