@@ -1,0 +1,144 @@
+// procpool monitor — EngineWatcher: the one place the monitor reads the engine.
+//
+// A QTimer polls the registry, every pool's workers(), stats() and taskRecords(changedSince)
+// at a bounded rate (10 Hz by default). The managers' signals (emitted on the engine thread)
+// are connected directly to a mutex-protected buffer, never to the GUI event loop, so a
+// chatty worker or a pool finishing tens of thousands of tasks a second costs the GUI one
+// drain per tick. After each poll the watcher emits polled(); models read what changed.
+#pragma once
+
+#include <procpool/processpoolmanager.h>
+
+#include <QtCore/QDateTime>
+#include <QtCore/QHash>
+#include <QtCore/QList>
+#include <QtCore/QObject>
+#include <QtCore/QSet>
+#include <QtCore/QTimer>
+
+#include <memory>
+
+class QThread;
+
+namespace procpool::monitor {
+
+//! What the monitor shows of one manager after a poll.
+struct ManagerView
+{
+    ProcessPoolManager *manager = nullptr;
+    qint64 creatorPid = 0;
+    QString namespaceId;   //!< empty for a manager outside the registry
+    bool registered = false;
+    PoolState state = PoolState::Stopped;
+    bool stopping = false; //!< a stop was requested and the pool is still draining
+    bool hasPool = false;  //!< the running pool could be read (stats, workers)
+    PoolOptions options;
+    PoolStats stats;
+    QList<WorkerInfo> workers;
+
+    //! "stopped", "running", "stopping" or "broken", as the monitor shows it.
+    QString displayState() const;
+};
+
+//! Something a manager announced on the engine thread, in arrival order.
+struct EngineEvent
+{
+    enum class Kind { WorkerStarted, WorkerExited, WorkerLog, StateChanged };
+    Kind kind = Kind::WorkerLog;
+    ProcessPoolManager *manager = nullptr; //!< only for lookups; may be gone by now
+    QString namespaceId;
+    QDateTime time;
+    qint64 pid = 0;
+    int exitCode = 0;
+    int signal = 0;
+    PoolState state = PoolState::Stopped;
+    QString text; //!< worker name, exit reason or log line
+};
+
+//! A task record that changed since the previous poll, with the namespace it belongs to.
+struct RecordUpdate
+{
+    TaskRecord record;
+    QString namespaceId;
+    ProcessPoolManager *manager = nullptr;
+};
+
+//! Totals over every pool of the process, including pools that have been stopped since the
+//! monitor started (exact: taken from PoolStats).
+struct Totals
+{
+    int managers = 0;
+    int runningPools = 0;
+    int workers = 0;
+    int busyWorkers = 0;
+    qint64 queued = 0;
+    qint64 running = 0;
+    quint64 completed = 0;
+    quint64 failed = 0;
+    quint64 cancelled = 0;
+    quint64 submitted = 0;
+    quint64 workersCrashed = 0;
+};
+
+class EngineWatcher : public QObject
+{
+    Q_OBJECT
+public:
+    explicit EngineWatcher(QObject *parent = nullptr);
+    ~EngineWatcher() override;
+
+    //! Poll period; 100 ms (10 updates a second) by default.
+    void setInterval(int ms);
+    int interval() const { return m_timer.interval(); }
+    //! Polls at once (also used by tests to avoid waiting for the timer).
+    void pollNow();
+
+    const QList<ManagerView> &managers() const { return m_managers; }
+    const ManagerView *view(const ProcessPoolManager *manager) const;
+    //! Events and changed task records gathered by the last poll.
+    const QList<EngineEvent> &events() const { return m_events; }
+    const QList<RecordUpdate> &records() const { return m_records; }
+    const Totals &totals() const { return m_totals; }
+    //! Log lines dropped because workers printed faster than the monitor drains.
+    quint64 droppedEvents() const { return m_droppedEvents; }
+
+    //! Stops \a manager's pool without blocking the calling (GUI) thread: stop(true) or
+    //! terminate() run on a helper thread, and the manager shows "stopping" meanwhile.
+    enum class StopKind { Wait, NoWait, Terminate };
+    void stopPool(ProcessPoolManager *manager, StopKind kind);
+    //! True while a stopPool() helper thread works on \a manager.
+    bool isBeingStopped(const ProcessPoolManager *manager) const;
+    //! Kills every pool at once (used when the application quits).
+    void terminateAll();
+
+Q_SIGNALS:
+    void polled();
+
+private:
+    struct Sink;
+    struct PoolCursor
+    {
+        const ProcessPool *pool = nullptr;
+        quint64 serial = 0;
+        PoolState signalled = PoolState::Stopped;
+        bool restarted = false; //!< a Running announcement arrived since the last read
+        PoolStats lastStats; //!< of the pool last seen, added to the totals when it goes
+    };
+    void watch(ProcessPoolManager *manager);
+    void poll();
+    void readPool(ManagerView &view, PoolCursor &cursor);
+
+    QTimer m_timer;
+    std::shared_ptr<Sink> m_sink;
+    QSet<ProcessPoolManager *> m_watched;
+    QHash<ProcessPoolManager *, PoolCursor> m_cursors;
+    QHash<const ProcessPoolManager *, QThread *> m_stopThreads;
+    QList<ManagerView> m_managers;
+    QList<EngineEvent> m_events;
+    QList<RecordUpdate> m_records;
+    Totals m_totals;
+    PoolStats m_retired; //!< counters of pools that have stopped since the monitor started
+    quint64 m_droppedEvents = 0;
+};
+
+} // namespace procpool::monitor

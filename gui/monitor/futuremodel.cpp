@@ -1,0 +1,480 @@
+#include "futuremodel.h"
+
+#include "style.h"
+
+#include <QtCore/QDebug>
+
+#include <algorithm>
+#include <exception>
+
+namespace procpool::monitor {
+
+namespace {
+
+bool isFinal(TaskState state)
+{
+    return state == TaskState::Finished || state == TaskState::Failed || state == TaskState::Cancelled;
+}
+
+QString timeText(const QDateTime &time)
+{
+    return time.isValid() ? time.toLocalTime().toString(QStringLiteral("HH:mm:ss.zzz")) : QString();
+}
+
+//! The history may exceed its limit by this fraction before rows are dropped, so that
+//! eviction (one rowsRemoved) happens once per many finished tasks, not on every poll.
+constexpr int historySlackPercent = 5;
+
+} // namespace
+
+QString describeValue(const QVariant &value, int maxLength)
+{
+    QString text;
+    if (!value.isValid())
+        text = QStringLiteral("(none)");
+    else if (value.typeId() == QMetaType::QByteArray)
+        text = QStringLiteral("%1 bytes").arg(value.toByteArray().size());
+    else if (value.canConvert<QString>() && value.typeId() != QMetaType::QVariantList
+             && value.typeId() != QMetaType::QVariantMap && value.typeId() != QMetaType::QStringList)
+        text = value.toString();
+    else {
+        QDebug debug(&text);
+        debug.noquote() << value;
+    }
+    if (maxLength > 0 && text.size() > maxLength)
+        text = text.left(maxLength - 1) + QChar(0x2026);
+    return text;
+}
+
+FutureModel::FutureModel(EngineWatcher *watcher, QObject *parent)
+    : QAbstractTableModel(parent)
+    , m_watcher(watcher)
+{
+    connect(watcher, &EngineWatcher::polled, this, &FutureModel::update);
+}
+
+int FutureModel::rowCount(const QModelIndex &parent) const
+{
+    return parent.isValid() ? 0 : int(m_rows.size());
+}
+
+int FutureModel::columnCount(const QModelIndex &parent) const
+{
+    return parent.isValid() ? 0 : ColumnCount;
+}
+
+QVariant FutureModel::headerData(int section, Qt::Orientation orientation, int role) const
+{
+    if (orientation != Qt::Horizontal || role != Qt::DisplayRole)
+        return {};
+    static const char *const titles[ColumnCount] = {
+        "ID", "Task", "Type", "Namespace", "State", "Worker", "Submitted", "Started",
+        "Finished", "Duration", "Progress", "Result / error"};
+    return QString::fromLatin1(titles[section]);
+}
+
+int FutureModel::rowOf(quint64 id) const
+{
+    return m_rowOfId.value(id, -1);
+}
+
+QVariant FutureModel::data(const QModelIndex &index, int role) const
+{
+    if (!index.isValid() || index.row() >= m_rows.size())
+        return {};
+    const Row &row = m_rows.at(index.row());
+    const TaskRecord &r = row.record;
+    const QString state = stateName(r.state);
+    switch (role) {
+    case IdRole: return QVariant::fromValue(r.id);
+    case StateRole: return int(r.state);
+    case NamespaceRole: return row.namespaceId;
+    case TaskTypeRole: return r.taskType;
+    case ProgressValueRole: return r.progressValue;
+    case ProgressMaximumRole: return r.progressMaximum;
+    case ProgressTextRole: return r.progressText;
+    case CancellableRole: return row.own && !isFinal(r.state) && !row.future.isCanceled();
+    case Qt::DecorationRole:
+        return index.column() == State ? QVariant(style::stateDot(state)) : QVariant();
+    case Qt::ForegroundRole:
+        if (index.column() == State || (index.column() == Outcome && r.state == TaskState::Failed))
+            return style::stateColor(state);
+        return {};
+    case Qt::ToolTipRole:
+        if (index.column() == Outcome)
+            return r.state == TaskState::Failed ? r.error : row.result;
+        return {};
+    case Qt::TextAlignmentRole:
+        if (index.column() == Id || index.column() == Worker || index.column() == Duration)
+            return int(Qt::AlignRight | Qt::AlignVCenter);
+        return {};
+    case SortRole:
+        switch (index.column()) {
+        case Id: return QVariant::fromValue(r.id);
+        case Worker: return r.workerPid;
+        case Submitted: return r.submittedAt;
+        case Started: return r.startedAt;
+        case Finished: return r.finishedAt;
+        case Duration:
+            return r.startedAt.isValid() && r.finishedAt.isValid() ? r.startedAt.msecsTo(r.finishedAt) : -1;
+        case Progress: return r.progressMaximum > 0 ? double(r.progressValue) / r.progressMaximum : -1.0;
+        default: return data(index, Qt::DisplayRole);
+        }
+    case Qt::DisplayRole:
+        break;
+    default:
+        return {};
+    }
+    switch (index.column()) {
+    case Id: return QVariant::fromValue(r.id);
+    case Task: return r.taskName;
+    case Type: return r.taskType;
+    case Namespace: return row.namespaceId;
+    case State: return state;
+    case Worker: return r.workerPid > 0 ? QVariant(r.workerPid) : QVariant();
+    case Submitted: return timeText(r.submittedAt);
+    case Started: return timeText(r.startedAt);
+    case Finished: return timeText(r.finishedAt);
+    case Duration:
+        if (!r.startedAt.isValid())
+            return {};
+        return style::formatDuration(r.startedAt.msecsTo(r.finishedAt.isValid() ? r.finishedAt
+                                                                                  : QDateTime::currentDateTimeUtc()));
+    case Progress:
+        if (r.progressMaximum <= 0)
+            return {};
+        return r.progressText.isEmpty()
+                   ? QStringLiteral("%1%").arg(100 * r.progressValue / r.progressMaximum)
+                   : r.progressText;
+    case Outcome:
+        if (r.state == TaskState::Failed)
+            return r.error.section(QLatin1Char('\n'), 0, 0);
+        return row.result;
+    default: return {};
+    }
+}
+
+void FutureModel::setHistoryLimit(int limit)
+{
+    m_historyLimit = std::max(0, limit);
+    trimHistory();
+}
+
+void FutureModel::noteVocabulary(const Row &row)
+{
+    bool changed = false;
+    if (!m_namespaces.contains(row.namespaceId)) {
+        m_namespaces.append(row.namespaceId);
+        m_namespaces.sort();
+        changed = true;
+    }
+    if (!m_taskTypes.contains(row.record.taskType)) {
+        m_taskTypes.append(row.record.taskType);
+        m_taskTypes.sort();
+        changed = true;
+    }
+    if (changed)
+        Q_EMIT vocabularyChanged();
+}
+
+void FutureModel::setState(Row &row, TaskState state)
+{
+    if (row.record.state == state)
+        return;
+    --m_counts[size_t(row.record.state)];
+    ++m_counts[size_t(state)];
+    m_finishedRows += int(isFinal(state)) - int(isFinal(row.record.state));
+    row.record.state = state;
+}
+
+void FutureModel::addSubmission(const QString &namespaceId, ProcessPoolManager *manager,
+                                const QString &taskName, const QString &taskType,
+                                const QVariantList &arguments,
+                                const ProcessPoolManager::TrackedTask &task)
+{
+    Row row;
+    row.record.id = task.id;
+    row.record.taskName = taskName;
+    row.record.taskType = taskType;
+    row.record.state = TaskState::Queued;
+    row.record.submittedAt = QDateTime::currentDateTimeUtc();
+    row.namespaceId = namespaceId;
+    row.manager = manager;
+    row.own = true;
+    row.arguments = arguments;
+    row.future = task.future;
+    if (const int existing = rowOf(task.id); existing >= 0) {
+        // The poll saw the engine's record first: keep it, add what only we know.
+        Row &r = m_rows[existing];
+        r.own = true;
+        r.arguments = arguments;
+        r.future = task.future;
+    } else {
+        ++m_counts[size_t(TaskState::Queued)];
+        ++m_seen;
+        QList<Row> rows;
+        rows.append(std::move(row));
+        appendRows(std::move(rows));
+    }
+    m_openOwn.append(task.id);
+}
+
+int FutureModel::cancel(const QList<quint64> &ids)
+{
+    int cancelled = 0;
+    for (quint64 id : ids) {
+        const int at = rowOf(id);
+        if (at < 0)
+            continue;
+        Row &row = m_rows[at];
+        if (!row.own || row.future.isFinished() || row.future.isCanceled())
+            continue;
+        row.future.cancel(); // the engine drops it (queued) or applies the pool's cancel policy
+        ++cancelled;
+    }
+    return cancelled;
+}
+
+bool FutureModel::settleFromFuture(Row &row)
+{
+    if (!row.own || row.futureSettled || !row.future.isFinished())
+        return false;
+    row.futureSettled = true;
+    // The future has finished: none of these calls waits.
+    if (row.future.resultCount() > 0) {
+        row.result = describeValue(row.future.result(), 0);
+        if (!isFinal(row.record.state))
+            setState(row, TaskState::Finished);
+        return true;
+    }
+    QString error;
+    try {
+        row.future.waitForFinished(); // rethrows the task's failure
+    } catch (const std::exception &e) {
+        error = QString::fromUtf8(e.what());
+    } catch (...) {
+        error = QStringLiteral("unknown exception");
+    }
+    if (!isFinal(row.record.state)) {
+        setState(row, error.isEmpty() ? TaskState::Cancelled : TaskState::Failed);
+        row.record.finishedAt = QDateTime::currentDateTimeUtc();
+    }
+    if (row.record.error.isEmpty())
+        row.record.error = error;
+    return true;
+}
+
+void FutureModel::merge(const RecordUpdate &update, QList<int> &changed, QList<Row> &added)
+{
+    const TaskRecord &record = update.record;
+    const int at = rowOf(record.id);
+    if (at >= m_rows.size())
+        return; // added earlier in this poll
+    if (at < 0) {
+        Row row;
+        row.record = record;
+        row.namespaceId = update.namespaceId;
+        row.manager = update.manager;
+        ++m_counts[size_t(record.state)];
+        ++m_seen;
+        if (isFinal(record.state))
+            ++m_finishedRows;
+        m_rowOfId.insert(record.id, int(m_rows.size() + added.size()));
+        added.append(std::move(row));
+        return;
+    }
+    Row &row = m_rows[at];
+    if (isFinal(row.record.state) && !isFinal(record.state))
+        return; // settled from the future already; the engine's record is behind
+    const TaskState state = record.state;
+    const QString keepError = row.record.error;
+    const TaskState old = row.record.state;
+    row.record = record;
+    row.record.state = old; // counted through setState()
+    setState(row, state);
+    if (row.record.error.isEmpty())
+        row.record.error = keepError;
+    if (row.namespaceId.isEmpty())
+        row.namespaceId = update.namespaceId;
+    changed.append(at);
+}
+
+void FutureModel::appendRows(QList<Row> &&rows)
+{
+    if (rows.isEmpty())
+        return;
+    const int first = int(m_rows.size());
+    beginInsertRows({}, first, first + int(rows.size()) - 1);
+    for (Row &row : rows) {
+        m_rowOfId.insert(row.record.id, int(m_rows.size()));
+        noteVocabulary(row);
+        m_rows.append(std::move(row));
+    }
+    endInsertRows();
+}
+
+void FutureModel::announce(QList<int> &changed)
+{
+    std::sort(changed.begin(), changed.end());
+    changed.erase(std::unique(changed.begin(), changed.end()), changed.end());
+    for (qsizetype i = 0; i < changed.size();) {
+        qsizetype j = i;
+        while (j + 1 < changed.size() && changed.at(j + 1) == changed.at(j) + 1)
+            ++j;
+        Q_EMIT dataChanged(index(changed.at(i), 0), index(changed.at(j), ColumnCount - 1));
+        i = j + 1;
+    }
+}
+
+void FutureModel::trimHistory()
+{
+    const int slack = m_historyLimit * historySlackPercent / 100;
+    if (m_finishedRows <= m_historyLimit + slack)
+        return;
+    int excess = m_finishedRows - m_historyLimit;
+    QList<int> drop; // the oldest finished rows
+    for (int i = 0; i < m_rows.size() && excess > 0; ++i) {
+        if (isFinal(m_rows.at(i).record.state)) {
+            drop.append(i);
+            --excess;
+        }
+    }
+    for (qsizetype i = drop.size() - 1; i >= 0;) {
+        const int last = drop.at(i);
+        int first = last;
+        while (i > 0 && drop.at(i - 1) == first - 1) {
+            --first;
+            --i;
+        }
+        --i;
+        beginRemoveRows({}, first, last);
+        m_rows.remove(first, last - first + 1);
+        endRemoveRows();
+    }
+    m_finishedRows -= int(drop.size());
+    m_rowOfId.clear();
+    m_rowOfId.reserve(m_rows.size());
+    for (int i = 0; i < m_rows.size(); ++i)
+        m_rowOfId.insert(m_rows.at(i).record.id, i);
+    m_openOwn.removeIf([this](quint64 id) { return !m_rowOfId.contains(id); });
+}
+
+void FutureModel::update()
+{
+    QList<int> changed;
+    QList<Row> added;
+    for (const RecordUpdate &u : m_watcher->records())
+        merge(u, changed, added);
+    appendRows(std::move(added));
+
+    // Own submissions: results (and outcomes of pools that cannot be read any more).
+    QList<quint64> stillOpen;
+    for (quint64 id : std::as_const(m_openOwn)) {
+        const int at = rowOf(id);
+        if (at < 0)
+            continue;
+        if (settleFromFuture(m_rows[at]))
+            changed.append(at);
+        else
+            stillOpen.append(id);
+    }
+    m_openOwn = std::move(stillOpen);
+    announce(changed);
+    trimHistory();
+}
+
+QString FutureModel::details(quint64 id) const
+{
+    const int at = rowOf(id);
+    if (at < 0)
+        return {};
+    const Row &row = m_rows.at(at);
+    const TaskRecord &r = row.record;
+    QString text;
+    auto line = [&text](const QString &label, const QString &value) {
+        text += QStringLiteral("<tr><td style='color:#666;padding-right:10px'>%1</td><td>%2</td></tr>")
+                    .arg(label, value.toHtmlEscaped());
+    };
+    text += QStringLiteral("<table>");
+    line(QStringLiteral("Task"), QStringLiteral("%1 (id %2)").arg(r.taskName).arg(r.id));
+    line(QStringLiteral("Namespace"), row.namespaceId);
+    line(QStringLiteral("Task type"), r.taskType.isEmpty() ? QStringLiteral("(none)") : r.taskType);
+    line(QStringLiteral("State"), stateName(r.state));
+    if (r.workerPid > 0)
+        line(QStringLiteral("Worker"), QString::number(r.workerPid));
+    line(QStringLiteral("Submitted"), timeText(r.submittedAt));
+    if (r.startedAt.isValid())
+        line(QStringLiteral("Started"), timeText(r.startedAt));
+    if (r.finishedAt.isValid())
+        line(QStringLiteral("Finished"), timeText(r.finishedAt));
+    if (r.startedAt.isValid() && r.finishedAt.isValid())
+        line(QStringLiteral("Duration"), style::formatDuration(r.startedAt.msecsTo(r.finishedAt)));
+    if (r.progressMaximum > 0)
+        line(QStringLiteral("Progress"), QStringLiteral("%1 / %2 %3").arg(r.progressValue).arg(r.progressMaximum).arg(r.progressText));
+    if (row.own) {
+        QStringList args;
+        for (const QVariant &a : row.arguments)
+            args.append(describeValue(a, 0));
+        line(QStringLiteral("Arguments"), args.isEmpty() ? QStringLiteral("()") : u'(' + args.join(QStringLiteral(", ")) + u')');
+    } else {
+        line(QStringLiteral("Arguments"), QStringLiteral("(submitted elsewhere in this process)"));
+    }
+    text += QStringLiteral("</table>");
+    if (r.state == TaskState::Finished)
+        text += QStringLiteral("<p><b>Result</b></p><pre>%1</pre>")
+                    .arg((row.own ? (row.futureSettled ? row.result : QStringLiteral("(arriving)"))
+                                  : QStringLiteral("(held by the submitter)")).toHtmlEscaped());
+    if (!r.error.isEmpty())
+        text += QStringLiteral("<p><b style='color:#c62828'>Error</b></p><pre style='white-space:pre-wrap'>%1</pre>")
+                    .arg(r.error.toHtmlEscaped());
+    return text;
+}
+
+// ---- FutureFilterModel ---------------------------------------------------------------------
+
+void FutureFilterModel::setStates(const QList<TaskState> &states)
+{
+    m_states = states;
+    invalidateFilter();
+}
+
+void FutureFilterModel::setNamespace(const std::optional<QString> &namespaceId)
+{
+    m_namespace = namespaceId;
+    invalidateFilter();
+}
+
+void FutureFilterModel::setTaskType(const std::optional<QString> &taskType)
+{
+    m_taskType = taskType;
+    invalidateFilter();
+}
+
+void FutureFilterModel::setText(const QString &text)
+{
+    m_text = text;
+    invalidateFilter();
+}
+
+bool FutureFilterModel::filterAcceptsRow(int sourceRow, const QModelIndex &sourceParent) const
+{
+    const QModelIndex i = sourceModel()->index(sourceRow, 0, sourceParent);
+    if (!m_states.isEmpty()
+        && !m_states.contains(TaskState(i.data(FutureModel::StateRole).toInt())))
+        return false;
+    if (m_namespace && i.data(FutureModel::NamespaceRole).toString() != *m_namespace)
+        return false;
+    if (m_taskType && i.data(FutureModel::TaskTypeRole).toString() != *m_taskType)
+        return false;
+    if (!m_text.isEmpty()) {
+        const QAbstractItemModel *m = sourceModel();
+        const bool found = m->index(sourceRow, FutureModel::Task).data().toString().contains(m_text, Qt::CaseInsensitive)
+                           || m->index(sourceRow, FutureModel::Outcome).data().toString().contains(m_text, Qt::CaseInsensitive)
+                           || m->index(sourceRow, FutureModel::Id).data().toString() == m_text;
+        if (!found)
+            return false;
+    }
+    return true;
+}
+
+} // namespace procpool::monitor

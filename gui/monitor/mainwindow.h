@@ -1,0 +1,144 @@
+// procpool monitor — MainWindow: namespaces, workers, futures, charts and log of every pool in
+// this process, and the actions an operator takes on them.
+#pragma once
+
+#include "submitdialog.h"
+
+#include <procpool/processpoolmanager.h>
+
+#include <QtCore/QElapsedTimer>
+#include <QtCore/QTimer>
+#include <QtWidgets/QMainWindow>
+
+#include <functional>
+
+class QComboBox;
+class QLabel;
+class QLineEdit;
+class QSortFilterProxyModel;
+class QTableView;
+class QTextBrowser;
+class QTreeView;
+class QCheckBox;
+
+namespace procpool::monitor {
+
+class ChartWidget;
+class EngineWatcher;
+class FutureFilterModel;
+class FutureModel;
+class LogFilterModel;
+class LogModel;
+class NamespaceModel;
+class WorkerModel;
+
+class MainWindow : public QMainWindow
+{
+    Q_OBJECT
+public:
+    explicit MainWindow(QWidget *parent = nullptr);
+    ~MainWindow() override;
+
+    EngineWatcher *watcher() const { return m_watcher; }
+    NamespaceModel *namespaceModel() const { return m_namespaces; }
+    WorkerModel *workerModel() const { return m_workers; }
+    FutureModel *futureModel() const { return m_futures; }
+    LogModel *logModel() const { return m_log; }
+    QTreeView *namespaceView() const { return m_namespaceView; }
+    QTableView *workerView() const { return m_workerView; }
+    QTableView *futureView() const { return m_futureView; }
+    ChartWidget *chart() const { return m_chart; }
+    QLabel *statusLabel() const { return m_statusTotals; }
+
+    //! Asks before destructive actions; replaceable (tests answer without a message box).
+    using Confirmer = std::function<bool(const QString &title, const QString &text)>;
+    void setConfirmer(Confirmer confirmer) { m_confirm = std::move(confirmer); }
+
+    //! The manager the actions apply to (selected in the namespace tree), or null.
+    ProcessPoolManager *selectedManager() const;
+    void selectManager(const ProcessPoolManager *manager);
+
+    //! Submits \a request to \a manager; returns the error (nothing was submitted) or empty.
+    //! \a log: say so in the log.
+    QString submit(ProcessPoolManager *manager, const SubmitDialog::Request &request, bool log = true);
+
+    //! Saves window layout, column widths and filters to QSettings.
+    void saveSettings() const;
+
+protected:
+    void closeEvent(QCloseEvent *event) override;
+
+private:
+    QAction *addAction(QMenu *menu, const char *objectName, const QString &text, const char *icon,
+                       const QKeySequence &shortcut, const QString &tip,
+                       void (MainWindow::*slot)());
+    void createActions();
+    QWidget *createFuturesPane();
+    QWidget *createLogPane();
+    void restoreSettings();
+    void updateActions();
+    void updateStatus();
+    void updateDetails();
+    void sampleCharts();
+    void workerFilterChanged();
+    void refreshFilterChoices();
+    void applyFutureFilter();
+    void report(const QString &namespaceId, const QString &text, bool error = false);
+    bool confirm(const QString &title, const QString &text);
+    QList<quint64> selectedFutureIds() const;
+
+    void newNamespace();
+    void startPool();
+    void stopPool();
+    void stopPoolNow();
+    void terminatePool();
+    void removeNamespace();
+    void submitTasks();
+    void cancelFutures();
+    void killWorker();
+    void clearLog();
+    void quit();
+    void findFutures();
+    void showPreferences();
+    void showAbout();
+
+    EngineWatcher *m_watcher;
+    NamespaceModel *m_namespaces;
+    WorkerModel *m_workers;
+    FutureModel *m_futures;
+    LogModel *m_log;
+    QSortFilterProxyModel *m_workerFilter;
+    FutureFilterModel *m_futureFilter;
+    LogFilterModel *m_logFilter;
+
+    QTreeView *m_namespaceView = nullptr;
+    QTableView *m_workerView = nullptr;
+    QTableView *m_futureView = nullptr;
+    QTableView *m_logView = nullptr;
+    QTextBrowser *m_details = nullptr;
+    ChartWidget *m_chart = nullptr;
+    QComboBox *m_stateFilter = nullptr;
+    QComboBox *m_namespaceFilter = nullptr;
+    QComboBox *m_typeFilter = nullptr;
+    QLineEdit *m_futureSearch = nullptr;
+    QLabel *m_futureCounts = nullptr;
+    QLineEdit *m_logSearch = nullptr;
+    QCheckBox *m_logOutput = nullptr;
+    QCheckBox *m_logEngine = nullptr;
+    QLabel *m_statusTotals = nullptr;
+    QLabel *m_statusRate = nullptr;
+
+    QAction *m_actStart = nullptr, *m_actStop = nullptr, *m_actStopNow = nullptr,
+            *m_actTerminate = nullptr, *m_actRemove = nullptr, *m_actSubmit = nullptr,
+            *m_actCancel = nullptr, *m_actKill = nullptr, *m_actAllWorkers = nullptr;
+
+    Confirmer m_confirm;
+    QTimer m_chartTimer;
+    QElapsedTimer m_chartClock;
+    qint64 m_lastChartMs = 0;
+    quint64 m_lastDone = 0;
+    bool m_firstSelection = true;
+    QString m_detailsShown;
+};
+
+} // namespace procpool::monitor

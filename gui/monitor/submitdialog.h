@@ -1,0 +1,60 @@
+// procpool monitor — the "Submit sample tasks" dialog.
+#pragma once
+
+#include <QtCore/QVariantList>
+#include <QtWidgets/QDialog>
+
+#include <functional>
+
+class QComboBox;
+class QDialogButtonBox;
+class QFormLayout;
+class QLabel;
+class QSpinBox;
+
+namespace procpool::monitor {
+
+class SubmitDialog : public QDialog
+{
+    Q_OBJECT
+public:
+    struct Request
+    {
+        QString taskName;
+        QVariantList arguments;
+        int count = 1;
+        QString taskType;
+    };
+    //! Submits a request; returns an error message (the dialog stays open and shows it, nothing
+    //! was submitted) or an empty string (the dialog closes).
+    using Submitter = std::function<QString(const Request &)>;
+
+    SubmitDialog(const QString &namespaceId, const QString &poolTaskType, Submitter submitter,
+                 QWidget *parent = nullptr);
+
+    Request request() const;
+    QString errorText() const;
+
+    //! Fields, for tests.
+    QComboBox *taskField() const { return m_task; }
+    QComboBox *taskTypeField() const { return m_taskType; }
+    QSpinBox *countField() const { return m_count; }
+
+    void accept() override;
+
+private:
+    void showParameters();
+    void saveSettings() const;
+
+    Submitter m_submitter;
+    QComboBox *m_task;
+    QLabel *m_description;
+    QFormLayout *m_parameters;
+    QList<QWidget *> m_parameterFields;
+    QSpinBox *m_count;
+    QComboBox *m_taskType;
+    QLabel *m_error;
+    QDialogButtonBox *m_buttons;
+};
+
+} // namespace procpool::monitor
