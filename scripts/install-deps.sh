@@ -6,6 +6,7 @@ set -euo pipefail
 packages=(
   cmake ninja-build g++ make pkg-config
   qt6-base-dev qt6-base-dev-tools libgl-dev
+  libqt6svg6   # the SVG icon engine plugin: the monitor's icons are SVG files
   python3
 )
 # Optional extras: a display server for screenshots and clang for sanitizers/fuzzing.
