@@ -1,0 +1,623 @@
+// Headless mode: runs the real procpool executable (`procpool --headless …`) as a child process
+// and checks what it prints, its exit status and that no worker process outlives it.
+//
+// Every wait is a hang guard with a generous bound, never a performance expectation: a test
+// waits for the line that says the run reached a given point (a worker printed "ready", the
+// interrupt was acknowledged) rather than for an amount of time.
+#include "testmain.h"
+
+#include <QtCore/QDir>
+#include <QtCore/QFile>
+#include <QtCore/QJsonArray>
+#include <QtCore/QJsonDocument>
+#include <QtCore/QJsonObject>
+#include <QtCore/QProcess>
+#include <QtCore/QSet>
+#include <QtCore/QTemporaryDir>
+
+#include <csignal>
+#include <memory>
+#include <sys/types.h>
+#include <unistd.h>
+
+#ifndef PROCPOOL_EXECUTABLE
+#error "PROCPOOL_EXECUTABLE must name the procpool executable under test"
+#endif
+
+namespace {
+
+constexpr int runTimeoutMs = 180000;   //!< hang guard for one headless run
+constexpr int eventTimeoutMs = 60000;  //!< hang guard for one awaited line
+
+struct Run
+{
+    int exitCode = -1;
+    QProcess::ExitStatus exitStatus = QProcess::CrashExit;
+    QByteArray out;
+    QByteArray err;
+};
+
+QList<QJsonObject> jsonLines(const QByteArray &out)
+{
+    QList<QJsonObject> objects;
+    for (const QByteArray &line : out.split('\n')) {
+        if (line.trimmed().isEmpty())
+            continue;
+        QJsonParseError error;
+        const QJsonDocument doc = QJsonDocument::fromJson(line, &error);
+        if (error.error != QJsonParseError::NoError || !doc.isObject()) {
+            qWarning() << "not a JSON object line:" << line;
+            return {};
+        }
+        objects.append(doc.object());
+    }
+    return objects;
+}
+
+QList<QJsonObject> events(const QList<QJsonObject> &objects, const QString &event)
+{
+    QList<QJsonObject> matching;
+    for (const QJsonObject &o : objects)
+        if (o.value(QStringLiteral("event")).toString() == event)
+            matching.append(o);
+    return matching;
+}
+
+QByteArray readFile(const QString &path)
+{
+    QFile f(path);
+    return f.open(QIODevice::ReadOnly) ? f.readAll() : QByteArray();
+}
+
+//! True while \a pid is a process that has not yet been reaped and is not a zombie.
+bool processAlive(qint64 pid)
+{
+    const QByteArray stat = readFile(QStringLiteral("/proc/%1/stat").arg(pid));
+    const qsizetype close = stat.lastIndexOf(')');
+    return close >= 0 && close + 2 < stat.size() && stat.at(close + 2) != 'Z';
+}
+
+//! Live processes whose name (/proc/PID/comm) starts with \a prefix.
+QList<qint64> processesNamed(const QString &prefix)
+{
+    QList<qint64> pids;
+    const QStringList entries = QDir(QStringLiteral("/proc")).entryList(QDir::Dirs);
+    for (const QString &entry : entries) {
+        bool ok = false;
+        const qint64 pid = entry.toLongLong(&ok);
+        if (ok && QString::fromUtf8(readFile(QStringLiteral("/proc/%1/comm").arg(pid)))
+                      .startsWith(prefix)
+            && processAlive(pid))
+            pids.append(pid);
+    }
+    return pids;
+}
+
+} // namespace
+
+class TestHeadless : public QObject
+{
+    Q_OBJECT
+
+private:
+    //! Unique per test process, so the worker scans only ever see this run's workers; with
+    //! "-N" appended it fits the 15 bytes of /proc/PID/comm.
+    QString m_prefix = QStringLiteral("th%1").arg(::getpid() % 100000);
+    std::unique_ptr<QProcess> m_process;
+
+    QStringList headless(const QStringList &arguments) const
+    {
+        return QStringList{QStringLiteral("--headless")} + arguments;
+    }
+
+    Run run(const QStringList &arguments, const QByteArray &input = QByteArray(),
+            bool withInput = false)
+    {
+        QProcess p;
+        p.setProgram(QStringLiteral(PROCPOOL_EXECUTABLE));
+        p.setArguments(headless(arguments));
+        p.start();
+        if (!p.waitForStarted(eventTimeoutMs))
+            qFatal("cannot start %s", PROCPOOL_EXECUTABLE);
+        if (withInput) {
+            p.write(input);
+            p.closeWriteChannel();
+        } else {
+            p.closeWriteChannel();
+        }
+        Run r;
+        if (!p.waitForFinished(runTimeoutMs)) {
+            p.kill();
+            p.waitForFinished();
+            qWarning("procpool --headless %s did not finish", qPrintable(arguments.join(u' ')));
+        }
+        r.exitCode = p.exitCode();
+        r.exitStatus = p.exitStatus();
+        r.out = p.readAllStandardOutput();
+        r.err = p.readAllStandardError();
+        return r;
+    }
+
+    //! Starts a run to be interrupted; stdout and stderr stay separate.
+    void startInteractive(const QStringList &arguments)
+    {
+        m_process = std::make_unique<QProcess>();
+        m_process->setProgram(QStringLiteral(PROCPOOL_EXECUTABLE));
+        m_process->setArguments(headless(arguments));
+        m_process->start();
+        QVERIFY(m_process->waitForStarted(eventTimeoutMs));
+        m_process->closeWriteChannel();
+    }
+
+    //! Waits until the child's stderr contains \a text; returns all of stderr read so far.
+    bool waitForStderr(QByteArray *err, const QByteArray &text)
+    {
+        QElapsedTimer guard;
+        guard.start();
+        while (!err->contains(text)) {
+            if (guard.elapsed() > eventTimeoutMs || m_process->state() == QProcess::NotRunning)
+                return false;
+            m_process->waitForReadyRead(200);
+            *err += m_process->readAllStandardError();
+        }
+        return true;
+    }
+
+    void verifyNoWorkersLeft(const QList<QJsonObject> &results)
+    {
+        for (const QJsonObject &r : results) {
+            const qint64 pid = r.value(QStringLiteral("worker_pid")).toInteger();
+            if (pid > 0)
+                QVERIFY2(!processAlive(pid), qPrintable(QStringLiteral("worker %1 is alive").arg(pid)));
+        }
+        QCOMPARE(processesNamed(m_prefix + u'-'), QList<qint64>());
+    }
+
+private Q_SLOTS:
+    void cleanup()
+    {
+        if (m_process && m_process->state() != QProcess::NotRunning) {
+            m_process->kill();
+            m_process->waitForFinished();
+        }
+        m_process.reset();
+        for (const qint64 pid : processesNamed(m_prefix + u'-'))
+            ::kill(pid_t(pid), SIGKILL);
+    }
+
+    void helpDocumentsEveryFlag()
+    {
+        const Run r = run({QStringLiteral("--help")});
+        QCOMPARE(r.exitCode, 0);
+        const QString help = QString::fromUtf8(r.out);
+        const QStringList flags = {
+            QStringLiteral("--namespace"), QStringLiteral("--workers"),
+            QStringLiteral("--task-type"), QStringLiteral("--daemon"),
+            QStringLiteral("--prefix"), QStringLiteral("--timeout"),
+            QStringLiteral("--max-tasks-per-worker"), QStringLiteral("--submit"),
+            QStringLiteral("--count"), QStringLiteral("--submit-type"),
+            QStringLiteral("--jobs"), QStringLiteral("--on-bad-line"),
+            QStringLiteral("--json"), QStringLiteral("--order"),
+            QStringLiteral("--list-tasks"), QStringLiteral("--list"),
+            QStringLiteral("--watch"), QStringLiteral("--help")};
+        for (const QString &flag : flags)
+            QVERIFY2(help.contains(flag + u' ') || help.contains(flag + u','),
+                     qPrintable(flag + QStringLiteral(" is not in --help")));
+        QVERIFY(help.count(QStringLiteral("Example: ")) >= flags.size());
+        QVERIFY(help.contains(QStringLiteral("Exit status")));
+    }
+
+    void listTasks()
+    {
+        const Run human = run({QStringLiteral("--list-tasks")});
+        QCOMPARE(human.exitCode, 0);
+        QVERIFY(human.out.contains("sleep(ms:int=200)"));
+        QVERIFY(human.out.contains("Crashes its worker with SIGSEGV"));
+
+        const Run json = run({QStringLiteral("--list-tasks"), QStringLiteral("--json")});
+        QCOMPARE(json.exitCode, 0);
+        const QList<QJsonObject> tasks = events(jsonLines(json.out), QStringLiteral("task"));
+        QStringList names;
+        for (const QJsonObject &t : tasks)
+            names.append(t.value(QStringLiteral("task")).toString());
+        for (const char *expected : {"sleep", "primes", "echo", "progress", "throw", "print",
+                                     "crash", "abort", "hang", "allocate"})
+            QVERIFY2(names.contains(QString::fromLatin1(expected)), expected);
+        const QJsonObject sleep = tasks.at(names.indexOf(QStringLiteral("sleep")));
+        const QJsonArray parameters = sleep.value(QStringLiteral("parameters")).toArray();
+        QCOMPARE(parameters.size(), 1);
+        QCOMPARE(parameters.at(0)[QStringLiteral("name")].toString(), QStringLiteral("ms"));
+        QCOMPARE(parameters.at(0)[QStringLiteral("type")].toString(), QStringLiteral("int"));
+        QCOMPARE(parameters.at(0)[QStringLiteral("default")].toInt(), 200);
+        QVERIFY(!sleep.value(QStringLiteral("description")).toString().isEmpty());
+    }
+
+    void usageErrors_data()
+    {
+        QTest::addColumn<QStringList>("arguments");
+        QTest::addColumn<QString>("message");
+        const auto s = [](const char *text) { return QString::fromLatin1(text); };
+        QTest::newRow("unknown flag") << QStringList{s("--bogus")} << s("bogus");
+        QTest::newRow("no task name") << QStringList{s("--submit"), s(":5")} << s("no task name");
+        QTest::newRow("unknown task") << QStringList{s("--submit"), s("nosuch")} << s("no task 'nosuch'");
+        QTest::newRow("too many args") << QStringList{s("--submit"), s("sleep:1,2")} << s("takes 1 argument");
+        QTest::newRow("wrong arg type") << QStringList{s("--submit"), s("sleep:soon")} << s("not an integer");
+        QTest::newRow("count first") << QStringList{s("--count"), s("3"), s("--submit"), s("sleep")} << s("--count applies to the --submit before it");
+        QTest::newRow("count zero") << QStringList{s("--submit"), s("sleep"), s("--count"), s("0")} << s("--count needs an integer");
+        QTest::newRow("workers zero") << QStringList{s("--workers"), s("0"), s("--submit"), s("sleep")} << s("--workers needs");
+        QTest::newRow("bad timeout") << QStringList{s("--timeout"), s("soon"), s("--submit"), s("sleep")} << s("--timeout needs");
+        QTest::newRow("bad order") << QStringList{s("--order"), s("sideways"), s("--submit"), s("sleep")} << s("--order is");
+        QTest::newRow("bad on-bad-line") << QStringList{s("--on-bad-line=maybe"), s("--jobs"), s("-")} << s("--on-bad-line is");
+        QTest::newRow("positional") << QStringList{s("--submit"), s("sleep"), s("later")} << s("unexpected argument 'later'");
+        QTest::newRow("namespace twice") << QStringList{s("--namespace"), s("a"), s("--namespace"), s("a"), s("--list")} << s("given twice");
+        QTest::newRow("nothing to do") << QStringList{} << s("nothing to do");
+        QTest::newRow("missing jobs file") << QStringList{s("--jobs"), s("/nonexistent/jobs.jsonl")} << s("cannot open jobs file");
+    }
+
+    void usageErrors()
+    {
+        QFETCH(QStringList, arguments);
+        QFETCH(QString, message);
+        const Run r = run(arguments);
+        QCOMPARE(r.exitCode, 2);
+        QVERIFY2(QString::fromUtf8(r.err).contains(message), r.err.constData());
+        QVERIFY2(r.out.isEmpty(), r.out.constData()); // nothing was submitted or reported
+    }
+
+    void jsonResultsOfTwoNamespaces()
+    {
+        const Run r = run({QStringLiteral("--json"),
+                           QStringLiteral("--namespace"), QStringLiteral("cpu"),
+                           QStringLiteral("--workers"), QStringLiteral("2"),
+                           QStringLiteral("--prefix"), m_prefix,
+                           QStringLiteral("--submit"), QStringLiteral("primes:1000"),
+                           QStringLiteral("--count"), QStringLiteral("3"),
+                           QStringLiteral("--submit"), QStringLiteral("crash"),
+                           QStringLiteral("--submit"), QStringLiteral("throw:oops"),
+                           QStringLiteral("--namespace"), QStringLiteral("render"),
+                           QStringLiteral("--workers"), QStringLiteral("1"),
+                           QStringLiteral("--prefix"), m_prefix,
+                           QStringLiteral("--task-type"), QStringLiteral("render"),
+                           QStringLiteral("--submit"), QStringLiteral("echo:4"),
+                           QStringLiteral("--submit-type"), QStringLiteral("render"),
+                           QStringLiteral("--submit"), QStringLiteral("sleep:1")});
+        QCOMPARE(r.exitCode, 1); // a crash, a throw and a rejection
+        const QList<QJsonObject> all = jsonLines(r.out);
+        const QList<QJsonObject> results = events(all, QStringLiteral("result"));
+        QCOMPARE(results.size(), 7);
+        QSet<qint64> seqs;
+        for (const QJsonObject &o : results) {
+            seqs.insert(o.value(QStringLiteral("seq")).toInteger());
+            const QString task = o.value(QStringLiteral("task")).toString();
+            const QString state = o.value(QStringLiteral("state")).toString();
+            const QString ns = o.value(QStringLiteral("namespace")).toString();
+            if (task == u"primes") {
+                QCOMPARE(ns, QStringLiteral("cpu"));
+                QCOMPARE(state, QStringLiteral("ok"));
+                QCOMPARE(o.value(QStringLiteral("result")).toInteger(), 168);
+                QVERIFY(o.value(QStringLiteral("id")).toInteger() > 0);
+                QVERIFY(o.value(QStringLiteral("worker_pid")).toInteger() > 0);
+                QVERIFY(o.value(QStringLiteral("duration_ms")).isDouble());
+                QCOMPARE(o.value(QStringLiteral("args")).toArray(), QJsonArray{1000});
+                QVERIFY(o.value(QStringLiteral("task_type")).isNull());
+            } else if (task == u"crash") {
+                QCOMPARE(state, QStringLiteral("failed"));
+                QCOMPARE(o.value(QStringLiteral("error_type")).toString(), QStringLiteral("WorkerCrashed"));
+                QVERIFY(o.value(QStringLiteral("error")).toString().contains(QStringLiteral("SIGSEGV")));
+                QVERIFY(o.value(QStringLiteral("worker_pid")).toInteger() > 0);
+            } else if (task == u"throw") {
+                QCOMPARE(state, QStringLiteral("failed"));
+                QCOMPARE(o.value(QStringLiteral("error_type")).toString(), QStringLiteral("TaskException"));
+                QVERIFY(o.value(QStringLiteral("error")).toString().contains(QStringLiteral("oops")));
+            } else if (task == u"echo") {
+                QCOMPARE(ns, QStringLiteral("render"));
+                QCOMPARE(state, QStringLiteral("ok"));
+                QCOMPARE(o.value(QStringLiteral("task_type")).toString(), QStringLiteral("render"));
+                QCOMPARE(o.value(QStringLiteral("result")).toString(), QStringLiteral("xxxx"));
+            } else if (task == u"sleep") {
+                // Task-type protection: the UnknownTaskError text, before anything was queued.
+                QCOMPARE(state, QStringLiteral("rejected"));
+                QCOMPARE(o.value(QStringLiteral("error_type")).toString(), QStringLiteral("UnknownTaskError"));
+                QVERIFY(o.value(QStringLiteral("error")).toString().contains(QStringLiteral("'render'")));
+                QVERIFY(o.value(QStringLiteral("id")).isNull());
+            } else {
+                QFAIL(qPrintable(QStringLiteral("unexpected task ") + task));
+            }
+        }
+        QCOMPARE(seqs.size(), 7);
+        const QList<QJsonObject> summaries = events(all, QStringLiteral("summary"));
+        QCOMPARE(summaries.size(), 1);
+        QCOMPARE(all.last(), summaries.first()); // the summary comes last
+        const QJsonObject summary = summaries.first();
+        QCOMPARE(summary.value(QStringLiteral("total")).toInt(), 7);
+        QCOMPARE(summary.value(QStringLiteral("ok")).toInt(), 4);
+        QCOMPARE(summary.value(QStringLiteral("failed")).toInt(), 2);
+        QCOMPARE(summary.value(QStringLiteral("rejected")).toInt(), 1);
+        QCOMPARE(summary.value(QStringLiteral("cancelled")).toInt(), 0);
+        QCOMPARE(summary.value(QStringLiteral("exit_status")).toInt(), 1);
+        QCOMPARE(summary.value(QStringLiteral("namespaces")).toArray().size(), 2);
+        QVERIFY(r.err.contains("about to crash with SIGSEGV")); // the worker's log, on stderr
+        verifyNoWorkersLeft(results);
+    }
+
+    void humanOutputAndExitZero()
+    {
+        const Run r = run({QStringLiteral("--workers"), QStringLiteral("2"),
+                           QStringLiteral("--prefix"), m_prefix,
+                           QStringLiteral("--submit"), QStringLiteral("sleep:5"),
+                           QStringLiteral("--count"), QStringLiteral("4"),
+                           QStringLiteral("--submit"), QStringLiteral("echo")});
+        QCOMPARE(r.exitCode, 0);
+        QCOMPARE(r.out.count(" ok [default] sleep(5) = 5 (worker "), 4);
+        QVERIFY(r.out.contains("ok [default] echo(1024) = <1024 bytes>")); // the default argument
+        QVERIFY(r.out.contains("summary: 5 task(s)"));
+        QVERIFY(r.out.contains("exit status 0"));
+        QVERIFY(!r.out.contains('\033')); // nothing decorative without a terminal
+        QVERIFY(!r.err.contains('\033'));
+        QVERIFY(!r.err.contains('\r'));
+    }
+
+    void orderSubmitted()
+    {
+        // The first task is the slowest: in completion order it would come last.
+        const Run r = run({QStringLiteral("--json"), QStringLiteral("--order"),
+                           QStringLiteral("submitted"), QStringLiteral("--workers"),
+                           QStringLiteral("2"), QStringLiteral("--submit"),
+                           QStringLiteral("sleep:300"), QStringLiteral("--submit"),
+                           QStringLiteral("sleep:0"), QStringLiteral("--count"),
+                           QStringLiteral("10")});
+        QCOMPARE(r.exitCode, 0);
+        const QList<QJsonObject> results = events(jsonLines(r.out), QStringLiteral("result"));
+        QCOMPARE(results.size(), 11);
+        for (qsizetype i = 0; i < results.size(); ++i)
+            QCOMPARE(results.at(i).value(QStringLiteral("seq")).toInteger(), i + 1);
+    }
+
+    void poolOptions()
+    {
+        // --timeout fails a task that runs too long; --max-tasks-per-worker replaces workers;
+        // --prefix, --daemon and --task-type show in the --list registry.
+        const Run r = run({QStringLiteral("--json"), QStringLiteral("--list"),
+                           QStringLiteral("--namespace"), QStringLiteral("limits"),
+                           QStringLiteral("--workers"), QStringLiteral("1"),
+                           QStringLiteral("--prefix"), m_prefix,
+                           QStringLiteral("--timeout"), QStringLiteral("0.5"),
+                           QStringLiteral("--max-tasks-per-worker"), QStringLiteral("1"),
+                           QStringLiteral("--submit"), QStringLiteral("sleep:0"),
+                           QStringLiteral("--count"), QStringLiteral("3"),
+                           QStringLiteral("--submit"), QStringLiteral("hang"),
+                           QStringLiteral("--namespace"), QStringLiteral("bg"),
+                           QStringLiteral("--daemon"), QStringLiteral("--task-type"),
+                           QStringLiteral("batch"), QStringLiteral("--prefix"), m_prefix + u'b',
+                           QStringLiteral("--submit"), QStringLiteral("sleep:0"),
+                           QStringLiteral("--submit-type"), QStringLiteral("batch")});
+        QCOMPARE(r.exitCode, 1); // the hang timed out
+        const QList<QJsonObject> all = jsonLines(r.out);
+        const QList<QJsonObject> results = events(all, QStringLiteral("result"));
+        QCOMPARE(results.size(), 5);
+        QSet<qint64> sleepWorkers;
+        for (const QJsonObject &o : results) {
+            if (o.value(QStringLiteral("namespace")).toString() != u"limits")
+                continue;
+            if (o.value(QStringLiteral("task")).toString() == u"hang") {
+                QCOMPARE(o.value(QStringLiteral("state")).toString(), QStringLiteral("failed"));
+                QCOMPARE(o.value(QStringLiteral("error_type")).toString(), QStringLiteral("TaskTimeout"));
+            } else {
+                sleepWorkers.insert(o.value(QStringLiteral("worker_pid")).toInteger());
+            }
+        }
+        QCOMPARE(sleepWorkers.size(), 3); // one task per worker
+
+        const QList<QJsonObject> registry = events(all, QStringLiteral("registry"));
+        QCOMPARE(registry.size(), 1);
+        const QJsonArray managers = registry.first().value(QStringLiteral("managers")).toArray();
+        QCOMPARE(managers.size(), 2);
+        for (const QJsonValue &value : managers) {
+            const QJsonObject m = value.toObject();
+            QVERIFY(m.value(QStringLiteral("creator_pid")).toInteger() > 0);
+            if (m.value(QStringLiteral("namespace")).toString() == u"bg") {
+                QCOMPARE(m.value(QStringLiteral("daemon")).toBool(), true);
+                QCOMPARE(m.value(QStringLiteral("task_type")).toString(), QStringLiteral("batch"));
+                QCOMPARE(m.value(QStringLiteral("prefix")).toString(), m_prefix + u'b');
+                const QJsonArray workers = m.value(QStringLiteral("workers")).toArray();
+                QCOMPARE(workers.size(), 1);
+                QVERIFY(workers.at(0)[QStringLiteral("name")].toString().startsWith(m_prefix + u'b'));
+                QCOMPARE(workers.at(0)[QStringLiteral("tasks_done")].toInt(), 1);
+            } else {
+                QCOMPARE(m.value(QStringLiteral("namespace")).toString(), QStringLiteral("limits"));
+                QCOMPARE(m.value(QStringLiteral("max_workers")).toInt(), 1);
+                QCOMPARE(m.value(QStringLiteral("daemon")).toBool(), false);
+            }
+        }
+        verifyNoWorkersLeft(results);
+    }
+
+    void listHuman()
+    {
+        const Run r = run({QStringLiteral("--list"), QStringLiteral("--namespace"),
+                           QStringLiteral("alpha"), QStringLiteral("--namespace"),
+                           QStringLiteral("beta"), QStringLiteral("--workers"),
+                           QStringLiteral("3")});
+        QCOMPARE(r.exitCode, 0);
+        QVERIFY(r.out.contains("registry of process "));
+        QVERIFY(r.out.contains("namespace='alpha'"));
+        QVERIFY(r.out.contains("namespace='beta'"));
+        QVERIFY(r.out.contains("max_workers=3"));
+        QVERIFY(r.out.contains("no workers"));
+    }
+
+    void jobsFileBadLine_data()
+    {
+        QTest::addColumn<QString>("policy");
+        QTest::addColumn<int>("exitCode");
+        QTest::addColumn<int>("results");
+        QTest::newRow("stop") << QStringLiteral("stop") << 2 << 2;
+        QTest::newRow("skip") << QStringLiteral("skip") << 1 << 4;
+    }
+
+    void jobsFileBadLine()
+    {
+        QFETCH(QString, policy);
+        QFETCH(int, exitCode);
+        QFETCH(int, results);
+        QTemporaryDir dir;
+        QVERIFY(dir.isValid());
+        QFile jobs(dir.filePath(QStringLiteral("jobs.jsonl")));
+        QVERIFY(jobs.open(QIODevice::WriteOnly));
+        jobs.write("{\"task\": \"sleep\", \"args\": [1]}\n"
+                   "\n"
+                   "{\"task\": \"primes\", \"args\": [100], \"namespace\": \"a\"}\n"
+                   "{\"task\": \"sleep\", \"args\": [\"soon\"]}\n"
+                   "{\"task\": \"echo\", \"args\": [2], \"namespace\": \"b\"}\n"
+                   "{\"task\": \"sleep\", \"args\": [1], \"namespace\": \"b\", \"task_type\": \"wrong\"}\n");
+        jobs.close();
+        const Run r = run({QStringLiteral("--json"), QStringLiteral("--on-bad-line=") + policy,
+                           QStringLiteral("--jobs"), jobs.fileName(),
+                           QStringLiteral("--namespace"), QStringLiteral("a"),
+                           QStringLiteral("--namespace"), QStringLiteral("b"),
+                           QStringLiteral("--task-type"), QStringLiteral("io")});
+        QCOMPARE(r.exitCode, exitCode);
+        QVERIFY2(r.err.contains("jobs line 4: argument 1 (ms:int) of task 'sleep': expected an "
+                                "integer, got a string"),
+                 r.err.constData());
+        const QList<QJsonObject> all = jsonLines(r.out);
+        QCOMPARE(events(all, QStringLiteral("result")).size(), results);
+        QCOMPARE(events(all, QStringLiteral("bad_line")).size(), 1);
+        QCOMPARE(events(all, QStringLiteral("bad_line")).first().value(QStringLiteral("line")).toInt(), 4);
+        const QJsonObject summary = events(all, QStringLiteral("summary")).first();
+        QCOMPARE(summary.value(QStringLiteral("bad_lines")).toInt(), 1);
+        QCOMPARE(summary.value(QStringLiteral("exit_status")).toInt(), exitCode);
+        for (const QJsonObject &o : events(all, QStringLiteral("result"))) {
+            const qint64 line = o.value(QStringLiteral("line")).toInteger();
+            QVERIFY(line == 1 || line == 3 || line == 5 || line == 6);
+            if (line == 1)
+                QCOMPARE(o.value(QStringLiteral("namespace")).toString(), QStringLiteral("a"));
+            if (line == 5) // b accepts only task type "io"
+                QCOMPARE(o.value(QStringLiteral("state")).toString(), QStringLiteral("rejected"));
+            if (line == 6)
+                QVERIFY(o.value(QStringLiteral("error")).toString().contains(QStringLiteral("'io'")));
+        }
+    }
+
+    void jobsFromStdin()
+    {
+        QByteArray input;
+        for (int i = 0; i < 200; ++i)
+            input += QStringLiteral("{\"task\": \"sleep\", \"args\": [%1]}\n").arg(i % 3).toUtf8();
+        input += "{\"task\": \"nosuch\"}\n"; // the last line, a bad one, with skip
+        const Run r = run({QStringLiteral("--json"), QStringLiteral("--jobs"), QStringLiteral("-"),
+                           QStringLiteral("--on-bad-line"), QStringLiteral("skip"),
+                           QStringLiteral("--workers"), QStringLiteral("2")},
+                          input, true);
+        QCOMPARE(r.exitCode, 1);
+        const QList<QJsonObject> all = jsonLines(r.out);
+        QCOMPARE(events(all, QStringLiteral("result")).size(), 200);
+        QVERIFY(r.err.contains("jobs line 201: there is no task 'nosuch'"));
+
+        const Run clean = run({QStringLiteral("--jobs"), QStringLiteral("-")},
+                              "{\"task\": \"sleep\", \"args\": [0]}\n"
+                              "{\"task\": \"echo\", \"args\": [1]}", // no final newline
+                              true);
+        QCOMPARE(clean.exitCode, 0);
+        QVERIFY(clean.out.contains("summary: 2 task(s)"));
+    }
+
+    void firstInterruptCancelsQueuedAndWaitsForRunning_data()
+    {
+        QTest::addColumn<int>("signal");
+        QTest::newRow("SIGINT") << int(SIGINT);
+        QTest::newRow("SIGTERM") << int(SIGTERM);
+    }
+
+    void firstInterruptCancelsQueuedAndWaitsForRunning()
+    {
+        QFETCH(int, signal);
+        startInteractive({QStringLiteral("--json"), QStringLiteral("--workers"), QStringLiteral("2"),
+                          QStringLiteral("--prefix"), m_prefix,
+                          QStringLiteral("--submit"), QStringLiteral("print:ready"),
+                          QStringLiteral("--submit"), QStringLiteral("sleep:1500"),
+                          QStringLiteral("--count"), QStringLiteral("20")});
+        QByteArray err;
+        QVERIFY2(waitForStderr(&err, "stdout: ready"), err.constData());
+        ::kill(pid_t(m_process->processId()), signal);
+        QVERIFY(m_process->waitForFinished(runTimeoutMs));
+        err += m_process->readAllStandardError();
+        QCOMPARE(m_process->exitStatus(), QProcess::NormalExit);
+        QCOMPARE(m_process->exitCode(), 1);
+        QVERIFY2(err.contains("taking no more work"), err.constData());
+        const QList<QJsonObject> all = jsonLines(m_process->readAllStandardOutput());
+        const QList<QJsonObject> results = events(all, QStringLiteral("result"));
+        const QJsonObject summary = events(all, QStringLiteral("summary")).value(0);
+        // Every submitted future is reported (the rest of the 21 was never submitted: at most
+        // a bounded number of tasks is in flight).
+        QCOMPARE(results.size(), summary.value(QStringLiteral("total")).toInt());
+        QVERIFY(results.size() >= 2 && results.size() <= 21);
+        QCOMPARE(summary.value(QStringLiteral("interrupted")).toBool(), true);
+        QVERIFY(summary.value(QStringLiteral("cancelled")).toInt() >= 1);
+        QCOMPARE(summary.value(QStringLiteral("failed")).toInt(), 0);
+        verifyNoWorkersLeft(results);
+    }
+
+    void secondInterruptKillsTheWorkers()
+    {
+        startInteractive({QStringLiteral("--workers"), QStringLiteral("2"),
+                          QStringLiteral("--prefix"), m_prefix,
+                          QStringLiteral("--submit"), QStringLiteral("print:ready"),
+                          QStringLiteral("--submit"), QStringLiteral("hang"),
+                          QStringLiteral("--count"), QStringLiteral("4")});
+        QByteArray err;
+        QVERIFY2(waitForStderr(&err, "stdout: ready"), err.constData());
+        QList<qint64> workers;
+        QTRY_VERIFY_WITH_TIMEOUT((workers = processesNamed(m_prefix + u'-')).size() == 2,
+                                 eventTimeoutMs);
+        ::kill(pid_t(m_process->processId()), SIGINT);
+        QVERIFY2(waitForStderr(&err, "press Ctrl-C again"), err.constData());
+        QCOMPARE(m_process->state(), QProcess::Running); // the hanging tasks keep it running
+        ::kill(pid_t(m_process->processId()), SIGINT);
+        QVERIFY(m_process->waitForFinished(runTimeoutMs));
+        err += m_process->readAllStandardError();
+        QCOMPARE(m_process->exitStatus(), QProcess::NormalExit);
+        QCOMPARE(m_process->exitCode(), 1);
+        QVERIFY2(err.contains("killed 2 worker(s)"), err.constData());
+        for (const qint64 pid : workers)
+            QVERIFY(!processAlive(pid));
+        QCOMPARE(processesNamed(m_prefix + u'-'), QList<qint64>());
+    }
+
+    void closedOutputEndsTheRun()
+    {
+        // `procpool --headless ... | head -1`: the reader goes away after one line, the run
+        // ends (SIGPIPE ignored, the failed write noticed) and takes its workers with it.
+        QProcess shell;
+        shell.setProgram(QStringLiteral("bash"));
+        shell.setArguments({QStringLiteral("-c"),
+                            QStringLiteral("\"$0\" \"$@\" | head -1; echo \"status ${PIPESTATUS[0]}\" >&2"),
+                            QStringLiteral(PROCPOOL_EXECUTABLE), QStringLiteral("--headless"),
+                            QStringLiteral("--json"), QStringLiteral("--workers"), QStringLiteral("2"),
+                            QStringLiteral("--prefix"), m_prefix,
+                            QStringLiteral("--submit"), QStringLiteral("sleep:20"),
+                            QStringLiteral("--count"), QStringLiteral("100000")});
+        shell.start();
+        QVERIFY(shell.waitForFinished(runTimeoutMs));
+        const QList<QJsonObject> out = jsonLines(shell.readAllStandardOutput());
+        QCOMPARE(out.size(), 1);
+        QCOMPARE(out.first().value(QStringLiteral("event")).toString(), QStringLiteral("result"));
+        const QByteArray err = shell.readAllStandardError();
+        QVERIFY2(err.contains("status 1"), err.constData());
+        verifyNoWorkersLeft(out);
+    }
+
+    void watchNeedsATerminal()
+    {
+        // Without a terminal on stdout, --watch draws nothing and the results are reported.
+        const Run r = run({QStringLiteral("--watch"), QStringLiteral("--submit"),
+                           QStringLiteral("sleep:1"), QStringLiteral("--count"),
+                           QStringLiteral("3")});
+        QCOMPARE(r.exitCode, 0);
+        QCOMPARE(r.out.count("ok [default] sleep(1)"), 3);
+        QVERIFY(!r.out.contains('\033'));
+    }
+};
+
+PROCPOOL_TEST_MAIN(TestHeadless)
+#include "tst_headless.moc"
