@@ -18,8 +18,27 @@ configure: deps
 build: configure
 	@cmake --build $(BUILD_DIR) -j $(JOBS)
 
+# Without a display, `make run` runs this headless workload instead of the desktop monitor:
+# two namespaces, a protected pool, a worker crash, a task that throws and a rejected
+# submission, reported as they finish, then the registry and a summary.
+HEADLESS_DEMO ?= --namespace cpu --workers 2 --prefix cpu \
+  --submit primes:300000 --count 6 --submit crash --submit throw:boom --submit sleep:300 --count 4 \
+  --namespace render --workers 1 --prefix render --task-type render \
+  --submit echo:64 --count 3 --submit-type render --submit sleep:10 --list
+
 run: build
-	@./$(BUILD_DIR)/gui/procpool
+	@if [ -n "$$DISPLAY$$WAYLAND_DISPLAY" ]; then \
+	  ./$(BUILD_DIR)/gui/procpool; \
+	else \
+	  echo "make run: no display (DISPLAY and WAYLAND_DISPLAY are unset), so headless mode:"; \
+	  echo "  $(BUILD_DIR)/gui/procpool --headless $(HEADLESS_DEMO)"; \
+	  ./$(BUILD_DIR)/gui/procpool --headless $(HEADLESS_DEMO); status=$$?; \
+	  if [ $$status -eq 1 ]; then \
+	    echo "make run: exit status 1 is this demo's expected outcome: its crash, throw and rejected submission fail on purpose"; \
+	    exit 0; \
+	  fi; \
+	  exit $$status; \
+	fi
 
 test: build
 	@cd $(BUILD_DIR) && ctest --output-on-failure -j $(JOBS) --timeout 600
