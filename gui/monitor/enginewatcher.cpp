@@ -1,6 +1,7 @@
 #include "enginewatcher.h"
 
 #include <QtCore/QMutex>
+#include <QtCore/QScopedValueRollback>
 #include <QtCore/QThread>
 
 #include <exception>
@@ -236,6 +237,13 @@ void EngineWatcher::readPool(ManagerView &view, PoolCursor &cursor)
 
 void EngineWatcher::poll()
 {
+    if (m_polling) {
+        // Asked again by a slot of polled(): the views have not consumed this poll's changes
+        // yet, so poll once more when they have.
+        QMetaObject::invokeMethod(this, &EngineWatcher::poll, Qt::QueuedConnection);
+        return;
+    }
+    const QScopedValueRollback<bool> polling(m_polling, true);
     m_events.clear();
     m_records.clear();
 

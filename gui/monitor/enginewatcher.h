@@ -139,6 +139,7 @@ private:
     Totals m_totals;
     PoolStats m_retired; //!< counters of pools that have stopped since the monitor started
     quint64 m_droppedEvents = 0;
+    bool m_polling = false;
 };
 
 } // namespace procpool::monitor

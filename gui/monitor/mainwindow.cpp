@@ -112,13 +112,18 @@ MainWindow::MainWindow(QWidget *parent)
                 for (int r = first; r <= last; ++r)
                     m_namespaceView->expandRecursively(m_namespaces->index(r, 0, under));
                 if (m_firstSelection && !selectedManager()) {
-                    for (const ManagerView &v : m_watcher->managers()) {
-                        if (v.registered) {
-                            m_firstSelection = false;
-                            selectManager(v.manager);
-                            break;
+                    // Once the whole tree is in: select the first registered manager.
+                    QTimer::singleShot(0, this, [this] {
+                        if (!m_firstSelection || selectedManager())
+                            return;
+                        for (const ManagerView &v : m_watcher->managers()) {
+                            if (v.registered) {
+                                m_firstSelection = false;
+                                selectManager(v.manager);
+                                break;
+                            }
                         }
-                    }
+                    });
                 }
             });
 

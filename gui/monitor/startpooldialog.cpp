@@ -83,10 +83,13 @@ PoolOptions StartPoolDialog::options() const
 {
     PoolOptions o;
     o.maxWorkers = m_maxWorkers->value();
-    o.taskType = m_taskType->text().trimmed();
+    const QString taskType = m_taskType->text().trimmed();
+    o.taskType = taskType.isEmpty() ? QString() : taskType;
     o.daemon = m_daemon->isChecked();
-    o.processNamePrefix = m_prefix->text().trimmed();
-    o.startContext.program = m_program->text().trimmed();
+    const QString prefix = m_prefix->text().trimmed();
+    o.processNamePrefix = prefix.isEmpty() ? QString() : prefix;
+    const QString program = m_program->text().trimmed();
+    o.startContext.program = program.isEmpty() ? QString() : program; // null: this executable
     return o;
 }
 

@@ -1,0 +1,476 @@
+// The desktop monitor against a real engine: models follow pools, workers and futures; the
+// dialogs validate; the actions act on the engine; a burst of tasks never stalls the window.
+#include <procpool/procpool.h>
+
+#include "enginewatcher.h"
+#include "futuremodel.h"
+#include "logmodel.h"
+#include "mainwindow.h"
+#include "namespacemodel.h"
+#include "startpooldialog.h"
+#include "submitdialog.h"
+#include "workermodel.h"
+
+#include <QtCore/QElapsedTimer>
+#include <QtCore/QSettings>
+#include <QtCore/QStandardPaths>
+#include <QtCore/QTemporaryFile>
+#include <QtCore/QThread>
+#include <QtTest/QTest>
+#include <QtWidgets/QApplication>
+#include <QtWidgets/QCheckBox>
+#include <QtWidgets/QComboBox>
+#include <QtWidgets/QLabel>
+#include <QtWidgets/QLineEdit>
+#include <QtWidgets/QSpinBox>
+#include <QtWidgets/QTableView>
+#include <QtWidgets/QTreeView>
+
+#include <functional>
+
+using namespace procpool;
+using namespace procpool::monitor;
+
+namespace {
+
+//! The row of \a manager's namespace model entry, as a display string of \a column.
+QString managerCell(MainWindow &window, ProcessPoolManager *manager, int column)
+{
+    const QModelIndex index = window.namespaceModel()->indexOf(manager);
+    return index.isValid() ? index.siblingAtColumn(column).data().toString() : QString();
+}
+
+int workerRow(MainWindow &window, qint64 pid)
+{
+    return window.workerModel()->rowOf(pid);
+}
+
+QString workerCell(MainWindow &window, qint64 pid, int column)
+{
+    const int row = workerRow(window, pid);
+    return row < 0 ? QString() : window.workerModel()->index(row, column).data().toString();
+}
+
+QString futureCell(MainWindow &window, quint64 id, int column)
+{
+    const int row = window.futureModel()->rowOf(id);
+    return row < 0 ? QString() : window.futureModel()->index(row, column).data().toString();
+}
+
+QList<quint64> futureIds(MainWindow &window)
+{
+    QList<quint64> ids;
+    FutureModel *m = window.futureModel();
+    for (int r = 0; r < m->rowCount(); ++r)
+        ids.append(m->index(r, 0).data(FutureModel::IdRole).value<quint64>());
+    return ids;
+}
+
+void alwaysConfirm(MainWindow &window)
+{
+    window.setConfirmer([](const QString &, const QString &) { return true; });
+}
+
+} // namespace
+
+class TestMonitor : public QObject
+{
+    Q_OBJECT
+
+private Q_SLOTS:
+    void initTestCase()
+    {
+        QStandardPaths::setTestModeEnabled(true); // never touch the user's settings
+        QSettings().clear();
+    }
+
+    void cleanup()
+    {
+        for (const auto &namespaces : ProcessPoolManager::registry()) {
+            for (ProcessPoolManager *manager : namespaces) {
+                manager->terminate();
+                removeProcessManager(manager->namespaceId());
+            }
+        }
+    }
+
+    void namespacesAppearChangeStateAndDisappear()
+    {
+        MainWindow window;
+        ProcessPoolManager *manager = getOrCreateProcessManager(QStringLiteral("tm_ns"));
+        // Created outside the window: it shows up by itself.
+        QTRY_VERIFY(window.namespaceModel()->indexOf(manager).isValid());
+        const QModelIndex index = window.namespaceModel()->indexOf(manager);
+        QCOMPARE(index.parent().data().toString(), QStringLiteral("tm_ns"));
+        QVERIFY(index.parent().parent().data().toString().contains(QString::number(QCoreApplication::applicationPid())));
+        QCOMPARE(managerCell(window, manager, NamespaceModel::State), QStringLiteral("stopped"));
+        QCOMPARE(managerCell(window, manager, NamespaceModel::TaskTypeColumn), QStringLiteral("any"));
+
+        manager->start(2, QStringLiteral("tm_type"), true, QStringLiteral("tmns"));
+        QTRY_COMPARE(managerCell(window, manager, NamespaceModel::State), QStringLiteral("running"));
+        QCOMPARE(managerCell(window, manager, NamespaceModel::TaskTypeColumn), QStringLiteral("tm_type"));
+        QCOMPARE(managerCell(window, manager, NamespaceModel::MaxWorkers), QStringLiteral("2"));
+        QCOMPARE(managerCell(window, manager, NamespaceModel::Daemon), QStringLiteral("yes"));
+        QCOMPARE(managerCell(window, manager, NamespaceModel::Prefix), QStringLiteral("tmns"));
+
+        manager->stop(true);
+        QTRY_COMPARE(managerCell(window, manager, NamespaceModel::State), QStringLiteral("stopped"));
+
+        // Remove through the window's action: it confirms, then the rows go.
+        alwaysConfirm(window);
+        window.selectManager(manager);
+        QCOMPARE(window.selectedManager(), manager);
+        QAction *remove = window.findChild<QAction *>(QStringLiteral("actionRemoveNamespace"));
+        QTRY_VERIFY(remove->isEnabled());
+        remove->trigger();
+        QVERIFY(!ProcessPoolManager::registry().value(QCoreApplication::applicationPid()).contains(QStringLiteral("tm_ns")));
+        QTRY_VERIFY(!window.namespaceModel()->indexOf(manager).isValid());
+    }
+
+    void workersAppearRunAndDie()
+    {
+        MainWindow window;
+        alwaysConfirm(window);
+        ProcessPoolManager *manager = getOrCreateProcessManager(QStringLiteral("tm_workers"));
+        manager->start(2, QString(), true, QStringLiteral("tmw"));
+        window.selectManager(manager);
+        QVERIFY(window.submit(manager, {QStringLiteral("sleep"), {QVariant(1500)}, 2, {}}).isEmpty());
+
+        // Both workers appear and become busy with the task.
+        QList<qint64> pids;
+        QTRY_VERIFY_WITH_TIMEOUT((pids = manager->getPool()->workerPids()).size() == 2, 10000);
+        for (qint64 pid : pids) {
+            QTRY_VERIFY(workerRow(window, pid) >= 0);
+            QTRY_COMPARE_WITH_TIMEOUT(workerCell(window, pid, WorkerModel::State), QStringLiteral("busy"), 10000);
+            QCOMPARE(workerCell(window, pid, WorkerModel::CurrentTask), QStringLiteral("sleep"));
+            QCOMPARE(workerCell(window, pid, WorkerModel::Namespace), QStringLiteral("tm_workers"));
+            QVERIFY(workerCell(window, pid, WorkerModel::Name).startsWith(QStringLiteral("tmw-")));
+        }
+        // CPU and memory are read from /proc.
+        QTRY_VERIFY(!workerCell(window, pids.first(), WorkerModel::Memory).isEmpty());
+
+        // Kill one through the action: it shows as crashed, its task fails, a replacement runs.
+        const qint64 victim = pids.first();
+        QTableView *view = window.workerView();
+        QModelIndex proxyIndex;
+        for (int r = 0; r < view->model()->rowCount(); ++r)
+            if (view->model()->index(r, 0).data(WorkerModel::PidRole).toLongLong() == victim)
+                proxyIndex = view->model()->index(r, 0);
+        QVERIFY(proxyIndex.isValid());
+        view->selectRow(proxyIndex.row());
+        QAction *kill = window.findChild<QAction *>(QStringLiteral("actionKillWorker"));
+        QVERIFY(kill->isEnabled());
+        kill->trigger();
+        QTRY_COMPARE_WITH_TIMEOUT(workerCell(window, victim, WorkerModel::State), QStringLiteral("crashed"), 10000);
+        QVERIFY(workerCell(window, victim, WorkerModel::CurrentTask).contains(QStringLiteral("SIGKILL")));
+        QTRY_COMPARE(manager->getPool()->stats().failed, quint64(1));
+
+        QVERIFY(window.submit(manager, {QStringLiteral("sleep"), {QVariant(10)}, 4, {}}).isEmpty());
+        QTRY_COMPARE_WITH_TIMEOUT(manager->getPool()->stats().completed, quint64(5), 10000);
+        qint64 replacement = 0;
+        for (qint64 pid : manager->getPool()->workerPids())
+            if (!pids.contains(pid))
+                replacement = pid;
+        QVERIFY(replacement != 0);
+        QTRY_VERIFY(workerRow(window, replacement) >= 0);
+
+        // Ended workers stay visible a while, then go.
+        window.workerModel()->setEndedRetentionMs(300);
+        manager->stop(true);
+        QTRY_COMPARE(workerCell(window, replacement, WorkerModel::State), QString()); // row gone
+        QTRY_COMPARE(window.workerModel()->rowCount(), 0);
+
+        // The log saw the lifecycle.
+        bool sawStart = false, sawKill = false;
+        LogModel *log = window.logModel();
+        for (int r = 0; r < log->rowCount(); ++r) {
+            const QString text = log->index(r, LogModel::Message).data().toString();
+            sawStart |= text.contains(QStringLiteral("started"));
+            sawKill |= text.contains(QStringLiteral("SIGKILL"));
+        }
+        QVERIFY(sawStart);
+        QVERIFY(sawKill);
+    }
+
+    void futuresFollowTheirTasks()
+    {
+        MainWindow window;
+        ProcessPoolManager *manager = getOrCreateProcessManager(QStringLiteral("tm_futures"));
+        manager->start(2, QString(), true);
+        const int before = window.futureModel()->rowCount();
+        QVERIFY(window.submit(manager, {QStringLiteral("sleep"), {QVariant(50)}, 3, {}}).isEmpty());
+        QVERIFY(window.submit(manager, {QStringLiteral("throw"), {QStringLiteral("tm boom")}, 1, {}}).isEmpty());
+        QVERIFY(window.submit(manager, {QStringLiteral("progress"), {QVariant(1)}, 1, {}}).isEmpty());
+        // Own submissions appear at once, queued.
+        QCOMPARE(window.futureModel()->rowCount(), before + 5);
+        const QList<quint64> ids = futureIds(window).mid(before);
+        QCOMPARE(futureCell(window, ids[0], FutureModel::Task), QStringLiteral("sleep"));
+        QCOMPARE(futureCell(window, ids[0], FutureModel::Namespace), QStringLiteral("tm_futures"));
+
+        for (int i = 0; i < 3; ++i) {
+            QTRY_COMPARE_WITH_TIMEOUT(futureCell(window, ids[i], FutureModel::State), QStringLiteral("finished"), 10000);
+            QTRY_COMPARE(futureCell(window, ids[i], FutureModel::Outcome), QStringLiteral("50"));
+            QVERIFY(!futureCell(window, ids[i], FutureModel::Worker).isEmpty());
+            QVERIFY(!futureCell(window, ids[i], FutureModel::Duration).isEmpty());
+        }
+        QTRY_COMPARE_WITH_TIMEOUT(futureCell(window, ids[3], FutureModel::State), QStringLiteral("failed"), 10000);
+        QVERIFY(futureCell(window, ids[3], FutureModel::Outcome).contains(QStringLiteral("tm boom")));
+        const QString details = window.futureModel()->details(ids[3]);
+        QVERIFY(details.contains(QStringLiteral("tm boom")));
+        QVERIFY(details.contains(QStringLiteral("Arguments")));
+
+        // The progress task reports progress before it finishes.
+        const int progressRow = window.futureModel()->rowOf(ids[4]);
+        QTRY_VERIFY_WITH_TIMEOUT(window.futureModel()->index(progressRow, 0).data(FutureModel::ProgressMaximumRole).toInt() > 0, 10000);
+        QTRY_COMPARE_WITH_TIMEOUT(futureCell(window, ids[4], FutureModel::State), QStringLiteral("finished"), 10000);
+        QCOMPARE(window.futureModel()->count(TaskState::Failed) >= 1, true);
+
+        // Filters: by state and namespace.
+        auto *states = window.findChild<QComboBox *>(QStringLiteral("stateFilter"));
+        states->setCurrentIndex(states->findText(QStringLiteral("failed")));
+        QAbstractItemModel *shown = window.futureView()->model();
+        QTRY_COMPARE(shown->rowCount(), 1);
+        QCOMPARE(shown->index(0, FutureModel::Task).data().toString(), QStringLiteral("throw"));
+        states->setCurrentIndex(0);
+        QCOMPARE(shown->rowCount(), window.futureModel()->rowCount());
+    }
+
+    void tasksSubmittedElsewhereAppearToo()
+    {
+        MainWindow window;
+        ProcessPoolManager *manager = getOrCreateProcessManager(QStringLiteral("tm_elsewhere"));
+        manager->start(1, QString(), true);
+        const ProcessPoolManager::TrackedTask task =
+            manager->submitTracked(QStringLiteral("sleep"), {QVariant(10)});
+        QTRY_COMPARE_WITH_TIMEOUT(futureCell(window, task.id, FutureModel::State), QStringLiteral("finished"), 10000);
+        QCOMPARE(futureCell(window, task.id, FutureModel::Namespace), QStringLiteral("tm_elsewhere"));
+        QVERIFY(!window.futureModel()->index(window.futureModel()->rowOf(task.id), 0)
+                     .data(FutureModel::CancellableRole).toBool());
+    }
+
+    void cancelActionCancelsFutures()
+    {
+        MainWindow window;
+        alwaysConfirm(window);
+        ProcessPoolManager *manager = getOrCreateProcessManager(QStringLiteral("tm_cancel"));
+        manager->start(1, QString(), true);
+        QVERIFY(window.submit(manager, {QStringLiteral("hang"), {}, 1, {}}).isEmpty());
+        QVERIFY(window.submit(manager, {QStringLiteral("sleep"), {QVariant(10)}, 3, {}}).isEmpty());
+        const QList<quint64> ids = futureIds(window);
+        QCOMPARE(ids.size(), 4);
+        QTRY_COMPARE_WITH_TIMEOUT(futureCell(window, ids[0], FutureModel::State), QStringLiteral("running"), 10000);
+
+        // Select the three queued sleeps and the running hang, and cancel them all.
+        window.futureView()->selectAll();
+        QAction *cancel = window.findChild<QAction *>(QStringLiteral("actionCancel"));
+        QTRY_VERIFY(cancel->isEnabled());
+        cancel->trigger();
+        for (quint64 id : ids)
+            QTRY_COMPARE_WITH_TIMEOUT(futureCell(window, id, FutureModel::State), QStringLiteral("cancelled"), 10000);
+        QTRY_VERIFY(!cancel->isEnabled());
+        QCOMPARE(window.futureModel()->count(TaskState::Cancelled), quint64(4));
+        QCOMPARE(manager->getPool()->stats().completed, quint64(0));
+    }
+
+    void startDialogValidatesInput()
+    {
+        StartPoolDialog dialog(QStringLiteral("tm_dialog"));
+        dialog.prefixField()->setText(QStringLiteral("ok-prefix"));
+        dialog.taskTypeField()->setText(QString());
+        dialog.programField()->setText(QString());
+        dialog.maxWorkersField()->setValue(3);
+        QVERIFY2(dialog.isAcceptable(), qPrintable(dialog.validationError()));
+
+        dialog.prefixField()->setText(QStringLiteral("has space"));
+        QVERIFY(!dialog.isAcceptable());
+        QVERIFY(dialog.validationError().contains(QStringLiteral("prefix")));
+        dialog.prefixField()->setText(QStringLiteral("muchtoolongprefix"));
+        QVERIFY(!dialog.isAcceptable());
+        QVERIFY(dialog.validationError().contains(QStringLiteral("too long")));
+        dialog.prefixField()->setText(QStringLiteral("tm"));
+
+        dialog.taskTypeField()->setText(QStringLiteral("two words"));
+        QVERIFY(!dialog.isAcceptable());
+        QVERIFY(dialog.validationError().contains(QStringLiteral("task type")));
+        dialog.taskTypeField()->setText(QStringLiteral("component_render"));
+        QVERIFY(dialog.isAcceptable());
+
+        dialog.programField()->setText(QStringLiteral("/nonexistent/worker"));
+        QVERIFY(!dialog.isAcceptable());
+        QVERIFY(dialog.validationError().contains(QStringLiteral("does not exist")));
+        QTemporaryFile notExecutable;
+        QVERIFY(notExecutable.open());
+        notExecutable.setPermissions(QFile::ReadOwner | QFile::WriteOwner);
+        dialog.programField()->setText(notExecutable.fileName());
+        QVERIFY(!dialog.isAcceptable());
+        QVERIFY(dialog.validationError().contains(QStringLiteral("not an executable")));
+        dialog.programField()->setText(QCoreApplication::applicationFilePath());
+        QVERIFY2(dialog.isAcceptable(), qPrintable(dialog.validationError()));
+
+        dialog.daemonField()->setChecked(true);
+        const PoolOptions options = dialog.options();
+        QCOMPARE(options.maxWorkers, 3);
+        QCOMPARE(options.taskType, QStringLiteral("component_render"));
+        QCOMPARE(options.processNamePrefix, QStringLiteral("tm"));
+        QVERIFY(options.daemon);
+        QCOMPARE(options.startContext.program, QCoreApplication::applicationFilePath());
+
+        // Accepting stores the values; the next dialog starts from them.
+        dialog.accept();
+        StartPoolDialog again(QStringLiteral("tm_dialog"));
+        QCOMPARE(again.maxWorkersField()->value(), 3);
+        QCOMPARE(again.prefixField()->text(), QStringLiteral("tm"));
+        QVERIFY(again.daemonField()->isChecked());
+    }
+
+    void startActionStartsThePool()
+    {
+        MainWindow window;
+        ProcessPoolManager *manager = getOrCreateProcessManager(QStringLiteral("tm_start"));
+        window.selectManager(manager);
+        QAction *start = window.findChild<QAction *>(QStringLiteral("actionStart"));
+        QTRY_VERIFY(start->isEnabled());
+        start->trigger();
+        auto *dialog = window.findChild<StartPoolDialog *>();
+        QVERIFY(dialog);
+        QTRY_VERIFY(dialog->isVisible());
+        dialog->maxWorkersField()->setValue(2);
+        dialog->taskTypeField()->setText(QString());
+        dialog->daemonField()->setChecked(true);
+        dialog->prefixField()->setText(QString());
+        dialog->programField()->setText(QString());
+        dialog->accept();
+        QCOMPARE(manager->state(), PoolState::Running);
+        QCOMPARE(manager->options().maxWorkers, 2);
+        QTRY_COMPARE(managerCell(window, manager, NamespaceModel::State), QStringLiteral("running"));
+
+        // Stop (wait) runs off the GUI thread; the window shows the pool stopping, then stopped.
+        QVERIFY(window.submit(manager, {QStringLiteral("sleep"), {QVariant(600)}, 1, {}}).isEmpty());
+        QTRY_COMPARE_WITH_TIMEOUT(manager->getPool()->stats().running, qint64(1), 10000);
+        QAction *stop = window.findChild<QAction *>(QStringLiteral("actionStop"));
+        QTRY_VERIFY(stop->isEnabled());
+        QElapsedTimer clock;
+        clock.start();
+        stop->trigger();
+        QVERIFY2(clock.elapsed() < 300, "Stop blocked the GUI thread");
+        QCOMPARE(managerCell(window, manager, NamespaceModel::State), QStringLiteral("stopping"));
+        QTRY_COMPARE_WITH_TIMEOUT(managerCell(window, manager, NamespaceModel::State), QStringLiteral("stopped"), 10000);
+        QCOMPARE(window.futureModel()->count(TaskState::Finished) >= 1, true);
+    }
+
+    void submitWithWrongTaskTypeShowsTheErrorAndSubmitsNothing()
+    {
+        MainWindow window;
+        ProcessPoolManager *manager = getOrCreateProcessManager(QStringLiteral("tm_typed"));
+        manager->start(1, QStringLiteral("tm_render"), true);
+        window.selectManager(manager);
+        QAction *submit = window.findChild<QAction *>(QStringLiteral("actionSubmit"));
+        QTRY_VERIFY(submit->isEnabled());
+        submit->trigger();
+        auto *dialog = window.findChild<SubmitDialog *>();
+        QVERIFY(dialog);
+        QTRY_VERIFY(dialog->isVisible());
+        // The pool's task type is the default; type a wrong one.
+        QCOMPARE(dialog->taskTypeField()->currentText(), QStringLiteral("tm_render"));
+        dialog->taskField()->setCurrentIndex(dialog->taskField()->findText(QStringLiteral("sleep")));
+        dialog->countField()->setValue(5);
+        dialog->taskTypeField()->setCurrentText(QStringLiteral("wrong_type"));
+        const int rowsBefore = window.futureModel()->rowCount();
+        dialog->accept();
+        QVERIFY(dialog->isVisible()); // stays open with the message
+        QVERIFY2(dialog->errorText().contains(QStringLiteral("not accepted")), qPrintable(dialog->errorText()));
+        QVERIFY(dialog->errorText().contains(QStringLiteral("tm_render")));
+        QCOMPARE(window.futureModel()->rowCount(), rowsBefore);
+        QCOMPARE(manager->getPool()->stats().submitted, quint64(0));
+
+        // With the right type, the five tasks go in and the dialog closes.
+        dialog->taskTypeField()->setCurrentText(QStringLiteral("tm_render"));
+        dialog->accept();
+        QTRY_VERIFY(!window.findChild<SubmitDialog *>() || !window.findChild<SubmitDialog *>()->isVisible());
+        QCOMPARE(window.futureModel()->rowCount(), rowsBefore + 5);
+        QCOMPARE(manager->getPool()->stats().submitted, quint64(5));
+    }
+
+    void burstOfTinyTasksNeverStallsTheWindow()
+    {
+        MainWindow window;
+        window.resize(1280, 800);
+        window.show();
+        QVERIFY(QTest::qWaitForWindowExposed(&window));
+        ProcessPoolManager *manager = getOrCreateProcessManager(QStringLiteral("tm_burst"));
+        PoolOptions options;
+        options.maxWorkers = 2;
+        options.daemon = true;
+        options.prefetch = 64;
+        manager->start(options);
+        window.selectManager(manager);
+
+        // The probe: a 10 ms timer; the longest gap between two ticks is the longest stall.
+        QElapsedTimer probeClock;
+        probeClock.start();
+        qint64 lastTick = 0, maxStall = 0;
+        QTimer probe;
+        probe.setTimerType(Qt::PreciseTimer);
+        probe.setInterval(10);
+        connect(&probe, &QTimer::timeout, this, [&] {
+            const qint64 now = probeClock.elapsed();
+            maxStall = std::max(maxStall, now - lastTick);
+            lastTick = now;
+        });
+
+        constexpr int burst = 20000;
+        auto measure = [&](const char *what, const std::function<void()> &submitAll, quint64 expectDone) {
+            maxStall = 0;
+            QElapsedTimer clock;
+            clock.start();
+            lastTick = probeClock.elapsed();
+            probe.start();
+            submitAll();
+            QTRY_VERIFY_WITH_TIMEOUT(manager->getPool()->stats().completed == expectDone, 240000);
+            const qint64 elapsed = clock.elapsed();
+            // Let the views catch up with the last poll.
+            QTRY_COMPARE(managerCell(window, manager, NamespaceModel::Done), QString::number(expectDone));
+            probe.stop();
+            qInfo("%s: %d tasks done in %lld ms (%.0f tasks/s); longest event-loop stall %lld ms",
+                  what, burst, elapsed, burst * 1000.0 / double(std::max<qint64>(1, elapsed)), maxStall);
+            QVERIFY2(maxStall < 5000, qPrintable(QStringLiteral("the event loop stalled for %1 ms").arg(maxStall)));
+        };
+
+        // Submitted by another thread of the application: the monitor only watches.
+        QThread *submitter = QThread::create([manager] {
+            for (int i = 0; i < burst; ++i)
+                manager->submitTask(QStringLiteral("echo"), {QVariant(0)});
+        });
+        measure("burst submitted by another thread", [submitter] { submitter->start(); }, burst);
+        if (QTest::currentTestFailed())
+            return;
+        submitter->wait();
+        delete submitter;
+
+        // Submitted through the window (as Submit sample tasks with "how many" 20,000 does): the
+        // monitor holds every future, and the submission loop itself runs on the GUI thread.
+        measure("burst submitted from the GUI thread", [&] {
+            QVERIFY(window.submit(manager, {QStringLiteral("echo"), {QVariant(0)}, burst, {}}, false).isEmpty());
+        }, 2 * burst);
+        if (QTest::currentTestFailed())
+            return;
+        // Every future the window holds has settled as finished.
+        QTRY_VERIFY(window.futureModel()->count(TaskState::Finished) >= quint64(burst));
+
+        // The history is bounded; the counters are exact.
+        QVERIFY(window.futureModel()->rowCount() <= window.futureModel()->historyLimit() * 105 / 100);
+        QVERIFY(window.statusLabel()->text().contains(QStringLiteral("Done")));
+    }
+};
+
+int main(int argc, char **argv)
+{
+    procpool::workerMain(argc, argv); // this test binary is also its own pool worker
+    QApplication app(argc, argv);
+    QApplication::setOrganizationName(QStringLiteral("procpool-tests"));
+    QApplication::setApplicationName(QStringLiteral("tst_monitor"));
+    TestMonitor test;
+    return QTest::qExec(&test, argc, argv);
+}
+
+#include "tst_monitor.moc"
