@@ -199,6 +199,29 @@ public:
     FastCborReader(const char *begin, const char *end) : m_p(begin), m_end(end) {}
     bool atEnd() const { return m_p == m_end; }
 
+    //! The [name, arguments] array of a Call or MapCall, without a QCborValue for the name or
+    //! the outer array (building those cost a worker more than all the rest of a call).
+    bool readCall(QString *name, QCborArray *arguments)
+    {
+        if (m_end - m_p < 2 || quint8(*m_p) != 0x82)
+            return false;
+        ++m_p;
+        const quint8 initial = quint8(*m_p++);
+        quint64 n;
+        if (initial >> 5 != 3 || !readArgument(initial & 0x1f, &n) || n > quint64(m_end - m_p))
+            return false;
+        for (const char *c = m_p; c != m_p + n; ++c)
+            if (quint8(*c) >= 0x80)
+                return false;
+        *name = QString::fromLatin1(m_p, qsizetype(n));
+        m_p += n;
+        QCborValue value;
+        if (!read(&value) || !value.isArray())
+            return false;
+        *arguments = value.toArray();
+        return true;
+    }
+
     bool read(QCborValue *out, int depth = 0)
     {
         if (m_p == m_end || depth > maxDepth)
@@ -338,6 +361,24 @@ private:
 };
 
 } // namespace
+
+bool parseCall(const QByteArray &body, QString *name, QCborArray *arguments, QString *error)
+{
+    FastCborReader fast(body.constData(), body.constData() + body.size());
+    if (fast.readCall(name, arguments) && fast.atEnd())
+        return true;
+    QCborValue value;
+    if (!parseBody(body, &value, error))
+        return false;
+    const QCborArray call = value.toArray();
+    if (!value.isArray() || call.size() != 2 || !call.at(0).isString() || !call.at(1).isArray()) {
+        *error = QStringLiteral("expected [name, [arguments]]");
+        return false;
+    }
+    *name = call.at(0).toString();
+    *arguments = call.at(1).toArray();
+    return true;
+}
 
 bool parseBody(const QByteArray &body, QCborValue *value, QString *error)
 {

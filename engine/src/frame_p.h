@@ -56,6 +56,9 @@ PROCPOOL_ENGINE_EXPORT QByteArray encodeFrame(FrameType type, quint64 id, const 
 PROCPOOL_ENGINE_EXPORT QByteArray encodeCallFrame(FrameType type, quint64 id,
                                                   const QString &taskName,
                                                   const QCborArray &arguments);
+//! Parses the body of a Call or MapCall: [name, [arguments]]; false (and why) when it is not.
+PROCPOOL_ENGINE_EXPORT bool parseCall(const QByteArray &body, QString *name,
+                                      QCborArray *arguments, QString *error);
 //! Parses a frame body as exactly one CBOR item; returns false (and why) when it is not.
 PROCPOOL_ENGINE_EXPORT bool parseBody(const QByteArray &body, QCborValue *value,
                                       QString *error);

@@ -124,20 +124,15 @@ void sendError(quint64 id, const char *kind, const QString &type, const QString 
 void runCall(const detail::Frame &frame)
 {
     const bool chunk = frame.type == detail::FrameType::MapCall;
-    QCborValue body;
+    QString name;
+    QCborArray arguments;
     QString parseError;
-    if (!detail::parseBody(frame.body, &body, &parseError) || !body.isArray()
-        || body.toArray().size() != 2 || !body.toArray().at(0).isString()
-        || !body.toArray().at(1).isArray()) {
+    if (!detail::parseCall(frame.body, &name, &arguments, &parseError)) {
         sendError(frame.id, "protocol", QStringLiteral("procpool::ProtocolError"),
                   QStringLiteral("malformed %1 frame: %2")
-                      .arg(QLatin1String(detail::frameTypeName(frame.type)),
-                           parseError.isEmpty() ? QStringLiteral("expected [name, [arguments]]")
-                                                : parseError));
+                      .arg(QLatin1String(detail::frameTypeName(frame.type)), parseError));
         return;
     }
-    const QCborArray call = body.toArray();
-    const QString name = call.at(0).toString();
     const auto task = detail::findTask(name);
     if (!task) {
         sendError(frame.id, "unknown-task", QStringLiteral("procpool::UnknownTaskName"), name);
@@ -145,7 +140,6 @@ void runCall(const detail::Frame &frame)
     }
     context().currentId = frame.id;
     try {
-        const QCborArray arguments = call.at(1).toArray();
         if (chunk) {
             QCborArray results;
             for (const QCborValue &item : arguments)
