@@ -4,6 +4,8 @@
  *                                 pipes: the floor of a cross-process round trip
  *   bench_floor memcpy BYTES REPS memcpy of BYTES between two buffers: the ceiling of
  *                                 moving a payload of that size once
+ *   bench_floor spin STEPS PROCS  PROCS processes each running STEPS steps of a CPU-bound
+ *                                 loop: what the machine gives CPU-bound work right now
  *
  * Prints one JSON object on stdout.
  */
@@ -88,6 +90,30 @@ static int copy(long bytes, long reps)
     return 0;
 }
 
+static int spin(long steps, int procs)
+{
+    const int64_t t0 = nowNs();
+    for (int p = 0; p < procs; ++p) {
+        const pid_t pid = fork();
+        if (pid < 0)
+            return 1;
+        if (pid == 0) {
+            volatile uint64_t sink;
+            uint64_t x = (uint64_t)steps;
+            for (long i = 0; i < steps; ++i)
+                x = x * 6364136223846793005ULL + 1442695040888963407ULL;
+            sink = x;
+            (void)sink;
+            _exit(0);
+        }
+    }
+    while (wait(NULL) > 0) {
+    }
+    printf("{\"workload\": \"spin\", \"procs\": %d, \"seconds\": %.6f}\n", procs,
+           (nowNs() - t0) / 1e9);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     signal(SIGPIPE, SIG_IGN);
@@ -95,6 +121,8 @@ int main(int argc, char **argv)
         return pingpong(atol(argv[2]));
     if (argc == 4 && strcmp(argv[1], "memcpy") == 0)
         return copy(atol(argv[2]), atol(argv[3]));
-    fprintf(stderr, "usage: bench_floor pingpong ROUNDS | memcpy BYTES REPS\n");
+    if (argc == 4 && strcmp(argv[1], "spin") == 0)
+        return spin(atol(argv[2]), atoi(argv[3]));
+    fprintf(stderr, "usage: bench_floor pingpong ROUNDS | memcpy BYTES REPS | spin STEPS PROCS\n");
     return 2;
 }

@@ -17,7 +17,7 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 KIB, MIB = 1024, 1024 * 1024
 #: PoolOptions::prefetch of the second submit row (the first uses the default, 1).
-PREFETCH = 16
+PREFETCH = 64
 
 
 def run(command, env=None):
@@ -84,6 +84,8 @@ def main():
              lambda: best(pp + ["cpu", str(cpu_tasks), str(w), str(pp_work)], "seconds", r, True))
         step("cpu%d/python" % w,
              lambda: best(py + ["cpu", str(cpu_tasks), str(w), str(py_work)], "seconds", r, True))
+        step("cpu%d/machine" % w, lambda: best(floor + ["spin", str(cpu_tasks * pp_work // 2), str(w)],
+                                                "seconds", r, True))
     step("rss/procpool", lambda: best(pp + ["rss"], "kib", r, True))
     step("rss/python", lambda: best(py + ["rss"], "kib", r, True))
 
@@ -118,7 +120,9 @@ def main():
         st / sy_ <= 0.5)
     cp = res["cpu1/procpool"]["seconds"] / res["cpu2/procpool"]["seconds"]
     cy = res["cpu1/python"]["seconds"] / res["cpu2/python"]["seconds"]
-    row("CPU scaling, 2 workers vs 1", "x", cp, cy, 2.0, "procpool 1w/2w", cp, ">= 1.9", cp >= 1.9)
+    # The ceiling: what the machine gave two CPU-bound processes in this run (others share it).
+    cm = 2 * res["cpu1/machine"]["seconds"] / res["cpu2/machine"]["seconds"]
+    row("CPU scaling, 2 workers vs 1", "x", cp, cy, cm, "procpool 1w/2w", cp, ">= 1.9", cp >= 1.9)
     rp, ry = res["rss/procpool"]["kib"], res["rss/python"]["kib"]
     row("idle worker RSS", "KiB", rp, ry, None, "procpool/python", rp / ry, "<= 1", rp / ry <= 1)
 
