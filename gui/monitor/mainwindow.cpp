@@ -251,7 +251,7 @@ QWidget *MainWindow::createFuturesPane()
     m_futureView->setItemDelegateForColumn(FutureModel::Progress, new ProgressDelegate(m_futureView));
     m_futureView->horizontalHeader()->setSortIndicator(-1, Qt::AscendingOrder);
     m_futureView->setSortingEnabled(true);
-    setColumnWidths(m_futureView->horizontalHeader(), {40, 62, 112, 74, 82, 50, 94, 94, 94, 60, 90, 160});
+    setColumnWidths(m_futureView->horizontalHeader(), {40, 62, 108, 74, 82, 50, 92, 92, 92, 60, 90, 120});
     // Follow the newest tasks while the view is scrolled to the bottom.
     connect(m_futureFilter, &QAbstractItemModel::rowsAboutToBeInserted, this, [this] {
         QScrollBar *bar = m_futureView->verticalScrollBar();
@@ -395,11 +395,11 @@ void MainWindow::createActions()
     m_actAllWorkers->setToolTip(QStringLiteral("Show the workers of every pool, not just the selected one (Ctrl+Shift+A)"));
     connect(m_actAllWorkers, &QAction::toggled, this, &MainWindow::workerFilterChanged);
     view->addAction(m_actAllWorkers);
-    addAction(view, "actionClearLog", QStringLiteral("&Clear Log"), "clear", QKeySequence(Qt::CTRL | Qt::Key_L),
+    QAction *clearLog = addAction(view, "actionClearLog", QStringLiteral("&Clear Log"), "clear", QKeySequence(Qt::CTRL | Qt::Key_L),
               QStringLiteral("Remove every line from the log"), &MainWindow::clearLog);
     view->addSeparator();
 
-    addAction(file, "actionPreferences", QStringLiteral("&Preferences…"), "settings",
+    QAction *preferences = addAction(file, "actionPreferences", QStringLiteral("&Preferences…"), "settings",
               QKeySequence(Qt::CTRL | Qt::Key_Comma), QStringLiteral("History size and refresh rate"),
               &MainWindow::showPreferences);
     file->addSeparator();
@@ -408,6 +408,15 @@ void MainWindow::createActions()
     addAction(help, "actionAbout", QStringLiteral("&About procpool"), "procpool", QKeySequence(Qt::Key_F1),
               QStringLiteral("About this program"), &MainWindow::showAbout);
 
+    // The toolbar shows every action with a short label; menus carry the full names.
+    const std::pair<QAction *, const char *> short_[] = {
+        {newNs, "New"},          {m_actStart, "Start"},        {m_actStop, "Stop"},
+        {m_actStopNow, "Stop Now"}, {m_actTerminate, "Terminate"}, {m_actRemove, "Remove"},
+        {m_actSubmit, "Submit"}, {m_actCancel, "Cancel"},      {m_actKill, "Kill Worker"},
+        {m_actAllWorkers, "All Workers"},
+    };
+    for (const auto &[action, label] : short_)
+        action->setIconText(QString::fromLatin1(label));
     QToolBar *bar = addToolBar(QStringLiteral("Main"));
     bar->setObjectName(QStringLiteral("mainToolBar"));
     bar->setIconSize(QSize(20, 20));
@@ -416,6 +425,7 @@ void MainWindow::createActions()
     bar->addAction(m_actStart);
     bar->addAction(m_actStop);
     bar->addAction(m_actStopNow);
+    bar->addAction(m_actTerminate);
     bar->addAction(m_actRemove);
     bar->addSeparator();
     bar->addAction(m_actSubmit);
@@ -423,7 +433,9 @@ void MainWindow::createActions()
     bar->addAction(m_actKill);
     bar->addSeparator();
     bar->addAction(m_actAllWorkers);
-    Q_UNUSED(find);
+    bar->addAction(find);
+    bar->addAction(clearLog);
+    bar->addAction(preferences);
     view->addAction(bar->toggleViewAction());
 }
 

@@ -138,7 +138,9 @@ QVariant NamespaceModel::data(const QModelIndex &index, int role) const
         return node->namespaceId;
     case Qt::ToolTipRole:
         if (node->kind == NodeKind::Process)
-            return QStringLiteral("Managers created by process %1").arg(node->creatorPid);
+            return node->creatorPid == ProcessPoolManager::currentProcessId()
+                       ? QStringLiteral("Managers created by this process (%1)").arg(node->creatorPid)
+                       : QStringLiteral("Managers created by process %1").arg(node->creatorPid);
         return hasView ? v.manager->toString() : QVariant();
     case Qt::DecorationRole:
         if (index.column() == Name) {
@@ -175,9 +177,7 @@ QVariant NamespaceModel::data(const QModelIndex &index, int role) const
     if (index.column() == Name) {
         switch (node->kind) {
         case NodeKind::Process:
-            return node->creatorPid == ProcessPoolManager::currentProcessId()
-                       ? QStringLiteral("pid %1 (this)").arg(node->creatorPid)
-                       : QStringLiteral("pid %1").arg(node->creatorPid);
+            return QStringLiteral("pid %1").arg(node->creatorPid);
         case NodeKind::Namespace:
             return node->namespaceId.isEmpty() ? QStringLiteral("(not registered)") : node->namespaceId;
         case NodeKind::Manager:
