@@ -1,5 +1,6 @@
 #include "futuremodel.h"
 
+#include "rowruns.h"
 #include "style.h"
 
 #include <QtCore/QDebug>
@@ -317,13 +318,9 @@ void FutureModel::announce(QList<int> &changed)
 {
     std::sort(changed.begin(), changed.end());
     changed.erase(std::unique(changed.begin(), changed.end()), changed.end());
-    for (qsizetype i = 0; i < changed.size();) {
-        qsizetype j = i;
-        while (j + 1 < changed.size() && changed.at(j + 1) == changed.at(j) + 1)
-            ++j;
-        Q_EMIT dataChanged(index(changed.at(i), 0), index(changed.at(j), ColumnCount - 1));
-        i = j + 1;
-    }
+    forEachRunFromEnd(changed, [this](int first, int last) {
+        Q_EMIT dataChanged(index(first, 0), index(last, ColumnCount - 1));
+    });
 }
 
 void FutureModel::trimHistory()
@@ -339,18 +336,11 @@ void FutureModel::trimHistory()
             --excess;
         }
     }
-    for (qsizetype i = drop.size() - 1; i >= 0;) {
-        const int last = drop.at(i);
-        int first = last;
-        while (i > 0 && drop.at(i - 1) == first - 1) {
-            --first;
-            --i;
-        }
-        --i;
+    forEachRunFromEnd(drop, [this](int first, int last) {
         beginRemoveRows({}, first, last);
         m_rows.remove(first, last - first + 1);
         endRemoveRows();
-    }
+    });
     m_finishedRows -= int(drop.size());
     m_rowOfId.clear();
     m_rowOfId.reserve(m_rows.size());

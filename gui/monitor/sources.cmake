@@ -24,6 +24,7 @@ add_library(procpool_monitor STATIC
   ${CMAKE_CURRENT_LIST_DIR}/procstat.h
   ${CMAKE_CURRENT_LIST_DIR}/progressdelegate.cpp
   ${CMAKE_CURRENT_LIST_DIR}/progressdelegate.h
+  ${CMAKE_CURRENT_LIST_DIR}/rowruns.h
   ${CMAKE_CURRENT_LIST_DIR}/startpooldialog.cpp
   ${CMAKE_CURRENT_LIST_DIR}/startpooldialog.h
   ${CMAKE_CURRENT_LIST_DIR}/style.cpp

@@ -1,5 +1,6 @@
 #include "workermodel.h"
 
+#include "rowruns.h"
 #include "style.h"
 
 namespace procpool::monitor {
@@ -117,19 +118,11 @@ void WorkerModel::append(Row &&row)
 
 void WorkerModel::removeRows(const QList<int> &sortedRows)
 {
-    // From the end, in contiguous runs, then renumber.
-    for (qsizetype i = sortedRows.size() - 1; i >= 0;) {
-        const int last = sortedRows.at(i);
-        int first = last;
-        while (i > 0 && sortedRows.at(i - 1) == first - 1) {
-            --first;
-            --i;
-        }
-        --i;
+    forEachRunFromEnd(sortedRows, [this](int first, int last) {
         beginRemoveRows({}, first, last);
         m_rows.remove(first, last - first + 1);
         endRemoveRows();
-    }
+    });
     m_rowOfPid.clear();
     for (int i = 0; i < m_rows.size(); ++i)
         m_rowOfPid.insert(m_rows.at(i).pid, i);
