@@ -37,6 +37,12 @@ struct Run
     QByteArray err;
 };
 
+//! A command line written as one string: "--workers 2 --submit sleep" → its words.
+QStringList words(const QString &commandLine)
+{
+    return commandLine.split(u' ', Qt::SkipEmptyParts);
+}
+
 QList<QJsonObject> jsonLines(const QByteArray &out)
 {
     QList<QJsonObject> objects;
@@ -237,21 +243,21 @@ private Q_SLOTS:
         QTest::addColumn<QStringList>("arguments");
         QTest::addColumn<QString>("message");
         const auto s = [](const char *text) { return QString::fromLatin1(text); };
-        QTest::newRow("unknown flag") << QStringList{s("--bogus")} << s("bogus");
-        QTest::newRow("no task name") << QStringList{s("--submit"), s(":5")} << s("no task name");
-        QTest::newRow("unknown task") << QStringList{s("--submit"), s("nosuch")} << s("no task 'nosuch'");
-        QTest::newRow("too many args") << QStringList{s("--submit"), s("sleep:1,2")} << s("takes 1 argument");
-        QTest::newRow("wrong arg type") << QStringList{s("--submit"), s("sleep:soon")} << s("not an integer");
-        QTest::newRow("count first") << QStringList{s("--count"), s("3"), s("--submit"), s("sleep")} << s("--count applies to the --submit before it");
-        QTest::newRow("count zero") << QStringList{s("--submit"), s("sleep"), s("--count"), s("0")} << s("--count needs an integer");
-        QTest::newRow("workers zero") << QStringList{s("--workers"), s("0"), s("--submit"), s("sleep")} << s("--workers needs");
-        QTest::newRow("bad timeout") << QStringList{s("--timeout"), s("soon"), s("--submit"), s("sleep")} << s("--timeout needs");
-        QTest::newRow("bad order") << QStringList{s("--order"), s("sideways"), s("--submit"), s("sleep")} << s("--order is");
-        QTest::newRow("bad on-bad-line") << QStringList{s("--on-bad-line=maybe"), s("--jobs"), s("-")} << s("--on-bad-line is");
-        QTest::newRow("positional") << QStringList{s("--submit"), s("sleep"), s("later")} << s("unexpected argument 'later'");
-        QTest::newRow("namespace twice") << QStringList{s("--namespace"), s("a"), s("--namespace"), s("a"), s("--list")} << s("given twice");
+        QTest::newRow("unknown flag") << words(s("--bogus")) << s("bogus");
+        QTest::newRow("no task name") << words(s("--submit :5")) << s("no task name");
+        QTest::newRow("unknown task") << words(s("--submit nosuch")) << s("no task 'nosuch'");
+        QTest::newRow("too many args") << words(s("--submit sleep:1,2")) << s("takes 1 argument");
+        QTest::newRow("wrong arg type") << words(s("--submit sleep:soon")) << s("not an integer");
+        QTest::newRow("count first") << words(s("--count 3 --submit sleep")) << s("--count applies to the --submit before it");
+        QTest::newRow("count zero") << words(s("--submit sleep --count 0")) << s("--count needs an integer");
+        QTest::newRow("workers zero") << words(s("--workers 0 --submit sleep")) << s("--workers needs");
+        QTest::newRow("bad timeout") << words(s("--timeout soon --submit sleep")) << s("--timeout needs");
+        QTest::newRow("bad order") << words(s("--order sideways --submit sleep")) << s("--order is");
+        QTest::newRow("bad on-bad-line") << words(s("--on-bad-line=maybe --jobs -")) << s("--on-bad-line is");
+        QTest::newRow("positional") << words(s("--submit sleep later")) << s("unexpected argument 'later'");
+        QTest::newRow("namespace twice") << words(s("--namespace a --namespace a --list")) << s("given twice");
         QTest::newRow("nothing to do") << QStringList{} << s("nothing to do");
-        QTest::newRow("missing jobs file") << QStringList{s("--jobs"), s("/nonexistent/jobs.jsonl")} << s("cannot open jobs file");
+        QTest::newRow("missing jobs file") << words(s("--jobs /nonexistent/jobs.jsonl")) << s("cannot open jobs file");
     }
 
     void usageErrors()
@@ -266,21 +272,11 @@ private Q_SLOTS:
 
     void jsonResultsOfTwoNamespaces()
     {
-        const Run r = run({QStringLiteral("--json"),
-                           QStringLiteral("--namespace"), QStringLiteral("cpu"),
-                           QStringLiteral("--workers"), QStringLiteral("2"),
-                           QStringLiteral("--prefix"), m_prefix,
-                           QStringLiteral("--submit"), QStringLiteral("primes:1000"),
-                           QStringLiteral("--count"), QStringLiteral("3"),
-                           QStringLiteral("--submit"), QStringLiteral("crash"),
-                           QStringLiteral("--submit"), QStringLiteral("throw:oops"),
-                           QStringLiteral("--namespace"), QStringLiteral("render"),
-                           QStringLiteral("--workers"), QStringLiteral("1"),
-                           QStringLiteral("--prefix"), m_prefix,
-                           QStringLiteral("--task-type"), QStringLiteral("render"),
-                           QStringLiteral("--submit"), QStringLiteral("echo:4"),
-                           QStringLiteral("--submit-type"), QStringLiteral("render"),
-                           QStringLiteral("--submit"), QStringLiteral("sleep:1")});
+        const Run r = run(words(QStringLiteral(
+                "--json --namespace cpu --workers 2 --prefix %1 --submit "
+                "primes:1000 --count 3 --submit crash --submit throw:oops "
+                "--namespace render --workers 1 --prefix %1 --task-type render "
+                "--submit echo:4 --submit-type render --submit sleep:1").arg(m_prefix)));
         QCOMPARE(r.exitCode, 1); // a crash, a throw and a rejection
         const QList<QJsonObject> all = jsonLines(r.out);
         const QList<QJsonObject> results = events(all, QStringLiteral("result"));
@@ -335,18 +331,22 @@ private Q_SLOTS:
         QCOMPARE(summary.value(QStringLiteral("rejected")).toInt(), 1);
         QCOMPARE(summary.value(QStringLiteral("cancelled")).toInt(), 0);
         QCOMPARE(summary.value(QStringLiteral("exit_status")).toInt(), 1);
-        QCOMPARE(summary.value(QStringLiteral("namespaces")).toArray().size(), 2);
+        const QJsonArray namespaces = summary.value(QStringLiteral("namespaces")).toArray();
+        QCOMPARE(namespaces.size(), 2);
+        // The stats are read right after the last future finished: the crash must be counted.
+        QCOMPARE(namespaces.at(0)[QStringLiteral("namespace")].toString(), QStringLiteral("cpu"));
+        QCOMPARE(namespaces.at(0)[QStringLiteral("workers_crashed")].toInt(), 1);
+        QCOMPARE(namespaces.at(1)[QStringLiteral("workers_crashed")].toInt(), 0);
         QVERIFY(r.err.contains("about to crash with SIGSEGV")); // the worker's log, on stderr
         verifyNoWorkersLeft(results);
     }
 
     void humanOutputAndExitZero()
     {
-        const Run r = run({QStringLiteral("--workers"), QStringLiteral("2"),
-                           QStringLiteral("--prefix"), m_prefix,
-                           QStringLiteral("--submit"), QStringLiteral("sleep:5"),
-                           QStringLiteral("--count"), QStringLiteral("4"),
-                           QStringLiteral("--submit"), QStringLiteral("echo")});
+        const Run r = run(words(
+            QStringLiteral("--order completed --workers 2 --prefix %1 --submit sleep:5 --count 4 "
+                           "--submit echo")
+                .arg(m_prefix)));
         QCOMPARE(r.exitCode, 0);
         QCOMPARE(r.out.count(" ok [default] sleep(5) = 5 (worker "), 4);
         QVERIFY(r.out.contains("ok [default] echo(1024) = <1024 bytes>")); // the default argument
@@ -360,12 +360,9 @@ private Q_SLOTS:
     void orderSubmitted()
     {
         // The first task is the slowest: in completion order it would come last.
-        const Run r = run({QStringLiteral("--json"), QStringLiteral("--order"),
-                           QStringLiteral("submitted"), QStringLiteral("--workers"),
-                           QStringLiteral("2"), QStringLiteral("--submit"),
-                           QStringLiteral("sleep:300"), QStringLiteral("--submit"),
-                           QStringLiteral("sleep:0"), QStringLiteral("--count"),
-                           QStringLiteral("10")});
+        const Run r = run(words(QStringLiteral(
+                "--json --order submitted --workers 2 --submit sleep:300 "
+                "--submit sleep:0 --count 10")));
         QCOMPARE(r.exitCode, 0);
         const QList<QJsonObject> results = events(jsonLines(r.out), QStringLiteral("result"));
         QCOMPARE(results.size(), 11);
@@ -377,20 +374,11 @@ private Q_SLOTS:
     {
         // --timeout fails a task that runs too long; --max-tasks-per-worker replaces workers;
         // --prefix, --daemon and --task-type show in the --list registry.
-        const Run r = run({QStringLiteral("--json"), QStringLiteral("--list"),
-                           QStringLiteral("--namespace"), QStringLiteral("limits"),
-                           QStringLiteral("--workers"), QStringLiteral("1"),
-                           QStringLiteral("--prefix"), m_prefix,
-                           QStringLiteral("--timeout"), QStringLiteral("0.5"),
-                           QStringLiteral("--max-tasks-per-worker"), QStringLiteral("1"),
-                           QStringLiteral("--submit"), QStringLiteral("sleep:0"),
-                           QStringLiteral("--count"), QStringLiteral("3"),
-                           QStringLiteral("--submit"), QStringLiteral("hang"),
-                           QStringLiteral("--namespace"), QStringLiteral("bg"),
-                           QStringLiteral("--daemon"), QStringLiteral("--task-type"),
-                           QStringLiteral("batch"), QStringLiteral("--prefix"), m_prefix + u'b',
-                           QStringLiteral("--submit"), QStringLiteral("sleep:0"),
-                           QStringLiteral("--submit-type"), QStringLiteral("batch")});
+        const Run r = run(words(QStringLiteral(
+                "--json --list --namespace limits --workers 1 --prefix %1 "
+                "--timeout 0.5 --max-tasks-per-worker 1 --submit sleep:0 "
+                "--count 3 --submit hang --namespace bg --daemon --task-type "
+                "batch --prefix %1b --submit sleep:0 --submit-type batch").arg(m_prefix)));
         QCOMPARE(r.exitCode, 1); // the hang timed out
         const QList<QJsonObject> all = jsonLines(r.out);
         const QList<QJsonObject> results = events(all, QStringLiteral("result"));
@@ -434,10 +422,7 @@ private Q_SLOTS:
 
     void listHuman()
     {
-        const Run r = run({QStringLiteral("--list"), QStringLiteral("--namespace"),
-                           QStringLiteral("alpha"), QStringLiteral("--namespace"),
-                           QStringLiteral("beta"), QStringLiteral("--workers"),
-                           QStringLiteral("3")});
+        const Run r = run(words(QStringLiteral("--list --namespace alpha --namespace beta --workers 3")));
         QCOMPARE(r.exitCode, 0);
         QVERIFY(r.out.contains("registry of process "));
         QVERIFY(r.out.contains("namespace='alpha'"));
@@ -505,9 +490,7 @@ private Q_SLOTS:
         for (int i = 0; i < 200; ++i)
             input += QStringLiteral("{\"task\": \"sleep\", \"args\": [%1]}\n").arg(i % 3).toUtf8();
         input += "{\"task\": \"nosuch\"}\n"; // the last line, a bad one, with skip
-        const Run r = run({QStringLiteral("--json"), QStringLiteral("--jobs"), QStringLiteral("-"),
-                           QStringLiteral("--on-bad-line"), QStringLiteral("skip"),
-                           QStringLiteral("--workers"), QStringLiteral("2")},
+        const Run r = run(words(QStringLiteral("--json --jobs - --on-bad-line skip --workers 2")),
                           input, true);
         QCOMPARE(r.exitCode, 1);
         const QList<QJsonObject> all = jsonLines(r.out);
@@ -532,11 +515,9 @@ private Q_SLOTS:
     void firstInterruptCancelsQueuedAndWaitsForRunning()
     {
         QFETCH(int, signal);
-        startInteractive({QStringLiteral("--json"), QStringLiteral("--workers"), QStringLiteral("2"),
-                          QStringLiteral("--prefix"), m_prefix,
-                          QStringLiteral("--submit"), QStringLiteral("print:ready"),
-                          QStringLiteral("--submit"), QStringLiteral("sleep:1500"),
-                          QStringLiteral("--count"), QStringLiteral("20")});
+        startInteractive(words(QStringLiteral(
+                "--json --workers 2 --prefix %1 --submit print:ready --submit "
+                "sleep:1500 --count 20").arg(m_prefix)));
         QByteArray err;
         QVERIFY2(waitForStderr(&err, "stdout: ready"), err.constData());
         ::kill(pid_t(m_process->processId()), signal);
@@ -560,11 +541,9 @@ private Q_SLOTS:
 
     void secondInterruptKillsTheWorkers()
     {
-        startInteractive({QStringLiteral("--workers"), QStringLiteral("2"),
-                          QStringLiteral("--prefix"), m_prefix,
-                          QStringLiteral("--submit"), QStringLiteral("print:ready"),
-                          QStringLiteral("--submit"), QStringLiteral("hang"),
-                          QStringLiteral("--count"), QStringLiteral("4")});
+        startInteractive(words(QStringLiteral(
+                "--workers 2 --prefix %1 --submit print:ready --submit hang "
+                "--count 4").arg(m_prefix)));
         QByteArray err;
         QVERIFY2(waitForStderr(&err, "stdout: ready"), err.constData());
         QList<qint64> workers;
@@ -610,9 +589,7 @@ private Q_SLOTS:
     void watchNeedsATerminal()
     {
         // Without a terminal on stdout, --watch draws nothing and the results are reported.
-        const Run r = run({QStringLiteral("--watch"), QStringLiteral("--submit"),
-                           QStringLiteral("sleep:1"), QStringLiteral("--count"),
-                           QStringLiteral("3")});
+        const Run r = run(words(QStringLiteral("--watch --submit sleep:1 --count 3")));
         QCOMPARE(r.exitCode, 0);
         QCOMPARE(r.out.count("ok [default] sleep(1)"), 3);
         QVERIFY(!r.out.contains('\033'));

@@ -660,6 +660,18 @@ void PoolCore::removeWorker(WorkerProcess *w, int exitCode, int sig, bool startF
     else
         reason = exitDescription(exitCode, sig);
 
+    // Counters and snapshot first, so that whoever sees the task fail also sees the crash.
+    const qint64 pid = w->pid;
+    {
+        QMutexLocker locker(&m_infoMutex);
+        m_infoSnapshot.removeIf([pid](const WorkerInfo &i) { return i.pid == pid; });
+        const bool deliberate = w->killKind == WorkerProcess::KillKind::Stopped
+                                || w->killKind == WorkerProcess::KillKind::Timeout
+                                || w->killKind == WorkerProcess::KillKind::Cancelled;
+        if (!deliberate && !startFailure && (sig != 0 || exitCode != 0))
+            ++m_stats.workersCrashed;
+    }
+
     // The running task fails; tasks it had prefetched but not started go back to the queue.
     std::vector<std::unique_ptr<WorkItem>> failed;
     std::deque<std::unique_ptr<WorkItem>> requeue;
@@ -712,16 +724,6 @@ void PoolCore::removeWorker(WorkerProcess *w, int exitCode, int sig, bool startF
         }
     }
 
-    const qint64 pid = w->pid;
-    {
-        QMutexLocker locker(&m_infoMutex);
-        m_infoSnapshot.removeIf([pid](const WorkerInfo &i) { return i.pid == pid; });
-        const bool deliberate = w->killKind == WorkerProcess::KillKind::Stopped
-                                || w->killKind == WorkerProcess::KillKind::Timeout
-                                || w->killKind == WorkerProcess::KillKind::Cancelled;
-        if (!deliberate && !startFailure && (sig != 0 || exitCode != 0))
-            ++m_stats.workersCrashed;
-    }
     QProcess *p = w->process;
     QObject::disconnect(p, nullptr, this, nullptr);
     p->deleteLater();
