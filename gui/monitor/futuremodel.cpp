@@ -85,10 +85,10 @@ QVariant FutureModel::data(const QModelIndex &index, int role) const
         return {};
     const Row &row = m_rows.at(index.row());
     const TaskRecord &r = row.record;
-    const QString state = stateName(r.state);
+    const QString state = row.lost ? QStringLiteral("ended") : stateName(r.state);
     switch (role) {
     case IdRole: return QVariant::fromValue(r.id);
-    case StateRole: return int(r.state);
+    case StateRole: return row.lost ? -1 : int(r.state);
     case NamespaceRole: return row.namespaceId;
     case TaskTypeRole: return r.taskType;
     case ProgressValueRole: return r.progressValue;
@@ -102,6 +102,9 @@ QVariant FutureModel::data(const QModelIndex &index, int role) const
             return style::stateColor(state);
         return {};
     case Qt::ToolTipRole:
+        if (row.lost)
+            return QStringLiteral("Ended between two updates; its pool no longer keeps how "
+                                  "(PoolOptions::taskHistory), or the pool is gone");
         if (index.column() == Outcome)
             return r.state == TaskState::Failed ? r.error : row.result;
         return {};
@@ -280,11 +283,15 @@ void FutureModel::merge(const RecordUpdate &update, QList<int> &changed, QList<R
         ++m_seen;
         if (isFinal(record.state))
             ++m_finishedRows;
+        else
+            m_openOthers.append(record.id);
         m_rowOfId.insert(record.id, int(m_rows.size() + added.size()));
         added.append(std::move(row));
         return;
     }
     Row &row = m_rows[at];
+    if (row.lost)
+        setLost(row, false); // its record turned up after all
     if (isFinal(row.record.state) && !isFinal(record.state))
         return; // settled from the future already; the engine's record is behind
     const TaskState state = record.state;
@@ -298,6 +305,61 @@ void FutureModel::merge(const RecordUpdate &update, QList<int> &changed, QList<R
     if (row.namespaceId.isEmpty())
         row.namespaceId = update.namespaceId;
     changed.append(at);
+}
+
+void FutureModel::setLost(Row &row, bool lost)
+{
+    if (row.lost == lost)
+        return;
+    row.lost = lost;
+    const int sign = lost ? 1 : -1;
+    m_lost += quint64(sign);
+    m_counts[size_t(row.record.state)] -= quint64(sign);
+    if (!isFinal(row.record.state))
+        m_finishedRows += sign;
+}
+
+void FutureModel::reconcileOthers(QList<int> &changed)
+{
+    // Tasks submitted elsewhere are followed through their records only. A pool that finishes
+    // more tasks between two polls than it keeps (PoolOptions::taskHistory) drops some records
+    // before the monitor sees them end; a stopped pool drops them all. Such rows would stay
+    // "running" for ever: compare with what the engine still holds.
+    QHash<const ProcessPoolManager *, qint64> open;
+    QList<quint64> stillOpen;
+    for (quint64 id : std::as_const(m_openOthers)) {
+        const int at = rowOf(id);
+        if (at < 0 || at >= m_rows.size() || isFinal(m_rows.at(at).record.state) || m_rows.at(at).lost)
+            continue;
+        stillOpen.append(id);
+        ++open[m_rows.at(at).manager];
+    }
+    m_openOthers = std::move(stillOpen);
+    for (auto it = open.cbegin(); it != open.cend(); ++it) {
+        const ManagerView *view = m_watcher->view(it.key());
+        const ProcessPool *pool = nullptr;
+        if (view && view->hasPool) {
+            if (view->stats.queued + view->stats.running >= it.value())
+                continue; // as many tasks active as the monitor believes: nothing was missed
+            try {
+                pool = it.key()->getPool();
+            } catch (const std::exception &) {
+                continue;
+            }
+        } else if (view && (view->stopping || view->state != PoolState::Stopped
+                            || m_watcher->isBeingStopped(it.key()))) {
+            continue; // draining where the monitor cannot see: wait for the pool to go
+        }
+        for (quint64 id : std::as_const(m_openOthers)) {
+            const int at = rowOf(id);
+            Row &row = m_rows[at];
+            if (row.manager != it.key() || (pool && pool->taskRecord(id)))
+                continue;
+            setLost(row, true);
+            changed.append(at);
+        }
+    }
+    m_openOthers.removeIf([this](quint64 id) { return m_rows.at(rowOf(id)).lost; });
 }
 
 void FutureModel::appendRows(QList<Row> &&rows)
@@ -331,7 +393,7 @@ void FutureModel::trimHistory()
     int excess = m_finishedRows - m_historyLimit;
     QList<int> drop; // the oldest finished rows
     for (int i = 0; i < m_rows.size() && excess > 0; ++i) {
-        if (isFinal(m_rows.at(i).record.state)) {
+        if (isFinal(m_rows.at(i).record.state) || m_rows.at(i).lost) {
             drop.append(i);
             --excess;
         }
@@ -347,6 +409,7 @@ void FutureModel::trimHistory()
     for (int i = 0; i < m_rows.size(); ++i)
         m_rowOfId.insert(m_rows.at(i).record.id, i);
     m_openOwn.removeIf([this](quint64 id) { return !m_rowOfId.contains(id); });
+    m_openOthers.removeIf([this](quint64 id) { return !m_rowOfId.contains(id); });
 }
 
 void FutureModel::update()
@@ -369,6 +432,7 @@ void FutureModel::update()
             stillOpen.append(id);
     }
     m_openOwn = std::move(stillOpen);
+    reconcileOthers(changed);
     announce(changed);
     trimHistory();
 }
@@ -389,7 +453,8 @@ QString FutureModel::details(quint64 id) const
     line(QStringLiteral("Task"), QStringLiteral("%1 (id %2)").arg(r.taskName).arg(r.id));
     line(QStringLiteral("Namespace"), row.namespaceId);
     line(QStringLiteral("Task type"), r.taskType.isEmpty() ? QStringLiteral("(none)") : r.taskType);
-    line(QStringLiteral("State"), stateName(r.state));
+    line(QStringLiteral("State"), row.lost ? QStringLiteral("ended (its pool no longer keeps how)")
+                                           : stateName(r.state));
     if (r.workerPid > 0)
         line(QStringLiteral("Worker"), QString::number(r.workerPid));
     line(QStringLiteral("Submitted"), timeText(r.submittedAt));

@@ -61,6 +61,8 @@ public:
 
     //! How many tasks in each TaskState the monitor has seen (history-independent).
     quint64 count(TaskState state) const { return m_counts[size_t(state)]; }
+    //! Tasks submitted elsewhere that ended while their pool kept no record of how.
+    quint64 lostCount() const { return m_lost; }
     quint64 seen() const { return m_seen; }
     QStringList namespaces() const { return m_namespaces; }
     QStringList taskTypes() const { return m_taskTypes; }
@@ -80,6 +82,9 @@ private:
         QFuture<QVariant> future;
         bool futureSettled = false; //!< result or error already taken from the future
         QString result;
+        //! Submitted elsewhere, and ended without the monitor seeing how: the pool dropped its
+        //! record (history limit) between two polls, or the pool is gone.
+        bool lost = false;
     };
     void update();
     void merge(const RecordUpdate &update, QList<int> &changed, QList<Row> &added);
@@ -89,12 +94,16 @@ private:
     void trimHistory();
     void noteVocabulary(const Row &row);
     void announce(QList<int> &changed);
+    void reconcileOthers(QList<int> &changed);
+    void setLost(Row &row, bool lost);
 
     EngineWatcher *m_watcher;
     QList<Row> m_rows;
     int m_finishedRows = 0; //!< rows in a final state (what the history limit bounds)
     QHash<quint64, int> m_rowOfId;
     QList<quint64> m_openOwn; //!< ids of own submissions whose future has not settled
+    QList<quint64> m_openOthers; //!< ids of other submissions last seen queued or running
+    quint64 m_lost = 0;
     int m_historyLimit = 10000;
     std::array<quint64, 5> m_counts{};
     quint64 m_seen = 0;
