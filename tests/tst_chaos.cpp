@@ -1,0 +1,118 @@
+// Chaos: 20,000 tasks through four workers while another thread SIGKILLs a random worker every
+// 20 ms for the whole run. Every future must finish exactly once, with its own correct result or
+// with WorkerCrashed, the counts must add up, nothing may hang, and afterwards the same pool must
+// run another 1,000 tasks without a single failure.
+//
+// The killer picks among workers that finished their handshake (Idle or Busy): a worker killed
+// before it ever said hello counts as a failed start, and three of those in a row break the pool
+// on purpose (tst_faults covers that). A crash of a started worker must never break it.
+#include "faultsupport.h"
+#include "testmain.h"
+#include "testtasks.h"
+
+#include <procpool/procpool.h>
+
+#include <QtCore/QRandomGenerator>
+
+#include <atomic>
+#include <chrono>
+#include <memory>
+#include <thread>
+
+using namespace procpool;
+using namespace faultsupport;
+
+class TestChaos : public QObject
+{
+    Q_OBJECT
+
+private Q_SLOTS:
+    void everyFutureFinishesExactlyOnceWhileWorkersAreKilled()
+    {
+        constexpr int total = 20000;
+        constexpr int afterwards = 1000;
+        ProcessPoolManager *manager = getOrCreateProcessManager(QStringLiteral("chaos"));
+        PoolOptions options;
+        options.maxWorkers = 4;
+        manager->start(options);
+        ProcessPool *pool = manager->getPool();
+
+        const auto finishes = std::make_unique<std::atomic<int>[]>(total); // zero-initialised
+        std::atomic<int> results{0}, crashed{0}, wrong{0}, other{0};
+        std::atomic<bool> stopKilling{false};
+        std::atomic<int> kills{0};
+        std::thread killer([&] {
+            QRandomGenerator random(20000);
+            while (!stopKilling.load()) {
+                QList<qint64> started;
+                for (const WorkerInfo &w : pool->workers())
+                    if (w.state == WorkerState::Idle || w.state == WorkerState::Busy)
+                        started << w.pid;
+                if (!started.isEmpty()
+                    && pool->killWorker(started.at(int(random.bounded(quint32(started.size()))))))
+                    kills.fetch_add(1);
+                std::this_thread::sleep_for(std::chrono::milliseconds(20));
+            }
+        });
+
+        QList<QFuture<int>> futures;
+        futures.reserve(total);
+        for (int i = 0; i < total; ++i) {
+            QFuture<int> f = manager->submitTask(tasks::add, i, i);
+            // A continuation that takes the future runs on success and on failure alike.
+            f.then([&, i](QFuture<int> done) {
+                finishes[i].fetch_add(1);
+                try {
+                    (done.result() == 2 * i ? results : wrong).fetch_add(1);
+                } catch (const WorkerCrashed &) {
+                    crashed.fetch_add(1);
+                } catch (...) {
+                    other.fetch_add(1);
+                }
+            });
+            futures << f;
+        }
+        auto finished = [&] { return results + crashed + wrong + other; };
+        QTRY_VERIFY_WITH_TIMEOUT(finished() >= total, hangGuardMs);
+        stopKilling.store(true);
+        killer.join();
+
+        for (auto &f : futures)
+            QVERIFY(f.isFinished());
+        int notOnce = 0;
+        for (int i = 0; i < total; ++i)
+            notOnce += finishes[i].load() != 1;
+        QCOMPARE(notOnce, 0);
+        QCOMPARE(finished(), total);
+        QCOMPARE(wrong.load(), 0);
+        QCOMPARE(other.load(), 0);
+        const PoolStats stats = pool->stats();
+        QCOMPARE(stats.completed, quint64(results.load()));
+        QCOMPARE(stats.failed, quint64(crashed.load()));
+        QCOMPARE(pool->state(), PoolState::Running);
+        qInfo("%d tasks: %d results, %d WorkerCrashed; %d kills, %llu workers started", total,
+              results.load(), crashed.load(), kills.load(),
+              static_cast<unsigned long long>(stats.workersStarted));
+        QVERIFY(kills.load() > 0);
+        QVERIFY(crashed.load() > 0);
+
+        // The pool is intact: 1,000 more tasks, all with their result.
+        QList<QFuture<int>> calm;
+        for (int i = 0; i < afterwards; ++i)
+            calm << manager->submitTask(tasks::add, i, 7);
+        for (int i = 0; i < afterwards; ++i) {
+            QTRY_VERIFY_WITH_TIMEOUT(calm[i].isFinished(), hangGuardMs);
+            QCOMPARE(calm[i].result(), i + 7);
+        }
+        QCOMPARE(pool->stats().failed, quint64(crashed.load()));
+
+        const QList<qint64> pids = pool->workerPids();
+        manager->stop();
+        QVERIFY(removeProcessManager(QStringLiteral("chaos")));
+        for (qint64 pid : pids)
+            QVERIFY(!processAlive(pid));
+    }
+};
+
+PROCPOOL_TEST_MAIN(TestChaos)
+#include "tst_chaos.moc"

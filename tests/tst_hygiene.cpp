@@ -1,0 +1,105 @@
+// Hygiene: 300 start/stop cycles, each running a few tasks and ending in one of the ways a pool
+// can end (stop(true), stop(false), terminate(), daemon or not), leave nothing behind: no zombie
+// children, no worker process alive, and, after a warm-up, as many open file descriptors and
+// threads in this process as before.
+#include "faultsupport.h"
+#include "testmain.h"
+#include "testtasks.h"
+
+#include <procpool/procpool.h>
+
+using namespace procpool;
+using namespace faultsupport;
+
+namespace {
+int openFds() { return entryCount("/proc/self/fd"); }
+int threads() { return entryCount("/proc/self/task"); }
+} // namespace
+
+class TestHygiene : public QObject
+{
+    Q_OBJECT
+
+private:
+    ProcessPoolManager *m_manager = nullptr;
+
+    //! One pool's life: start, three tasks, and an end that depends on \a i.
+    void cycle(int i)
+    {
+        PoolOptions options;
+        options.maxWorkers = 2;
+        options.daemon = i % 2 == 1;
+        options.minWorkers = i % 3 == 0 ? 1 : 0;
+        m_manager->start(options);
+        QList<QFuture<int>> futures;
+        for (int k = 0; k < 3; ++k)
+            futures << m_manager->submitTask(tasks::add, i, k);
+        switch (i % 4) {
+        case 0:
+            for (auto &f : futures)
+                f.waitForFinished();
+            m_manager->stop(true);
+            break;
+        case 1:
+            m_manager->stop(true);
+            break;
+        case 2:
+            m_manager->stop(false);
+            break;
+        default:
+            m_manager->terminate();
+        }
+        for (int k = 0; k < 3; ++k) {
+            QTRY_VERIFY_WITH_TIMEOUT(futures[k].isFinished(), hangGuardMs);
+            try {
+                QCOMPARE(futures[k].result(), i + k);
+            } catch (const PoolStopped &) {
+                QVERIFY(options.daemon || i % 4 == 3); // only these may drop tasks
+            }
+        }
+    }
+
+    bool anyWorkerAlive(const WorkerEvents &events) const
+    {
+        const QList<qint64> started = events.started();
+        return std::any_of(started.cbegin(), started.cend(), processAlive);
+    }
+
+private Q_SLOTS:
+    void startStopCyclesLeaveNothingBehind()
+    {
+        m_manager = getOrCreateProcessManager(QStringLiteral("hygiene"));
+        auto events = std::make_unique<WorkerEvents>(m_manager);
+        for (int i = 0; i < 12; ++i) { // warm-up: the engine thread, Qt's lazy singletons
+            cycle(i);
+            if (QTest::currentTestFailed())
+                return;
+        }
+        QTRY_VERIFY_WITH_TIMEOUT(!anyWorkerAlive(*events), hangGuardMs);
+        QTRY_VERIFY_WITH_TIMEOUT(childProcesses().isEmpty(), hangGuardMs);
+        QTest::qWait(200); // let the engine thread delete the last core
+        const int fdsBefore = openFds();
+        const int threadsBefore = threads();
+
+        constexpr int cycles = 300;
+        for (int i = 0; i < cycles; ++i) {
+            cycle(i);
+            if (QTest::currentTestFailed())
+                return;
+        }
+        QTRY_VERIFY_WITH_TIMEOUT(!anyWorkerAlive(*events), hangGuardMs);
+        QTRY_VERIFY_WITH_TIMEOUT(childProcesses('Z').isEmpty(), hangGuardMs);
+        QTRY_VERIFY_WITH_TIMEOUT(childProcesses().isEmpty(), hangGuardMs);
+        QTRY_COMPARE_WITH_TIMEOUT(openFds(), fdsBefore, hangGuardMs);
+        QTRY_COMPARE_WITH_TIMEOUT(threads(), threadsBefore, hangGuardMs);
+        QVERIFY(events->startedCount() > cycles / 2);
+        qInfo("%d cycles: %lld workers started and gone; %d fds, %d threads", cycles,
+              static_cast<long long>(events->startedCount()), openFds(), threads());
+
+        QVERIFY(removeProcessManager(QStringLiteral("hygiene")));
+        events.reset(); // the manager, and with it every connection, is gone
+    }
+};
+
+PROCPOOL_TEST_MAIN(TestHygiene)
+#include "tst_hygiene.moc"
