@@ -420,6 +420,24 @@ private Q_SLOTS:
         verifyNoWorkersLeft(results);
     }
 
+    void listAfterTheWork()
+    {
+        // --list comes after the last future: every worker is idle and has counted its tasks.
+        const Run r = run(words(QStringLiteral("--json --list --workers 2 --submit sleep:20 --count 6")));
+        QCOMPARE(r.exitCode, 0);
+        const QList<QJsonObject> registry = events(jsonLines(r.out), QStringLiteral("registry"));
+        QCOMPARE(registry.size(), 1);
+        const QJsonArray managers = registry.first().value(QStringLiteral("managers")).toArray();
+        QCOMPARE(managers.size(), 1);
+        int done = 0;
+        for (const QJsonValue &w : managers.at(0)[QStringLiteral("workers")].toArray()) {
+            QCOMPARE(w[QStringLiteral("state")].toString(), QStringLiteral("idle"));
+            QVERIFY(w[QStringLiteral("current_task")].isNull());
+            done += w[QStringLiteral("tasks_done")].toInt();
+        }
+        QCOMPARE(done, 6);
+    }
+
     void listHuman()
     {
         const Run r = run(words(QStringLiteral("--list --namespace alpha --namespace beta --workers 3")));

@@ -533,6 +533,9 @@ void PoolCore::handleOutcome(WorkerProcess *w, const Frame &frame)
     }
     recordFinished(*item, ok ? TaskState::Finished : TaskState::Failed, errorText);
     frontChanged(w); // the next prefetched task starts now
+    // The worker's snapshot before the future too: whoever sees it finish sees the worker done.
+    ++(ok ? w->info.tasksDone : w->info.tasksFailed);
+    updateInfo(w);
     if (ok) {
         try {
             item->sink->deliver(body);
@@ -543,6 +546,9 @@ void PoolCore::handleOutcome(WorkerProcess *w, const Frame &frame)
                 --m_stats.completed;
                 ++m_stats.failed;
             }
+            --w->info.tasksDone;
+            ++w->info.tasksFailed;
+            updateInfo(w);
             recordFinished(*item, TaskState::Failed, e.message());
             item->sink->fail(CodecError(QStringLiteral("the result of task '%1' could not be "
                                                        "decoded: %2")
@@ -562,11 +568,6 @@ void PoolCore::handleOutcome(WorkerProcess *w, const Frame &frame)
         else
             item->sink->fail(TaskException(item->taskName, type, message));
     }
-    if (ok)
-        ++w->info.tasksDone;
-    else
-        ++w->info.tasksFailed;
-    updateInfo(w);
     retireIfDone(w);
 }
 
