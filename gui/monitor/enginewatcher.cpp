@@ -53,7 +53,7 @@ struct EngineWatcher::Sink
             sink->watched.insert(manager);
         }
         const QString ns = manager->namespaceId();
-        auto event = [sink, manager, ns](EngineEvent::Kind kind) {
+        auto event = [manager, ns](EngineEvent::Kind kind) {
             EngineEvent e;
             e.kind = kind;
             e.manager = manager;
@@ -291,6 +291,7 @@ void EngineWatcher::poll()
             view.stopping = view.state == PoolState::Stopped && cursor.signalled == PoolState::Stopping;
             readPool(view, cursor);
         }
+        view.description = manager->toString();
         views.append(view);
     }
     for (auto it = m_cursors.begin(); it != m_cursors.end();) {

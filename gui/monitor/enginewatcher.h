@@ -35,6 +35,7 @@ struct ManagerView
     PoolOptions options;
     PoolStats stats;
     QList<WorkerInfo> workers;
+    QString description; //!< ProcessPoolManager::toString() at the time of the poll
 
     //! "stopped", "running", "stopping" or "broken", as the monitor shows it.
     QString displayState() const;

@@ -141,7 +141,7 @@ QVariant NamespaceModel::data(const QModelIndex &index, int role) const
             return node->creatorPid == ProcessPoolManager::currentProcessId()
                        ? QStringLiteral("Managers created by this process (%1)").arg(node->creatorPid)
                        : QStringLiteral("Managers created by process %1").arg(node->creatorPid);
-        return hasView ? v.manager->toString() : QVariant();
+        return hasView ? QVariant(v.description) : QVariant(); // never touches the manager
     case Qt::DecorationRole:
         if (index.column() == Name) {
             switch (node->kind) {
