@@ -43,6 +43,65 @@ run: build
 test: build
 	@cd $(BUILD_DIR) && ctest --output-on-failure -j $(JOBS) --timeout 600
 
+# ---- sanitizers and fuzzing (clang; scripts/install-deps.sh installs it with PROCPOOL_DEPS_EXTRA=1)
+.PHONY: deps-extra test-sanitize test-asan test-tsan fuzz
+ASAN_DIR ?= build-asan
+TSAN_DIR ?= build-tsan
+FUZZ_DIR ?= build-fuzz
+FUZZ_SECONDS ?= 60
+SANITIZER_JOBS ?= $(JOBS)
+# The crash tests kill workers with SIGSEGV, abort() and an exhausted address space on purpose:
+# ASan must let those deaths happen (handle_*=0) and let malloc() fail (allocator_may_return_null).
+# Leak checking is off: every worker is a full test executable that leaves through exit() with
+# Qt's and procpool's process-lifetime singletons alive, which LeakSanitizer reports.
+ASAN_ENV = ASAN_OPTIONS=handle_segv=0:handle_abort=0:handle_sigbus=0:handle_sigfpe=0:allocator_may_return_null=1:detect_leaks=0:halt_on_error=1 \
+           UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+TSAN_ENV = TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1:suppressions=$(CURDIR)/tests/tsan.supp
+# The threaded suites: what TSan can say something about.
+TSAN_TESTS = ^(tst_pool|tst_registry|tst_chaos)$$
+
+deps-extra:
+	@PROCPOOL_DEPS_EXTRA=1 ./scripts/install-deps.sh
+
+# The whole suite under ASan+UBSan, then the threaded suites under TSan, each in its own build.
+test-sanitize: test-asan test-tsan
+
+test-asan: deps-extra
+	@CC=clang CXX=clang++ cmake -S . -B $(ASAN_DIR) -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+	  -DPROCPOOL_BUILD_GUI=OFF \
+	  "-DCMAKE_CXX_FLAGS=-fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer" \
+	  "-DCMAKE_EXE_LINKER_FLAGS=-fsanitize=address,undefined" \
+	  "-DCMAKE_SHARED_LINKER_FLAGS=-fsanitize=address,undefined" >/dev/null
+	@cmake --build $(ASAN_DIR) -j $(JOBS)
+	@# example_consumer builds a plain project against the installed (instrumented) library.
+	@cd $(ASAN_DIR) && $(ASAN_ENV) ctest --output-on-failure -j $(SANITIZER_JOBS) --timeout 1800 \
+	  -E '^example_consumer$$'
+
+test-tsan: deps-extra
+	@CC=clang CXX=clang++ cmake -S . -B $(TSAN_DIR) -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+	  -DPROCPOOL_BUILD_GUI=OFF \
+	  "-DCMAKE_CXX_FLAGS=-fsanitize=thread -fno-omit-frame-pointer" \
+	  "-DCMAKE_EXE_LINKER_FLAGS=-fsanitize=thread" \
+	  "-DCMAKE_SHARED_LINKER_FLAGS=-fsanitize=thread" >/dev/null
+	@cmake --build $(TSAN_DIR) -j $(JOBS) --target tst_pool tst_registry tst_chaos worker_program
+	@cd $(TSAN_DIR) && $(TSAN_ENV) ctest --output-on-failure -j $(SANITIZER_JOBS) --timeout 1800 \
+	  -R '$(TSAN_TESTS)'
+
+# libFuzzer on the frame decoder and the codec for FUZZ_SECONDS each. New inputs go to
+# $(FUZZ_DIR)/corpus-*; the committed seeds in fuzz/corpus/ are only read.
+fuzz: deps-extra
+	@CC=clang CXX=clang++ cmake -S fuzz -B $(FUZZ_DIR) -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+	@cmake --build $(FUZZ_DIR) -j $(JOBS)
+	@for target in frame codec; do \
+	  mkdir -p $(FUZZ_DIR)/corpus-$$target $(FUZZ_DIR)/artifacts-$$target; \
+	  echo "fuzz_$$target: $(FUZZ_SECONDS) s"; \
+	  $(FUZZ_DIR)/fuzz_$$target -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 \
+	    -artifact_prefix=$(FUZZ_DIR)/artifacts-$$target/ \
+	    $(FUZZ_DIR)/corpus-$$target fuzz/corpus/$$target >$(FUZZ_DIR)/fuzz_$$target.log 2>&1; \
+	  status=$$?; grep -E '^(Done|stat::(number_of|new_units))' $(FUZZ_DIR)/fuzz_$$target.log; \
+	  if [ $$status -ne 0 ]; then tail -n 60 $(FUZZ_DIR)/fuzz_$$target.log; exit 1; fi; \
+	done
+
 # Engine vs Python's ProcessPoolExecutor vs the machine's limits; BENCH_ARGS e.g. --json out.json
 bench: configure
 	@cmake --build $(BUILD_DIR) -j $(JOBS) --target procpool_bench bench_floor

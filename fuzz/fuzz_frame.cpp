@@ -1,0 +1,68 @@
+// libFuzzer target: the frame decoder (engine/src/frame_p.h) on arbitrary bytes.
+//
+// The first input byte chooses the frame size limit and how the rest is cut into the pieces
+// that reach FrameDecoder::append() (pipes deliver a stream split anywhere). Invariants checked
+// on every input, besides memory safety (ASan) and undefined behaviour (UBSan):
+//  * every frame returned respects the limit and re-encodes to exactly the bytes it came from
+//    (the bytes consumed equal the bytes appended minus the bytes still buffered);
+//  * an error is sticky: next() keeps returning Error;
+//  * parseBody() either accepts a body as exactly one CBOR item or explains why not.
+#include "frame_p.h"
+
+#include <cstddef>
+#include <cstdint>
+#include <cstdlib>
+
+using procpool::detail::Frame;
+using procpool::detail::FrameDecoder;
+
+namespace {
+void check(bool condition)
+{
+    if (!condition)
+        std::abort(); // reported by libFuzzer as a crash, with the input that caused it
+}
+} // namespace
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    if (size < 1)
+        return 0;
+    const unsigned mode = data[0];
+    ++data;
+    --size;
+    const qint64 limit = qint64(1024) << (mode & 7); // 1 KiB .. 128 KiB
+    const size_t piece = 1 + (mode >> 3);            // 1 .. 32 bytes per append()
+    FrameDecoder decoder(limit);
+    qint64 appended = 0;
+    qint64 consumed = 0;
+    bool failed = false;
+    for (size_t offset = 0; offset < size && !failed; offset += piece) {
+        const size_t n = size - offset < piece ? size - offset : piece;
+        decoder.append(reinterpret_cast<const char *>(data + offset), qsizetype(n));
+        appended += qint64(n);
+        Frame frame;
+        for (;;) {
+            const FrameDecoder::Status status = decoder.next(&frame);
+            if (status == FrameDecoder::Status::NeedMore)
+                break;
+            if (status == FrameDecoder::Status::Error) {
+                check(decoder.hasError() && !decoder.errorString().isEmpty());
+                check(decoder.next(&frame) == FrameDecoder::Status::Error);
+                failed = true;
+                break;
+            }
+            const QByteArray again = procpool::detail::encodeFrame(frame.type, frame.id, frame.body);
+            check(qint64(again.size()) - 4 <= limit);
+            check(procpool::detail::isKnownFrameType(quint8(frame.type)));
+            consumed += again.size();
+            QCborValue value;
+            QString error;
+            if (!procpool::detail::parseBody(frame.body, &value, &error))
+                check(!error.isEmpty());
+        }
+        if (!failed)
+            check(consumed == appended - decoder.bufferedBytes());
+    }
+    return 0;
+}
