@@ -604,6 +604,41 @@ private Q_SLOTS:
         verifyNoWorkersLeft(out);
     }
 
+    void decorationsOnATerminal_data()
+    {
+        QTest::addColumn<QString>("flags");
+        QTest::addColumn<QByteArray>("expected");
+        // The progress bar on stderr, and the --watch table on the alternate screen.
+        QTest::newRow("progress") << QString() << QByteArray("ETA ");
+        QTest::newRow("watch") << QStringLiteral("--watch") << QByteArray("\033[?1049h");
+    }
+
+    void decorationsOnATerminal()
+    {
+        // script(1) runs the command on a pseudo-terminal. The run lasts seconds, many times
+        // the 250 ms between two redraws.
+        QFETCH(QString, flags);
+        QFETCH(QByteArray, expected);
+        const QString command = QStringLiteral("'%1' --headless --workers 1 --submit sleep:300 "
+                                               "--count 10 %2")
+                                    .arg(QStringLiteral(PROCPOOL_EXECUTABLE), flags);
+        QProcess script;
+        script.start(QStringLiteral("script"),
+                     {QStringLiteral("-qec"), command, QStringLiteral("/dev/null")});
+        if (!script.waitForStarted(eventTimeoutMs))
+            QSKIP("script(1) from util-linux is needed to run on a pseudo-terminal");
+        script.closeWriteChannel();
+        QVERIFY(script.waitForFinished(runTimeoutMs));
+        const QByteArray out = script.readAllStandardOutput();
+        QCOMPARE(script.exitCode(), 0);
+        QVERIFY2(out.contains(expected), out.constData());
+        QVERIFY(out.contains("summary: 10 task(s)"));
+        if (!flags.isEmpty()) {
+            QVERIFY(out.contains("NAMESPACE"));
+            QVERIFY(out.contains("\033[?1049l")); // the screen is left before the summary
+        }
+    }
+
     void watchNeedsATerminal()
     {
         // Without a terminal on stdout, --watch draws nothing and the results are reported.
