@@ -63,7 +63,9 @@ StartPoolDialog::StartPoolDialog(const QString &namespaceId, QWidget *parent)
     form->addRow(QStringLiteral("&Task type:"), m_taskType);
     form->addRow(QString(), m_daemon);
     form->addRow(QStringLiteral("Process name &prefix:"), m_prefix);
-    form->addRow(QStringLiteral("Worker p&rogram:"), programRow);
+    auto *programLabel = new QLabel(QStringLiteral("Worker p&rogram:"), this);
+    programLabel->setBuddy(m_program);
+    form->addRow(programLabel, programRow);
     auto *layout = new QVBoxLayout(this);
     layout->addLayout(form);
     layout->addWidget(m_error);

@@ -70,6 +70,8 @@ SubmitDialog::SubmitDialog(const QString &namespaceId, const QString &poolTaskTy
     m_error->setWordWrap(true);
     m_error->setTextInteractionFlags(Qt::TextSelectableByMouse);
     m_error->setStyleSheet(QStringLiteral("color: #c62828"));
+    m_error->setMinimumHeight(fontMetrics().height() * 4); // room for the longest engine message
+    m_error->setAlignment(Qt::AlignLeft | Qt::AlignTop);
 
     auto *submit = m_buttons->addButton(QStringLiteral("&Submit"), QDialogButtonBox::AcceptRole);
     submit->setDefault(true);
@@ -89,8 +91,7 @@ SubmitDialog::SubmitDialog(const QString &namespaceId, const QString &poolTaskTy
     layout->addLayout(form);
     layout->addWidget(parameters);
     layout->addLayout(form2);
-    layout->addWidget(m_error);
-    layout->addStretch(1);
+    layout->addWidget(m_error, 1);
     layout->addWidget(m_buttons);
 
     QSettings s;
@@ -109,7 +110,8 @@ SubmitDialog::SubmitDialog(const QString &namespaceId, const QString &poolTaskTy
     connect(m_task, &QComboBox::currentIndexChanged, this, &SubmitDialog::showParameters);
     connect(m_taskType, &QComboBox::currentTextChanged, m_error, &QLabel::clear);
     showParameters();
-    resize(std::max(width(), 480), std::max(height(), sizeHint().height()));
+    if (!s.contains(QStringLiteral("submitDialog/geometry")))
+        resize(std::max(sizeHint().width(), 520), sizeHint().height());
 }
 
 void SubmitDialog::showParameters()
