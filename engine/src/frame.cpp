@@ -1,11 +1,11 @@
 #include "frame_p.h"
 
-#include <QtCore/QCborStreamReader>
-
-#include <limits>
 #include <QtCore/QCborArray>
 #include <QtCore/QCborMap>
+#include <QtCore/QCborStreamReader>
 #include <QtCore/QtEndian>
+
+#include <limits>
 
 namespace procpool::detail {
 
