@@ -41,6 +41,7 @@ const Task<int(int)> slow{"map.slow", [](int ms) {
     QThread::msleep(ulong(ms));
     return ms;
 }};
+const Task<void(int)> nothing{"map.nothing", [](int) {}};
 const Task<qint64(int)> failFirstElseSleep{"map.failFirstElseSleep", [](int x) -> qint64 {
     if (x == 0)
         throw std::runtime_error("first item fails");
@@ -119,6 +120,16 @@ private Q_SLOTS:
         const QList<short> items{1, -2, 300};
         QCOMPARE(m_manager->map(toText, items, chunked(2)).results(),
                  (QList<QString>{QStringLiteral("1"), QStringLiteral("-2"), QStringLiteral("300")}));
+    }
+
+    void voidTaskGivesAVoidFuture()
+    {
+        m_manager->start(2);
+        QFuture<void> future = m_manager->map(nothing, range(500), chunked(64));
+        future.waitForFinished();
+        QVERIFY(!future.isCanceled());
+        QCOMPARE(future.progressValue(), 500);
+        QCOMPARE(m_manager->getPool()->stats().completed, quint64(8));
     }
 
     void emptyInputFinishesAtOnce()
