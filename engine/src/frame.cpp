@@ -458,8 +458,9 @@ FrameDecoder::Status FrameDecoder::next(Frame *frame)
     }
     const qsizetype end = m_offset + 4 + qsizetype(length);
     if (available < 4 + qsizetype(length)) {
-        // The rest of a large frame comes in many pieces: make room for it once.
-        if (available >= 5 && m_buffer.capacity() < end)
+        // The rest of a large frame comes in many pieces: make room for it once, but only once
+        // a sixteenth of it is here, so that a header alone cannot make us allocate the limit.
+        if (available >= 5 && m_buffer.capacity() < end && available >= qsizetype(length / 16))
             m_buffer.reserve(end);
         return Status::NeedMore;
     }
