@@ -153,7 +153,7 @@ bool Runner::start()
                 [this, ns](qint64 pid, const QString &line) {
                     const QString text = QStringLiteral("[%1 worker %2] %3").arg(ns).arg(pid).arg(line);
                     if (m_watch)
-                        m_recent.push_back(text);
+                        addRecent(text);
                     else
                         m_terminal.diagnostic(text);
                 });
@@ -387,9 +387,7 @@ void Runner::report(const Submission &s)
 void Runner::emitLine(const QString &human, const QJsonObject &json)
 {
     if (m_watch) {
-        m_recent.push_back(human);
-        while (m_recent.size() > recentLines)
-            m_recent.pop_front();
+        addRecent(human);
         return;
     }
     const QString line = m_config.json
@@ -397,6 +395,13 @@ void Runner::emitLine(const QString &human, const QJsonObject &json)
                              : human;
     if (!m_terminal.writeLine(line) && !m_finishing)
         outputClosed();
+}
+
+void Runner::addRecent(const QString &line)
+{
+    m_recent.push_back(line);
+    while (m_recent.size() > recentLines)
+        m_recent.pop_front();
 }
 
 void Runner::badLine(qint64 line, const QString &error)

@@ -83,6 +83,8 @@ private:
     void finish();
     void outputClosed();
     void emitLine(const QString &human, const QJsonObject &json);
+    //! Keeps \a line for the "recent" panel of --watch.
+    void addRecent(const QString &line);
     void printRegistry();
     void printSummary();
     void updateProgress();
