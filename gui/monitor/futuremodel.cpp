@@ -353,13 +353,23 @@ void FutureModel::reconcileOthers(QList<int> &changed)
         for (quint64 id : std::as_const(m_openOthers)) {
             const int at = rowOf(id);
             Row &row = m_rows[at];
-            if (row.manager != it.key() || (pool && pool->taskRecord(id)))
+            if (row.manager != it.key())
                 continue;
+            if (const std::optional<TaskRecord> record = pool ? pool->taskRecord(id) : std::nullopt) {
+                if (isFinal(record->state)) { // an end the polls did not deliver: take it now
+                    QList<Row> none;
+                    merge(RecordUpdate{*record, row.namespaceId, row.manager}, changed, none);
+                }
+                continue;
+            }
             setLost(row, true);
             changed.append(at);
         }
     }
-    m_openOthers.removeIf([this](quint64 id) { return m_rows.at(rowOf(id)).lost; });
+    m_openOthers.removeIf([this](quint64 id) {
+        const Row &row = m_rows.at(rowOf(id));
+        return row.lost || isFinal(row.record.state);
+    });
 }
 
 void FutureModel::appendRows(QList<Row> &&rows)
@@ -435,6 +445,18 @@ void FutureModel::update()
     reconcileOthers(changed);
     announce(changed);
     trimHistory();
+
+    // The duration of running tasks grows without any record changing: refresh it once a second.
+    if (!m_durationClock.isValid() || m_durationClock.elapsed() >= 1000) {
+        m_durationClock.start();
+        QList<int> running;
+        for (int i = 0; i < m_rows.size(); ++i)
+            if (m_rows.at(i).record.state == TaskState::Running && !m_rows.at(i).lost)
+                running.append(i);
+        forEachRunFromEnd(running, [this](int first, int last) {
+            Q_EMIT dataChanged(index(first, Duration), index(last, Duration), {Qt::DisplayRole});
+        });
+    }
 }
 
 QString FutureModel::details(quint64 id) const

@@ -10,6 +10,7 @@
 #include "enginewatcher.h"
 
 #include <QtCore/QAbstractTableModel>
+#include <QtCore/QElapsedTimer>
 #include <QtCore/QFuture>
 #include <QtCore/QSortFilterProxyModel>
 
@@ -104,6 +105,7 @@ private:
     QList<quint64> m_openOwn; //!< ids of own submissions whose future has not settled
     QList<quint64> m_openOthers; //!< ids of other submissions last seen queued or running
     quint64 m_lost = 0;
+    QElapsedTimer m_durationClock;
     int m_historyLimit = 10000;
     std::array<quint64, 5> m_counts{};
     quint64 m_seen = 0;
