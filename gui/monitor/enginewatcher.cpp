@@ -53,50 +53,39 @@ struct EngineWatcher::Sink
             sink->watched.insert(manager);
         }
         const QString ns = manager->namespaceId();
-        auto event = [manager, ns](EngineEvent::Kind kind) {
+        // Runs on the engine thread: builds the event and appends it to the buffer.
+        auto push = [sink, manager, ns](EngineEvent::Kind kind, qint64 pid, const QString &text,
+                                        PoolState state = PoolState::Stopped, int exitCode = 0,
+                                        int signal = 0) {
             EngineEvent e;
             e.kind = kind;
             e.manager = manager;
             e.namespaceId = ns;
-            return e;
+            e.pid = pid;
+            e.text = text;
+            e.state = state;
+            e.exitCode = exitCode;
+            e.signal = signal;
+            sink->push(std::move(e));
         };
-        // Direct connections: these run on the engine thread and only append to the buffer.
+        using Kind = EngineEvent::Kind;
         QObject::connect(
             manager, &ProcessPoolManager::stateChanged, manager,
-            [sink, event](PoolState state) {
-                EngineEvent e = event(EngineEvent::Kind::StateChanged);
-                e.state = state;
-                sink->push(std::move(e));
-            },
+            [push](PoolState state) { push(Kind::StateChanged, 0, QString(), state); },
             Qt::DirectConnection);
         QObject::connect(
             manager, &ProcessPoolManager::workerStarted, manager,
-            [sink, event](qint64 pid, const QString &name) {
-                EngineEvent e = event(EngineEvent::Kind::WorkerStarted);
-                e.pid = pid;
-                e.text = name;
-                sink->push(std::move(e));
-            },
+            [push](qint64 pid, const QString &name) { push(Kind::WorkerStarted, pid, name); },
             Qt::DirectConnection);
         QObject::connect(
             manager, &ProcessPoolManager::workerExited, manager,
-            [sink, event](qint64 pid, int exitCode, int signal, const QString &reason) {
-                EngineEvent e = event(EngineEvent::Kind::WorkerExited);
-                e.pid = pid;
-                e.exitCode = exitCode;
-                e.signal = signal;
-                e.text = reason;
-                sink->push(std::move(e));
+            [push](qint64 pid, int exitCode, int signal, const QString &reason) {
+                push(Kind::WorkerExited, pid, reason, PoolState::Stopped, exitCode, signal);
             },
             Qt::DirectConnection);
         QObject::connect(
             manager, &ProcessPoolManager::workerLog, manager,
-            [sink, event](qint64 pid, const QString &line) {
-                EngineEvent e = event(EngineEvent::Kind::WorkerLog);
-                e.pid = pid;
-                e.text = line;
-                sink->push(std::move(e));
-            },
+            [push](qint64 pid, const QString &line) { push(Kind::WorkerLog, pid, line); },
             Qt::DirectConnection);
         QObject::connect(manager, &QObject::destroyed, [sink, manager] {
             QMutexLocker locker(&sink->mutex);
