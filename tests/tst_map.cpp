@@ -235,6 +235,23 @@ private Q_SLOTS:
         QCOMPARE(m_manager->map(square, range(10)).results().size(), 10);
     }
 
+    void stopRunsEveryChunkTerminateFailsTheRest()
+    {
+        // A non-daemon pool's stop() finishes every chunk already submitted.
+        m_manager->start(2);
+        QFuture<int> drained = m_manager->map(slow, QList<int>(40, 5), chunked(4));
+        m_manager->stop();
+        QVERIFY(drained.isFinished());
+        QCOMPARE(drained.results(), QList<int>(40, 5));
+
+        // terminate() fails what has not finished with PoolStopped.
+        m_manager->start(1);
+        QFuture<int> killed = m_manager->map(slow, QList<int>(100, 20), chunked(5));
+        QTRY_VERIFY(killed.resultCount() >= 5);
+        m_manager->terminate();
+        QVERIFY_THROWS_EXCEPTION(PoolStopped, killed.waitForFinished());
+    }
+
     void taskTypeProtection()
     {
         m_manager->start(1, QStringLiteral("critical"));
