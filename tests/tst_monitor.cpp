@@ -361,6 +361,60 @@ private Q_SLOTS:
         QCOMPARE(window.futureModel()->count(TaskState::Finished) >= 1, true);
     }
 
+    void stopNowAndTerminate()
+    {
+        MainWindow window;
+        alwaysConfirm(window);
+
+        // Stop Now on a non-daemon pool: submissions are refused at once, the submitted task
+        // still runs in the background, and the namespace shows "stopping" until it is done.
+        ProcessPoolManager *drain = getOrCreateProcessManager(QStringLiteral("tm_stopnow"));
+        drain->start(1, QString(), false);
+        QVERIFY(window.submit(drain, {QStringLiteral("sleep"), {QVariant(800)}, 1, {}}).isEmpty());
+        const quint64 sleeper = futureIds(window).last();
+        QTRY_COMPARE_WITH_TIMEOUT(futureCell(window, sleeper, FutureModel::State), QStringLiteral("running"), 10000);
+        window.selectManager(drain);
+        QAction *stopNow = window.findChild<QAction *>(QStringLiteral("actionStopNow"));
+        QTRY_VERIFY(stopNow->isEnabled());
+        stopNow->trigger();
+        QCOMPARE(drain->state(), PoolState::Stopped); // as far as the manager is concerned
+        QTRY_COMPARE(managerCell(window, drain, NamespaceModel::State), QStringLiteral("stopping"));
+        QTRY_COMPARE_WITH_TIMEOUT(managerCell(window, drain, NamespaceModel::State), QStringLiteral("stopped"), 10000);
+        QTRY_COMPARE(futureCell(window, sleeper, FutureModel::State), QStringLiteral("finished"));
+        QCOMPARE(futureCell(window, sleeper, FutureModel::Outcome), QStringLiteral("800"));
+
+        // Terminate a pool whose worker hangs: the task fails, the pool stops.
+        ProcessPoolManager *stuck = getOrCreateProcessManager(QStringLiteral("tm_terminate"));
+        stuck->start(1, QString(), false);
+        QVERIFY(window.submit(stuck, {QStringLiteral("hang"), {}, 1, {}}).isEmpty());
+        const quint64 hung = futureIds(window).last();
+        QTRY_COMPARE_WITH_TIMEOUT(futureCell(window, hung, FutureModel::State), QStringLiteral("running"), 10000);
+        window.selectManager(stuck);
+        QAction *terminate = window.findChild<QAction *>(QStringLiteral("actionTerminate"));
+        QTRY_VERIFY(terminate->isEnabled());
+        terminate->trigger();
+        QTRY_COMPARE_WITH_TIMEOUT(managerCell(window, stuck, NamespaceModel::State), QStringLiteral("stopped"), 10000);
+        QTRY_COMPARE(futureCell(window, hung, FutureModel::State), QStringLiteral("failed"));
+        QVERIFY(window.futureModel()->details(hung).contains(QStringLiteral("stop"), Qt::CaseInsensitive));
+    }
+
+    void quittingAsksThenKillsRunningPools()
+    {
+        MainWindow window;
+        window.show();
+        ProcessPoolManager *manager = getOrCreateProcessManager(QStringLiteral("tm_quit"));
+        manager->start(1, QString(), false); // non-daemon: would otherwise wait for its task
+        QVERIFY(window.submit(manager, {QStringLiteral("hang"), {}, 1, {}}).isEmpty());
+        window.watcher()->pollNow();
+        int asked = 0;
+        window.setConfirmer([&asked](const QString &, const QString &) { return ++asked > 1; });
+        QVERIFY(!window.close()); // declined
+        QCOMPARE(manager->state(), PoolState::Running);
+        QVERIFY(window.close()); // accepted: the workers are killed
+        QCOMPARE(asked, 2);
+        QCOMPARE(manager->state(), PoolState::Stopped);
+    }
+
     void submitWithWrongTaskTypeShowsTheErrorAndSubmitsNothing()
     {
         MainWindow window;
