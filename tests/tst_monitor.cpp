@@ -573,7 +573,7 @@ private Q_SLOTS:
         delete submitter;
 
         // Submitted through the window (as Submit sample tasks with "how many" 20,000 does): the
-        // monitor holds every future, and the submission loop itself runs on the GUI thread.
+        // monitor holds every future, and the submissions run on the GUI thread, in slices.
         measure("burst submitted from the GUI thread", [&] {
             QVERIFY(window.submit(manager, {QStringLiteral("echo"), {QVariant(0)}, burst, {}}, false).isEmpty());
         }, 2 * burst);

@@ -43,6 +43,10 @@ namespace {
 //! Chart history: one sample a second for five minutes.
 constexpr int chartSamples = 300;
 
+//! Submissions made in one go on the GUI thread (a few milliseconds' worth); more are made in
+//! further slices, with the event loop running in between.
+constexpr int submitSlice = 2000;
+
 void setupTable(QTableView *view)
 {
     view->setSelectionBehavior(QAbstractItemView::SelectRows);
@@ -709,25 +713,44 @@ QString MainWindow::submit(ProcessPoolManager *manager, const SubmitDialog::Requ
 {
     if (!manager)
         return QStringLiteral("No namespace is selected.");
+    return submitFrom(manager, request, 0, log);
+}
+
+QString MainWindow::submitFrom(ProcessPoolManager *manager, const SubmitDialog::Request &request,
+                               int done, bool log)
+{
     SubmitOptions options;
     options.taskType = request.taskType;
-    int submitted = 0;
+    const int end = std::min(request.count, done + submitSlice);
+    int submitted = done;
+    QString error;
     try {
-        for (int i = 0; i < request.count; ++i) {
+        for (; submitted < end; ++submitted) {
             const ProcessPoolManager::TrackedTask task =
                 manager->submitTracked(request.taskName, request.arguments, options);
             m_futures->addSubmission(manager->namespaceId(), manager, request.taskName,
                                      request.taskType, request.arguments, task);
-            ++submitted;
         }
     } catch (const std::exception &e) {
-        const QString error = QString::fromUtf8(e.what());
+        error = QString::fromUtf8(e.what());
+    }
+    if (!error.isEmpty()) {
         report(manager->namespaceId(),
                submitted == 0 ? QStringLiteral("nothing submitted: %1").arg(error)
                               : QStringLiteral("%1 of %2 submitted, then: %3").arg(submitted).arg(request.count).arg(error),
                true);
-        if (submitted == 0)
-            return error;
+        return submitted == 0 ? error : QString();
+    }
+    if (submitted < request.count) {
+        // Large counts go in slices between which the event loop runs, so that the window
+        // stays responsive while tens of thousands of tasks are submitted.
+        QTimer::singleShot(0, this, [this, target = QPointer<ProcessPoolManager>(manager), request, submitted, log] {
+            if (target)
+                submitFrom(target, request, submitted, log);
+            else
+                report(QString(), QStringLiteral("%1 of %2 submitted; the manager is gone").arg(submitted).arg(request.count), true);
+        });
+        return {};
     }
     if (log)
         report(manager->namespaceId(), QStringLiteral("submitted %1 × %2").arg(submitted).arg(request.taskName));

@@ -59,6 +59,7 @@ public:
     void selectManager(const ProcessPoolManager *manager);
 
     //! Submits \a request to \a manager; returns the error (nothing was submitted) or empty.
+    //! Beyond a few thousand tasks the rest is submitted in slices from the event loop.
     //! \a log: say so in the log.
     QString submit(ProcessPoolManager *manager, const SubmitDialog::Request &request, bool log = true);
 
@@ -86,6 +87,7 @@ private:
     void report(const QString &namespaceId, const QString &text, bool error = false);
     bool confirm(const QString &title, const QString &text);
     QList<quint64> selectedFutureIds() const;
+    QString submitFrom(ProcessPoolManager *manager, const SubmitDialog::Request &request, int done, bool log);
 
     void newNamespace();
     void startPool();

@@ -58,7 +58,7 @@ SubmitDialog::SubmitDialog(const QString &namespaceId, const QString &poolTaskTy
         m_task->addItem(t.name);
     m_description->setWordWrap(true);
     m_description->setStyleSheet(QStringLiteral("color: palette(placeholder-text)"));
-    m_count->setRange(1, 1000000);
+    m_count->setRange(1, 100000);
     m_count->setGroupSeparatorShown(true);
     m_taskType->setEditable(true);
     m_taskType->setInsertPolicy(QComboBox::NoInsert);
