@@ -142,7 +142,7 @@ MainWindow::MainWindow(QWidget *parent)
     m_workerView->setSelectionMode(QAbstractItemView::SingleSelection);
     m_workerView->setSortingEnabled(true);
     m_workerView->sortByColumn(WorkerModel::Pid, Qt::AscendingOrder);
-    setColumnWidths(m_workerView->horizontalHeader(), {50, 62, 74, 78, 64, 40, 44, 44, 64, 52, 56});
+    setColumnWidths(m_workerView->horizontalHeader(), {50, 58, 72, 78, 60, 40, 44, 44, 60, 52, 56});
 
     // Charts and log.
     m_chart = new ChartWidget(this);

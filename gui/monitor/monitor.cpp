@@ -8,6 +8,7 @@
 #include <QtCore/QSettings>
 #include <QtCore/QTemporaryDir>
 #include <QtCore/QTimer>
+#include <QtGui/QAction>
 #include <QtWidgets/QApplication>
 #include <QtWidgets/QTableView>
 
@@ -76,6 +77,9 @@ int run(int argc, char **argv)
     if (!file.isEmpty()) {
         window.resize(1280, 800);
         window.setConfirmer([](const QString &, const QString &) { return true; });
+        // Every pool's workers, so that the crashed ones show too.
+        if (QAction *all = window.findChild<QAction *>(QStringLiteral("actionAllWorkers")))
+            all->setChecked(true);
     }
     window.show();
     if (parser.isSet(demo) || !file.isEmpty())
