@@ -9,6 +9,7 @@
 
 #include <QtCore/QElapsedTimer>
 #include <QtCore/QFutureWatcher>
+#include <QtCore/QJsonObject>
 #include <QtCore/QObject>
 #include <QtCore/QTimer>
 
