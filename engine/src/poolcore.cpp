@@ -87,12 +87,24 @@ void PoolCore::enqueue(std::unique_ptr<WorkItem> item)
         record.taskType = item->taskType;
         record.submittedAt = QDateTime::currentDateTimeUtc();
     }
+    if (m_options.taskHistory > 0) {
+        // The record goes in before the item can be dispatched: the engine thread may run and
+        // finish a task before this thread comes back from m_mutex, and a record added after
+        // its finish would stay "queued" for ever.
+        QMutexLocker locker(&m_infoMutex);
+        record.serial = ++m_recordSerial;
+        m_records.emplace(id, std::move(record));
+    }
     {
         QMutexLocker locker(&m_mutex);
-        if (!m_accepting)
+        if (!m_accepting) {
+            locker.unlock();
+            QMutexLocker infoLocker(&m_infoMutex);
+            m_records.erase(id);
             throw PoolNotRunning(QStringLiteral("the process pool of %1 is stopping; call "
                                                 "start() again before submitting")
                                      .arg(m_label));
+        }
         if (m_state == PoolState::Broken) {
             broken = m_brokenReason;
         } else {
@@ -104,10 +116,6 @@ void PoolCore::enqueue(std::unique_ptr<WorkItem> item)
         ++m_stats.submitted;
         if (!broken.isEmpty())
             ++m_stats.failed;
-        if (m_options.taskHistory > 0) {
-            record.serial = ++m_recordSerial;
-            m_records.emplace(id, std::move(record));
-        }
     }
     if (!broken.isEmpty()) {
         recordFinished(*item, TaskState::Failed, broken);
