@@ -571,6 +571,11 @@ private Q_SLOTS:
             return;
         submitter->wait();
         delete submitter;
+        // Every record the pool still keeps has ended (a record created after its task had
+        // already finished used to stay "queued" for ever).
+        for (const TaskRecord &record : manager->getPool()->taskRecords())
+            QVERIFY2(record.state != TaskState::Queued && record.state != TaskState::Running,
+                     qPrintable(QStringLiteral("task %1 is still %2").arg(record.id).arg(stateName(record.state))));
 
         // Submitted through the window (as Submit sample tasks with "how many" 20,000 does): the
         // monitor holds every future, and the submissions run on the GUI thread, in slices.

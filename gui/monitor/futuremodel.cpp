@@ -442,13 +442,22 @@ void FutureModel::update()
             stillOpen.append(id);
     }
     m_openOwn = std::move(stillOpen);
+
+    // Once a second: the list of other submitters' open tasks is rebuilt from the rows, and
+    // the duration of running tasks, which grows without any record changing, is refreshed.
+    const bool everySecond = !m_durationClock.isValid() || m_durationClock.elapsed() >= 1000;
+    if (everySecond) {
+        m_durationClock.start();
+        QList<quint64> others;
+        for (const Row &row : std::as_const(m_rows))
+            if (!row.own && !row.lost && !isFinal(row.record.state))
+                others.append(row.record.id);
+        m_openOthers = std::move(others);
+    }
     reconcileOthers(changed);
     announce(changed);
     trimHistory();
-
-    // The duration of running tasks grows without any record changing: refresh it once a second.
-    if (!m_durationClock.isValid() || m_durationClock.elapsed() >= 1000) {
-        m_durationClock.start();
+    if (everySecond) {
         QList<int> running;
         for (int i = 0; i < m_rows.size(); ++i)
             if (m_rows.at(i).record.state == TaskState::Running && !m_rows.at(i).lost)
