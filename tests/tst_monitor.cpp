@@ -506,6 +506,15 @@ private Q_SLOTS:
             QVERIFY2(onToolbar.contains(action), name);
             QVERIFY2(!action->icon().isNull(), name);
         }
+        // Shortcuts reach their actions (even though the views' context menus share them).
+        window.show();
+        QApplication::setActiveWindow(&window);
+        QVERIFY(QTest::qWaitForWindowActive(&window));
+        window.logModel()->addMessage(LogModel::Source::Engine, QString(), QStringLiteral("line"));
+        QVERIFY(window.logModel()->rowCount() > 0);
+        QTest::keySequence(&window, QKeySequence(Qt::CTRL | Qt::Key_L));
+        QCOMPARE(window.logModel()->rowCount(), 0);
+
         // The SVG icons render (the SVG icon engine is installed).
         const QImage image = window.findChild<QAction *>(QStringLiteral("actionStart"))->icon().pixmap(24, 24).toImage();
         QVERIFY(!image.isNull());

@@ -421,6 +421,16 @@ void MainWindow::createActions()
     };
     for (const auto &[action, label] : short_)
         action->setIconText(QString::fromLatin1(label));
+    // The same actions on the views' context menus.
+    m_namespaceView->setContextMenuPolicy(Qt::ActionsContextMenu);
+    m_namespaceView->addActions({m_actStart, m_actStop, m_actStopNow, m_actTerminate, m_actRemove, m_actSubmit});
+    m_workerView->setContextMenuPolicy(Qt::ActionsContextMenu);
+    m_workerView->addActions({m_actKill, m_actAllWorkers});
+    m_futureView->setContextMenuPolicy(Qt::ActionsContextMenu);
+    m_futureView->addActions({m_actCancel, find});
+    m_logView->setContextMenuPolicy(Qt::ActionsContextMenu);
+    m_logView->addAction(clearLog);
+
     QToolBar *bar = addToolBar(QStringLiteral("Main"));
     bar->setObjectName(QStringLiteral("mainToolBar"));
     bar->setIconSize(QSize(20, 20));
