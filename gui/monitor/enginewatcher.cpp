@@ -8,6 +8,21 @@
 
 namespace procpool::monitor {
 
+namespace {
+
+//! Adds the counters that only grow (not queued and running, which are levels).
+void addCounters(PoolStats &into, const PoolStats &from)
+{
+    into.submitted += from.submitted;
+    into.completed += from.completed;
+    into.failed += from.failed;
+    into.cancelled += from.cancelled;
+    into.workersStarted += from.workersStarted;
+    into.workersCrashed += from.workersCrashed;
+}
+
+} // namespace
+
 QString ManagerView::displayState() const
 {
     return stopping ? stateName(PoolState::Stopping) : stateName(state);
@@ -197,14 +212,8 @@ void EngineWatcher::readPool(ManagerView &view, PoolCursor &cursor)
     }
     if (pool != cursor.pool || (pool && cursor.restarted)) {
         // Another pool (or none): its counters join the totals of pools gone by.
-        if (cursor.pool) {
-            m_retired.submitted += cursor.lastStats.submitted;
-            m_retired.completed += cursor.lastStats.completed;
-            m_retired.failed += cursor.lastStats.failed;
-            m_retired.cancelled += cursor.lastStats.cancelled;
-            m_retired.workersStarted += cursor.lastStats.workersStarted;
-            m_retired.workersCrashed += cursor.lastStats.workersCrashed;
-        }
+        if (cursor.pool)
+            addCounters(m_retired, cursor.lastStats);
         cursor.pool = pool;
         cursor.serial = 0;
         cursor.lastStats = PoolStats();
@@ -293,11 +302,7 @@ void EngineWatcher::poll()
 
     Totals t;
     t.managers = int(m_managers.size());
-    t.submitted = m_retired.submitted;
-    t.completed = m_retired.completed;
-    t.failed = m_retired.failed;
-    t.cancelled = m_retired.cancelled;
-    t.workersCrashed = m_retired.workersCrashed;
+    PoolStats counted = m_retired;
     for (const ManagerView &v : std::as_const(m_managers)) {
         if (v.state == PoolState::Running)
             ++t.runningPools;
@@ -308,12 +313,13 @@ void EngineWatcher::poll()
             t.busyWorkers += w.state == WorkerState::Busy;
         t.queued += v.stats.queued;
         t.running += v.stats.running;
-        t.submitted += v.stats.submitted;
-        t.completed += v.stats.completed;
-        t.failed += v.stats.failed;
-        t.cancelled += v.stats.cancelled;
-        t.workersCrashed += v.stats.workersCrashed;
+        addCounters(counted, v.stats);
     }
+    t.submitted = counted.submitted;
+    t.completed = counted.completed;
+    t.failed = counted.failed;
+    t.cancelled = counted.cancelled;
+    t.workersCrashed = counted.workersCrashed;
     m_totals = t;
     Q_EMIT polled();
 }
