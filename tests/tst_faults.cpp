@@ -197,6 +197,17 @@ private:
         return r ? r->workerPid : 0;
     }
     qint64 runPid() { return m_manager->submitTask(tasks::pid).result(); }
+    //! Starts a one-worker pool with \a policy and submits a task that waits for \a gate and
+    //! then creates the file "ran".
+    ProcessPoolManager::TrackedTask submitToOneWorker(PoolOptions::CancelPolicy policy,
+                                                     const QString &gate)
+    {
+        PoolOptions options;
+        options.maxWorkers = 1;
+        options.cancelPolicy = policy;
+        m_manager->start(options);
+        return m_manager->submitTracked(waitThenTouch.name(), {gate, path(QStringLiteral("ran"))});
+    }
 
 private Q_SLOTS:
     void init()
@@ -554,13 +565,10 @@ private Q_SLOTS:
 
     void cancelRunningTaskKillsItsWorker()
     {
-        PoolOptions options;
-        options.maxWorkers = 1;
-        QCOMPARE(options.cancelPolicy, PoolOptions::CancelPolicy::KillWorker); // the default
-        m_manager->start(options);
+        QCOMPARE(PoolOptions().cancelPolicy, PoolOptions::CancelPolicy::KillWorker); // the default
         const WorkerEvents &events = *m_events;
         const QString gate = path(QStringLiteral("gate"));
-        auto running = m_manager->submitTracked(waitThenTouch.name(), {gate, path(QStringLiteral("ran"))});
+        auto running = submitToOneWorker(PoolOptions::CancelPolicy::KillWorker, gate);
         QTRY_COMPARE_WITH_TIMEOUT(taskState(running.id), TaskState::Running, hangGuardMs);
         const qint64 pid = taskPid(running.id);
         running.future.cancel();
@@ -581,13 +589,9 @@ private Q_SLOTS:
 
     void cancelRunningTaskDiscardsItsResult()
     {
-        PoolOptions options;
-        options.maxWorkers = 1;
-        options.cancelPolicy = PoolOptions::CancelPolicy::DiscardResult;
-        m_manager->start(options);
         const WorkerEvents &events = *m_events;
         const QString gate = path(QStringLiteral("gate"));
-        auto running = m_manager->submitTracked(waitThenTouch.name(), {gate, path(QStringLiteral("ran"))});
+        auto running = submitToOneWorker(PoolOptions::CancelPolicy::DiscardResult, gate);
         QTRY_COMPARE_WITH_TIMEOUT(taskState(running.id), TaskState::Running, hangGuardMs);
         const qint64 pid = taskPid(running.id);
         running.future.cancel();
