@@ -756,7 +756,9 @@ private Q_SLOTS:
             QCOMPARE(parts[1], QStringLiteral("1"));           // exactly once in this worker
             ++perWorker[parts[2].toLongLong()];
         }
-        QCOMPARE(perWorker.size(), 4);
+        QVERIFY(perWorker.size() >= 4); // eight tasks, two per worker at the most
+        for (int n : perWorker)
+            QVERIFY(n <= 2);
         QCOMPARE(pool()->stats().completed, quint64(8)); // the initializer is no task
     }
 
