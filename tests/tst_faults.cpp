@@ -197,16 +197,22 @@ private:
         return r ? r->workerPid : 0;
     }
     qint64 runPid() { return m_manager->submitTask(tasks::pid).result(); }
-    //! Starts a one-worker pool with \a policy and submits a task that waits for \a gate and
-    //! then creates the file "ran".
-    ProcessPoolManager::TrackedTask submitToOneWorker(PoolOptions::CancelPolicy policy,
-                                                     const QString &gate)
+    //! Starts a one-worker pool with \a policy, submits a task that waits for \a gate and then
+    //! creates the file "ran", and cancels it once it runs. Returns it and its worker's pid
+    //! (0 if it never ran).
+    std::pair<ProcessPoolManager::TrackedTask, qint64>
+    cancelWhileRunning(PoolOptions::CancelPolicy policy, const QString &gate)
     {
         PoolOptions options;
         options.maxWorkers = 1;
         options.cancelPolicy = policy;
         m_manager->start(options);
-        return m_manager->submitTracked(waitThenTouch.name(), {gate, path(QStringLiteral("ran"))});
+        auto running = m_manager->submitTracked(waitThenTouch.name(), {gate, path(QStringLiteral("ran"))});
+        if (!QTest::qWaitFor([&] { return taskState(running.id) == TaskState::Running; }, hangGuardMs))
+            return {running, 0};
+        const qint64 pid = taskPid(running.id);
+        running.future.cancel();
+        return {running, pid};
     }
 
 private Q_SLOTS:
@@ -568,10 +574,8 @@ private Q_SLOTS:
         QCOMPARE(PoolOptions().cancelPolicy, PoolOptions::CancelPolicy::KillWorker); // the default
         const WorkerEvents &events = *m_events;
         const QString gate = path(QStringLiteral("gate"));
-        auto running = submitToOneWorker(PoolOptions::CancelPolicy::KillWorker, gate);
-        QTRY_COMPARE_WITH_TIMEOUT(taskState(running.id), TaskState::Running, hangGuardMs);
-        const qint64 pid = taskPid(running.id);
-        running.future.cancel();
+        auto [running, pid] = cancelWhileRunning(PoolOptions::CancelPolicy::KillWorker, gate);
+        QVERIFY(pid > 0);
         WAIT_FINISHED(running.future);
         QVERIFY(running.future.isCanceled());
         QTRY_VERIFY_WITH_TIMEOUT(!processAlive(pid), hangGuardMs);
@@ -591,10 +595,8 @@ private Q_SLOTS:
     {
         const WorkerEvents &events = *m_events;
         const QString gate = path(QStringLiteral("gate"));
-        auto running = submitToOneWorker(PoolOptions::CancelPolicy::DiscardResult, gate);
-        QTRY_COMPARE_WITH_TIMEOUT(taskState(running.id), TaskState::Running, hangGuardMs);
-        const qint64 pid = taskPid(running.id);
-        running.future.cancel();
+        auto [running, pid] = cancelWhileRunning(PoolOptions::CancelPolicy::DiscardResult, gate);
+        QVERIFY(pid > 0);
         QVERIFY(running.future.isCanceled());
         QVERIFY(touchFile(gate));
         WAIT_FINISHED(running.future);
