@@ -197,6 +197,14 @@ private:
         return r ? r->workerPid : 0;
     }
     qint64 runPid() { return m_manager->submitTask(tasks::pid).result(); }
+    //! True when the pool has \a n workers and each of them runs a task.
+    bool allBusy(int n) const
+    {
+        const QList<WorkerInfo> workers = pool()->workers();
+        return workers.size() == n
+               && std::all_of(workers.cbegin(), workers.cend(),
+                              [](const WorkerInfo &w) { return w.state == WorkerState::Busy; });
+    }
     //! Starts a one-worker pool with \a policy, submits a task that waits for \a gate and then
     //! creates the file "ran", and cancels it once it runs. Returns it and its worker's pid
     //! (0 if it never ran).
@@ -652,7 +660,9 @@ private Q_SLOTS:
         QList<QFuture<QVariant>> futures;
         for (int i = 0; i < 8; ++i)
             futures << m_manager->submitTask(waitThenPid.name(), {gate});
-        QTRY_COMPARE_WITH_TIMEOUT(pool()->workers().size(), 3, hangGuardMs);
+        // Every worker holds a task before the gate opens: one that starts slowly must not
+        // find the work done by the first.
+        QTRY_VERIFY_WITH_TIMEOUT(allBusy(3), hangGuardMs);
         QVERIFY(touchFile(gate));
         QSet<qint64> pids;
         for (auto &f : futures)
@@ -705,7 +715,9 @@ private Q_SLOTS:
         m_manager->resize(3); // grow: the waiting tasks get workers
         QCOMPARE(pool()->maxWorkers(), 3);
         QCOMPARE(m_manager->options().maxWorkers, 3);
-        QTRY_COMPARE_WITH_TIMEOUT(pool()->workers().size(), 3, hangGuardMs);
+        // Every worker holds a task before the gate opens: one that starts slowly must not
+        // find the work done by the first.
+        QTRY_VERIFY_WITH_TIMEOUT(allBusy(3), hangGuardMs);
         QVERIFY(touchFile(gate));
         QSet<qint64> pids;
         for (auto &f : futures)
@@ -722,8 +734,7 @@ private Q_SLOTS:
         QList<QFuture<QVariant>> busy;
         for (int i = 0; i < 3; ++i)
             busy << m_manager->submitTask(waitThenPid.name(), {gate2});
-        QTRY_VERIFY_WITH_TIMEOUT(pool()->stats().running == 3 && pool()->workers().size() == 3,
-                                 hangGuardMs);
+        QTRY_VERIFY_WITH_TIMEOUT(allBusy(3), hangGuardMs);
         m_manager->resize(1);
         QVERIFY(touchFile(gate2));
         for (auto &f : busy)
