@@ -205,6 +205,18 @@ private:
                && std::all_of(workers.cbegin(), workers.cend(),
                               [](const WorkerInfo &w) { return w.state == WorkerState::Busy; });
     }
+    //! Waits until the pool has \a n workers that each hold one of \a futures' gated tasks (a
+    //! worker that starts slowly must not find the work done by the first), opens \a gate and
+    //! returns how many different workers ran them; -1 if they never all held one.
+    qsizetype workersThatRan(const QList<QFuture<QVariant>> &futures, const QString &gate, int n)
+    {
+        if (!QTest::qWaitFor([&] { return allBusy(n); }, hangGuardMs) || !touchFile(gate))
+            return -1;
+        QSet<qint64> pids;
+        for (const auto &f : futures)
+            pids << f.result().toLongLong();
+        return pids.size();
+    }
     //! Starts a one-worker pool with \a policy, submits a task that waits for \a gate and then
     //! creates the file "ran", and cancels it once it runs. Returns it and its worker's pid
     //! (0 if it never ran).
@@ -660,14 +672,7 @@ private Q_SLOTS:
         QList<QFuture<QVariant>> futures;
         for (int i = 0; i < 8; ++i)
             futures << m_manager->submitTask(waitThenPid.name(), {gate});
-        // Every worker holds a task before the gate opens: one that starts slowly must not
-        // find the work done by the first.
-        QTRY_VERIFY_WITH_TIMEOUT(allBusy(3), hangGuardMs);
-        QVERIFY(touchFile(gate));
-        QSet<qint64> pids;
-        for (auto &f : futures)
-            pids << f.result().toLongLong();
-        QCOMPARE(pids.size(), 3);
+        QCOMPARE(workersThatRan(futures, gate, 3), 3);
         QCOMPARE(pool()->stats().workersStarted, quint64(3));
     }
 
@@ -715,14 +720,7 @@ private Q_SLOTS:
         m_manager->resize(3); // grow: the waiting tasks get workers
         QCOMPARE(pool()->maxWorkers(), 3);
         QCOMPARE(m_manager->options().maxWorkers, 3);
-        // Every worker holds a task before the gate opens: one that starts slowly must not
-        // find the work done by the first.
-        QTRY_VERIFY_WITH_TIMEOUT(allBusy(3), hangGuardMs);
-        QVERIFY(touchFile(gate));
-        QSet<qint64> pids;
-        for (auto &f : futures)
-            pids << f.result().toLongLong();
-        QCOMPARE(pids.size(), 3);
+        QCOMPARE(workersThatRan(futures, gate, 3), 3);
 
         m_manager->resize(1); // shrink while idle: two retire at once
         QTRY_COMPARE_WITH_TIMEOUT(pool()->workers().size(), 1, hangGuardMs);
