@@ -275,6 +275,30 @@ private Q_SLOTS:
         QCOMPARE(manager->getPool()->stats().completed, quint64(0));
     }
 
+    void cancelActionCancelsFuturesSubmittedElsewhere()
+    {
+        MainWindow window;
+        alwaysConfirm(window);
+        ProcessPoolManager *manager = getOrCreateProcessManager(QStringLiteral("tm_cancel_other"));
+        manager->start(1, QString(), true);
+        // Submitted by code, not by the window: the monitor knows only the ids.
+        const ProcessPoolManager::TrackedTask hang = manager->submitTracked(QStringLiteral("hang"), {});
+        const ProcessPoolManager::TrackedTask queued = manager->submitTracked(QStringLiteral("sleep"), {QVariant(10)});
+        QTRY_COMPARE_WITH_TIMEOUT(futureCell(window, hang.id, FutureModel::State), QStringLiteral("running"), 10000);
+        QTRY_COMPARE_WITH_TIMEOUT(futureCell(window, queued.id, FutureModel::State), QStringLiteral("queued"), 10000);
+
+        window.futureView()->selectAll();
+        QAction *cancel = window.findChild<QAction *>(QStringLiteral("actionCancel"));
+        QTRY_VERIFY(cancel->isEnabled());
+        cancel->trigger();
+        QTRY_VERIFY_WITH_TIMEOUT(hang.future.isFinished() && queued.future.isFinished(), 10000);
+        QVERIFY(hang.future.isCanceled());
+        QVERIFY(queued.future.isCanceled());
+        for (quint64 id : {hang.id, queued.id})
+            QTRY_COMPARE_WITH_TIMEOUT(futureCell(window, id, FutureModel::State), QStringLiteral("cancelled"), 10000);
+        QCOMPARE(manager->getPool()->stats().completed, quint64(0));
+    }
+
     void startDialogValidatesInput()
     {
         StartPoolDialog dialog(QStringLiteral("tm_dialog"));

@@ -9,6 +9,7 @@
 #include <QtCore/QFileInfo>
 #include <QtCore/QFutureWatcher>
 #include <QtCore/QSet>
+#include <QtCore/QTemporaryDir>
 #include <QtCore/QThread>
 #include <QtTest/QSignalSpy>
 
@@ -452,6 +453,33 @@ private Q_SLOTS:
         const QList<TaskRecord> changed = pool->taskRecords(seen);
         QCOMPARE(changed.size(), 1);
         QCOMPARE(changed.first().id, third.id);
+    }
+
+    void cancelTaskByIdForMonitors()
+    {
+        m_manager->start(1); // one worker: the second task waits in the queue
+        QTemporaryDir dir;
+        const QString never = dir.filePath(QStringLiteral("never"));
+        auto running = m_manager->submitTracked(QStringLiteral("sleepMs"), {600000});
+        auto queued = m_manager->submitTracked(QStringLiteral("touch"), {never});
+        ProcessPool *pool = m_manager->getPool();
+        QTRY_COMPARE_WITH_TIMEOUT(pool->taskRecord(running.id)->state, TaskState::Running, 30000);
+        const qint64 busyPid = pool->taskRecord(running.id)->workerPid;
+
+        QVERIFY(pool->cancelTask(queued.id));
+        QVERIFY(pool->cancelTask(running.id)); // default policy: its worker is killed
+        QTRY_VERIFY_WITH_TIMEOUT(queued.future.isFinished() && running.future.isFinished(), 30000);
+        QVERIFY(queued.future.isCanceled());
+        QVERIFY(running.future.isCanceled());
+        QTRY_COMPARE_WITH_TIMEOUT(pool->taskRecord(running.id)->state, TaskState::Cancelled, 30000);
+        QCOMPARE(pool->taskRecord(queued.id)->state, TaskState::Cancelled);
+        QVERIFY(!pool->cancelTask(running.id)); // no longer queued or running
+        QVERIFY(!pool->cancelTask(999999999));  // never existed
+
+        // The pool goes on with a new worker, and the dropped task never ran.
+        QCOMPARE(m_manager->submitTask(tasks::add, 2, 3).result(), 5);
+        QVERIFY(!pool->workerPids().contains(busyPid));
+        QVERIFY(!QFileInfo::exists(never));
     }
 
     void taskHistoryIsBounded()

@@ -1064,6 +1064,36 @@ std::optional<TaskRecord> PoolCore::taskRecord(quint64 id) const
     return it->second;
 }
 
+bool PoolCore::cancelTask(quint64 id)
+{
+    {
+        QMutexLocker locker(&m_infoMutex);
+        const auto it = m_records.find(id);
+        if (it == m_records.end()
+            || (it->second.state != TaskState::Queued && it->second.state != TaskState::Running))
+            return false;
+    }
+    QMetaObject::invokeMethod(
+        this,
+        [this, id] {
+            auto matches = [id](const std::unique_ptr<WorkItem> &item) { return item->id == id; };
+            {
+                QMutexLocker locker(&m_mutex);
+                const auto it = std::find_if(m_pending.begin(), m_pending.end(), matches);
+                if (it != m_pending.end())
+                    (*it)->sink->requestCancel();
+            }
+            for (const auto &w : m_workers) {
+                const auto it = std::find_if(w->inFlight.begin(), w->inFlight.end(), matches);
+                if (it != w->inFlight.end())
+                    (*it)->sink->requestCancel();
+            }
+            sweepCancelled(); // at once, rather than at the next periodic sweep
+        },
+        Qt::QueuedConnection);
+    return true;
+}
+
 bool PoolCore::killWorkerByPid(qint64 pid)
 {
     {

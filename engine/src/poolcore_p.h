@@ -108,6 +108,7 @@ public:
     std::optional<TaskRecord> taskRecord(quint64 id) const;
     //! SIGKILLs worker \a pid (from any thread) as a crash would; false if not ours.
     bool killWorkerByPid(qint64 pid);
+    bool cancelTask(quint64 id);
 
 Q_SIGNALS:
     void stateChanged(procpool::PoolState state);

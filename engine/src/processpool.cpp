@@ -118,6 +118,11 @@ std::optional<TaskRecord> ProcessPool::taskRecord(quint64 id) const
     return m_core->taskRecord(id);
 }
 
+bool ProcessPool::cancelTask(quint64 id)
+{
+    return m_core->cancelTask(id);
+}
+
 bool ProcessPool::killWorker(qint64 pid)
 {
     return m_core->killWorkerByPid(pid);

@@ -45,6 +45,7 @@ public:
     }
     bool isCanceled() const override { return m_promise.isCanceled(); }
     void finishCanceled() override { m_promise.finish(); }
+    void requestCancel() override { m_promise.future().cancel(); }
 
 private:
     std::shared_ptr<const TaskEntry> m_entry;

@@ -94,7 +94,8 @@ QVariant FutureModel::data(const QModelIndex &index, int role) const
     case ProgressValueRole: return r.progressValue;
     case ProgressMaximumRole: return r.progressMaximum;
     case ProgressTextRole: return r.progressText;
-    case CancellableRole: return row.own && !isFinal(r.state) && !row.future.isCanceled();
+    case CancellableRole:
+        return !row.lost && !isFinal(r.state) && !(row.own && row.future.isCanceled());
     case Qt::DecorationRole:
         return index.column() == State ? QVariant(style::stateDot(state)) : QVariant();
     case Qt::ForegroundRole:
@@ -231,10 +232,22 @@ int FutureModel::cancel(const QList<quint64> &ids)
         if (at < 0)
             continue;
         Row &row = m_rows[at];
-        if (!row.own || row.future.isFinished() || row.future.isCanceled())
+        if (row.own) {
+            if (row.future.isFinished() || row.future.isCanceled())
+                continue;
+            row.future.cancel(); // the engine drops it (queued) or applies the pool's cancel policy
+            ++cancelled;
             continue;
-        row.future.cancel(); // the engine drops it (queued) or applies the pool's cancel policy
-        ++cancelled;
+        }
+        // Submitted elsewhere: the monitor holds only the id, so ask the pool to cancel it.
+        if (row.lost || isFinal(row.record.state) || !row.manager
+            || !ProcessPoolManager::allInstances().contains(row.manager) || !row.manager->isRunning())
+            continue;
+        try {
+            cancelled += row.manager->getPool()->cancelTask(id) ? 1 : 0;
+        } catch (const PoolNotRunning &) {
+            // stopped in the meantime: the stop settles the task
+        }
     }
     return cancelled;
 }

@@ -385,7 +385,7 @@ void MainWindow::createActions()
                             QKeySequence(Qt::CTRL | Qt::Key_Return), QStringLiteral("Submit sample tasks to the selected pool"),
                             &MainWindow::submitTasks);
     m_actCancel = addAction(tasks, "actionCancel", QStringLiteral("&Cancel Selected Futures"), "cancel",
-                            QKeySequence(Qt::Key_Delete), QStringLiteral("Cancel the selected futures submitted from here"),
+                            QKeySequence(Qt::Key_Delete), QStringLiteral("Cancel the selected queued or running futures"),
                             &MainWindow::cancelFutures);
     tasks->addSeparator();
     QAction *find = addAction(tasks, "actionFind", QStringLiteral("&Find Futures"), "find", QKeySequence::Find,

@@ -49,6 +49,11 @@ public:
     //! with WorkerCrashed, a replacement starts). Returns false when it is not this pool's.
     bool killWorker(qint64 pid);
 
+    //! Cancels task \a id (a TaskRecord id) as QFuture::cancel() on its future would, for
+    //! monitors that hold only the id: a queued task is dropped; a running one is handled by
+    //! the pool's cancel policy. Returns false when the task is not queued or running.
+    bool cancelTask(quint64 id);
+
 private:
     friend class ProcessPoolManager;
     explicit ProcessPool(std::shared_ptr<detail::PoolCore> core);

@@ -48,6 +48,8 @@ public:
     virtual void progress(int value, int maximum, const QString &text) = 0;
     virtual bool isCanceled() const = 0;
     virtual void finishCanceled() = 0;
+    //! Cancels the task's future, as QFuture::cancel() would (ProcessPool::cancelTask()).
+    virtual void requestCancel() = 0;
     //! True when a running task should be stopped as cancelled (CancelPolicy); unlike
     //! isCanceled(), false for a chunk whose map already failed because of another chunk.
     virtual bool cancelRequested() const { return isCanceled(); }
@@ -77,6 +79,7 @@ public:
     }
     bool isCanceled() const override { return m_promise.isCanceled(); }
     void finishCanceled() override { m_promise.finish(); }
+    void requestCancel() override { m_promise.future().cancel(); }
 
 private:
     QPromise<R> m_promise;
@@ -131,6 +134,7 @@ public:
         m_interface.reportException(error);
         m_interface.reportFinished();
     }
+    void requestCancel() { m_interface.cancel(); }
     void cancel()
     {
         QMutexLocker locker(&m_mutex);
@@ -177,6 +181,7 @@ public:
     bool isCanceled() const override { return m_state->isCanceled(); }
     bool cancelRequested() const override { return m_state->cancelRequested(); }
     void finishCanceled() override { m_state->cancel(); }
+    void requestCancel() override { m_state->requestCancel(); }
 
 private:
     std::shared_ptr<MapState<R>> m_state;
