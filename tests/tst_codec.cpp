@@ -278,15 +278,15 @@ private slots:
         QTest::addColumn<QString>("task");
         QTest::addColumn<QVariantList>("arguments");
         QTest::addColumn<QString>("mentions");
-        QTest::newRow("out of range for 8 bits") << QStringLiteral("codec.u8") << QVariantList{300} << QStringLiteral("8");
-        QTest::newRow("negative for unsigned") << QStringLiteral("codec.u32") << QVariantList{-1} << QStringLiteral("32");
+        QTest::newRow("out of range for 8 bits") << QStringLiteral("codec.u8") << QVariantList{300} << QStringLiteral("300 does not fit in a 8-bit unsigned");
+        QTest::newRow("negative for unsigned") << QStringLiteral("codec.u32") << QVariantList{-1} << QStringLiteral("32-bit unsigned");
         QTest::newRow("string for integer") << QStringLiteral("codec.i32") << QVariantList{QStringLiteral("12")}
                                             << QStringLiteral("integer");
         QTest::newRow("integer for string") << QStringLiteral("codec.string") << QVariantList{12}
                                             << QStringLiteral("string");
-        QTest::newRow("too few arguments") << QStringLiteral("codec.many") << QVariantList{1} << QStringLiteral("4");
+        QTest::newRow("too few arguments") << QStringLiteral("codec.many") << QVariantList{1} << QStringLiteral("takes 4 argument(s), got 1");
         QTest::newRow("too many arguments") << QStringLiteral("codec.bool") << QVariantList{true, false}
-                                            << QStringLiteral("1");
+                                            << QStringLiteral("takes 1 argument(s), got 2");
     }
     void valuesThatDoNotFitFailWithCodecError()
     {
