@@ -6,12 +6,16 @@
 //  * every frame returned respects the limit and re-encodes to exactly the bytes it came from
 //    (the bytes consumed equal the bytes appended minus the bytes still buffered);
 //  * an error is sticky: next() keeps returning Error;
-//  * parseBody() either accepts a body as exactly one CBOR item or explains why not.
+//  * parseBody() either accepts a body as exactly one CBOR item or explains why not;
+//  * decodeAttachments() either yields attachments within the limit or explains why not, for
+//    inline attachments and for those that point into a real shared-memory ring.
+#include "attachments_p.h"
 #include "frame_p.h"
 
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
+#include <unistd.h>
 
 using procpool::detail::Frame;
 using procpool::detail::FrameDecoder;
@@ -21,6 +25,17 @@ void check(bool condition)
 {
     if (!condition)
         std::abort(); // reported by libFuzzer as a crash, with the input that caused it
+}
+
+//! A ring with 1 MiB of data area, as a pool would have mapped from a worker.
+procpool::detail::SharedRing *ring()
+{
+    static procpool::detail::SharedRing *r = [] {
+        const int fd = procpool::detail::SharedRing::createFile();
+        check(fd >= 0 && ::ftruncate(fd, procpool::detail::SharedRing::headerSize + (1 << 20)) == 0);
+        return new procpool::detail::SharedRing(fd, procpool::detail::SharedRing::headerSize + (1 << 20));
+    }();
+    return r;
 }
 } // namespace
 
@@ -60,6 +75,19 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             QString error;
             if (!procpool::detail::parseBody(frame.body, &value, &error))
                 check(!error.isEmpty());
+            if (frame.type == procpool::detail::FrameType::Attachments) {
+                QList<QByteArray> attachments;
+                error.clear();
+                if (procpool::detail::decodeAttachments(frame.body, ring(), limit, &attachments,
+                                                        &error)) {
+                    qint64 total = 0;
+                    for (const QByteArray &a : attachments)
+                        total += a.size();
+                    check(total <= limit);
+                } else {
+                    check(!error.isEmpty());
+                }
+            }
         }
         if (!failed)
             check(consumed == appended - decoder.bufferedBytes());

@@ -128,6 +128,16 @@ const Task<int(QString)> misbehave{"faults.misbehave", [](const QString &kind) {
     } else if (kind == QLatin1String("wrong id")) {
         const QByteArray body = QCborValue(1).toCbor();
         detail::writeRawToPool(header(quint32(9 + body.size()), result, 0) + body);
+    } else if (kind.startsWith(QLatin1String("attachment"))) {
+        constexpr quint8 attachments = 9;
+        const QCborArray entry = kind == QLatin1String("attachment outside the ring")
+            ? QCborArray{1, qint64(1) << 40, 100, 1}
+            : kind == QLatin1String("attachment past the frame") ? QCborArray{0, 0, 1000}
+                                                                  : QCborArray{0, 0, 3};
+        const QByteArray body = QCborArray{QCborValue(entry)}.toCborValue().toCbor() + "abc";
+        detail::writeRawToPool(header(quint32(9 + body.size()), attachments, 12345) + body);
+        const QByteArray answer = QCborValue(1).toCbor();
+        detail::writeRawToPool(header(quint32(9 + answer.size()), result, 0) + answer);
     }
     QThread::msleep(hangGuardMs); // the pool kills us long before
     return 0;
@@ -784,6 +794,12 @@ private Q_SLOTS:
         QTest::newRow("garbage: unknown frame type") << "unknown type" << "unknown frame type 238";
         QTest::newRow("garbage: impossible length") << "short length" << "shorter than the 9-byte";
         QTest::newRow("answer to another task") << "wrong id" << "which it was not running";
+        QTest::newRow("attachment outside the shared ring")
+            << "attachment outside the ring" << "is outside the ring";
+        QTest::newRow("attachment past the frame's end")
+            << "attachment past the frame" << "lies beyond the frame's 3 inline bytes";
+        QTest::newRow("attachments of another task")
+            << "attachments then another answer" << "sent attachments for task id 12345";
     }
 
     void protocolViolationKillsTheWorker()

@@ -327,7 +327,8 @@ private Q_SLOTS:
         QCOMPARE(quint8(frame.at(4)), quint8(7));
         QVERIFY(detail::isKnownFrameType(7));
         QVERIFY(detail::isKnownFrameType(8));
-        QVERIFY(!detail::isKnownFrameType(9));
+        QVERIFY(detail::isKnownFrameType(9)); // Attachments
+        QVERIFY(!detail::isKnownFrameType(10));
         detail::FrameDecoder decoder(1 << 20);
         decoder.append(frame);
         detail::Frame decoded;

@@ -4,6 +4,77 @@
 
 namespace procpool::detail {
 
+namespace {
+thread_local QList<QByteArray> *t_collect = nullptr;
+thread_local const QList<QByteArray> *t_source = nullptr;
+} // namespace
+
+// Set by the worker around one call; see resultCollector() in attachments_p.h.
+thread_local QList<QByteArray> *t_resultCollect = nullptr;
+
+AttachmentScope::AttachmentScope(QList<QByteArray> *collect, const QList<QByteArray> *source)
+    : m_collect(t_collect), m_source(t_source)
+{
+    t_collect = collect;
+    t_source = source;
+}
+
+AttachmentScope::~AttachmentScope()
+{
+    t_collect = m_collect;
+    t_source = m_source;
+}
+
+ResultAttachmentScope::ResultAttachmentScope() : m_collect(t_collect)
+{
+    t_collect = t_resultCollect;
+}
+
+ResultAttachmentScope::~ResultAttachmentScope()
+{
+    t_collect = m_collect;
+}
+
+bool attach(const QByteArray &bytes, QCborValue *tag)
+{
+    if (!t_collect)
+        return false;
+    *tag = QCborValue(QCborTag(AttachmentTag), qint64(t_collect->size()));
+    t_collect->append(bytes); // shared: the bytes are copied once, by the transport
+    return true;
+}
+
+QByteArray attachment(const QCborValue &tag)
+{
+    const QCborValue index = tag.taggedValue();
+    if (!t_source)
+        throw CodecError(QStringLiteral("an attachment (CBOR tag 0x70700003) outside a call or "
+                                        "a result that carries attachments"));
+    if (!index.isInteger() || index.toInteger() < 0 || index.toInteger() >= t_source->size())
+        throw CodecError(QStringLiteral("attachment %1 does not exist: the frame carries %2")
+                             .arg(index.isInteger() ? QString::number(index.toInteger())
+                                                    : cborTypeName(index))
+                             .arg(t_source->size()));
+    return t_source->at(qsizetype(index.toInteger()));
+}
+
+QCborValue encodeBytes(const QByteArray &bytes)
+{
+    QCborValue tag;
+    if (bytes.size() >= attachmentThreshold && attach(bytes, &tag))
+        return tag;
+    return QCborValue(bytes);
+}
+
+QByteArray decodeBytes(const QCborValue &value)
+{
+    if (value.isByteArray())
+        return value.toByteArray();
+    if (value.isTag() && value.tag() == QCborTag(AttachmentTag))
+        return attachment(value);
+    throwCodecMismatch("a byte array", value);
+}
+
 QString cborTypeName(const QCborValue &v)
 {
     switch (v.type()) {
@@ -88,7 +159,7 @@ QCborValue encodeVariant(const QVariant &value)
     case QMetaType::Float:
     case QMetaType::Double: return QCborValue(value.toDouble());
     case QMetaType::QString: return QCborValue(value.toString());
-    case QMetaType::QByteArray: return QCborValue(value.toByteArray());
+    case QMetaType::QByteArray: return encodeBytes(value.toByteArray());
     case QMetaType::QStringList: return Codec<QStringList>::encode(value.toStringList());
     case QMetaType::QVariantList: return Codec<QVariantList>::encode(value.toList());
     case QMetaType::QVariantMap: return Codec<QVariantMap>::encode(value.toMap());
@@ -102,7 +173,7 @@ QCborValue encodeVariant(const QVariant &value)
         out.setVersion(dataStreamVersion);
         if (type.save(out, value.constData()) && out.status() == QDataStream::Ok)
             return QCborValue(QCborTag(VariantTypeTag),
-                              QCborArray{QString::fromLatin1(type.name()), bytes});
+                              QCborArray{QString::fromLatin1(type.name()), encodeBytes(bytes)});
     }
     const QCborValue generic = QCborValue::fromVariant(value);
     if (!generic.isUndefined() && !generic.isNull())
@@ -121,7 +192,7 @@ QVariant decodeVariant(const QCborValue &v)
         if (!type.isValid())
             throw CodecError(QStringLiteral("QVariant type '%1' is not known in this process")
                                  .arg(QString::fromLatin1(name)));
-        const QByteArray bytes = pair.at(1).toByteArray();
+        const QByteArray bytes = decodeBytes(pair.at(1));
         QDataStream in(bytes);
         in.setVersion(dataStreamVersion);
         QVariant result(type);
@@ -131,7 +202,9 @@ QVariant decodeVariant(const QCborValue &v)
         return result;
     }
     if (v.isTag() && v.tag() == QCborTag(DataStreamTag))
-        return QVariant(v.taggedValue().toByteArray()); // the bytes are all we can give
+        return QVariant(decodeBytes(v.taggedValue())); // the bytes are all we can give
+    if (v.isTag() && v.tag() == QCborTag(AttachmentTag))
+        return QVariant(attachment(v));
     if (v.isTag() && v.tag() == QCborTag(QCborKnownTags::PositiveBignum))
         return QVariant(decodeUnsigned(v, 64));
     if (v.isArray()) {

@@ -11,7 +11,7 @@ namespace procpool::detail {
 
 bool isKnownFrameType(quint8 type)
 {
-    return type >= quint8(FrameType::Hello) && type <= quint8(FrameType::MapResult);
+    return type >= quint8(FrameType::Hello) && type <= quint8(FrameType::Attachments);
 }
 
 const char *frameTypeName(FrameType type)
@@ -25,6 +25,7 @@ const char *frameTypeName(FrameType type)
     case FrameType::Shutdown: return "Shutdown";
     case FrameType::MapCall: return "MapCall";
     case FrameType::MapResult: return "MapResult";
+    case FrameType::Attachments: return "Attachments";
     }
     return "?";
 }
@@ -198,6 +199,7 @@ class FastCborReader
 public:
     FastCborReader(const char *begin, const char *end) : m_p(begin), m_end(end) {}
     bool atEnd() const { return m_p == m_end; }
+    const char *position() const { return m_p; }
 
     //! The [name, arguments] array of a Call or MapCall, without a QCborValue for the name or
     //! the outer array (building those cost a worker more than all the rest of a call).
@@ -377,6 +379,24 @@ bool parseCall(const QByteArray &body, QString *name, QCborArray *arguments, QSt
     }
     *name = call.at(0).toString();
     *arguments = call.at(1).toArray();
+    return true;
+}
+
+bool parseLeadingItem(const QByteArray &body, QCborValue *value, qsizetype *end,
+                      QString *error)
+{
+    FastCborReader fast(body.constData(), body.constData() + body.size());
+    if (fast.read(value)) {
+        *end = fast.position() - body.constData();
+        return true;
+    }
+    QCborStreamReader reader(body);
+    *value = QCborValue::fromCbor(reader);
+    if (reader.lastError() != QCborError::NoError) {
+        *error = QStringLiteral("malformed CBOR in frame body: %1").arg(reader.lastError().toString());
+        return false;
+    }
+    *end = qsizetype(reader.currentOffset());
     return true;
 }
 

@@ -21,7 +21,8 @@ namespace procpool::detail {
 
 //! Bumped whenever a frame's meaning changes; the handshake compares it.
 //! 2: MapCall and MapResult (chunks of a map()).
-inline constexpr int protocolVersion = 2;
+//! 3: Attachments (large byte arrays beside the CBOR body, inline or in shared memory).
+inline constexpr int protocolVersion = 3;
 inline constexpr qsizetype frameHeaderSize = 4 + 1 + 8;
 
 enum class FrameType : quint8 {
@@ -33,6 +34,7 @@ enum class FrameType : quint8 {
     Shutdown = 6, //!< pool → worker: finish what you hold, then exit (no body)
     MapCall = 7,   //!< pool → worker: [task name, [item...]], one call of a 1-argument task per item
     MapResult = 8, //!< worker → pool: [result...], one per item, in order
+    Attachments = 9, //!< either way, just before the frame whose body refers to them
 };
 
 PROCPOOL_ENGINE_EXPORT bool isKnownFrameType(quint8 type);
@@ -59,6 +61,9 @@ PROCPOOL_ENGINE_EXPORT QByteArray encodeCallFrame(FrameType type, quint64 id,
 //! Parses the body of a Call or MapCall: [name, [arguments]]; false (and why) when it is not.
 PROCPOOL_ENGINE_EXPORT bool parseCall(const QByteArray &body, QString *name,
                                       QCborArray *arguments, QString *error);
+//! Parses the CBOR item at the start of \a body and says where it ends (bytes may follow).
+PROCPOOL_ENGINE_EXPORT bool parseLeadingItem(const QByteArray &body, QCborValue *value,
+                                             qsizetype *end, QString *error);
 //! Parses a frame body as exactly one CBOR item; returns false (and why) when it is not.
 PROCPOOL_ENGINE_EXPORT bool parseBody(const QByteArray &body, QCborValue *value,
                                       QString *error);

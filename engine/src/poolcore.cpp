@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <csignal>
+#include <fcntl.h>
 #include <sys/prctl.h>
 #include <unistd.h>
 
@@ -183,7 +184,7 @@ void PoolCore::dispatch()
 {
     m_dispatchPosted.store(false, std::memory_order_release);
 
-    std::vector<std::pair<WorkerProcess *, QByteArray>> writes;
+    std::vector<std::pair<WorkerProcess *, std::vector<WorkItem *>>> writes;
     std::vector<std::unique_ptr<WorkItem>> cancelled;
     qsizetype remaining = 0;
     qint64 handedOut = 0;
@@ -208,7 +209,7 @@ void PoolCore::dispatch()
                     return;
                 if (!isReady(w.get()))
                     continue;
-                QByteArray batch;
+                std::vector<WorkItem *> batch;
                 while (w->inFlight.size() < depth && !m_pending.empty()
                        && (m_options.maxTasksPerWorker == 0
                            || w->handedOut < m_options.maxTasksPerWorker)) {
@@ -218,12 +219,12 @@ void PoolCore::dispatch()
                         cancelled.push_back(std::move(item));
                         continue;
                     }
-                    batch += item->frame; // kept: a crash re-queues prefetched items as they are
+                    batch.push_back(item.get()); // the frame is kept: a crash re-queues it
                     w->inFlight.push_back(std::move(item));
                     ++w->handedOut;
                     ++handedOut;
                 }
-                if (!batch.isEmpty())
+                if (!batch.empty())
                     writes.emplace_back(w.get(), std::move(batch));
             }
         };
@@ -248,7 +249,23 @@ void PoolCore::dispatch()
         remaining = qsizetype(m_pending.size());
     }
 
-    for (auto &[w, batch] : writes) {
+    // Outside the lock: copying attachments into shared memory may take a while.
+    for (auto &[w, items] : writes) {
+        QByteArray batch;
+        for (const WorkItem *item : items) {
+            if (!item->attachments.isEmpty()) {
+                const EncodedAttachments a = encodeAttachments(
+                    item->id, item->attachments, w->sharedMemory ? w->toWorker.get() : nullptr);
+                batch += a.head;
+                if (!a.inlineParts.isEmpty()) {
+                    w->process->write(batch);
+                    batch.clear();
+                    for (const QByteArray &part : a.inlineParts)
+                        w->process->write(part); // QProcess keeps a reference, not a copy
+                }
+            }
+            batch += item->frame;
+        }
         w->process->write(batch);
         frontChanged(w);
         updateInfo(w);
@@ -300,12 +317,32 @@ void PoolCore::spawnWorker()
     env.insert(QStringLiteral("PROCPOOL_WORKER_NAME"), w->name);
     env.insert(QStringLiteral("PROCPOOL_MAX_FRAME"), QString::number(m_options.maxFrameSize));
     env.insert(QStringLiteral("PROCPOOL_PARENT_PID"), QString::number(getpid()));
+    int ringFds[2] = {-1, -1};
+    if (m_options.sharedMemory) {
+        const int toWorker = SharedRing::createFile();
+        const int fromWorker = toWorker < 0 ? -1 : SharedRing::createFile();
+        if (fromWorker >= 0) {
+            const qint64 ringMax = SharedRing::headerSize + m_options.maxFrameSize;
+            w->toWorker = std::make_unique<SharedRing>(toWorker, ringMax);
+            w->fromWorker = std::make_unique<SharedRing>(fromWorker, ringMax);
+            ringFds[0] = toWorker;
+            ringFds[1] = fromWorker;
+            env.insert(QStringLiteral("PROCPOOL_SHM"),
+                       QStringLiteral("%1,%2").arg(toWorker).arg(fromWorker));
+        } else if (toWorker >= 0) {
+            ::close(toWorker); // no memfd here: everything goes through the pipes
+        }
+    }
     p->setProcessEnvironment(env);
 
     const bool daemon = m_options.daemon;
     const pid_t parent = getpid();
-    p->setChildProcessModifier([daemon, parent] {
+    p->setChildProcessModifier([daemon, parent, ringFds] {
         // Runs in the child between fork and exec: async-signal-safe calls only.
+        // The rings are close-on-exec everywhere else; this worker alone inherits them.
+        for (const int fd : ringFds)
+            if (fd >= 0)
+                ::fcntl(fd, F_SETFD, 0);
         ::setpgid(0, 0); // a terminal's Ctrl-C goes to the application, not to its workers
         if (daemon)
             ::prctl(PR_SET_PDEATHSIG, SIGKILL);
@@ -407,6 +444,18 @@ void PoolCore::handleFrame(WorkerProcess *w, const Frame &frame)
         return;
     }
     switch (frame.type) {
+    case FrameType::Attachments: {
+        QString error;
+        if (!decodeAttachments(frame.body, w->fromWorker.get(), m_options.maxFrameSize,
+                               &w->attachments, &error)) {
+            killWorker(w, WorkerProcess::KillKind::Protocol,
+                       QStringLiteral("worker %1 sent a malformed Attachments frame: %2")
+                           .arg(w->name, error));
+            return;
+        }
+        w->attachmentsId = frame.id;
+        return;
+    }
     case FrameType::Result:
     case FrameType::MapResult:
     case FrameType::Error:
@@ -443,6 +492,7 @@ void PoolCore::handleHello(WorkerProcess *w, const Frame &frame)
         return;
     }
     w->helloReceived = true;
+    w->sharedMemory = w->toWorker && map.value(QStringLiteral("shm")).toBool();
     if (!m_initializerBody.isEmpty()) {
         // The handshake timer keeps running: a worker is started once its initializer is done.
         w->initializing = true;
@@ -459,6 +509,21 @@ void PoolCore::handleHello(WorkerProcess *w, const Frame &frame)
 
 void PoolCore::handleOutcome(WorkerProcess *w, const Frame &frame)
 {
+    // The attachments received just before belong to this outcome (and to nothing else).
+    QList<QByteArray> attachments;
+    if (w->attachmentsId != 0 && frame.type != FrameType::Progress) {
+        if (w->attachmentsId != frame.id) {
+            killWorker(w, WorkerProcess::KillKind::Protocol,
+                       QStringLiteral("worker %1 sent attachments for task id %2 and then "
+                                      "answered task id %3")
+                           .arg(w->name)
+                           .arg(w->attachmentsId)
+                           .arg(frame.id));
+            return;
+        }
+        attachments.swap(w->attachments);
+        w->attachmentsId = 0;
+    }
     if (w->initializing && frame.id == w->initializerId && frame.type != FrameType::Progress) {
         if (frame.type == FrameType::Error) {
             QCborValue error;
@@ -546,6 +611,7 @@ void PoolCore::handleOutcome(WorkerProcess *w, const Frame &frame)
     updateInfo(w);
     if (ok) {
         try {
+            const AttachmentScope scope(nullptr, &attachments);
             item->sink->deliver(body);
         } catch (const CodecError &e) {
             ok = false;

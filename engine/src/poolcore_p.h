@@ -10,6 +10,7 @@
 // parent, in flight on a worker (WorkerProcess::inFlight), and delivered to the sink.
 #pragma once
 
+#include "attachments_p.h"
 #include "frame_p.h"
 
 #include <procpool/options.h>
@@ -38,6 +39,7 @@ struct WorkItem
     QString taskType;
     qint64 timeoutMs = 0; //!< 0: no limit
     QByteArray frame; //!< the encoded Call (or MapCall) frame, built on the submitting thread
+    QList<QByteArray> attachments; //!< its large byte arrays, sent beside it (shared, not copied)
     bool chunk = false; //!< a MapCall: answered by MapResult instead of Result
     std::unique_ptr<ResultSink> sink;
 };
@@ -65,6 +67,11 @@ struct WorkerProcess
     quint64 initializerId = 0;
     int handedOut = 0;         //!< tasks given to it, for maxTasksPerWorker
     std::unique_ptr<FrameDecoder> decoder;
+    std::unique_ptr<SharedRing> toWorker;   //!< attachments of calls (we write)
+    std::unique_ptr<SharedRing> fromWorker; //!< attachments of results (we read)
+    bool sharedMemory = false;              //!< the worker mapped them (its Hello says so)
+    quint64 attachmentsId = 0;              //!< the Attachments frame just received, for
+    QList<QByteArray> attachments;          //!< the outcome frame that follows it
     std::deque<std::unique_ptr<WorkItem>> inFlight; //!< front: running; rest: prefetched
     QStringList stderrTail;                          //!< last lines, for crash reports
     QByteArray stderrPartial;                        //!< an unterminated last line

@@ -263,6 +263,7 @@ void ProcessPoolManager::checkSubmission(const SubmitOptions &options) const
 }
 
 quint64 ProcessPoolManager::enqueue(const QString &taskName, QCborArray &&arguments,
+                                    QList<QByteArray> &&attachments,
                                     std::unique_ptr<detail::ResultSink> sink,
                                     const SubmitOptions &options, bool chunk)
 {
@@ -279,6 +280,16 @@ quint64 ProcessPoolManager::enqueue(const QString &taskName, QCborArray &&argume
     item->frame = detail::encodeCallFrame(chunk ? detail::FrameType::MapCall
                                                  : detail::FrameType::Call,
                                           item->id, taskName, arguments);
+    qint64 size = item->frame.size() - 4;
+    for (const QByteArray &bytes : attachments)
+        size += bytes.size();
+    if (size > core->startOptions().maxFrameSize)
+        throw CodecError(QStringLiteral("the call of task '%1' is %2 bytes, over the frame limit "
+                                        "of %3 bytes (PoolOptions::maxFrameSize)")
+                             .arg(taskName)
+                             .arg(size)
+                             .arg(core->startOptions().maxFrameSize));
+    item->attachments = std::move(attachments);
     item->sink = std::move(sink);
     core->enqueue(std::move(item));
     return id;
@@ -311,14 +322,21 @@ ProcessPoolManager::TrackedTask ProcessPoolManager::submitTracked(const QString 
     if (!entry && core->runsOwnProgram())
         throw UnknownTaskName(taskName, registeredTaskNames());
     QCborArray encoded;
-    for (const QVariant &argument : arguments)
-        encoded.append(detail::encodeVariant(argument));
-    if (entry)
+    QList<QByteArray> attachments;
+    {
+        const detail::AttachmentScope scope(&attachments, nullptr);
+        for (const QVariant &argument : arguments)
+            encoded.append(detail::encodeVariant(argument));
+    }
+    if (entry) {
+        const detail::AttachmentScope scope(nullptr, &attachments);
         entry->checkArguments(taskName, encoded); // throws CodecError before anything is queued
+    }
     auto sink = std::make_unique<detail::VariantSink>(std::move(entry));
     TrackedTask tracked;
     tracked.future = sink->future();
-    tracked.id = enqueue(taskName, std::move(encoded), std::move(sink), options);
+    tracked.id = enqueue(taskName, std::move(encoded), std::move(attachments), std::move(sink),
+                         options);
     return tracked;
 }
 

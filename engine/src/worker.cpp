@@ -7,6 +7,7 @@
 // log lines and can never corrupt a frame.
 #include <procpool/worker.h>
 
+#include "attachments_p.h"
 #include "frame_p.h"
 #include "worker_p.h"
 #include "tasktable_p.h"
@@ -27,6 +28,7 @@
 #include <sys/prctl.h>
 #include <typeinfo>
 #include <unistd.h>
+#include <memory>
 #include <vector>
 
 namespace procpool {
@@ -40,6 +42,12 @@ struct WorkerContext
     QString name;
     quint64 currentId = 0;
     qint64 maxFrameSize = 0;
+    std::unique_ptr<detail::SharedRing> fromPool; //!< attachments of calls
+    std::unique_ptr<detail::SharedRing> toPool;   //!< attachments of results
+    // The Attachments frame that came just before the call it belongs to.
+    quint64 attachmentsId = 0;
+    QList<QByteArray> attachments;
+    QString attachmentsError;
 };
 
 WorkerContext &context()
@@ -80,11 +88,14 @@ bool writeAll(int fd, const char *data, qsizetype size)
     return true;
 }
 
-void send(detail::FrameType type, quint64 id, const QCborValue &body)
+void send(detail::FrameType type, quint64 id, const QCborValue &body,
+          const QList<QByteArray> &attachments = {})
 {
-    const WorkerContext &c = context();
+    WorkerContext &c = context();
     const QByteArray frame = detail::encodeFrame(type, id, body);
-    const qint64 length = frame.size() - 4;
+    qint64 length = frame.size() - 4;
+    for (const QByteArray &bytes : attachments)
+        length += bytes.size();
     if (length > c.maxFrameSize
         && (type == detail::FrameType::Result || type == detail::FrameType::MapResult)) {
         // Too large to send: tell the pool why instead of breaking the protocol.
@@ -98,7 +109,15 @@ void send(detail::FrameType type, quint64 id, const QCborValue &body)
         send(detail::FrameType::Error, id, error.toCborValue());
         return;
     }
-    if (!writeAll(c.out, frame.constData(), frame.size()))
+    bool written = true;
+    if (!attachments.isEmpty()) {
+        const detail::EncodedAttachments encoded =
+            detail::encodeAttachments(id, attachments, c.toPool.get());
+        written = writeAll(c.out, encoded.head.constData(), encoded.head.size());
+        for (const QByteArray &part : encoded.inlineParts)
+            written = written && writeAll(c.out, part.constData(), part.size());
+    }
+    if (!written || !writeAll(c.out, frame.constData(), frame.size()))
         std::_Exit(0); // the pool is gone (EPIPE): nobody is left to receive anything
 }
 
@@ -133,23 +152,44 @@ void runCall(const detail::Frame &frame)
                       .arg(QLatin1String(detail::frameTypeName(frame.type)), parseError));
         return;
     }
+    WorkerContext &c = context();
+    QList<QByteArray> attachments;
+    if (c.attachmentsId == frame.id) {
+        attachments.swap(c.attachments);
+        c.attachmentsId = 0;
+        if (!c.attachmentsError.isEmpty()) {
+            sendError(frame.id, "protocol", QStringLiteral("procpool::ProtocolError"),
+                      QStringLiteral("malformed Attachments frame: %1").arg(c.attachmentsError));
+            c.attachmentsError.clear();
+            return;
+        }
+    }
     const auto task = detail::findTask(name);
     if (!task) {
         sendError(frame.id, "unknown-task", QStringLiteral("procpool::UnknownTaskName"), name);
         return;
     }
-    context().currentId = frame.id;
+    c.currentId = frame.id;
+    // Large byte arrays among the arguments are resolved from the call's attachments; those
+    // of the result are collected (only while the result is encoded, not while the task runs).
+    QList<QByteArray> resultAttachments;
+    const detail::AttachmentScope scope(nullptr, &attachments);
+    struct ResultCollect
+    {
+        explicit ResultCollect(QList<QByteArray> *list) { detail::t_resultCollect = list; }
+        ~ResultCollect() { detail::t_resultCollect = nullptr; }
+    } collect(&resultAttachments);
     try {
         if (chunk) {
             QCborArray results;
             for (const QCborValue &item : arguments)
                 results.append(task->invoke(QCborArray{item}));
             std::fflush(stdout);
-            send(detail::FrameType::MapResult, frame.id, results.toCborValue());
+            send(detail::FrameType::MapResult, frame.id, results.toCborValue(), resultAttachments);
         } else {
             const QCborValue result = task->invoke(arguments);
             std::fflush(stdout);
-            send(detail::FrameType::Result, frame.id, result);
+            send(detail::FrameType::Result, frame.id, result, resultAttachments);
         }
     } catch (const CodecError &e) {
         std::fflush(stdout);
@@ -164,7 +204,33 @@ void runCall(const detail::Frame &frame)
                   type ? demangle(type->name()) : QStringLiteral("unknown exception"),
                   QStringLiteral("a non-std::exception was thrown"));
     }
-    context().currentId = 0;
+    c.currentId = 0;
+}
+
+// Opens the shared-memory rings the pool handed down as "in,out" descriptors, if it did.
+void openRings(WorkerContext &c, const QByteArray &fds)
+{
+    const QList<QByteArray> parts = fds.split(',');
+    if (parts.size() != 2)
+        return;
+    bool okIn = false, okOut = false;
+    const int in = parts.at(0).toInt(&okIn);
+    const int out = parts.at(1).toInt(&okOut);
+    if (!okIn || !okOut || ::fcntl(in, F_SETFD, FD_CLOEXEC) != 0
+        || ::fcntl(out, F_SETFD, FD_CLOEXEC) != 0)
+        return; // not inherited: everything goes through the pipe
+    const qint64 ringMax = detail::SharedRing::headerSize + c.maxFrameSize;
+    c.fromPool = std::make_unique<detail::SharedRing>(in, ringMax);
+    c.toPool = std::make_unique<detail::SharedRing>(out, ringMax);
+}
+
+void receiveAttachments(WorkerContext &c, const detail::Frame &frame)
+{
+    c.attachmentsId = frame.id;
+    c.attachmentsError.clear();
+    if (!detail::decodeAttachments(frame.body, c.fromPool.get(), c.maxFrameSize,
+                                   &c.attachments, &c.attachmentsError))
+        c.attachments.clear();
 }
 
 // Shows the worker's name in ps and /proc/PID/cmdline by writing over argv's storage.
@@ -190,6 +256,7 @@ void workerMain(int argc, char **argv)
     const QByteArray name = takeEnv("PROCPOOL_WORKER_NAME");
     const QByteArray maxFrame = takeEnv("PROCPOOL_MAX_FRAME");
     const QByteArray parent = takeEnv("PROCPOOL_PARENT_PID");
+    const QByteArray rings = takeEnv("PROCPOOL_SHM");
     if (version.toInt() != detail::protocolVersion)
         std::fprintf(stderr, "procpool worker: started for protocol %s, speaks %d\n",
                      version.constData(), detail::protocolVersion); // the handshake reports it
@@ -198,6 +265,7 @@ void workerMain(int argc, char **argv)
     c.active = true;
     c.name = QString::fromUtf8(name);
     c.maxFrameSize = maxFrame.toLongLong() > 0 ? maxFrame.toLongLong() : qint64(512) << 20;
+    openRings(c, rings);
 
     // Move the protocol off the standard descriptors.
     c.in = fcntl(STDIN_FILENO, F_DUPFD_CLOEXEC, 3);
@@ -244,7 +312,8 @@ void workerMain(int argc, char **argv)
     const QCborMap hello{{QStringLiteral("protocol"), detail::protocolVersion},
                          {QStringLiteral("pid"), qint64(getpid())},
                          {QStringLiteral("name"), c.name},
-                         {QStringLiteral("tasks"), tasks}};
+                         {QStringLiteral("tasks"), tasks},
+                         {QStringLiteral("shm"), c.fromPool != nullptr}};
     send(detail::FrameType::Hello, 0, hello.toCborValue());
 
     // Tasks run with a QCoreApplication, as Qt code expects (and as a pool started inside a
@@ -271,6 +340,8 @@ void workerMain(int argc, char **argv)
                                + decoder.errorString()));
             if (frame.type == detail::FrameType::Call || frame.type == detail::FrameType::MapCall)
                 runCall(frame);
+            else if (frame.type == detail::FrameType::Attachments)
+                receiveAttachments(c, frame);
             else if (frame.type == detail::FrameType::Shutdown)
                 shutdown = true;
             else

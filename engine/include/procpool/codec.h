@@ -41,6 +41,7 @@ namespace procpool {
 enum CborTag : quint64 {
     DataStreamTag = 0x70700001, //!< QDataStream bytes of a C++ type with stream operators
     VariantTypeTag = 0x70700002, //!< [QMetaType name, QDataStream bytes] for a QVariant
+    AttachmentTag = 0x70700003, //!< index of a byte array sent beside the frame's CBOR body
 };
 
 //! The QDataStream version both sides use for user types.
@@ -56,6 +57,49 @@ PROCPOOL_ENGINE_EXPORT QCborValue encodeUnsigned(quint64 value);
 PROCPOOL_ENGINE_EXPORT quint64 decodeUnsigned(const QCborValue &value, int bits);
 PROCPOOL_ENGINE_EXPORT QCborValue encodeVariant(const QVariant &value);
 PROCPOOL_ENGINE_EXPORT QVariant decodeVariant(const QCborValue &value);
+
+//! Byte arrays from this size on cross the boundary beside the CBOR body, as attachments
+//! (through shared memory where both sides have it), instead of being copied into it.
+inline constexpr qsizetype attachmentThreshold = 64 * 1024;
+//! While the engine encodes a call or a result on this thread, takes \a bytes (shared, not
+//! copied) as the next attachment and returns its tag; returns false when nothing collects.
+PROCPOOL_ENGINE_EXPORT bool attach(const QByteArray &bytes, QCborValue *tag);
+//! The attachment an AttachmentTag value names, while the engine decodes a call or a result
+//! on this thread; throws CodecError otherwise.
+PROCPOOL_ENGINE_EXPORT QByteArray attachment(const QCborValue &tag);
+//! Codec<QByteArray>: a byte string, or an attachment when it is large and one is collected.
+PROCPOOL_ENGINE_EXPORT QCborValue encodeBytes(const QByteArray &bytes);
+PROCPOOL_ENGINE_EXPORT QByteArray decodeBytes(const QCborValue &value);
+
+//! While it lives, large byte arrays this thread encodes are collected into \a collect (when
+//! not null) and attachment tags it decodes are resolved from \a source (when not null).
+//! Scopes nest; the engine opens them around encoding a call and delivering a result.
+class PROCPOOL_ENGINE_EXPORT AttachmentScope
+{
+public:
+    AttachmentScope(QList<QByteArray> *collect, const QList<QByteArray> *source);
+    ~AttachmentScope();
+    AttachmentScope(const AttachmentScope &) = delete;
+    AttachmentScope &operator=(const AttachmentScope &) = delete;
+
+private:
+    QList<QByteArray> *m_collect;
+    const QList<QByteArray> *m_source;
+};
+
+//! Opened by a task around encoding its result: collects into the list the worker set up for
+//! this call (and nothing while the task's own code runs).
+class PROCPOOL_ENGINE_EXPORT ResultAttachmentScope
+{
+public:
+    ResultAttachmentScope();
+    ~ResultAttachmentScope();
+    ResultAttachmentScope(const ResultAttachmentScope &) = delete;
+    ResultAttachmentScope &operator=(const ResultAttachmentScope &) = delete;
+
+private:
+    QList<QByteArray> *m_collect;
+};
 
 template <typename T>
 concept StreamableType = requires(QDataStream &s, T &t, const T &ct) {
@@ -78,13 +122,14 @@ struct Codec
         QDataStream out(&bytes, QIODevice::WriteOnly);
         out.setVersion(dataStreamVersion);
         out << value;
-        return QCborValue(QCborTag(DataStreamTag), bytes);
+        return QCborValue(QCborTag(DataStreamTag), detail::encodeBytes(bytes));
     }
     static T decode(const QCborValue &value)
     {
-        if (!value.isTag() || value.tag() != QCborTag(DataStreamTag) || !value.taggedValue().isByteArray())
+        if (!value.isTag() || value.tag() != QCborTag(DataStreamTag)
+            || !(value.taggedValue().isByteArray() || value.taggedValue().isTag()))
             detail::throwCodecMismatch("QDataStream bytes (CBOR tag 0x70700001)", value);
-        const QByteArray bytes = value.taggedValue().toByteArray();
+        const QByteArray bytes = detail::decodeBytes(value.taggedValue());
         QDataStream in(bytes);
         in.setVersion(dataStreamVersion);
         T result{};
@@ -187,13 +232,8 @@ struct Codec<std::string>
 template <>
 struct Codec<QByteArray>
 {
-    static QCborValue encode(const QByteArray &v) { return QCborValue(v); }
-    static QByteArray decode(const QCborValue &v)
-    {
-        if (!v.isByteArray())
-            detail::throwCodecMismatch("a byte array", v);
-        return v.toByteArray();
-    }
+    static QCborValue encode(const QByteArray &v) { return detail::encodeBytes(v); }
+    static QByteArray decode(const QCborValue &v) { return detail::decodeBytes(v); }
 };
 
 template <>

@@ -45,8 +45,13 @@ struct PROCPOOL_ENGINE_EXPORT PoolOptions
     //! round-trip between two tasks (throughput); lower values keep queued tasks in the
     //! parent, where cancel() drops them at once and a crash re-queues fewer of them.
     int prefetch = 1;
-    //! Largest frame either side may send, in bytes; larger frames are a protocol error.
+    //! Largest frame either side may send, in bytes; larger frames are a protocol error. A
+    //! call or a result whose encoding (large byte arrays included) is larger fails.
     qint64 maxFrameSize = qint64(512) * 1024 * 1024;
+    //! Move large byte arrays (64 KiB and more) through shared memory: one anonymous memory
+    //! file per direction and worker, sized up to twice the largest such payload and kept
+    //! until the worker exits. Off: they go through the pipes (slower, nothing kept).
+    bool sharedMemory = true;
     //! How long a new worker may take to say hello before it counts as failed to start.
     std::chrono::milliseconds handshakeTimeout{30000};
     //! Workers started at start() and kept alive (replaced when they die); 0..maxWorkers.

@@ -286,9 +286,13 @@ public:
             for (qsizetype begin = 0; begin < items.size(); begin += chunk) {
                 const qsizetype count = std::min(chunk, items.size() - begin);
                 QCborArray encoded;
-                for (qsizetype i = begin; i < begin + count; ++i)
-                    encoded.append(detail::encodeAs<D>(items.at(i)));
-                enqueue(task.name(), std::move(encoded),
+                QList<QByteArray> attachments;
+                {
+                    const detail::AttachmentScope scope(&attachments, nullptr);
+                    for (qsizetype i = begin; i < begin + count; ++i)
+                        encoded.append(detail::encodeAs<D>(items.at(i)));
+                }
+                enqueue(task.name(), std::move(encoded), std::move(attachments),
                         std::make_unique<detail::ChunkSink<R>>(state, begin, count), submit,
                         true);
             }
@@ -363,18 +367,24 @@ private:
         static_assert(sizeof...(Args) == sizeof...(Ts),
                       "procpool: wrong number of arguments for this task");
         checkSubmission(options);
-        QCborArray encoded{detail::encodeAs<std::decay_t<Args>>(std::forward<Ts>(arguments))...};
+        QList<QByteArray> attachments;
+        QCborArray encoded;
+        {
+            const detail::AttachmentScope scope(&attachments, nullptr);
+            encoded = {detail::encodeAs<std::decay_t<Args>>(std::forward<Ts>(arguments))...};
+        }
         auto sink = std::make_unique<detail::PromiseSink<R>>();
         QFuture<R> future = sink->future();
-        enqueue(task.name(), std::move(encoded), std::move(sink), options);
+        enqueue(task.name(), std::move(encoded), std::move(attachments), std::move(sink), options);
         return future;
     }
 
     void checkSubmission(const SubmitOptions &options) const;
     //! \a chunk: the arguments are a map()'s items, sent as one MapCall.
+    //! \a attachments: the large byte arrays \a arguments refer to (see codec.h).
     quint64 enqueue(const QString &taskName, QCborArray &&arguments,
-                    std::unique_ptr<detail::ResultSink> sink, const SubmitOptions &options,
-                    bool chunk = false);
+                    QList<QByteArray> &&attachments, std::unique_ptr<detail::ResultSink> sink,
+                    const SubmitOptions &options, bool chunk = false);
     qsizetype mapChunkSize(qsizetype items, int requested) const;
     std::shared_ptr<detail::PoolCore> runningCore() const;
 

@@ -143,7 +143,9 @@ private:
                 std::apply(function, std::move(arguments));
                 return QCborValue();
             } else {
-                return Codec<ResultType>::encode(std::apply(function, std::move(arguments)));
+                const ResultType result = std::apply(function, std::move(arguments));
+                const detail::ResultAttachmentScope attachments;
+                return Codec<ResultType>::encode(result);
             }
         };
         return entry;

@@ -1,0 +1,257 @@
+#include "attachments_p.h"
+
+#include "frame_p.h"
+
+#include <QtCore/QCborArray>
+#include <QtCore/QtEndian>
+
+#include <atomic>
+#include <cerrno>
+#include <cstring>
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+namespace procpool::detail {
+
+namespace {
+
+using Position = std::atomic<quint64>;
+static_assert(Position::is_always_lock_free, "the release position is shared between processes");
+
+constexpr qint64 growthStep = 1024 * 1024;
+
+//! An integer field of a descriptor; -1 for anything else (QCborValue::toInteger() would
+//! convert a double, which is undefined beyond qint64's range).
+qint64 integerAt(const QCborArray &entry, qsizetype i)
+{
+    const QCborValue v = entry.at(i);
+    return v.isInteger() ? v.toInteger() : -1;
+}
+
+qint64 roundUp(qint64 value, qint64 step)
+{
+    return (value + step - 1) / step * step;
+}
+
+} // namespace
+
+int SharedRing::createFile()
+{
+    const int fd = ::memfd_create("procpool-ring", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+    if (fd < 0)
+        return -1;
+    // The header exists from the start; the data area grows when first needed. Sealed
+    // against shrinking: a mapped page can then never disappear under the pool.
+    if (::ftruncate(fd, headerSize) != 0 || ::fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK) != 0) {
+        ::close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+SharedRing::SharedRing(int fd, qint64 maxSize)
+    : m_fd(fd), m_maxSize(roundUp(std::max(maxSize, headerSize + growthStep), growthStep))
+{
+}
+
+SharedRing::~SharedRing()
+{
+    if (m_base)
+        ::munmap(m_base, size_t(m_mapped));
+    if (m_fd >= 0)
+        ::close(m_fd);
+}
+
+bool SharedRing::map(qint64 size)
+{
+    if (m_base && m_mapped >= size)
+        return true;
+    void *base = ::mmap(nullptr, size_t(size), PROT_READ | PROT_WRITE, MAP_SHARED, m_fd, 0);
+    if (base == MAP_FAILED)
+        return false;
+    if (m_base)
+        ::munmap(m_base, size_t(m_mapped));
+    m_base = static_cast<char *>(base);
+    m_mapped = size;
+    return true;
+}
+
+quint64 SharedRing::released() const
+{
+    return reinterpret_cast<const Position *>(m_base)->load(std::memory_order_acquire);
+}
+
+bool SharedRing::write(const QByteArray &data, qint64 *offset, quint64 *release)
+{
+    if (m_broken || !map(headerSize))
+        return false;
+    const quint64 released = this->released();
+    if (released < m_lastReleased || released > m_writePos) {
+        m_broken = true;
+        return false;
+    }
+    m_lastReleased = released;
+    const qint64 size = data.size();
+    const qint64 used = qint64(m_writePos - released);
+    qint64 capacity = m_mapped - headerSize;
+    if (used == 0) {
+        m_epoch = m_writePos; // empty: start again at the beginning of the data area
+        if (size > capacity) {
+            // Grow while nothing is in flight: room for two such payloads, so that the next
+            // one can go in while this one is read.
+            const qint64 wanted = std::min(headerSize + roundUp(2 * size, growthStep), m_maxSize);
+            if (wanted - headerSize < size || ::ftruncate(m_fd, wanted) != 0 || !map(wanted))
+                return false;
+            capacity = m_mapped - headerSize;
+        }
+    }
+    if (capacity <= 0)
+        return false;
+    qint64 start = qint64((m_writePos - m_epoch) % quint64(capacity));
+    qint64 skip = 0;
+    if (start + size > capacity) {
+        skip = capacity - start; // no wrapping inside a payload: continue at the beginning
+        start = 0;
+    }
+    if (used + skip + size > capacity)
+        return false;
+    std::memcpy(m_base + headerSize + start, data.constData(), size_t(size));
+    m_writePos += quint64(skip + size);
+    *offset = headerSize + start;
+    *release = m_writePos;
+    return true;
+}
+
+bool SharedRing::read(qint64 offset, qint64 size, QByteArray *out, QString *error)
+{
+    if (offset < headerSize || size < 0 || offset > m_maxSize - size) {
+        *error = QStringLiteral("shared-memory range %1+%2 is outside the ring (at most %3 bytes)")
+                     .arg(offset)
+                     .arg(size)
+                     .arg(m_maxSize);
+        return false;
+    }
+    if (offset + size > m_mapped || !m_base) {
+        struct stat st;
+        if (::fstat(m_fd, &st) != 0 || st.st_size < offset + size) {
+            *error = QStringLiteral("shared-memory range %1+%2 is beyond the ring's end")
+                         .arg(offset)
+                         .arg(size);
+            return false;
+        }
+        if (!map(std::min<qint64>(st.st_size, m_maxSize))) {
+            *error = QStringLiteral("cannot map the shared-memory ring: %1")
+                         .arg(QString::fromLocal8Bit(std::strerror(errno)));
+            return false;
+        }
+    }
+    *out = QByteArray(m_base + offset, qsizetype(size));
+    return true;
+}
+
+bool SharedRing::release(quint64 position, QString *error)
+{
+    if (position < m_releasedPos || !map(headerSize)) {
+        *error = QStringLiteral("shared-memory release position %1 goes back from %2")
+                     .arg(position)
+                     .arg(m_releasedPos);
+        return false;
+    }
+    m_releasedPos = position;
+    reinterpret_cast<Position *>(m_base)->store(position, std::memory_order_release);
+    return true;
+}
+
+qint64 EncodedAttachments::size() const
+{
+    qint64 total = head.size();
+    for (const QByteArray &part : inlineParts)
+        total += part.size();
+    return total;
+}
+
+EncodedAttachments encodeAttachments(quint64 id, const QList<QByteArray> &attachments,
+                                     SharedRing *ring)
+{
+    EncodedAttachments out;
+    QCborArray table;
+    qint64 inlineOffset = 0;
+    for (const QByteArray &bytes : attachments) {
+        qint64 offset = 0;
+        quint64 release = 0;
+        if (ring && ring->write(bytes, &offset, &release)) {
+            table.append(QCborArray{1, offset, bytes.size(), qint64(release)});
+        } else {
+            table.append(QCborArray{0, inlineOffset, bytes.size()});
+            inlineOffset += bytes.size();
+            out.inlineParts.append(bytes);
+        }
+    }
+    out.head = encodeFrame(FrameType::Attachments, id, table.toCborValue());
+    // The frame's length covers the inline bytes that follow the table.
+    qToLittleEndian<quint32>(quint32(out.head.size() - 4 + inlineOffset), out.head.data());
+    return out;
+}
+
+bool decodeAttachments(const QByteArray &body, SharedRing *ring, qint64 maxBytes,
+                       QList<QByteArray> *out, QString *error)
+{
+    QCborValue value;
+    qsizetype tableEnd = 0;
+    if (!parseLeadingItem(body, &value, &tableEnd, error))
+        return false;
+    if (!value.isArray()) {
+        *error = QStringLiteral("an Attachments frame must start with an array");
+        return false;
+    }
+    const char *inlineBytes = body.constData() + tableEnd;
+    const qint64 inlineSize = body.size() - tableEnd;
+    const QCborArray table = value.toArray();
+    qint64 total = 0;
+    out->clear();
+    out->reserve(table.size());
+    for (qsizetype i = 0; i < table.size(); ++i) {
+        const QCborArray entry = table.at(i).toArray();
+        const qint64 kind = integerAt(entry, 0);
+        const qint64 offset = integerAt(entry, 1);
+        const qint64 size = integerAt(entry, 2);
+        total += std::max<qint64>(size, 0);
+        if (offset < 0 || size < 0 || total > maxBytes
+            || !((kind == 0 && entry.size() == 3)
+                 || (kind == 1 && entry.size() == 4 && integerAt(entry, 3) >= 0))) {
+            *error = QStringLiteral("attachment %1 has a malformed descriptor").arg(i);
+            return false;
+        }
+        if (kind == 0) {
+            if (offset > inlineSize - size) {
+                *error = QStringLiteral("attachment %1 (%2+%3) lies beyond the frame's %4 "
+                                        "inline bytes")
+                             .arg(i)
+                             .arg(offset)
+                             .arg(size)
+                             .arg(inlineSize);
+                return false;
+            }
+            out->append(QByteArray(inlineBytes + offset, qsizetype(size)));
+            continue;
+        }
+        if (!ring) {
+            *error = QStringLiteral("attachment %1 is in shared memory, which this side does "
+                                    "not have")
+                         .arg(i);
+            return false;
+        }
+        QByteArray bytes;
+        if (!ring->read(offset, size, &bytes, error)
+            || !ring->release(quint64(integerAt(entry, 3)), error)) {
+            *error = QStringLiteral("attachment %1: %2").arg(i).arg(*error);
+            return false;
+        }
+        out->append(std::move(bytes));
+    }
+    return true;
+}
+
+} // namespace procpool::detail

@@ -1,0 +1,94 @@
+// procpool — attachments: large byte arrays that travel beside a frame's CBOR body.
+//
+// Codec<QByteArray> turns a byte array of attachmentThreshold bytes or more into a tag that
+// names its index (while the engine collects, see AttachmentScope); the bytes themselves go
+// in an Attachments frame sent just before the Call, MapCall or Result that refers to them:
+//
+//     Attachments frame body:  [[kind, offset, length, release]...]  then the inline bytes
+//       kind 0: inline — offset is relative to the first byte after the array
+//       kind 1: shared — offset is into the sender's SharedRing; release is the position the
+//               receiver publishes once it has copied the bytes out
+//
+// Each direction of each worker has its own SharedRing: an anonymous memory file (memfd)
+// that the pool creates before the worker starts and the worker inherits. A memfd has no
+// name, so nothing is left behind when either side dies, and the pool seals it against
+// shrinking, so a worker can never make the pool's mapping fault. The ring is an
+// optimisation only: whatever does not fit right now goes inline through the pipe.
+#pragma once
+
+#include <QtCore/QByteArray>
+#include <QtCore/QList>
+#include <QtCore/QString>
+
+#include <memory>
+
+namespace procpool::detail {
+
+//! Set by the worker around one call: where ResultAttachmentScope collects.
+extern thread_local QList<QByteArray> *t_resultCollect;
+
+//! One direction of shared memory between the pool and one worker: a single producer copies
+//! bytes in, a single consumer copies them out and releases them, in the same order.
+class SharedRing
+{
+public:
+    //! Bytes before the data area; the first 8 hold the consumer's release position.
+    static constexpr qint64 headerSize = 4096;
+
+    //! Creates the memory file (close-on-exec, sealed against shrinking), or returns -1.
+    static int createFile();
+    //! Takes \a fd over. \a maxSize bounds the file, so neither side maps more than that.
+    SharedRing(int fd, qint64 maxSize);
+    ~SharedRing();
+    SharedRing(const SharedRing &) = delete;
+    SharedRing &operator=(const SharedRing &) = delete;
+
+    int fd() const { return m_fd; }
+    qint64 mappedSize() const { return m_mapped; }
+
+    // Producer.
+    //! Copies \a data in; false when the ring has no room for it now (send it inline).
+    bool write(const QByteArray &data, qint64 *offset, quint64 *release);
+
+    // Consumer.
+    //! Copies [offset, offset + size) out; false (and why) when that is not in the file.
+    bool read(qint64 offset, qint64 size, QByteArray *out, QString *error);
+    //! Hands everything up to \a position back to the producer.
+    bool release(quint64 position, QString *error);
+
+private:
+    bool map(qint64 size);
+    quint64 released() const;
+
+    int m_fd;
+    const qint64 m_maxSize;
+    char *m_base = nullptr;
+    qint64 m_mapped = 0;
+    // Producer: positions count every byte ever written (and skipped at the end of the ring).
+    quint64 m_writePos = 0;
+    quint64 m_epoch = 0; //!< position of the data area's first byte
+    quint64 m_lastReleased = 0;
+    bool m_broken = false; //!< the consumer published nonsense: stop using the ring
+    // Consumer.
+    quint64 m_releasedPos = 0;
+};
+
+//! An Attachments frame ready to write: the frame up to the inline bytes, then those bytes
+//! (shared with the caller's arrays, not copied).
+struct EncodedAttachments
+{
+    QByteArray head;
+    QList<QByteArray> inlineParts;
+    qint64 size() const;
+};
+
+//! Builds the Attachments frame for \a id: each attachment goes through \a ring when it is
+//! not null and has room, inline otherwise.
+EncodedAttachments encodeAttachments(quint64 id, const QList<QByteArray> &attachments,
+                                     SharedRing *ring);
+//! Reads an Attachments frame body into \a out, copying from \a ring (which may be null
+//! when the sender has none) and releasing what it read. False, and why, when malformed.
+bool decodeAttachments(const QByteArray &body, SharedRing *ring, qint64 maxBytes,
+                       QList<QByteArray> *out, QString *error);
+
+} // namespace procpool::detail

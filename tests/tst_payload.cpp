@@ -1,0 +1,358 @@
+// procpool tests — large payloads: byte arrays of 64 KiB and more travel beside the CBOR body,
+// through a shared-memory ring per direction and worker, or inline through the pipe when the
+// ring has no room (or shared memory is off). Real workers throughout: every byte is compared,
+// under prefetch pressure, ring growth, crashes in the middle of a transfer, and nothing may be
+// left behind (no descriptor in the pool, nothing in /dev/shm, no ring in another worker).
+#include "testmain.h"
+
+#include <procpool/procpool.h>
+
+#include <QtCore/QDataStream>
+#include <QtCore/QDir>
+#include <QtCore/QFile>
+#include <QtCore/QFileInfo>
+#include <QtTest/QTest>
+
+#include <cerrno>
+#include <csignal>
+#include <fcntl.h>
+#include <unistd.h>
+
+using namespace procpool;
+
+namespace {
+
+constexpr int hangGuardMs = 60000;
+
+QByteArray pattern(qsizetype size, int seed)
+{
+    QByteArray out(size, Qt::Uninitialized);
+    quint32 x = quint32(seed) * 2654435761u + 1;
+    for (qsizetype i = 0; i < size; ++i) {
+        x = x * 1664525u + 1013904223u;
+        out[i] = char(x >> 24);
+    }
+    return out;
+}
+
+//! The descriptors of this process that are procpool's shared-memory rings.
+QStringList ringDescriptors()
+{
+    QStringList found;
+    const QDir fds(QStringLiteral("/proc/self/fd"));
+    for (const QString &fd : fds.entryList(QDir::NoDotAndDotDot | QDir::System | QDir::Files)) {
+        const QString target = QFile::symLinkTarget(fds.filePath(fd));
+        if (target.contains(QLatin1String("procpool-ring")))
+            found.append(fd);
+    }
+    return found;
+}
+
+//! Bytes of shared-memory rings this process has mapped.
+qint64 ringMappedBytes()
+{
+    QFile maps(QStringLiteral("/proc/self/maps"));
+    if (!maps.open(QIODevice::ReadOnly))
+        return -1;
+    qint64 total = 0;
+    for (const QByteArray &line : maps.readAll().split('\n')) {
+        if (!line.contains("procpool-ring"))
+            continue;
+        const QList<QByteArray> range = line.left(line.indexOf(' ')).split('-');
+        total += range.at(1).toLongLong(nullptr, 16) - range.at(0).toLongLong(nullptr, 16);
+    }
+    return total;
+}
+
+int openFds()
+{
+    return int(QDir(QStringLiteral("/proc/self/fd"))
+                   .entryList(QDir::NoDotAndDotDot | QDir::System | QDir::Files)
+                   .size());
+}
+
+QStringList devShm()
+{
+    return QDir(QStringLiteral("/dev/shm")).entryList(QDir::NoDotAndDotDot | QDir::AllEntries);
+}
+
+const Task<QByteArray(QByteArray)> echo{"payload.echo", [](const QByteArray &b) { return b; }};
+
+// Reverses the list and each array in it, appends the text: several attachments each way,
+// mixed with small arrays that stay in the CBOR body.
+const Task<QList<QByteArray>(QList<QByteArray>, QString)> shuffle{
+    "payload.shuffle", [](const QList<QByteArray> &in, const QString &tag) {
+        QList<QByteArray> out;
+        for (auto it = in.crbegin(); it != in.crend(); ++it) {
+            QByteArray reversed(*it);
+            std::reverse(reversed.begin(), reversed.end());
+            out.append(reversed);
+        }
+        out.append(tag.toUtf8());
+        return out;
+    }};
+
+const Task<qint64(QByteArray)> checksum{"payload.checksum", [](const QByteArray &b) {
+    quint64 sum = 0;
+    for (char c : b)
+        sum = sum * 31 + quint8(c);
+    return qint64(sum >> 1);
+}};
+
+// Dies while the pool is in the middle of sending it (or right after reading) its argument.
+const Task<int(QByteArray)> crashOnLarge{"payload.crashOnLarge", [](const QByteArray &b) {
+    if (b.size() > 1000)
+        ::raise(SIGKILL);
+    return int(b.size());
+}};
+
+// What a worker holds: its ring descriptors, and whether it can shrink them (it must not).
+const Task<QStringList()> ringsInWorker{"payload.ringsInWorker", [] {
+    QStringList out;
+    const QDir fds(QStringLiteral("/proc/self/fd"));
+    for (const QString &fd : fds.entryList(QDir::NoDotAndDotDot | QDir::System | QDir::Files)) {
+        if (!QFile::symLinkTarget(fds.filePath(fd)).contains(QLatin1String("procpool-ring")))
+            continue;
+        const int n = fd.toInt();
+        const bool closeOnExec = (::fcntl(n, F_GETFD) & FD_CLOEXEC) != 0;
+        const bool shrinks = ::ftruncate(n, 0) == 0;
+        out.append(QStringLiteral("%1:%2:%3")
+                       .arg(fd, closeOnExec ? QStringLiteral("cloexec") : QStringLiteral("inherit"),
+                            shrinks ? QStringLiteral("shrank") : QStringLiteral("sealed")));
+    }
+    return out;
+}};
+
+struct Blob
+{
+    QString name;
+    QByteArray data;
+    friend QDataStream &operator<<(QDataStream &s, const Blob &b) { return s << b.name << b.data; }
+    friend QDataStream &operator>>(QDataStream &s, Blob &b) { return s >> b.name >> b.data; }
+};
+
+const Task<Blob(Blob)> renameBlob{"payload.renameBlob", [](Blob b) {
+    b.name += QLatin1String("!");
+    return b;
+}};
+
+const Task<QByteArray(int, int)> generate{"payload.generate",
+                                          [](int size, int seed) { return pattern(size, seed); }};
+
+template <typename T>
+QString failureOf(QFuture<T> future)
+{
+    try {
+        future.waitForFinished();
+    } catch (const QException &e) {
+        return QString::fromUtf8(e.what());
+    }
+    return QString();
+}
+
+} // namespace
+
+class TestPayload : public QObject
+{
+    Q_OBJECT
+
+    ProcessPoolManager *m_manager = nullptr;
+
+    void start(const PoolOptions &options)
+    {
+        m_manager = getOrCreateProcessManager(QStringLiteral("payload"));
+        m_manager->start(options);
+    }
+
+private slots:
+    void cleanup()
+    {
+        if (m_manager && m_manager->isRunning())
+            m_manager->stop();
+    }
+
+    void echoKeepsEveryByte_data()
+    {
+        QTest::addColumn<bool>("sharedMemory");
+        QTest::addColumn<int>("size");
+        for (bool shm : {true, false}) {
+            const char *how = shm ? "shared" : "pipe";
+            for (int size : {65535, 65536, 65537, (1 << 20) + 3, 16 << 20})
+                QTest::addRow("%s, %d bytes", how, size) << shm << size;
+        }
+    }
+
+    void echoKeepsEveryByte()
+    {
+        QFETCH(bool, sharedMemory);
+        QFETCH(int, size);
+        PoolOptions options;
+        options.sharedMemory = sharedMemory;
+        start(options);
+        for (int round = 0; round < 3; ++round) { // the second and third reuse the rings
+            const QByteArray data = pattern(size, round);
+            QCOMPARE(m_manager->submitTask(echo, data).result(), data);
+        }
+        // The bytes really went the way the option says: through rings the pool mapped (one
+        // it wrote, grown to twice the payload, and one it read) or through the pipe only.
+        if (!sharedMemory)
+            QVERIFY(ringDescriptors().isEmpty());
+        else if (size >= 65536)
+            QVERIFY2(ringMappedBytes() >= 3 * qint64(size),
+                     qPrintable(QString::number(ringMappedBytes())));
+        else
+            QCOMPARE(ringMappedBytes(), 0); // below the threshold: inside the CBOR body
+    }
+
+    void severalAttachmentsEachWay()
+    {
+        start(PoolOptions());
+        const QList<QByteArray> in{pattern(100000, 1), QByteArray("small"), pattern(70000, 2),
+                                   QByteArray(), pattern(300000, 3)};
+        const QList<QByteArray> out = m_manager->submitTask(shuffle, in, QStringLiteral("tag"))
+                                          .result();
+        QCOMPARE(out.size(), in.size() + 1);
+        for (qsizetype i = 0; i < in.size(); ++i) {
+            QByteArray expected = in.at(in.size() - 1 - i);
+            std::reverse(expected.begin(), expected.end());
+            QCOMPARE(out.at(i), expected);
+        }
+        QCOMPARE(out.last(), QByteArray("tag"));
+    }
+
+    // Deep prefetch on two workers: calls queue up in each ring until it is full; the rest
+    // goes inline, and the ring wraps around. Every result must still be exact and in place.
+    void prefetchFillsTheRingsAndOverflowsInline()
+    {
+        PoolOptions options;
+        options.maxWorkers = 2;
+        options.prefetch = 6;
+        start(options);
+        QList<QByteArray> inputs;
+        QList<QFuture<QByteArray>> futures;
+        for (int i = 0; i < 40; ++i) {
+            inputs.append(pattern((1 << 20) + i * 37777, i));
+            futures.append(m_manager->submitTask(echo, inputs.last()));
+        }
+        for (int i = 0; i < futures.size(); ++i)
+            QCOMPARE(futures[i].result(), inputs.at(i));
+    }
+
+    // One worker, payloads that grow the rings, then shrink again, then mixed.
+    void ringsGrowAndKeepWorking()
+    {
+        start(PoolOptions());
+        int seed = 0;
+        for (int size : {100000, 1 << 20, 8 << 20, 100000, 3 << 20, 20 << 20, 70000}) {
+            const QByteArray data = pattern(size, ++seed);
+            QCOMPARE(m_manager->submitTask(echo, data).result(), data);
+            QCOMPARE(m_manager->submitTask(generate, size, seed).result(), data);
+        }
+        QCOMPARE(m_manager->getPool()->stats().workersStarted, quint64(1));
+    }
+
+    void mapWithLargeItems()
+    {
+        PoolOptions options;
+        options.maxWorkers = 2;
+        start(options);
+        QList<QByteArray> items;
+        for (int i = 0; i < 24; ++i)
+            items.append(pattern(80000 + i * 1000, i));
+        MapOptions mapOptions;
+        mapOptions.chunkSize = 5;
+        const QList<QByteArray> results = m_manager->map(echo, items, mapOptions).results();
+        QCOMPARE(results, items);
+    }
+
+    void userTypesAndVariantsTravelAsAttachments()
+    {
+        start(PoolOptions());
+        const Blob blob{QStringLiteral("big"), pattern(500000, 9)};
+        const Blob back = m_manager->submitTask(renameBlob, blob).result();
+        QCOMPARE(back.name, QStringLiteral("big!"));
+        QCOMPARE(back.data, blob.data);
+
+        const QByteArray data = pattern(300000, 10);
+        const QVariant result =
+            m_manager->submitTask(QStringLiteral("payload.echo"), QVariantList{data}).result();
+        QCOMPARE(result.toByteArray(), data);
+        QCOMPARE(m_manager->submitTask(QStringLiteral("payload.checksum"), QVariantList{data})
+                     .result()
+                     .toLongLong(),
+                 m_manager->submitTask(checksum, data).result());
+    }
+
+    void frameLimitCountsAttachments()
+    {
+        PoolOptions options;
+        options.maxFrameSize = 1 << 20;
+        start(options);
+        try {
+            m_manager->submitTask(echo, pattern(2 << 20, 1));
+            QFAIL("a call over maxFrameSize was queued");
+        } catch (const CodecError &e) {
+            QVERIFY2(e.message().contains(QLatin1String("over the frame limit of 1048576 bytes")),
+                     qPrintable(e.message()));
+        }
+        const QString tooBig = failureOf(m_manager->submitTask(generate, 2 << 20, 1));
+        QVERIFY2(tooBig.contains(QLatin1String("maxFrameSize")), qPrintable(tooBig));
+        const QByteArray fits = pattern(900000, 2);
+        QCOMPARE(m_manager->submitTask(echo, fits).result(), fits);
+        QCOMPARE(m_manager->getPool()->stats().workersStarted, quint64(1)); // nothing crashed
+    }
+
+    // A worker killed while a large argument is on its way: the task fails as a crash, the
+    // replacement gets fresh rings, and the pool holds no descriptor of the dead worker's.
+    void crashInTheMiddleLeavesNothingBehind()
+    {
+        const int fdsBefore = openFds();
+        const QStringList shmBefore = devShm();
+        PoolOptions options;
+        options.maxWorkers = 1;
+        options.prefetch = 2;
+        start(options);
+        const QByteArray data = pattern(12 << 20, 4);
+        QFuture<int> crashed = m_manager->submitTask(crashOnLarge, data);
+        QFuture<QByteArray> requeued = m_manager->submitTask(echo, data);
+        const QString why = failureOf(crashed);
+        QVERIFY2(why.contains(QLatin1String("SIGKILL")) || why.contains(QLatin1String("signal 9")),
+                 qPrintable(why));
+        QCOMPARE(requeued.result(), data); // prefetched behind the crash, re-queued, delivered
+        QCOMPARE(m_manager->getPool()->stats().workersStarted, quint64(2));
+        QCOMPARE(ringDescriptors().size(), 2); // the live worker's pair only
+        m_manager->stop();
+        QTRY_COMPARE_WITH_TIMEOUT(openFds(), fdsBefore, hangGuardMs);
+        QVERIFY(ringDescriptors().isEmpty());
+        QCOMPARE(devShm(), shmBefore); // memory files have no name: nothing to clean up
+    }
+
+    // Each worker inherits its own two rings, close-on-exec (so the processes a task starts
+    // do not get them), sealed so that a worker cannot shrink them under the pool.
+    void ringsArePrivateAndSealed()
+    {
+        PoolOptions options;
+        options.maxWorkers = 2;
+        options.minWorkers = 2;
+        start(options);
+        QTRY_COMPARE_WITH_TIMEOUT(m_manager->getPool()->workers().size(), 2, hangGuardMs);
+        for (int i = 0; i < 5; ++i) {
+            // Two tasks at once: each idle worker gets one. A worker that had inherited the
+            // other's rings would list four.
+            QFuture<QStringList> a = m_manager->submitTask(ringsInWorker);
+            QFuture<QStringList> b = m_manager->submitTask(ringsInWorker);
+            for (QFuture<QStringList> *f : {&a, &b}) {
+                const QStringList rings = f->result();
+                QCOMPARE(rings.size(), 2);
+                for (const QString &ring : rings)
+                    QVERIFY2(ring.endsWith(QLatin1String(":cloexec:sealed")), qPrintable(ring));
+            }
+        }
+        QCOMPARE(ringDescriptors().size(), 4); // two per worker, in the pool
+        const QByteArray data = pattern(2 << 20, 5);
+        QCOMPARE(m_manager->submitTask(echo, data).result(), data); // still intact
+    }
+};
+
+PROCPOOL_TEST_MAIN(TestPayload)
+#include "tst_payload.moc"
