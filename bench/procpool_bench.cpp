@@ -44,14 +44,13 @@ double seconds(const QElapsedTimer &t)
 
 procpool::ProcessPoolManager *startPool(int workers)
 {
-    // PROCPOOL_BENCH_PREFETCH: try another PoolOptions::prefetch than the default.
-    const int prefetch = qEnvironmentVariableIntValue("PROCPOOL_BENCH_PREFETCH");
+    // PROCPOOL_BENCH_PREFETCH: try another PoolOptions::prefetch than the default (automatic).
     procpool::ProcessPoolManager *m = procpool::getOrCreateProcessManager(QStringLiteral("bench"), true);
     procpool::PoolOptions options;
     options.maxWorkers = workers;
     options.minWorkers = workers;
-    if (prefetch > 0)
-        options.prefetch = prefetch;
+    if (qEnvironmentVariableIsSet("PROCPOOL_BENCH_PREFETCH"))
+        options.prefetch = qEnvironmentVariableIntValue("PROCPOOL_BENCH_PREFETCH");
     m->start(options);
     // Warm up: every worker has answered once before the clock starts.
     QList<QFuture<int>> warm;

@@ -16,8 +16,11 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 KIB, MIB = 1024, 1024 * 1024
-#: PoolOptions::prefetch of the second submit row (the first uses the default, 1).
-PREFETCH = 64
+#: PoolOptions::prefetch of the second submit row (the first uses the default, automatic):
+#: one task waiting per worker, like CPython's executor.
+PREFETCH = 1
+#: The system's Python (Debian's python3), whatever python3 comes first on PATH.
+SYSTEM_PYTHON = "/usr/bin/python3"
 
 
 def run(command, env=None):
@@ -37,11 +40,16 @@ def main():
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--quick", action="store_true", help="smaller workloads, for a smoke test")
     ap.add_argument("--json", metavar="FILE", help="also write the results as JSON")
+    ap.add_argument("--python", metavar="EXE",
+                    default=SYSTEM_PYTHON if os.path.exists(SYSTEM_PYTHON) else sys.executable,
+                    help="the Python whose ProcessPoolExecutor is measured (default: %(default)s)")
     a = ap.parse_args()
 
     bench_dir = os.path.join(a.build_dir, "bench")
     pp = [os.path.join(bench_dir, "procpool_bench")]
-    py = [sys.executable, os.path.join(HERE, "python_bench.py")]
+    py = [a.python, os.path.join(HERE, "python_bench.py")]
+    py_version = subprocess.run([a.python, "-c", "import platform; print(platform.python_version())"],
+                                check=True, stdout=subprocess.PIPE, text=True).stdout.strip()
     floor = [os.path.join(bench_dir, "bench_floor")]
     q = a.quick
     r = a.repeat
@@ -96,10 +104,11 @@ def main():
                      "ratio_label": label, "ratio": ratio, "target": target, "met": met})
 
     sp, sy = res["submit/procpool"]["per_s"], res["submit/python"]["per_s"]
-    row("submit %d tasks" % tasks, "tasks/s", sp, sy, None, "procpool/python", sp / sy)
+    row("submit %d tasks" % tasks, "tasks/s", sp, sy, None, "procpool/python", sp / sy, ">= 25",
+        sp / sy >= 25)
     sq = res["submit/procpool-prefetch%d" % PREFETCH]["per_s"]
     row("submit %d tasks, prefetch %d" % (tasks, PREFETCH), "tasks/s", sq, sy, None,
-        "procpool/python", sq / sy, ">= 25", sq / sy >= 25)
+        "procpool/python", sq / sy)
     mp, my = res["map/procpool"]["per_s"], res["map/python"]["per_s"]
     row("map %d items, chunk 256" % items, "items/s", mp, my, None, "procpool/python", mp / my,
         ">= 2", mp / my >= 2)
@@ -148,13 +157,14 @@ def main():
             lines.append("|" + "|".join("-" * (w + 2) for w in widths) + "|")
     print("\n".join(lines))
     met = [x["met"] for x in rows if x["met"] is not None]
-    print("\n%d of %d targets met; %d s; %s, %d cores, python %s" % (
+    print("\n%d of %d targets met; %d s; %s, %d cores, python %s (%s)" % (
         sum(met), len(met), time.time() - started, os.uname().nodename, os.cpu_count(),
-        sys.version.split()[0]))
+        py_version, a.python))
     if a.json:
         with open(a.json, "w") as f:
             json.dump({"when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-                       "cores": os.cpu_count(), "rows": rows, "raw": res}, f, indent=1)
+                       "cores": os.cpu_count(), "python": [a.python, py_version], "rows": rows,
+                       "raw": res}, f, indent=1)
 
 
 if __name__ == "__main__":

@@ -829,7 +829,7 @@ private Q_SLOTS:
         const QList<std::pair<QString, std::function<void(PoolOptions &)>>> cases{
             {QStringLiteral("maxWorkers"), [](PoolOptions &o) { o.maxWorkers = 0; }},
             {QStringLiteral("maxWorkers"), [](PoolOptions &o) { o.maxWorkers = -3; }},
-            {QStringLiteral("prefetch"), [](PoolOptions &o) { o.prefetch = -1; }},
+            {QStringLiteral("prefetch"), [](PoolOptions &o) { o.prefetch = -2; }},
             {QStringLiteral("maxFrameSize"), [](PoolOptions &o) { o.maxFrameSize = 100; }},
             {QStringLiteral("handshakeTimeout"), [](PoolOptions &o) { o.handshakeTimeout = {}; }},
             {QStringLiteral("handshakeTimeout"),

@@ -595,8 +595,8 @@ private Q_SLOTS:
             QVERIFY2(maxStall < 5000, qPrintable(QStringLiteral("the event loop stalled for %1 ms").arg(maxStall)));
         };
 
-        // A pool with the default options (prefetch 1) takes longer over the same burst, so the
-        // views take in changes over many polls.
+        // A pool with the default options (automatic prefetch) takes longer over the same burst,
+        // so the views take in changes over many polls.
         ProcessPoolManager *plain = getOrCreateProcessManager(QStringLiteral("tm_burst_default"));
         plain->start(2, QString(), true);
         QThread *plainSubmitter = QThread::create([plain] {

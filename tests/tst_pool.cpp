@@ -31,6 +31,13 @@ bool processAlive(qint64 pid)
     return close < 0 || text.mid(close + 2, 1) != "Z";
 }
 
+// Keeps its worker busy until \a path exists.
+const Task<int(QString)> waitForFile{"pool.waitForFile", [](const QString &path) {
+    for (int i = 0; i < 6000 && !QFileInfo::exists(path); ++i)
+        QThread::msleep(10);
+    return 0;
+}};
+
 } // namespace
 
 class TestPool : public QObject
@@ -68,6 +75,56 @@ private Q_SLOTS:
         QCOMPARE(stats.completed, quint64(2000));
         QCOMPARE(stats.failed, quint64(0));
         QVERIFY(stats.workersStarted >= 1 && stats.workersStarted <= 3);
+    }
+
+    // Automatic prefetch: a worker that holds a running task and one prefetched task takes
+    // more only of tasks measured to be short. One worker is kept busy by a gate task while
+    // tasks queue behind it; how many it was handed shows in stats().running.
+    void automaticPrefetchFollowsMeasuredTaskLength()
+    {
+        PoolOptions options;
+        QCOMPARE(options.prefetch, PoolOptions::automaticPrefetch); // the default
+        options.maxWorkers = 1;
+        m_manager->start(options);
+        QTemporaryDir dir;
+        // Gate, then 40 tasks behind it: \a dispatched says when the engine has handed out
+        // what it will; returns how many tasks the worker held then (-1: never seen).
+        auto gateThen = [&](const QString &name, auto submitOne, auto dispatched) {
+            const QString gate = dir.filePath(name);
+            QFuture<int> blocker = m_manager->submitTask(waitForFile, gate);
+            QList<QFuture<int>> queued;
+            for (int i = 0; i < 40; ++i)
+                queued << submitOne(i);
+            const bool seen = QTest::qWaitFor(
+                [&] { return dispatched(m_manager->getPool()->stats()); }, 60000);
+            const qint64 handedOut = seen ? m_manager->getPool()->stats().running : -1;
+            QFile(gate).open(QIODevice::WriteOnly); // opens the gate
+            blocker.waitForFinished();
+            for (auto &f : queued)
+                f.waitForFinished();
+            return handedOut;
+        };
+        auto gateAndOne = [](const PoolStats &s) { return s.queued == 39; };
+        // Never seen: nothing is known about it, so one prefetched task, as with prefetch 1.
+        QCOMPARE(gateThen(
+                     QStringLiteral("a"),
+                     [&](int i) { return m_manager->submitTask(tasks::sleepMs, i % 2); },
+                     gateAndOne),
+                 qint64(2));
+        // Measured long: sleepMs(40) takes 40 ms or more on any machine, far over the budget.
+        for (int i = 0; i < 4; ++i)
+            m_manager->submitTask(tasks::sleepMs, 40).waitForFinished();
+        QCOMPARE(gateThen(
+                     QStringLiteral("b"), [&](int) { return m_manager->submitTask(tasks::sleepMs, 40); },
+                     gateAndOne),
+                 qint64(2));
+        // Measured short: increment answers in microseconds, so many wait in the worker's pipe.
+        for (int i = 0; i < 20; ++i)
+            m_manager->submitTask(tasks::increment, i).waitForFinished();
+        const qint64 deep = gateThen(
+            QStringLiteral("c"), [&](int i) { return m_manager->submitTask(tasks::increment, i); },
+            [](const PoolStats &s) { return s.running > 2; });
+        QVERIFY2(deep > 2 && deep <= 1 + 64, qPrintable(QString::number(deep)));
     }
 
     void workersAreSeparateProcesses()

@@ -52,6 +52,7 @@ PoolCore::PoolCore(const PoolOptions &options, const QString &label)
             arguments.append(encodeVariant(argument));
         m_initializerBody = QCborArray{options.initializer, arguments}.toCborValue().toCbor();
     }
+    m_clock.start();
     m_sweepTimer = new QTimer(this); // moves to the engine thread with its parent
     m_sweepTimer->setInterval(cancelSweepIntervalMs);
     connect(m_sweepTimer, &QTimer::timeout, this, &PoolCore::sweepCancelled);
@@ -80,6 +81,7 @@ void PoolCore::resize(int maxWorkers)
 void PoolCore::enqueue(std::unique_ptr<WorkItem> item)
 {
     QString broken;
+    bool wake = false;
     const quint64 id = item->id;
     TaskRecord record;
     if (m_options.taskHistory > 0) {
@@ -110,6 +112,7 @@ void PoolCore::enqueue(std::unique_ptr<WorkItem> item)
             broken = m_brokenReason;
         } else {
             m_pending.push_back(std::move(item));
+            wake = !m_saturated;
         }
     }
     {
@@ -123,7 +126,8 @@ void PoolCore::enqueue(std::unique_ptr<WorkItem> item)
         item->sink->fail(PoolBroken(broken));
         return;
     }
-    postDispatch();
+    if (wake)
+        postDispatch();
 }
 
 void PoolCore::postDispatch()
@@ -202,7 +206,10 @@ void PoolCore::dispatch()
             checkStopped();
             return;
         }
-        // Hands out items until each ready worker holds \a depth of them.
+        // Hands out items until each ready worker holds \a depth of them. With automatic
+        // prefetch, a worker holding a running and a prefetched task takes more only while the
+        // work it has waiting is expected to take less than automaticPrefetchBudgetNs.
+        const bool automatic = m_options.prefetch == PoolOptions::automaticPrefetch;
         auto fill = [&](size_t depth) {
             for (const auto &w : m_workers) {
                 if (m_pending.empty())
@@ -213,12 +220,21 @@ void PoolCore::dispatch()
                 while (w->inFlight.size() < depth && !m_pending.empty()
                        && (m_options.maxTasksPerWorker == 0
                            || w->handedOut < m_options.maxTasksPerWorker)) {
+                    WorkItem &next = *m_pending.front();
+                    const qint64 expected = expectedServiceNs(next);
+                    if (automatic && w->inFlight.size() >= 2
+                        && (expected < 0 || w->waitingNs + expected > automaticPrefetchBudgetNs))
+                        break;
                     std::unique_ptr<WorkItem> item = std::move(m_pending.front());
                     m_pending.pop_front();
                     if (item->sink->isCanceled()) {
                         cancelled.push_back(std::move(item));
                         continue;
                     }
+                    item->expectedNs = std::max<qint64>(expected, 0);
+                    item->sentNs = m_clock.nsecsElapsed();
+                    if (!w->inFlight.empty())
+                        w->waitingNs += item->expectedNs;
                     batch.push_back(item.get()); // the frame is kept: a crash re-queues it
                     w->inFlight.push_back(std::move(item));
                     ++w->handedOut;
@@ -233,20 +249,28 @@ void PoolCore::dispatch()
         // before pipelining.
         fill(1);
         const bool canGrow = activeWorkerCount() < maxWorkers();
-        const qsizetype reserved = starting * (1 + m_options.prefetch);
-        if (!canGrow && m_options.prefetch > 0 && qsizetype(m_pending.size()) > reserved) {
+        const int prefetch = automatic ? automaticPrefetchMax : m_options.prefetch;
+        const qsizetype reserved = starting * (automatic ? 2 : 1 + prefetch);
+        if (!canGrow && prefetch > 0 && qsizetype(m_pending.size()) > reserved) {
             std::deque<std::unique_ptr<WorkItem>> kept;
             for (qsizetype i = 0; i < reserved; ++i) {
                 kept.push_back(std::move(m_pending.back()));
                 m_pending.pop_back();
             }
-            fill(size_t(1 + m_options.prefetch));
+            fill(size_t(1 + prefetch));
             while (!kept.empty()) {
                 m_pending.push_back(std::move(kept.back()));
                 kept.pop_back();
             }
         }
         remaining = qsizetype(m_pending.size());
+        // Every worker is full, the pool cannot grow, and some worker holds work: its next
+        // answer runs dispatch() again, so submissions need not wake this thread until then.
+        m_saturated = remaining > 0 && !canGrow
+            && std::any_of(m_workers.begin(), m_workers.end(), [](const auto &w) {
+                   return !w->inFlight.empty() && !w->exited
+                       && w->killKind == WorkerProcess::KillKind::None;
+               });
     }
 
     // Outside the lock: copying attachments into shared memory may take a while.
@@ -589,6 +613,7 @@ void PoolCore::handleOutcome(WorkerProcess *w, const Frame &frame)
 
     std::unique_ptr<WorkItem> item = std::move(w->inFlight.front());
     w->inFlight.pop_front();
+    learnServiceTime(w, *item);
     bool ok = frame.type == FrameType::Result || frame.type == FrameType::MapResult;
     // Counters first, so that whoever sees the future finish also sees it counted.
     {
@@ -991,6 +1016,31 @@ int PoolCore::activeWorkerCount() const
     return int(std::count_if(m_workers.begin(), m_workers.end(), [](const auto &w) {
         return !w->retiring && !w->exited && w->killKind == WorkerProcess::KillKind::None;
     }));
+}
+
+qint64 PoolCore::expectedServiceNs(const WorkItem &item) const
+{
+    const auto &table = item.chunk ? m_chunkServiceNs : m_serviceNs;
+    const auto it = table.constFind(item.taskName);
+    return it == table.cend() ? -1 : *it;
+}
+
+void PoolCore::learnServiceTime(WorkerProcess *w, const WorkItem &item)
+{
+    // The worker started this task when it had answered the previous one (or when it got it):
+    // from then to now is how long one such task keeps a worker busy, round trip included
+    // when nothing was prefetched.
+    const qint64 now = m_clock.nsecsElapsed();
+    const qint64 sample = now - std::max(item.sentNs, w->lastAnswerNs);
+    w->lastAnswerNs = now;
+    if (!w->inFlight.empty())
+        w->waitingNs = std::max<qint64>(0, w->waitingNs - w->inFlight.front()->expectedNs);
+    auto &table = item.chunk ? m_chunkServiceNs : m_serviceNs;
+    auto it = table.find(item.taskName);
+    if (it == table.end())
+        table.insert(item.taskName, sample);
+    else
+        *it += (sample - *it) / 4; // a moving average that follows a change within a few tasks
 }
 
 void PoolCore::frontChanged(WorkerProcess *w)

@@ -16,6 +16,8 @@
 #include <procpool/options.h>
 #include <procpool/processpoolmanager.h>
 
+#include <QtCore/QElapsedTimer>
+#include <QtCore/QHash>
 #include <QtCore/QMutex>
 #include <QtCore/QObject>
 #include <QtCore/QProcess>
@@ -41,6 +43,8 @@ struct WorkItem
     QByteArray frame; //!< the encoded Call (or MapCall) frame, built on the submitting thread
     QList<QByteArray> attachments; //!< its large byte arrays, sent beside it (shared, not copied)
     bool chunk = false; //!< a MapCall: answered by MapResult instead of Result
+    qint64 sentNs = 0;     //!< when it was written to its worker (PoolCore::m_clock)
+    qint64 expectedNs = 0; //!< how long it was expected to take then (0: not known)
     std::unique_ptr<ResultSink> sink;
 };
 
@@ -81,8 +85,16 @@ struct WorkerProcess
     QTimer *handshakeTimer = nullptr;
     QTimer *taskTimer = nullptr; //!< armed while the running task has a time limit
     QTimer *idleTimer = nullptr; //!< armed while idle above minWorkers
+    qint64 waitingNs = 0;    //!< expected time of its prefetched (not running) tasks
+    qint64 lastAnswerNs = 0; //!< when its last answer arrived (PoolCore::m_clock)
     WorkerInfo info;
 };
+
+//! Automatic prefetch (PoolOptions::automaticPrefetch): a worker running a task and holding
+//! one more takes further tasks while the work waiting for it is expected to take less than
+//! this, up to automaticPrefetchMax prefetched tasks.
+inline constexpr qint64 automaticPrefetchBudgetNs = 1'000'000;
+inline constexpr int automaticPrefetchMax = 64;
 
 class PoolCore : public QObject
 {
@@ -144,6 +156,9 @@ private:
     void updateInfo(WorkerProcess *w);
     void setState(PoolState state);
     void frontChanged(WorkerProcess *w);
+    //! How long a task like \a item keeps a worker busy, as measured so far; -1: not known.
+    qint64 expectedServiceNs(const WorkItem &item) const;
+    void learnServiceTime(WorkerProcess *w, const WorkItem &item);
     void retire(WorkerProcess *w);
     void retireIfDone(WorkerProcess *w);
     void applyResize();
@@ -170,6 +185,7 @@ private:
     StopMode m_stopMode = StopMode::Drain;
     QString m_brokenReason;
     std::atomic<bool> m_dispatchPosted{false};
+    bool m_saturated = false; //!< dispatch() will run again on its own (see there)
     std::atomic<int> m_maxWorkers;
     std::atomic<int> m_minWorkers;
 
@@ -188,6 +204,10 @@ private:
     QByteArray m_initializerBody; //!< encoded [name, args] of PoolOptions::initializer
     int m_consecutiveStartFailures = 0;
     QString m_lastStartFailure;
+    // Automatic prefetch: measured service time per task name (calls and map chunks apart).
+    QElapsedTimer m_clock;
+    QHash<QString, qint64> m_serviceNs;
+    QHash<QString, qint64> m_chunkServiceNs;
 };
 
 } // namespace procpool::detail

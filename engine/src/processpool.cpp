@@ -21,8 +21,8 @@ void PoolOptions::validate() const
     auto invalid = [](const char *message) { throw std::invalid_argument(message); };
     if (maxWorkers <= 0)
         invalid("procpool: maxWorkers must be at least 1");
-    if (prefetch < 0)
-        invalid("procpool: prefetch must not be negative");
+    if (prefetch < 0 && prefetch != automaticPrefetch)
+        invalid("procpool: prefetch must not be negative (except automaticPrefetch, -1)");
     if (maxFrameSize < 1024)
         invalid("procpool: maxFrameSize must be at least 1024 bytes");
     if (handshakeTimeout.count() <= 0)

@@ -41,10 +41,14 @@ struct PROCPOOL_ENGINE_EXPORT PoolOptions
     QString processNamePrefix;       //!< workers are named PREFIX-1, PREFIX-2, ...
     StartContext startContext;       //!< which program to start as worker
 
-    //! Tasks handed to a worker beyond the one it is running. Higher values hide the
-    //! round-trip between two tasks (throughput); lower values keep queued tasks in the
-    //! parent, where cancel() drops them at once and a crash re-queues fewer of them.
-    int prefetch = 1;
+    //! prefetch value: one task beyond the running one, and for tasks measured to be short,
+    //! as many more (up to 64) as take about a millisecond in all.
+    static constexpr int automaticPrefetch = -1;
+    //! Tasks handed to a worker beyond the one it is running, or automaticPrefetch. Higher
+    //! values hide the round-trip between two tasks (throughput); lower values keep queued
+    //! tasks in the parent, where cancel() drops them at once and a crash re-queues fewer of
+    //! them, and leave no task waiting behind a long one while another worker is free.
+    int prefetch = automaticPrefetch;
     //! Largest frame either side may send, in bytes; larger frames are a protocol error. A
     //! call or a result whose encoding (large byte arrays included) is larger fails.
     qint64 maxFrameSize = qint64(512) * 1024 * 1024;
