@@ -2,6 +2,7 @@
 #pragma once
 
 #include <QtCore/QList>
+#include <QtCore/qcompilerdetection.h>
 #include <QtCore/QString>
 #include <QtCore/QStringList>
 
@@ -14,7 +15,8 @@ struct SampleTask
     QString description; //!< one line
 };
 
-//! Every sample task, in the order a menu shows them.
-const QList<SampleTask> &sampleTasks();
+//! Every sample task, in the order a menu shows them. Exported from the procpool executable,
+//! which registers the tasks, to the monitor module it loads.
+Q_DECL_EXPORT const QList<SampleTask> &sampleTasks();
 
 } // namespace procpool::samples

@@ -72,5 +72,18 @@ echo "$output"
 [[ $status -eq 0 ]] || fail "the consumer exited with status $status"
 grep -q '^consumer: all good$' <<<"$output" || fail "the consumer did not report success"
 
+# The installed procpool executable links Qt Core only (its workers are itself) and loads the
+# monitor from the installed module.
+if [[ -x "$prefix/bin/procpool" ]]; then
+    step "the installed procpool executable and its monitor module"
+    if ldd "$prefix/bin/procpool" | grep -q 'libQt6Widgets'; then
+        fail "bin/procpool links Qt Widgets: every worker it starts would map it"
+    fi
+    shot=$work/monitor.png
+    QT_QPA_PLATFORM=offscreen "$prefix/bin/procpool" --screenshot "$shot" --screenshot-after 300 \
+        || fail "the installed monitor did not run"
+    [[ -s "$shot" ]] || fail "the installed monitor saved no screenshot"
+fi
+
 echo
 echo "example_consumer: OK"

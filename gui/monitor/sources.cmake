@@ -1,6 +1,6 @@
-# The desktop monitor: a static library (so that tests link the same models and widgets) added
-# to the procpool executable by gui/CMakeLists.txt. Qt Widgets is linked here and only here:
-# the engine and worker start-up stay on Qt Core (main() runs workerMain() before any of this).
+# The desktop monitor: a static library (so that tests link the same models and widgets) built
+# into a module that the procpool executable loads. Qt Widgets is linked here and only here:
+# the executable, and so every worker it starts, stays on Qt Core.
 find_package(Qt6 6.4 REQUIRED COMPONENTS Widgets)
 
 add_library(procpool_monitor STATIC
@@ -41,7 +41,24 @@ set_target_properties(procpool_monitor PROPERTIES AUTORCC ON)
 target_include_directories(procpool_monitor PUBLIC ${CMAKE_CURRENT_LIST_DIR})
 target_link_libraries(procpool_monitor PUBLIC procpool::engine Qt6::Widgets PRIVATE procpool_warnings)
 target_compile_definitions(procpool_monitor PRIVATE QT_NO_CAST_FROM_ASCII)
-target_link_libraries(procpool PRIVATE procpool_monitor)
+set_target_properties(procpool_monitor PROPERTIES POSITION_INDEPENDENT_CODE ON)
+
+# The module the procpool executable loads to show the window (gui/main.cpp): the executable
+# and its workers stay on Qt Core. It finds the sample tasks in the executable, which exports
+# its symbols for that.
+add_library(procpool_monitor_module MODULE ${CMAKE_CURRENT_LIST_DIR}/module.cpp)
+target_link_libraries(procpool_monitor_module PRIVATE procpool_monitor procpool_warnings)
+set_target_properties(procpool_monitor_module PROPERTIES
+  PREFIX "" OUTPUT_NAME procpool-monitor
+  LIBRARY_OUTPUT_DIRECTORY ${CMAKE_CURRENT_BINARY_DIR})
+set_target_properties(procpool PROPERTIES ENABLE_EXPORTS ON)
+add_dependencies(procpool procpool_monitor_module)
+install(TARGETS procpool_monitor_module LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR}/procpool)
+file(RELATIVE_PATH module_dir_from_bin ${CMAKE_INSTALL_PREFIX}/${CMAKE_INSTALL_BINDIR}
+     ${CMAKE_INSTALL_PREFIX}/${CMAKE_INSTALL_LIBDIR}/procpool)
+target_compile_definitions(procpool PRIVATE
+  PROCPOOL_MONITOR_MODULE="procpool-monitor.so"
+  PROCPOOL_MONITOR_MODULE_DIR="${module_dir_from_bin}")
 
 # The desktop entry and the application icon, for `cmake --install`.
 install(FILES ${PROJECT_SOURCE_DIR}/resources/procpool.desktop
