@@ -16,6 +16,7 @@
 #include <cerrno>
 #include <csignal>
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 using namespace procpool;
@@ -60,6 +61,18 @@ qint64 ringMappedBytes()
             continue;
         const QList<QByteArray> range = line.left(line.indexOf(' ')).split('-');
         total += range.at(1).toLongLong(nullptr, 16) - range.at(0).toLongLong(nullptr, 16);
+    }
+    return total;
+}
+
+//! Bytes of memory the rings this process holds really occupy (their pages, not their size).
+qint64 ringResidentBytes()
+{
+    qint64 total = 0;
+    for (const QString &fd : ringDescriptors()) {
+        struct stat st;
+        if (::fstat(fd.toInt(), &st) == 0)
+            total += qint64(st.st_blocks) * 512;
     }
     return total;
 }
@@ -202,6 +215,24 @@ private slots:
                      qPrintable(QString::number(ringMappedBytes())));
         else
             QCOMPARE(ringMappedBytes(), 0); // below the threshold: inside the CBOR body
+    }
+
+    // Rings keep their pages while the worker is busy and give them back once it has been
+    // idle for a moment; their size and mappings stay, so the next payload just works.
+    void idleRingsGiveTheirMemoryBack()
+    {
+        PoolOptions options;
+        options.maxWorkers = 1;
+        options.idleTimeout = std::chrono::milliseconds(0); // the worker itself stays
+        start(options);
+        const QByteArray data = pattern(8 << 20, 6);
+        QCOMPARE(m_manager->submitTask(echo, data).result(), data);
+        QVERIFY2(ringResidentBytes() >= 2 * qint64(data.size()),
+                 qPrintable(QString::number(ringResidentBytes())));
+        QTRY_VERIFY_WITH_TIMEOUT(ringResidentBytes() <= 2 * 4096, hangGuardMs);
+        QCOMPARE(ringDescriptors().size(), 2); // trimmed, not closed
+        QCOMPARE(m_manager->submitTask(echo, data).result(), data);
+        QVERIFY(ringResidentBytes() >= 2 * qint64(data.size()));
     }
 
     void severalAttachmentsEachWay()

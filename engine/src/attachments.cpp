@@ -164,6 +164,14 @@ bool SharedRing::release(quint64 position, QString *error)
     return true;
 }
 
+void SharedRing::trim()
+{
+    struct stat st;
+    if (m_fd >= 0 && ::fstat(m_fd, &st) == 0 && st.st_size > headerSize)
+        ::fallocate(m_fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, headerSize,
+                    st.st_size - headerSize);
+}
+
 qint64 EncodedAttachments::size() const
 {
     qint64 total = head.size();

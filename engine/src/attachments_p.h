@@ -56,6 +56,10 @@ public:
     //! Hands everything up to \a position back to the producer.
     bool release(quint64 position, QString *error);
 
+    //! Gives the data area's memory back to the system, keeping the file's size and mappings
+    //! (reading it then yields zeros). Only while nothing is in flight in either direction.
+    void trim();
+
 private:
     bool map(qint64 size);
     quint64 released() const;

@@ -278,6 +278,7 @@ void PoolCore::dispatch()
         QByteArray batch;
         for (const WorkItem *item : items) {
             if (!item->attachments.isEmpty()) {
+                w->ringsUsed = w->ringsUsed || w->sharedMemory;
                 const EncodedAttachments a = encodeAttachments(
                     item->id, item->attachments, w->sharedMemory ? w->toWorker.get() : nullptr);
                 batch += a.head;
@@ -393,6 +394,20 @@ void PoolCore::spawnWorker()
                        .arg(w->inFlight.front()->taskName)
                        .arg(w->inFlight.front()->timeoutMs));
     });
+    if (w->toWorker) {
+        // A ring keeps its pages while the worker is busy, so that the next large payload
+        // does not fault them in again; once the worker has been idle a while they go back.
+        w->trimTimer = new QTimer(p);
+        w->trimTimer->setSingleShot(true);
+        w->trimTimer->setInterval(ringTrimDelayMs);
+        connect(w->trimTimer, &QTimer::timeout, this, [w] {
+            if (!w->inFlight.empty())
+                return;
+            w->toWorker->trim();
+            w->fromWorker->trim();
+            w->ringsUsed = false;
+        });
+    }
     w->idleTimer = new QTimer(p);
     w->idleTimer->setSingleShot(true);
     connect(w->idleTimer, &QTimer::timeout, this, [this, w] {
@@ -478,6 +493,7 @@ void PoolCore::handleFrame(WorkerProcess *w, const Frame &frame)
             return;
         }
         w->attachmentsId = frame.id;
+        w->ringsUsed = w->ringsUsed || w->fromWorker;
         return;
     }
     case FrameType::Result:
@@ -1046,6 +1062,12 @@ void PoolCore::learnServiceTime(WorkerProcess *w, const WorkItem &item)
 void PoolCore::frontChanged(WorkerProcess *w)
 {
     w->taskTimer->stop();
+    if (w->trimTimer && w->ringsUsed) {
+        if (w->inFlight.empty())
+            w->trimTimer->start();
+        else
+            w->trimTimer->stop();
+    }
     if (w->inFlight.empty()) {
         const std::chrono::milliseconds idle = m_options.idleTimeout;
         if (idle.count() > 0 && isReady(w))

@@ -85,6 +85,8 @@ struct WorkerProcess
     QTimer *handshakeTimer = nullptr;
     QTimer *taskTimer = nullptr; //!< armed while the running task has a time limit
     QTimer *idleTimer = nullptr; //!< armed while idle above minWorkers
+    QTimer *trimTimer = nullptr; //!< armed while idle: then the rings' memory is given back
+    bool ringsUsed = false;      //!< attachments went through the rings since the last trim
     qint64 waitingNs = 0;    //!< expected time of its prefetched (not running) tasks
     qint64 lastAnswerNs = 0; //!< when its last answer arrived (PoolCore::m_clock)
     WorkerInfo info;
@@ -94,6 +96,8 @@ struct WorkerProcess
 //! one more takes further tasks while the work waiting for it is expected to take less than
 //! this, up to automaticPrefetchMax prefetched tasks.
 inline constexpr qint64 automaticPrefetchBudgetNs = 1'000'000;
+//! How long a worker stays idle before its shared-memory rings give their pages back.
+inline constexpr int ringTrimDelayMs = 2000;
 inline constexpr int automaticPrefetchMax = 64;
 
 class PoolCore : public QObject

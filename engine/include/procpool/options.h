@@ -53,8 +53,9 @@ struct PROCPOOL_ENGINE_EXPORT PoolOptions
     //! call or a result whose encoding (large byte arrays included) is larger fails.
     qint64 maxFrameSize = qint64(512) * 1024 * 1024;
     //! Move large byte arrays (64 KiB and more) through shared memory: one anonymous memory
-    //! file per direction and worker, sized up to twice the largest such payload and kept
-    //! until the worker exits. Off: they go through the pipes (slower, nothing kept).
+    //! file per direction and worker, sized up to twice the largest such payload; its pages
+    //! go back to the system once the worker has been idle for 2 s. Off: they go through the
+    //! pipes (slower).
     bool sharedMemory = true;
     //! How long a new worker may take to say hello before it counts as failed to start.
     std::chrono::milliseconds handshakeTimeout{30000};
