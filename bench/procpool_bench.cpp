@@ -140,7 +140,7 @@ int payload(qint64 bytes, int reps)
         t.start();
         const QByteArray back = m->submitTask(echo, data).result();
         best = std::min(best, seconds(t));
-        if (back.size() != data.size() || back.back() != data.back())
+        if (back.size() != data.size() || back.back() != std::as_const(data).back())
             return 1;
     }
     m->stop();
