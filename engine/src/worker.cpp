@@ -289,6 +289,7 @@ void workerMain(int argc, char **argv)
     // several times over. The worker is ours: keep such memory for the next call instead, at
     // the cost of holding on to a few times the largest payload it has seen.
     ::mallopt(M_MMAP_THRESHOLD, 32 * 1024 * 1024); // glibc's largest allowed value
+    ::mallopt(M_MMAP_MAX, 0); // and above it too: from the heap, kept for the next call
     ::mallopt(M_TRIM_THRESHOLD, 256 * 1024 * 1024);
     ::mallopt(M_TOP_PAD, 64 * 1024 * 1024);
     if (!parent.isEmpty() && getppid() != parent.toLongLong())
