@@ -2,6 +2,7 @@
 // truncated and garbage input, and a real worker whose task code writes to stdout and stderr
 // (through stdio and raw file descriptors) without corrupting a single frame.
 #include "frame_p.h"
+#include "worker_p.h"
 #include "testmain.h"
 
 #include <procpool/procpool.h>
@@ -55,6 +56,14 @@ const Task<QByteArray(int)> bigResult{"protocol.bigResult", [](int bytes) {
     for (int i = 0; i < bytes; ++i)
         out[i] = char(i * 31 + 7);
     return out;
+}};
+
+// Reports progress as floats, one beyond what an int holds and one beyond qint64: the pool
+// must read them as "not an integer" (0), not convert them (1e300 to an integer is undefined).
+const Task<int()> hugeProgress{"protocol.hugeProgress", [] {
+    const QByteArray body = QCborArray{1e10, 1e300, QStringLiteral("huge")}.toCborValue().toCbor();
+    detail::writeRawToPool(detail::encodeFrame(FrameType::Progress, detail::currentCallId(), body));
+    return 7;
 }};
 
 QByteArray helloBody()
@@ -250,6 +259,18 @@ private slots:
             }();
             QCOMPARE(m->submitTask(bigResult, size).result(), expected);
         }
+        m->stop();
+    }
+
+    void progressWithHugeFloatsIsHarmless()
+    {
+        ProcessPoolManager *m = getOrCreateProcessManager(QStringLiteral("protocol-progress"));
+        m->start(1);
+        QFuture<int> f = m->submitTask(hugeProgress);
+        QCOMPARE(f.result(), 7);
+        QCOMPARE(f.progressValue(), 0); // not 1e10 cut down to 32 bits
+        QCOMPARE(f.progressMaximum(), 0);
+        QCOMPARE(m->getPool()->stats().workersStarted, quint64(1));
         m->stop();
     }
 

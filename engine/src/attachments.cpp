@@ -22,12 +22,10 @@ static_assert(Position::is_always_lock_free, "the release position is shared bet
 
 constexpr qint64 growthStep = 1024 * 1024;
 
-//! An integer field of a descriptor; -1 for anything else (QCborValue::toInteger() would
-//! convert a double, which is undefined beyond qint64's range).
+//! An integer field of a descriptor; -1 for anything else.
 qint64 integerAt(const QCborArray &entry, qsizetype i)
 {
-    const QCborValue v = entry.at(i);
-    return v.isInteger() ? v.toInteger() : -1;
+    return integerOr(entry.at(i), -1);
 }
 
 qint64 roundUp(qint64 value, qint64 step)

@@ -61,6 +61,14 @@ PROCPOOL_ENGINE_EXPORT QByteArray encodeCallFrame(FrameType type, quint64 id,
 //! Parses the body of a Call or MapCall: [name, [arguments]]; false (and why) when it is not.
 PROCPOOL_ENGINE_EXPORT bool parseCall(const QByteArray &body, QString *name,
                                       QCborArray *arguments, QString *error);
+//! \a value as an integer, or \a fallback when it holds anything else. Unlike
+//! QCborValue::toInteger(), never converts a double (undefined beyond qint64's range): for
+//! values a peer sent.
+inline qint64 integerOr(const QCborValue &value, qint64 fallback)
+{
+    return value.isInteger() ? value.toInteger() : fallback;
+}
+
 //! Parses the CBOR item at the start of \a body and says where it ends (bytes may follow).
 PROCPOOL_ENGINE_EXPORT bool parseLeadingItem(const QByteArray &body, QCborValue *value,
                                              qsizetype *end, QString *error);

@@ -7,6 +7,7 @@
 #include <QtCore/QFileInfo>
 
 #include <algorithm>
+#include <limits>
 #include <csignal>
 #include <fcntl.h>
 #include <sys/prctl.h>
@@ -520,7 +521,7 @@ void PoolCore::handleHello(WorkerProcess *w, const Frame &frame)
         return;
     }
     const QCborMap map = hello.toMap();
-    const qint64 version = map.value(QStringLiteral("protocol")).toInteger(-1);
+    const qint64 version = integerOr(map.value(QStringLiteral("protocol")), -1);
     if (version != protocolVersion) {
         killWorker(w, WorkerProcess::KillKind::Handshake,
                    QStringLiteral("protocol version mismatch: worker program '%1' speaks "
@@ -611,8 +612,12 @@ void PoolCore::handleOutcome(WorkerProcess *w, const Frame &frame)
     WorkItem &current = *w->inFlight.front();
     if (frame.type == FrameType::Progress) {
         const QCborArray p = body.toArray();
-        const int value = int(p.at(0).toInteger());
-        const int maximum = int(p.at(1).toInteger());
+        auto toInt = [](const QCborValue &v) {
+            return int(std::clamp<qint64>(integerOr(v, 0), std::numeric_limits<int>::min(),
+                                          std::numeric_limits<int>::max()));
+        };
+        const int value = toInt(p.at(0));
+        const int maximum = toInt(p.at(1));
         const QString text = p.at(2).toString();
         if (m_options.taskHistory > 0) {
             QMutexLocker locker(&m_infoMutex);

@@ -375,6 +375,11 @@ void reportProgress(int value, int maximum, const QString &text)
 
 namespace detail {
 
+quint64 currentCallId()
+{
+    return context().currentId;
+}
+
 bool writeRawToPool(const QByteArray &bytes)
 {
     const WorkerContext &c = context();

@@ -11,5 +11,7 @@ namespace procpool::detail {
 //! task play a misbehaving worker (garbage, truncated or oversized frames). Returns false
 //! outside a worker.
 PROCPOOL_ENGINE_EXPORT bool writeRawToPool(const QByteArray &bytes);
+//! The id of the call this worker is running (0 outside a call): for tests that forge frames.
+PROCPOOL_ENGINE_EXPORT quint64 currentCallId();
 
 } // namespace procpool::detail
