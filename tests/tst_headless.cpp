@@ -213,6 +213,38 @@ private Q_SLOTS:
         QVERIFY(help.contains(QStringLiteral("Exit status")));
     }
 
+    // Without --headless and without a display, the executable must not abort in Qt's
+    // platform plugin: --help answers, and a plain start says what to do instead.
+    void monitorWithoutDisplaySaysWhatToDo()
+    {
+        QProcessEnvironment env = QProcessEnvironment::systemEnvironment();
+        for (const char *name : {"DISPLAY", "WAYLAND_DISPLAY", "QT_QPA_PLATFORM"})
+            env.remove(QString::fromLatin1(name));
+        auto monitor = [&](const QStringList &arguments) {
+            QProcess p;
+            p.setProcessEnvironment(env);
+            p.start(QStringLiteral(PROCPOOL_EXECUTABLE), arguments);
+            if (!p.waitForFinished(runTimeoutMs))
+                p.kill();
+            Run r;
+            r.exitCode = p.exitCode();
+            r.exitStatus = p.exitStatus();
+            r.out = p.readAllStandardOutput();
+            r.err = p.readAllStandardError();
+            return r;
+        };
+        const Run help = monitor({QStringLiteral("--help")});
+        QCOMPARE(help.exitStatus, QProcess::NormalExit);
+        QCOMPARE(help.exitCode, 0);
+        QVERIFY2(help.out.contains("--screenshot <file>"), help.out.constData());
+        const Run plain = monitor({});
+        QCOMPARE(plain.exitStatus, QProcess::NormalExit);
+        QCOMPARE(plain.exitCode, 2);
+        QVERIFY2(plain.err.contains("no display to open the monitor on")
+                     && plain.err.contains("procpool --headless --help"),
+                 plain.err.constData());
+    }
+
     void listTasks()
     {
         const Run human = run({QStringLiteral("--list-tasks")});

@@ -33,10 +33,46 @@ void selectInterestingFuture(MainWindow &window)
     }
 }
 
+const QCommandLineOption demo(QStringLiteral("demo"), QStringLiteral("Start a small demonstration workload."));
+const QCommandLineOption screenshot(QStringLiteral("screenshot"),
+                                    QStringLiteral("Start the demonstration workload, save the window to <file> (PNG) and exit."),
+                                    QStringLiteral("file"));
+const QCommandLineOption after(QStringLiteral("screenshot-after"),
+                               QStringLiteral("Milliseconds to wait before the screenshot (default 12000)."),
+                               QStringLiteral("ms"), QStringLiteral("12000"));
+
+void setUpParser(QCommandLineParser &parser)
+{
+    parser.setApplicationDescription(QStringLiteral(
+        "The procpool desktop monitor: every process pool of this application, live.\n"
+        "Run with --headless for the command-line driver."));
+    parser.addHelpOption();
+    parser.addOptions({demo, screenshot, after});
+}
+
+bool hasDisplay()
+{
+    return !qEnvironmentVariableIsEmpty("DISPLAY") || !qEnvironmentVariableIsEmpty("WAYLAND_DISPLAY")
+        || !qEnvironmentVariableIsEmpty("QT_QPA_PLATFORM");
+}
+
 } // namespace
 
 int run(int argc, char **argv)
 {
+    if (!hasDisplay()) {
+        // Without a display QApplication would abort in the platform plugin: answer --help and
+        // bad options from a plain QCoreApplication instead, and say what to do.
+        QCoreApplication core(argc, argv);
+        QCommandLineParser parser;
+        setUpParser(parser);
+        parser.process(core); // exits for --help and for an unknown option
+        std::fprintf(stderr,
+                     "procpool: no display to open the monitor on (DISPLAY, WAYLAND_DISPLAY and "
+                     "QT_QPA_PLATFORM are unset).\nRun 'procpool --headless --help' for the "
+                     "command-line driver, or set QT_QPA_PLATFORM=offscreen.\n");
+        return 2;
+    }
     QApplication app(argc, argv);
     QApplication::setOrganizationName(QStringLiteral("procpool"));
     QApplication::setApplicationName(QStringLiteral("procpool"));
@@ -44,18 +80,7 @@ int run(int argc, char **argv)
     QApplication::setDesktopFileName(QStringLiteral("procpool"));
 
     QCommandLineParser parser;
-    parser.setApplicationDescription(QStringLiteral(
-        "The procpool desktop monitor: every process pool of this application, live.\n"
-        "Run with --headless for the command-line driver."));
-    parser.addHelpOption();
-    const QCommandLineOption demo(QStringLiteral("demo"), QStringLiteral("Start a small demonstration workload."));
-    const QCommandLineOption screenshot(QStringLiteral("screenshot"),
-                                        QStringLiteral("Start the demonstration workload, save the window to <file> (PNG) and exit."),
-                                        QStringLiteral("file"));
-    const QCommandLineOption after(QStringLiteral("screenshot-after"),
-                                   QStringLiteral("Milliseconds to wait before the screenshot (default 12000)."),
-                                   QStringLiteral("ms"), QStringLiteral("12000"));
-    parser.addOptions({demo, screenshot, after});
+    setUpParser(parser);
     parser.process(app);
 
     const QString file = parser.value(screenshot);
