@@ -91,13 +91,16 @@ void PoolCore::enqueue(std::unique_ptr<WorkItem> item)
         record.taskType = item->taskType;
         record.submittedAt = QDateTime::currentDateTimeUtc();
     }
-    if (m_options.taskHistory > 0) {
-        // The record goes in before the item can be dispatched: the engine thread may run and
-        // finish a task before this thread comes back from m_mutex, and a record added after
-        // its finish would stay "queued" for ever.
+    {
+        // Counted and recorded before the item can be dispatched: the engine thread may run
+        // and finish a task before this thread comes back from m_mutex, and a record added
+        // after its finish would stay "queued" for ever.
         QMutexLocker locker(&m_infoMutex);
-        record.serial = ++m_recordSerial;
-        m_records.emplace(id, std::move(record));
+        ++m_stats.submitted;
+        if (m_options.taskHistory > 0) {
+            record.serial = ++m_recordSerial;
+            m_records.emplace(id, std::move(record));
+        }
     }
     {
         QMutexLocker locker(&m_mutex);
@@ -105,6 +108,7 @@ void PoolCore::enqueue(std::unique_ptr<WorkItem> item)
             locker.unlock();
             QMutexLocker infoLocker(&m_infoMutex);
             m_records.erase(id);
+            --m_stats.submitted;
             throw PoolNotRunning(QStringLiteral("the process pool of %1 is stopping; call "
                                                 "start() again before submitting")
                                      .arg(m_label));
@@ -116,13 +120,11 @@ void PoolCore::enqueue(std::unique_ptr<WorkItem> item)
             wake = !m_saturated;
         }
     }
-    {
-        QMutexLocker locker(&m_infoMutex);
-        ++m_stats.submitted;
-        if (!broken.isEmpty())
-            ++m_stats.failed;
-    }
     if (!broken.isEmpty()) {
+        {
+            QMutexLocker locker(&m_infoMutex);
+            ++m_stats.failed;
+        }
         recordFinished(*item, TaskState::Failed, broken);
         item->sink->fail(PoolBroken(broken));
         return;
