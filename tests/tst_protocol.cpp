@@ -4,13 +4,17 @@
 #include "frame_p.h"
 #include "worker_p.h"
 #include "testmain.h"
+#include "testtasks.h"
 
 #include <procpool/procpool.h>
 
 #include <QtCore/QCborArray>
 #include <QtCore/QCborMap>
 #include <QtCore/QtEndian>
+#include <QtCore/QFile>
 #include <QtCore/QRandomGenerator>
+#include <QtCore/QStandardPaths>
+#include <QtCore/QTemporaryDir>
 #include <QtTest/QSignalSpy>
 #include <QtTest/QTest>
 
@@ -65,6 +69,31 @@ const Task<int()> hugeProgress{"protocol.hugeProgress", [] {
     detail::writeRawToPool(detail::encodeFrame(FrameType::Progress, detail::currentCallId(), body));
     return 7;
 }};
+
+// Served by the Python worker of docs/protocol.md; never run here.
+const Task<int(int)> square{"square", [](int) -> int {
+    throw std::logic_error("square runs in the Python worker");
+}};
+
+//! The Python worker printed in docs/protocol.md, section 11, as a file: the document is the test.
+QString pythonWorkerFromTheDocument(const QTemporaryDir &dir)
+{
+    QFile doc(QStringLiteral(PROCPOOL_SOURCE_DIR "/docs/protocol.md"));
+    if (!doc.open(QIODevice::ReadOnly))
+        return QString();
+    const QString text = QString::fromUtf8(doc.readAll());
+    const qsizetype section = text.indexOf(QStringLiteral("## 11. A worker in another language"));
+    const qsizetype begin = text.indexOf(QStringLiteral("```python\n"), section);
+    const qsizetype end = text.indexOf(QStringLiteral("\n```"), begin + 10);
+    if (section < 0 || begin < 0 || end < 0)
+        return QString();
+    const QString path = dir.filePath(QStringLiteral("worker.py"));
+    QFile script(path);
+    if (!script.open(QIODevice::WriteOnly))
+        return QString();
+    script.write(text.mid(begin + 10, end - begin - 9).toUtf8());
+    return path;
+}
 
 QByteArray helloBody()
 {
@@ -271,6 +300,41 @@ private slots:
         QCOMPARE(f.progressValue(), 0); // not 1e10 cut down to 32 bits
         QCOMPARE(f.progressMaximum(), 0);
         QCOMPARE(m->getPool()->stats().workersStarted, quint64(1));
+        m->stop();
+    }
+
+    void pythonWorkerFromTheDocumentation()
+    {
+        const QString python = QStandardPaths::findExecutable(QStringLiteral("python3"));
+        if (python.isEmpty())
+            QFAIL("python3 not found (scripts/install-deps.sh installs it)");
+        QTemporaryDir dir;
+        const QString script = pythonWorkerFromTheDocument(dir);
+        QVERIFY2(!script.isEmpty(), "no Python worker in docs/protocol.md section 11");
+        PoolOptions options;
+        options.maxWorkers = 2;
+        options.startContext.program = python;
+        options.startContext.arguments = {script};
+        ProcessPoolManager *m = getOrCreateProcessManager(QStringLiteral("protocol-python"));
+        m->start(options);
+        QCOMPARE(m->submitTask(tasks::add, 2, 3).result(), 5);
+        QList<int> items;
+        for (int i = -50; i < 50; ++i)
+            items.append(i);
+        MapOptions chunks;
+        chunks.chunkSize = 7;
+        const QList<int> squares = m->map(square, items, chunks).results();
+        QCOMPARE(squares.size(), items.size());
+        for (qsizetype i = 0; i < items.size(); ++i)
+            QCOMPARE(squares.at(i), items.at(i) * items.at(i));
+        try {
+            m->submitTask(QStringLiteral("nope"), {}).waitForFinished();
+            QFAIL("an unknown task succeeded");
+        } catch (const UnknownTaskName &) {
+        }
+        // The worker announced no shared memory: a large argument would go inline. (Its tasks
+        // take integers, so none is sent; the handshake and the frames above are the point.)
+        QCOMPARE(m->getPool()->stats().workersCrashed, quint64(0));
         m->stop();
     }
 
