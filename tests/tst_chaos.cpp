@@ -89,6 +89,9 @@ private Q_SLOTS:
         const PoolStats stats = pool->stats();
         QCOMPARE(stats.completed, quint64(results.load()));
         QCOMPARE(stats.failed, quint64(crashed.load()));
+        QCOMPARE(stats.submitted, quint64(total));
+        QCOMPARE(stats.running, qint64(0)); // re-queued tasks are not counted twice
+        QCOMPARE(stats.queued, qint64(0));
         QCOMPARE(pool->state(), PoolState::Running);
         qInfo("%d tasks: %d results, %d WorkerCrashed; %d kills, %llu workers started", total,
               results.load(), crashed.load(), kills.load(),

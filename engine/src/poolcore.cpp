@@ -837,6 +837,10 @@ void PoolCore::removeWorker(WorkerProcess *w, int exitCode, int sig, bool startF
             failItem(*item, WorkerCrashed(item->taskName, w->pid, exitCode, sig, w->stderrTail));
         }
     }
+    if (!requeue.empty()) {
+        QMutexLocker locker(&m_infoMutex);
+        m_stats.running -= qint64(requeue.size()); // counted again when handed out again
+    }
     for (const auto &item : requeue)
         recordRequeued(*item);
     {
