@@ -130,6 +130,7 @@ void PoolCore::enqueue(std::unique_ptr<WorkItem> item)
             item->sentNs = m_clock.nsecsElapsed();
             const QByteArray frame = item->frame;
             w->handoff.push_back(std::move(item));
+            w->hasHandoff.store(true, std::memory_order_release);
             sendToWorker(w, frame, true);
             wake = true;
         } else {
@@ -519,7 +520,10 @@ void PoolCore::spawnWorker()
 
 void PoolCore::onStdout(WorkerProcess *w)
 {
-    adoptHandoff(w); // an answer to a task a submitting thread sent must find it in inFlight
+    // An answer to a task a submitting thread sent must find it in inFlight. (The flag is set
+    // before the task is sent, so a worker's answer is never read before it.)
+    if (w->hasHandoff.load(std::memory_order_acquire))
+        adoptHandoff(w);
     QByteArray data = w->process->readAllStandardOutput();
     if (data.isEmpty() || w->killKind != WorkerProcess::KillKind::None)
         return;
@@ -1172,6 +1176,7 @@ qsizetype PoolCore::adoptHandoffLocked(WorkerProcess *w)
     for (auto &item : w->handoff)
         w->inFlight.push_back(std::move(item));
     w->handoff.clear();
+    w->hasHandoff.store(false, std::memory_order_relaxed);
     return n;
 }
 

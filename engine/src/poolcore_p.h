@@ -83,6 +83,7 @@ struct WorkerProcess
     bool closeAfterSend = false;     //!< end its input once outQueue is sent
     //! Tasks a submitting thread sent it directly, not yet in inFlight (under m_mutex).
     std::vector<std::unique_ptr<WorkItem>> handoff;
+    std::atomic<bool> hasHandoff{false}; //!< handoff is not empty: lets onStdout() skip m_mutex
     std::unique_ptr<SharedRing> toWorker;   //!< attachments of calls (we write)
     std::unique_ptr<SharedRing> fromWorker; //!< attachments of results (we read)
     bool sharedMemory = false;              //!< the worker mapped them (its Hello says so)
