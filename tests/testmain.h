@@ -6,6 +6,8 @@
 #include <QtCore/QCoreApplication>
 #include <QtTest/QTest>
 
+#include "testwait.h"
+
 #define PROCPOOL_TEST_MAIN(TestClass)                                                         \
     int main(int argc, char **argv)                                                           \
     {                                                                                         \

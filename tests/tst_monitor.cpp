@@ -18,6 +18,8 @@
 #include <QtCore/QTemporaryFile>
 #include <QtCore/QThread>
 #include <QtTest/QTest>
+
+#include "testwait.h"
 #include <QtWidgets/QApplication>
 #include <QtWidgets/QCheckBox>
 #include <QtWidgets/QComboBox>

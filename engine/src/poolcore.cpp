@@ -20,6 +20,20 @@
 namespace procpool::detail {
 
 namespace {
+std::atomic<qint64> g_prefetchBudgetNs{1'000'000};
+} // namespace
+
+qint64 automaticPrefetchBudgetNs()
+{
+    return g_prefetchBudgetNs.load(std::memory_order_relaxed);
+}
+
+void setAutomaticPrefetchBudgetNs(qint64 ns)
+{
+    g_prefetchBudgetNs.store(ns, std::memory_order_relaxed);
+}
+
+namespace {
 
 //! Workers that fail to start this many times in a row break the pool instead of being
 //! replaced again: enough to ride out one unlucky start, few enough that a missing program
@@ -228,19 +242,19 @@ void PoolCore::dispatch()
             if (const qsizetype n = adoptHandoffLocked(w.get()))
                 adoptions.emplace_back(w.get(), n, wasIdle);
         }
-        if (m_state == PoolState::Stopped)
-            return;
-        if (m_state == PoolState::Broken) {
+        if (m_state == PoolState::Stopped || m_state == PoolState::Broken) {
             locker.unlock();
             for (auto &[w, n, wasIdle] : adoptions)
                 adopted(w, n, wasIdle);
-            checkStopped();
+            if (m_state == PoolState::Broken)
+                checkStopped();
             return;
         }
         // Hands out items until each ready worker holds \a depth of them. With automatic
         // prefetch, a worker holding a running and a prefetched task takes more only while the
-        // work it has waiting is expected to take less than automaticPrefetchBudgetNs.
+        // work it has waiting is expected to take less than automaticPrefetchBudgetNs().
         const bool automatic = m_options.prefetch == PoolOptions::automaticPrefetch;
+        const qint64 budget = automaticPrefetchBudgetNs();
         auto fill = [&](size_t depth) {
             for (const auto &w : m_workers) {
                 if (m_pending.empty())
@@ -254,7 +268,7 @@ void PoolCore::dispatch()
                     WorkItem &next = *m_pending.front();
                     const qint64 expected = expectedServiceNs(next);
                     if (automatic && w->inFlight.size() >= 2
-                        && (expected < 0 || w->waitingNs + expected > automaticPrefetchBudgetNs))
+                        && (expected < 0 || w->waitingNs + expected > budget))
                         break;
                     std::unique_ptr<WorkItem> item = std::move(m_pending.front());
                     m_pending.pop_front();

@@ -12,6 +12,7 @@
 
 #include "attachments_p.h"
 #include "frame_p.h"
+#include "tuning_p.h"
 
 #include <procpool/options.h>
 #include <procpool/processpoolmanager.h>
@@ -105,13 +106,11 @@ struct WorkerProcess
     WorkerInfo info;
 };
 
-//! Automatic prefetch (PoolOptions::automaticPrefetch): a worker running a task and holding
-//! one more takes further tasks while the work waiting for it is expected to take less than
-//! this, up to automaticPrefetchMax prefetched tasks.
-inline constexpr qint64 automaticPrefetchBudgetNs = 1'000'000;
+//! Automatic prefetch (PoolOptions::automaticPrefetch): at most this many prefetched tasks;
+//! the time budget is automaticPrefetchBudgetNs() (tuning_p.h).
+inline constexpr int automaticPrefetchMax = 64;
 //! How long a worker stays idle before its shared-memory rings give their pages back.
 inline constexpr int ringTrimDelayMs = 2000;
-inline constexpr int automaticPrefetchMax = 64;
 
 class PoolCore : public QObject
 {

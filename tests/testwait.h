@@ -1,0 +1,22 @@
+// procpool tests — a wait for a condition is a hang guard, never a timing threshold.
+//
+// Qt's QTRY_VERIFY, QTRY_VERIFY2 and QTRY_COMPARE give up after 5 s, which a busy 2-core
+// machine (sanitizer builds, two suites at once) can exceed for things that do happen: a
+// killed worker being reaped, a poll catching up. Here they wait up to a minute; a test that
+// passes is no slower for it.
+#pragma once
+
+#include <QtTest/QTest>
+
+namespace procpool::tests {
+inline constexpr int waitGuardMs = 60000;
+} // namespace procpool::tests
+
+#undef QTRY_VERIFY
+#define QTRY_VERIFY(expr) QTRY_VERIFY_WITH_TIMEOUT(expr, procpool::tests::waitGuardMs)
+#undef QTRY_VERIFY2
+#define QTRY_VERIFY2(expr, message)                                                           \
+    QTRY_VERIFY2_WITH_TIMEOUT(expr, message, procpool::tests::waitGuardMs)
+#undef QTRY_COMPARE
+#define QTRY_COMPARE(expr, expected)                                                          \
+    QTRY_COMPARE_WITH_TIMEOUT(expr, expected, procpool::tests::waitGuardMs)
