@@ -5,16 +5,12 @@
 #include <QtCore/QCborArray>
 #include <QtCore/QCborMap>
 #include <QtCore/QFileInfo>
-#include <QtCore/QSocketNotifier>
-#include <QtCore/QThread>
 
 #include <algorithm>
 #include <limits>
 #include <csignal>
-#include <cstring>
 #include <fcntl.h>
 #include <sys/prctl.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
 namespace procpool::detail {
@@ -133,20 +129,6 @@ void PoolCore::enqueue(std::unique_ptr<WorkItem> item)
         }
         if (m_state == PoolState::Broken) {
             broken = m_brokenReason;
-        } else if (m_pending.empty() && !m_directIdle.empty() && item->attachments.isEmpty()
-                   && m_state == PoolState::Running) {
-            // An idle worker and nothing queued before this task: send it from this thread,
-            // under m_mutex, so that it reaches the worker before anything the engine thread
-            // decides after taking the lock. The engine thread adopts it (counters, record,
-            // timers) when it next runs, off the round trip's critical path.
-            WorkerProcess *w = m_directIdle.back();
-            m_directIdle.pop_back();
-            item->sentNs = m_clock.nsecsElapsed();
-            const QByteArray frame = item->frame;
-            w->handoff.push_back(std::move(item));
-            w->hasHandoff.store(true, std::memory_order_release);
-            sendToWorker(w, frame, true);
-            wake = true;
         } else {
             m_pending.push_back(std::move(item));
             wake = !m_saturated;
@@ -232,22 +214,13 @@ void PoolCore::dispatch()
         if ((!w->helloReceived || w->initializing) && !w->exited
             && w->killKind == WorkerProcess::KillKind::None)
             ++starting;
-    std::vector<std::tuple<WorkerProcess *, qsizetype, bool>> adoptions;
     {
         QMutexLocker locker(&m_mutex);
-        // Tasks submitting threads sent straight to idle workers join their inFlight first.
-        m_directIdle.clear();
-        for (const auto &w : m_workers) {
-            const bool wasIdle = w->inFlight.empty();
-            if (const qsizetype n = adoptHandoffLocked(w.get()))
-                adoptions.emplace_back(w.get(), n, wasIdle);
-        }
-        if (m_state == PoolState::Stopped || m_state == PoolState::Broken) {
+        if (m_state == PoolState::Stopped)
+            return;
+        if (m_state == PoolState::Broken) {
             locker.unlock();
-            for (auto &[w, n, wasIdle] : adoptions)
-                adopted(w, n, wasIdle);
-            if (m_state == PoolState::Broken)
-                checkStopped();
+            checkStopped();
             return;
         }
         // Hands out items until each ready worker holds \a depth of them. With automatic
@@ -316,15 +289,7 @@ void PoolCore::dispatch()
                    return !w->inFlight.empty() && !w->exited
                        && w->killKind == WorkerProcess::KillKind::None;
                });
-        // Workers left idle may take the next submission directly from its thread. Not with a
-        // per-worker task limit (counted here, on the engine thread).
-        if (remaining == 0 && m_state == PoolState::Running && m_options.maxTasksPerWorker == 0)
-            for (const auto &w : m_workers)
-                if (w->inFlight.empty() && isReady(w.get()) && w->inputFd >= 0)
-                    m_directIdle.push_back(w.get());
     }
-    for (auto &[w, n, wasIdle] : adoptions)
-        adopted(w, n, wasIdle);
 
     // Outside the lock: copying attachments into shared memory may take a while.
     for (auto &[w, items] : writes) {
@@ -336,14 +301,15 @@ void PoolCore::dispatch()
                     item->id, item->attachments, w->sharedMemory ? w->toWorker.get() : nullptr);
                 batch += a.head;
                 if (!a.inlineParts.isEmpty()) {
-                    sendToWorker(w, std::exchange(batch, QByteArray()));
+                    w->process->write(batch);
+                    batch.clear();
                     for (const QByteArray &part : a.inlineParts)
-                        sendToWorker(w, part); // queued by reference, not copied
+                        w->process->write(part); // QProcess keeps a reference, not a copy
                 }
             }
             batch += item->frame;
         }
-        sendToWorker(w, batch);
+        w->process->write(batch);
         frontChanged(w);
         updateInfo(w);
     }
@@ -412,36 +378,10 @@ void PoolCore::spawnWorker()
     }
     p->setProcessEnvironment(env);
 
-    // The worker's standard input is a socket pair rather than QProcess's pipe, so that a
-    // submitting thread can write a Call to an idle worker itself (send() with MSG_NOSIGNAL:
-    // a worker that died raises no SIGPIPE in the application).
-    int input[2] = {-1, -1};
-    if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, input) == 0) {
-        if (input[1] <= STDERR_FILENO) { // dup2() onto itself would keep close-on-exec
-            const int high = ::fcntl(input[1], F_DUPFD_CLOEXEC, STDERR_FILENO + 1);
-            ::close(input[1]);
-            input[1] = high;
-        }
-        const int buffer = 1024 * 1024; // room for a large inline attachment (best effort)
-        ::setsockopt(input[0], SOL_SOCKET, SO_SNDBUF, &buffer, sizeof buffer);
-        ::setsockopt(input[1], SOL_SOCKET, SO_RCVBUF, &buffer, sizeof buffer);
-        ::fcntl(input[0], F_SETFL, ::fcntl(input[0], F_GETFL) | O_NONBLOCK);
-        w->inputFd = input[0];
-        w->writeNotifier = new QSocketNotifier(input[0], QSocketNotifier::Write, p);
-        w->writeNotifier->setEnabled(false);
-        connect(w->writeNotifier, &QSocketNotifier::activated, this, [this, w] { flushToWorker(w); });
-    } else {
-        input[0] = input[1] = -1;
-    }
-    p->setStandardInputFile(QProcess::nullDevice());
-    const int workerInput = input[1];
-
     const bool daemon = m_options.daemon;
     const pid_t parent = getpid();
-    p->setChildProcessModifier([daemon, parent, ringFds, workerInput] {
+    p->setChildProcessModifier([daemon, parent, ringFds] {
         // Runs in the child between fork and exec: async-signal-safe calls only.
-        if (workerInput < 0 || ::dup2(workerInput, STDIN_FILENO) < 0)
-            ::_exit(126);
         // The rings are close-on-exec everywhere else; this worker alone inherits them.
         for (const int fd : ringFds)
             if (fd >= 0)
@@ -478,8 +418,7 @@ void PoolCore::spawnWorker()
         w->trimTimer = new QTimer(p);
         w->trimTimer->setSingleShot(true);
         w->trimTimer->setInterval(ringTrimDelayMs);
-        connect(w->trimTimer, &QTimer::timeout, this, [this, w] {
-            adoptHandoff(w); // and off m_directIdle: no task can reach it during the trim
+        connect(w->trimTimer, &QTimer::timeout, this, [w] {
             if (!w->inFlight.empty())
                 return;
             w->toWorker->trim();
@@ -504,16 +443,7 @@ void PoolCore::spawnWorker()
     });
 
     m_workers.push_back(std::move(owned));
-    if (workerInput < 0) {
-        w->killKind = WorkerProcess::KillKind::Handshake;
-        w->killReason = QStringLiteral("cannot create the input channel of a worker: %1")
-                            .arg(QString::fromLocal8Bit(std::strerror(errno)));
-        Q_EMIT workerLog(0, QStringLiteral("procpool: ") + w->killReason);
-        removeWorker(w, -1, 0, true);
-        return;
-    }
-    p->start(QIODevice::ReadOnly);
-    ::close(workerInput); // the worker has its copy (or never started)
+    p->start(QIODevice::ReadWrite);
     if (p->state() == QProcess::NotRunning)
         return; // FailedToStart was handled (and the worker removed) inside start()
     w->pid = p->processId();
@@ -534,10 +464,6 @@ void PoolCore::spawnWorker()
 
 void PoolCore::onStdout(WorkerProcess *w)
 {
-    // An answer to a task a submitting thread sent must find it in inFlight. (The flag is set
-    // before the task is sent, so a worker's answer is never read before it.)
-    if (w->hasHandoff.load(std::memory_order_acquire))
-        adoptHandoff(w);
     QByteArray data = w->process->readAllStandardOutput();
     if (data.isEmpty() || w->killKind != WorkerProcess::KillKind::None)
         return;
@@ -629,7 +555,7 @@ void PoolCore::handleHello(WorkerProcess *w, const Frame &frame)
         // The handshake timer keeps running: a worker is started once its initializer is done.
         w->initializing = true;
         w->initializerId = Engine::instance().nextTaskId();
-        sendToWorker(w, encodeFrame(FrameType::Call, w->initializerId, m_initializerBody));
+        w->process->write(encodeFrame(FrameType::Call, w->initializerId, m_initializerBody));
         return;
     }
     w->handshakeTimer->stop();
@@ -862,7 +788,6 @@ void PoolCore::onFinished(WorkerProcess *w, int exitCode, QProcess::ExitStatus s
 
 void PoolCore::removeWorker(WorkerProcess *w, int exitCode, int sig, bool startFailure)
 {
-    adoptHandoff(w); // tasks sent to it directly fail or go back to the queue like the rest
     w->taskTimer->stop();
     w->idleTimer->stop();
     QString reason;
@@ -941,7 +866,6 @@ void PoolCore::removeWorker(WorkerProcess *w, int exitCode, int sig, bool startF
         }
     }
 
-    closeInput(w);
     QProcess *p = w->process;
     QObject::disconnect(p, nullptr, this, nullptr);
     p->deleteLater();
@@ -1182,143 +1106,17 @@ void PoolCore::frontChanged(WorkerProcess *w)
         w->taskTimer->start(int(std::min<qint64>(limit, std::numeric_limits<int>::max())));
 }
 
-qsizetype PoolCore::adoptHandoffLocked(WorkerProcess *w)
-{
-    m_directIdle.erase(std::remove(m_directIdle.begin(), m_directIdle.end(), w),
-                       m_directIdle.end());
-    const qsizetype n = qsizetype(w->handoff.size());
-    for (auto &item : w->handoff)
-        w->inFlight.push_back(std::move(item));
-    w->handoff.clear();
-    w->hasHandoff.store(false, std::memory_order_relaxed);
-    return n;
-}
-
-void PoolCore::adoptHandoff(WorkerProcess *w)
-{
-    const bool wasIdle = w->inFlight.empty();
-    qsizetype n;
-    {
-        QMutexLocker locker(&m_mutex);
-        n = adoptHandoffLocked(w);
-    }
-    adopted(w, n, wasIdle);
-}
-
-void PoolCore::adopted(WorkerProcess *w, qsizetype count, bool wasIdle)
-{
-    if (count == 0)
-        return;
-    w->handedOut += int(count);
-    {
-        QMutexLocker locker(&m_infoMutex);
-        m_stats.running += count;
-    }
-    if (wasIdle)
-        frontChanged(w); // its record says running, its time limit starts
-    updateInfo(w);
-    if (!m_sweepTimer->isActive())
-        m_sweepTimer->start();
-}
-
-void PoolCore::sendToWorker(WorkerProcess *w, const QByteArray &bytes, bool now)
-{
-    if (bytes.isEmpty())
-        return;
-    QMutexLocker locker(&w->outMutex);
-    if (w->inputFd < 0)
-        return;
-    const bool first = w->outQueue.empty();
-    w->outQueue.push_back(bytes);
-    if (!(now && first)) {
-        // Sent when the engine thread next finds the socket writable: whatever else this turn
-        // of its event loop queues for the worker goes in the same system call.
-        if (first && QThread::currentThread() == thread())
-            w->writeNotifier->setEnabled(true);
-        return;
-    }
-    const ssize_t n = ::send(w->inputFd, bytes.constData(), size_t(bytes.size()),
-                             MSG_NOSIGNAL | MSG_DONTWAIT);
-    if (n == bytes.size()) {
-        w->outQueue.pop_front();
-        return;
-    }
-    if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK) {
-        w->outQueue.clear(); // the worker is gone: its exit is handled when QProcess sees it
-        return;
-    }
-    w->outOffset = std::max<ssize_t>(n, 0);
-    // The rest when the socket has room. (Not reached in practice: a direct send goes only
-    // to an idle worker, whose input is empty.)
-    const int index = w->index;
-    QMetaObject::invokeMethod(
-        this,
-        [this, index] {
-            for (const auto &worker : m_workers)
-                if (worker->index == index)
-                    flushToWorker(worker.get());
-        },
-        Qt::QueuedConnection);
-}
-
-void PoolCore::flushToWorker(WorkerProcess *w)
-{
-    QMutexLocker locker(&w->outMutex);
-    while (!w->outQueue.empty() && w->inputFd >= 0) {
-        const QByteArray &front = w->outQueue.front();
-        const ssize_t n = ::send(w->inputFd, front.constData() + w->outOffset,
-                                 size_t(front.size() - w->outOffset), MSG_NOSIGNAL | MSG_DONTWAIT);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-            w->writeNotifier->setEnabled(true); // the worker is behind: on when it has read
-            return;
-        }
-        if (n < 0) {
-            w->outQueue.clear(); // the worker is gone: its exit is handled when QProcess sees it
-            break;
-        }
-        w->outOffset += n;
-        if (w->outOffset == front.size()) {
-            w->outQueue.pop_front();
-            w->outOffset = 0;
-        }
-    }
-    if (w->writeNotifier)
-        w->writeNotifier->setEnabled(false);
-    if (w->closeAfterSend && w->outQueue.empty() && w->inputFd >= 0)
-        ::shutdown(w->inputFd, SHUT_WR);
-}
-
-void PoolCore::closeInput(WorkerProcess *w)
-{
-    QMutexLocker locker(&w->outMutex);
-    delete w->writeNotifier; // before the descriptor: a notifier must never outlive its fd
-    w->writeNotifier = nullptr;
-    if (w->inputFd >= 0)
-        ::close(w->inputFd);
-    w->inputFd = -1;
-    w->outQueue.clear();
-}
-
 void PoolCore::retire(WorkerProcess *w)
 {
     if (w->shutdownSent || w->exited)
         return;
-    adoptHandoff(w);
     w->retiring = true;
-    if (!w->inFlight.empty())
-        return; // a submitting thread handed it a task meanwhile: it retires after that one
     w->shutdownSent = true;
     w->state = WorkerState::Exiting;
     w->idleTimer->stop();
     if (w->helloReceived)
-        sendToWorker(w, encodeFrame(FrameType::Shutdown, 0));
-    {
-        QMutexLocker locker(&w->outMutex);
-        w->closeAfterSend = true; // the worker then reads end of input
-    }
-    flushToWorker(w);
+        w->process->write(encodeFrame(FrameType::Shutdown, 0));
+    w->process->closeWriteChannel();
     updateInfo(w);
 }
 
