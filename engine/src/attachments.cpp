@@ -170,14 +170,6 @@ void SharedRing::trim()
                     st.st_size - headerSize);
 }
 
-qint64 EncodedAttachments::size() const
-{
-    qint64 total = head.size();
-    for (const QByteArray &part : inlineParts)
-        total += part.size();
-    return total;
-}
-
 EncodedAttachments encodeAttachments(quint64 id, const QList<QByteArray> &attachments,
                                      SharedRing *ring)
 {

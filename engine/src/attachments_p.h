@@ -44,7 +44,6 @@ public:
     SharedRing &operator=(const SharedRing &) = delete;
 
     int fd() const { return m_fd; }
-    qint64 mappedSize() const { return m_mapped; }
 
     // Producer.
     //! Copies \a data in; false when the ring has no room for it now (send it inline).
@@ -83,7 +82,6 @@ struct EncodedAttachments
 {
     QByteArray head;
     QList<QByteArray> inlineParts;
-    qint64 size() const;
 };
 
 //! Builds the Attachments frame for \a id: each attachment goes through \a ring when it is

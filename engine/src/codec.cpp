@@ -35,6 +35,10 @@ ResultAttachmentScope::~ResultAttachmentScope()
     t_collect = m_collect;
 }
 
+namespace {
+
+// While the engine encodes a call or a result on this thread: takes \a bytes (shared, not
+// copied) as the next attachment and returns its tag; false when nothing collects.
 bool attach(const QByteArray &bytes, QCborValue *tag)
 {
     if (!t_collect)
@@ -44,6 +48,8 @@ bool attach(const QByteArray &bytes, QCborValue *tag)
     return true;
 }
 
+// The attachment an AttachmentTag value names, while the engine decodes a call or a result on
+// this thread; throws CodecError otherwise.
 QByteArray attachment(const QCborValue &tag)
 {
     const QCborValue index = tag.taggedValue();
@@ -57,6 +63,8 @@ QByteArray attachment(const QCborValue &tag)
                              .arg(t_source->size()));
     return t_source->at(qsizetype(index.toInteger()));
 }
+
+} // namespace
 
 QCborValue encodeBytes(const QByteArray &bytes)
 {

@@ -402,18 +402,12 @@ bool parseLeadingItem(const QByteArray &body, QCborValue *value, qsizetype *end,
 
 bool parseBody(const QByteArray &body, QCborValue *value, QString *error)
 {
-    FastCborReader fast(body.constData(), body.constData() + body.size());
-    if (fast.read(value) && fast.atEnd())
-        return true;
-    QCborStreamReader reader(body);
-    *value = QCborValue::fromCbor(reader);
-    if (reader.lastError() != QCborError::NoError) {
-        *error = QStringLiteral("malformed CBOR in frame body: %1").arg(reader.lastError().toString());
+    qsizetype end = 0;
+    if (!parseLeadingItem(body, value, &end, error))
         return false;
-    }
-    if (reader.currentOffset() != body.size()) {
+    if (end != body.size()) {
         *error = QStringLiteral("frame body holds %1 bytes after its CBOR item")
-                     .arg(body.size() - reader.currentOffset());
+                     .arg(body.size() - end);
         return false;
     }
     return true;

@@ -61,12 +61,6 @@ PROCPOOL_ENGINE_EXPORT QVariant decodeVariant(const QCborValue &value);
 //! Byte arrays from this size on cross the boundary beside the CBOR body, as attachments
 //! (through shared memory where both sides have it), instead of being copied into it.
 inline constexpr qsizetype attachmentThreshold = 64 * 1024;
-//! While the engine encodes a call or a result on this thread, takes \a bytes (shared, not
-//! copied) as the next attachment and returns its tag; returns false when nothing collects.
-PROCPOOL_ENGINE_EXPORT bool attach(const QByteArray &bytes, QCborValue *tag);
-//! The attachment an AttachmentTag value names, while the engine decodes a call or a result
-//! on this thread; throws CodecError otherwise.
-PROCPOOL_ENGINE_EXPORT QByteArray attachment(const QCborValue &tag);
 //! Codec<QByteArray>: a byte string, or an attachment when it is large and one is collected.
 PROCPOOL_ENGINE_EXPORT QCborValue encodeBytes(const QByteArray &bytes);
 PROCPOOL_ENGINE_EXPORT QByteArray decodeBytes(const QCborValue &value);
