@@ -4,6 +4,7 @@
 
 #include <procpool/procpool.h>
 
+#include <QtCore/QMutex>
 #include <QtTest/QSignalSpy>
 
 #include <unistd.h>
@@ -157,7 +158,13 @@ private Q_SLOTS:
     void startStopRestart()
     {
         ProcessPoolManager *m = getOrCreateProcessManager(QStringLiteral("cycle"));
-        QSignalSpy states(m, &ProcessPoolManager::stateChanged);
+        QMutex mutex; // stateChanged comes from the engine thread too
+        QList<PoolState> states;
+        connect(m, &ProcessPoolManager::stateChanged, this,
+                [&](PoolState state) {
+                    QMutexLocker locker(&mutex);
+                    states.append(state);
+                }, Qt::DirectConnection);
         m->start(2, QString(), false, QStringLiteral("cycle"));
         QVERIFY(m->isRunning());
         QVERIFY(m->getPool());
@@ -184,8 +191,13 @@ private Q_SLOTS:
         QCOMPARE(m->getPool()->taskType(), QStringLiteral("again"));
         QCOMPARE(m->submitTask(tasks::add, 20, 22, TaskType(QStringLiteral("again"))).result(), 42);
         m->stop();
-        QTRY_VERIFY(states.size() >= 4); // Running, Stopping, Stopped, Running, ...
-        QCOMPARE(states.first().first().value<PoolState>(), PoolState::Running);
+        QTRY_VERIFY([&] {
+            QMutexLocker locker(&mutex);
+            return states.size() >= 6 && states.last() == PoolState::Stopped;
+        }());
+        QMutexLocker locker(&mutex);
+        QCOMPARE(states, (QList<PoolState>{PoolState::Running, PoolState::Stopping, PoolState::Stopped,
+                                           PoolState::Running, PoolState::Stopping, PoolState::Stopped}));
     }
 
     void invalidOptions()

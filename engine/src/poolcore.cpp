@@ -169,9 +169,10 @@ void PoolCore::requestStop(StopMode mode)
 
 void PoolCore::waitStopped()
 {
+    // std::condition_variable_any releases and retakes m_mutex through QMutex's inline
+    // functions, where ThreadSanitizer sees it; QWaitCondition does so inside Qt.
     QMutexLocker locker(&m_mutex);
-    while (m_state != PoolState::Stopped)
-        m_stoppedCondition.wait(&m_mutex);
+    m_stoppedCondition.wait(m_mutex, [this] { return m_stopAnnounced; });
 }
 
 PoolState PoolCore::state() const
@@ -182,8 +183,11 @@ PoolState PoolCore::state() const
 
 QList<WorkerInfo> PoolCore::workers() const
 {
+    // A copy of each element, not of the list: the engine thread updates m_infoSnapshot in
+    // place, and a list shared with a caller's copy would be detached by whichever side writes
+    // first, a hand-over that implicit sharing orders with a relaxed load only.
     QMutexLocker locker(&m_infoMutex);
-    return m_infoSnapshot;
+    return QList<WorkerInfo>(m_infoSnapshot.cbegin(), m_infoSnapshot.cend());
 }
 
 PoolStats PoolCore::stats() const
@@ -982,10 +986,16 @@ void PoolCore::checkStopped()
     {
         QMutexLocker locker(&m_mutex);
         m_state = PoolState::Stopped;
-        m_stoppedCondition.wakeAll();
     }
     m_sweepTimer->stop();
     Q_EMIT stateChanged(PoolState::Stopped);
+    {
+        // Only now may a stop() that waits return: a start() after it announces Running after
+        // this Stopped, never before it.
+        QMutexLocker locker(&m_mutex);
+        m_stopAnnounced = true;
+        m_stoppedCondition.notify_all();
+    }
     QMetaObject::invokeMethod(
         this, [this] { Engine::instance().release(this); }, Qt::QueuedConnection);
 }

@@ -23,9 +23,9 @@
 #include <QtCore/QObject>
 #include <QtCore/QProcess>
 #include <QtCore/QTimer>
-#include <QtCore/QWaitCondition>
 
 #include <atomic>
+#include <condition_variable>
 #include <deque>
 #include <map>
 #include <optional>
@@ -180,11 +180,12 @@ private:
 
     // Shared with submitting threads, under m_mutex.
     mutable QMutex m_mutex;
-    QWaitCondition m_stoppedCondition;
+    std::condition_variable_any m_stoppedCondition;
     std::deque<std::unique_ptr<WorkItem>> m_pending;
     PoolState m_state = PoolState::Running;
     bool m_accepting = true;
     bool m_stopRequested = false;
+    bool m_stopAnnounced = false; //!< Stopped was emitted: waitStopped() returns
     StopMode m_stopMode = StopMode::Drain;
     QString m_brokenReason;
     std::atomic<bool> m_dispatchPosted{false};
