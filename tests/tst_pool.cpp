@@ -536,6 +536,42 @@ private Q_SLOTS:
         QCOMPARE(changed.first().id, third.id);
     }
 
+    // A task submitted while a worker is idle and nothing is queued goes to that worker from
+    // the submitting thread itself; the engine thread takes it over afterwards. It must be
+    // counted, recorded, timed, cancellable and re-queued/failed exactly like any other.
+    void taskHandedToAnIdleWorkerIsTrackedLikeAnyOther()
+    {
+        PoolOptions options;
+        options.maxWorkers = 1;
+        options.minWorkers = 1;
+        m_manager->start(options);
+        ProcessPool *pool = m_manager->getPool();
+        QCOMPARE(m_manager->submitTask(tasks::add, 1, 1).result(), 2); // the worker is idle now
+        QTemporaryDir dir;
+        auto gated = m_manager->submitTracked(QStringLiteral("pool.waitForFile"),
+                                              {dir.filePath(QStringLiteral("gate"))});
+        QTRY_COMPARE(pool->taskRecord(gated.id)->state, TaskState::Running);
+        const qint64 pid = pool->taskRecord(gated.id)->workerPid;
+        QVERIFY(pool->workerPids().contains(pid));
+        QCOMPARE(pool->stats().running, qint64(1));
+        // Behind it, in order: queued in the parent (the worker is busy), then prefetched.
+        QList<QFuture<int>> after;
+        for (int i = 0; i < 20; ++i)
+            after << m_manager->submitTask(tasks::add, i, i);
+        QVERIFY(pool->cancelTask(gated.id)); // default policy: the worker is killed
+        QTRY_VERIFY(gated.future.isFinished());
+        QVERIFY(gated.future.isCanceled());
+        for (int i = 0; i < after.size(); ++i)
+            QCOMPARE(after[i].result(), 2 * i); // re-queued to the replacement, none lost
+        QVERIFY(!pool->workerPids().contains(pid));
+        const PoolStats stats = pool->stats();
+        QCOMPARE(stats.submitted, quint64(22));
+        QCOMPARE(stats.completed, quint64(21));
+        QCOMPARE(stats.cancelled + stats.failed, quint64(1));
+        QCOMPARE(stats.running, qint64(0));
+        QCOMPARE(m_manager->submitTask(tasks::add, 2, 3).result(), 5); // and directly again
+    }
+
     void cancelTaskByIdForMonitors()
     {
         m_manager->start(1); // one worker: the second task waits in the queue

@@ -5,10 +5,13 @@
 #include <QtCore/QCborArray>
 #include <QtCore/QCborMap>
 #include <QtCore/QFileInfo>
+#include <QtCore/QSocketNotifier>
+#include <QtCore/QThread>
 
 #include <algorithm>
 #include <limits>
 #include <csignal>
+#include <cstring>
 #include <fcntl.h>
 #include <sys/prctl.h>
 #include <unistd.h>
@@ -129,6 +132,20 @@ void PoolCore::enqueue(std::unique_ptr<WorkItem> item)
         }
         if (m_state == PoolState::Broken) {
             broken = m_brokenReason;
+        } else if (m_pending.empty() && !m_directIdle.empty() && item->attachments.isEmpty()
+                   && m_state == PoolState::Running) {
+            // An idle worker and nothing queued before this task: send it from this thread,
+            // under m_mutex, so that it reaches the worker before anything the engine thread
+            // decides after taking the lock. The engine thread adopts it (counters, record,
+            // timers) when it next runs, off the round trip's critical path.
+            WorkerProcess *w = m_directIdle.back();
+            m_directIdle.pop_back();
+            item->sentNs = m_clock.nsecsElapsed();
+            const QByteArray frame = item->frame;
+            w->handoff.push_back(std::move(item));
+            w->hasHandoff.store(true, std::memory_order_release);
+            sendToWorker(w, frame, true);
+            wake = true;
         } else {
             m_pending.push_back(std::move(item));
             wake = !m_saturated;
@@ -218,13 +235,22 @@ void PoolCore::dispatch()
         if ((!w->helloReceived || w->initializing) && !w->exited
             && w->killKind == WorkerProcess::KillKind::None)
             ++starting;
+    std::vector<std::tuple<WorkerProcess *, qsizetype, bool>> adoptions;
     {
         QMutexLocker locker(&m_mutex);
-        if (m_state == PoolState::Stopped)
-            return;
-        if (m_state == PoolState::Broken) {
+        // Tasks submitting threads sent straight to idle workers join their inFlight first.
+        m_directIdle.clear();
+        for (const auto &w : m_workers) {
+            const bool wasIdle = w->inFlight.empty();
+            if (const qsizetype n = adoptHandoffLocked(w.get()))
+                adoptions.emplace_back(w.get(), n, wasIdle);
+        }
+        if (m_state == PoolState::Stopped || m_state == PoolState::Broken) {
             locker.unlock();
-            checkStopped();
+            for (auto &[w, n, wasIdle] : adoptions)
+                adopted(w, n, wasIdle);
+            if (m_state == PoolState::Broken)
+                checkStopped();
             return;
         }
         // Hands out items until each ready worker holds \a depth of them. With automatic
@@ -293,7 +319,15 @@ void PoolCore::dispatch()
                    return !w->inFlight.empty() && !w->exited
                        && w->killKind == WorkerProcess::KillKind::None;
                });
+        // Workers left idle may take the next submission directly from its thread. Not with a
+        // per-worker task limit (counted here, on the engine thread).
+        if (remaining == 0 && m_state == PoolState::Running && m_options.maxTasksPerWorker == 0)
+            for (const auto &w : m_workers)
+                if (w->inFlight.empty() && isReady(w.get()) && w->inputFd >= 0)
+                    m_directIdle.push_back(w.get());
     }
+    for (auto &[w, n, wasIdle] : adoptions)
+        adopted(w, n, wasIdle);
 
     // Outside the lock: copying attachments into shared memory may take a while.
     for (auto &[w, items] : writes) {
@@ -305,15 +339,14 @@ void PoolCore::dispatch()
                     item->id, item->attachments, w->sharedMemory ? w->toWorker.get() : nullptr);
                 batch += a.head;
                 if (!a.inlineParts.isEmpty()) {
-                    w->process->write(batch);
-                    batch.clear();
+                    sendToWorker(w, std::exchange(batch, QByteArray()));
                     for (const QByteArray &part : a.inlineParts)
-                        w->process->write(part); // QProcess keeps a reference, not a copy
+                        sendToWorker(w, part); // queued by reference, not copied
                 }
             }
             batch += item->frame;
         }
-        w->process->write(batch);
+        sendToWorker(w, batch);
         frontChanged(w);
         updateInfo(w);
     }
@@ -382,10 +415,36 @@ void PoolCore::spawnWorker()
     }
     p->setProcessEnvironment(env);
 
+    // The worker's standard input is a pipe of our own rather than QProcess's, so that a
+    // submitting thread can write a Call to an idle worker itself. We keep its read end open
+    // too: a write to a worker that died then fails neither with EPIPE nor with SIGPIPE in the
+    // application (the bytes are dropped with the pipe when the exit is handled).
+    int input[2] = {-1, -1};
+    if (::pipe2(input, O_CLOEXEC) == 0) {
+        if (input[0] <= STDERR_FILENO) { // dup2() onto itself would keep close-on-exec
+            const int high = ::fcntl(input[0], F_DUPFD_CLOEXEC, STDERR_FILENO + 1);
+            ::close(input[0]);
+            input[0] = high;
+        }
+        ::fcntl(input[1], F_SETPIPE_SZ, 1024 * 1024); // room for a large inline attachment
+        ::fcntl(input[1], F_SETFL, ::fcntl(input[1], F_GETFL) | O_NONBLOCK);
+        w->inputFd = input[1];
+        w->inputReadFd = input[0];
+        w->writeNotifier = new QSocketNotifier(input[1], QSocketNotifier::Write, p);
+        w->writeNotifier->setEnabled(false);
+        connect(w->writeNotifier, &QSocketNotifier::activated, this, [this, w] { flushToWorker(w); });
+    } else {
+        input[0] = input[1] = -1;
+    }
+    p->setStandardInputFile(QProcess::nullDevice());
+    const int workerInput = input[0];
+
     const bool daemon = m_options.daemon;
     const pid_t parent = getpid();
-    p->setChildProcessModifier([daemon, parent, ringFds] {
+    p->setChildProcessModifier([daemon, parent, ringFds, workerInput] {
         // Runs in the child between fork and exec: async-signal-safe calls only.
+        if (workerInput < 0 || ::dup2(workerInput, STDIN_FILENO) < 0)
+            ::_exit(126);
         // The rings are close-on-exec everywhere else; this worker alone inherits them.
         for (const int fd : ringFds)
             if (fd >= 0)
@@ -422,7 +481,8 @@ void PoolCore::spawnWorker()
         w->trimTimer = new QTimer(p);
         w->trimTimer->setSingleShot(true);
         w->trimTimer->setInterval(ringTrimDelayMs);
-        connect(w->trimTimer, &QTimer::timeout, this, [w] {
+        connect(w->trimTimer, &QTimer::timeout, this, [this, w] {
+            adoptHandoff(w); // and off m_directIdle: no task can reach it during the trim
             if (!w->inFlight.empty())
                 return;
             w->toWorker->trim();
@@ -447,7 +507,15 @@ void PoolCore::spawnWorker()
     });
 
     m_workers.push_back(std::move(owned));
-    p->start(QIODevice::ReadWrite);
+    if (workerInput < 0) {
+        w->killKind = WorkerProcess::KillKind::Handshake;
+        w->killReason = QStringLiteral("cannot create the input channel of a worker: %1")
+                            .arg(QString::fromLocal8Bit(std::strerror(errno)));
+        Q_EMIT workerLog(0, QStringLiteral("procpool: ") + w->killReason);
+        removeWorker(w, -1, 0, true);
+        return;
+    }
+    p->start(QIODevice::ReadOnly);
     if (p->state() == QProcess::NotRunning)
         return; // FailedToStart was handled (and the worker removed) inside start()
     w->pid = p->processId();
@@ -468,6 +536,10 @@ void PoolCore::spawnWorker()
 
 void PoolCore::onStdout(WorkerProcess *w)
 {
+    // An answer to a task a submitting thread sent must find it in inFlight. (The flag is set
+    // before the task is sent, so a worker's answer is never read before it.)
+    if (w->hasHandoff.load(std::memory_order_acquire))
+        adoptHandoff(w);
     QByteArray data = w->process->readAllStandardOutput();
     if (data.isEmpty() || w->killKind != WorkerProcess::KillKind::None)
         return;
@@ -559,7 +631,7 @@ void PoolCore::handleHello(WorkerProcess *w, const Frame &frame)
         // The handshake timer keeps running: a worker is started once its initializer is done.
         w->initializing = true;
         w->initializerId = Engine::instance().nextTaskId();
-        w->process->write(encodeFrame(FrameType::Call, w->initializerId, m_initializerBody));
+        sendToWorker(w, encodeFrame(FrameType::Call, w->initializerId, m_initializerBody));
         return;
     }
     w->handshakeTimer->stop();
@@ -792,6 +864,7 @@ void PoolCore::onFinished(WorkerProcess *w, int exitCode, QProcess::ExitStatus s
 
 void PoolCore::removeWorker(WorkerProcess *w, int exitCode, int sig, bool startFailure)
 {
+    adoptHandoff(w); // tasks sent to it directly fail or go back to the queue like the rest
     w->taskTimer->stop();
     w->idleTimer->stop();
     QString reason;
@@ -870,6 +943,7 @@ void PoolCore::removeWorker(WorkerProcess *w, int exitCode, int sig, bool startF
         }
     }
 
+    closeInput(w);
     QProcess *p = w->process;
     QObject::disconnect(p, nullptr, this, nullptr);
     p->deleteLater();
@@ -1116,17 +1190,146 @@ void PoolCore::frontChanged(WorkerProcess *w)
         w->taskTimer->start(int(std::min<qint64>(limit, std::numeric_limits<int>::max())));
 }
 
+qsizetype PoolCore::adoptHandoffLocked(WorkerProcess *w)
+{
+    m_directIdle.erase(std::remove(m_directIdle.begin(), m_directIdle.end(), w),
+                       m_directIdle.end());
+    const qsizetype n = qsizetype(w->handoff.size());
+    for (auto &item : w->handoff)
+        w->inFlight.push_back(std::move(item));
+    w->handoff.clear();
+    w->hasHandoff.store(false, std::memory_order_relaxed);
+    return n;
+}
+
+void PoolCore::adoptHandoff(WorkerProcess *w)
+{
+    const bool wasIdle = w->inFlight.empty();
+    qsizetype n;
+    {
+        QMutexLocker locker(&m_mutex);
+        n = adoptHandoffLocked(w);
+    }
+    adopted(w, n, wasIdle);
+}
+
+void PoolCore::adopted(WorkerProcess *w, qsizetype count, bool wasIdle)
+{
+    if (count == 0)
+        return;
+    w->handedOut += int(count);
+    {
+        QMutexLocker locker(&m_infoMutex);
+        m_stats.running += count;
+    }
+    if (wasIdle)
+        frontChanged(w); // its record says running, its time limit starts
+    updateInfo(w);
+    if (!m_sweepTimer->isActive())
+        m_sweepTimer->start();
+}
+
+void PoolCore::sendToWorker(WorkerProcess *w, const QByteArray &bytes, bool now)
+{
+    if (bytes.isEmpty())
+        return;
+    QMutexLocker locker(&w->outMutex);
+    if (w->inputFd < 0)
+        return;
+    const bool first = w->outQueue.empty();
+    w->outQueue.push_back(bytes);
+    if (!(now && first)) {
+        // Sent when the engine thread next finds the pipe writable: whatever else this turn
+        // of its event loop queues for the worker goes in the same system call.
+        if (first && QThread::currentThread() == thread())
+            w->writeNotifier->setEnabled(true);
+        return;
+    }
+    const ssize_t n = ::write(w->inputFd, bytes.constData(), size_t(bytes.size()));
+    if (n == bytes.size()) {
+        w->outQueue.pop_front();
+        return;
+    }
+    if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK) {
+        w->outQueue.clear(); // not expected (we hold a reader); the worker's exit is handled
+        return;
+    }
+    w->outOffset = std::max<ssize_t>(n, 0);
+    // The rest when the pipe has room. (Not reached in practice: a direct write goes only
+    // to an idle worker, whose input is empty.)
+    const int index = w->index;
+    QMetaObject::invokeMethod(
+        this,
+        [this, index] {
+            for (const auto &worker : m_workers)
+                if (worker->index == index)
+                    flushToWorker(worker.get());
+        },
+        Qt::QueuedConnection);
+}
+
+void PoolCore::flushToWorker(WorkerProcess *w)
+{
+    QMutexLocker locker(&w->outMutex);
+    while (!w->outQueue.empty() && w->inputFd >= 0) {
+        const QByteArray &front = w->outQueue.front();
+        const ssize_t n = ::write(w->inputFd, front.constData() + w->outOffset,
+                                  size_t(front.size() - w->outOffset));
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+            w->writeNotifier->setEnabled(true); // the worker is behind: on when it has read
+            return;
+        }
+        if (n < 0) {
+            w->outQueue.clear(); // not expected (we hold a reader); the worker's exit is handled
+            break;
+        }
+        w->outOffset += n;
+        if (w->outOffset == front.size()) {
+            w->outQueue.pop_front();
+            w->outOffset = 0;
+        }
+    }
+    if (w->writeNotifier)
+        w->writeNotifier->setEnabled(false);
+    if (w->closeAfterSend && w->outQueue.empty() && w->inputFd >= 0) {
+        ::close(w->inputFd); // the worker reads end of input (its notifier stays disabled)
+        w->inputFd = -1;
+    }
+}
+
+void PoolCore::closeInput(WorkerProcess *w)
+{
+    QMutexLocker locker(&w->outMutex);
+    delete w->writeNotifier; // before the descriptor: a notifier must never outlive its fd
+    w->writeNotifier = nullptr;
+    if (w->inputFd >= 0)
+        ::close(w->inputFd);
+    if (w->inputReadFd >= 0)
+        ::close(w->inputReadFd);
+    w->inputFd = w->inputReadFd = -1;
+    w->outQueue.clear();
+}
+
 void PoolCore::retire(WorkerProcess *w)
 {
     if (w->shutdownSent || w->exited)
         return;
+    adoptHandoff(w);
     w->retiring = true;
+    if (!w->inFlight.empty())
+        return; // a submitting thread handed it a task meanwhile: it retires after that one
     w->shutdownSent = true;
     w->state = WorkerState::Exiting;
     w->idleTimer->stop();
     if (w->helloReceived)
-        w->process->write(encodeFrame(FrameType::Shutdown, 0));
-    w->process->closeWriteChannel();
+        sendToWorker(w, encodeFrame(FrameType::Shutdown, 0));
+    {
+        QMutexLocker locker(&w->outMutex);
+        w->closeAfterSend = true; // the worker then reads end of input
+    }
+    flushToWorker(w);
     updateInfo(w);
 }
 

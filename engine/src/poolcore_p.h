@@ -21,6 +21,7 @@
 #include <QtCore/QHash>
 #include <QtCore/QMutex>
 #include <QtCore/QObject>
+#include <QtCore/QSocketNotifier>
 #include <QtCore/QProcess>
 #include <QtCore/QTimer>
 
@@ -72,6 +73,19 @@ struct WorkerProcess
     quint64 initializerId = 0;
     int handedOut = 0;         //!< tasks given to it, for maxTasksPerWorker
     std::unique_ptr<FrameDecoder> decoder;
+    // Its standard input: a pipe of ours (stdout and stderr stay QProcess's). Written by the
+    // engine thread, and by a submitting thread that hands a task straight to an idle worker
+    // (PoolCore::enqueue()); the queue is under outMutex.
+    int inputFd = -1;     //!< the write end (non-blocking)
+    int inputReadFd = -1; //!< the worker's end, kept open here so that writes never see EPIPE
+    QSocketNotifier *writeNotifier = nullptr; //!< engine thread: sends what is queued
+    QMutex outMutex;
+    std::deque<QByteArray> outQueue; //!< bytes not sent yet, in order
+    qsizetype outOffset = 0;         //!< of outQueue.front() already sent
+    bool closeAfterSend = false;     //!< end its input once outQueue is sent
+    //! Tasks a submitting thread sent it directly, not yet in inFlight (under m_mutex).
+    std::vector<std::unique_ptr<WorkItem>> handoff;
+    std::atomic<bool> hasHandoff{false}; //!< handoff is not empty: lets onStdout() skip m_mutex
     std::unique_ptr<SharedRing> toWorker;   //!< attachments of calls (we write)
     std::unique_ptr<SharedRing> fromWorker; //!< attachments of results (we read)
     bool sharedMemory = false;              //!< the worker mapped them (its Hello says so)
@@ -143,6 +157,18 @@ private:
     void dispatch();
     void spawnWorker();
     void onStdout(WorkerProcess *w);
+    //! Any thread (the caller holds m_mutex when it is not the engine thread): queues \a bytes
+    //! for the worker; sends them at once when \a now and nothing is queued before them,
+    //! otherwise when the engine thread next finds the socket writable.
+    void sendToWorker(WorkerProcess *w, const QByteArray &bytes, bool now = false);
+    void flushToWorker(WorkerProcess *w);
+    void closeInput(WorkerProcess *w);
+    //! Moves tasks submitting threads handed to \a w into its inFlight (m_mutex held) and
+    //! takes it off m_directIdle; returns how many.
+    qsizetype adoptHandoffLocked(WorkerProcess *w);
+    //! The same, then the bookkeeping of those tasks (counters, record, timers).
+    void adoptHandoff(WorkerProcess *w);
+    void adopted(WorkerProcess *w, qsizetype count, bool wasIdle);
     void onStderr(WorkerProcess *w);
     void onFinished(WorkerProcess *w, int exitCode, QProcess::ExitStatus status);
     void onStartFailed(WorkerProcess *w);
@@ -190,6 +216,8 @@ private:
     QString m_brokenReason;
     std::atomic<bool> m_dispatchPosted{false};
     bool m_saturated = false; //!< dispatch() will run again on its own (see there)
+    //! Idle workers a submitting thread may hand a task to directly (see enqueue()).
+    std::vector<WorkerProcess *> m_directIdle;
     std::atomic<int> m_maxWorkers;
     std::atomic<int> m_minWorkers;
 
