@@ -572,6 +572,22 @@ private Q_SLOTS:
         QCOMPARE(m_manager->submitTask(tasks::add, 2, 3).result(), 5); // and directly again
     }
 
+    // A frame larger than the input pipe's buffer, handed to an idle worker from this thread:
+    // what the pipe does not take at once goes out from the engine thread, in order, before
+    // anything submitted after it.
+    void largeFrameHandedToAnIdleWorkerArrivesWhole()
+    {
+        m_manager->start(1);
+        QCOMPARE(m_manager->submitTask(tasks::add, 1, 1).result(), 2); // the worker is idle now
+        QString text(4 * 1024 * 1024, Qt::Uninitialized); // UTF-8 in the frame: 4 MiB
+        for (qsizetype i = 0; i < text.size(); ++i)
+            text[i] = QLatin1Char(char('a' + i % 26));
+        auto big = m_manager->submitTask(tasks::echoVariant, QVariant(text));
+        auto next = m_manager->submitTask(tasks::add, 2, 3);
+        QCOMPARE(big.result().toString(), text);
+        QCOMPARE(next.result(), 5);
+    }
+
     void cancelTaskByIdForMonitors()
     {
         m_manager->start(1); // one worker: the second task waits in the queue

@@ -1255,8 +1255,8 @@ void PoolCore::sendToWorker(WorkerProcess *w, const QByteArray &bytes, bool now)
         return;
     }
     w->outOffset = std::max<ssize_t>(n, 0);
-    // The rest when the pipe has room. (Not reached in practice: a direct write goes only
-    // to an idle worker, whose input is empty.)
+    // The rest when the pipe has room: a frame larger than the pipe's buffer (a long string,
+    // say; byte arrays that large go through the rings, but not on this path).
     const int index = w->index;
     QMetaObject::invokeMethod(
         this,
