@@ -818,6 +818,7 @@ void PoolCore::killWorker(WorkerProcess *w, WorkerProcess::KillKind kind, const 
 {
     if (w->killKind != WorkerProcess::KillKind::None)
         return;
+    adoptHandoff(w); // and off m_directIdle: no submission may send to it from now on
     w->killKind = kind;
     w->killReason = reason;
     w->state = WorkerState::Exiting;
@@ -1488,6 +1489,7 @@ bool PoolCore::killWorkerByPid(qint64 pid)
                                                          "on request")
                                               .arg(w->name)
                                               .arg(pid));
+                    adoptHandoff(w.get()); // and off m_directIdle, as in killWorker()
                     w->process->kill(); // handled exactly like a crash
                     return;
                 }
