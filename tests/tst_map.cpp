@@ -317,6 +317,26 @@ private Q_SLOTS:
         }
     }
 
+    void callFramesAreStandardCbor()
+    {
+        // encodeCallFrame() writes [name, [arguments...]] itself, an ASCII name straight from
+        // its UTF-16: the bytes must be Qt's for the same array, whatever the name.
+        const QString names[] = {
+            QStringLiteral("add"), QString(), QString(23, QLatin1Char('n')),
+            QString(24, QLatin1Char('n')), QString(300, QLatin1Char('n')),
+            QString::fromUtf8("r\xc3\xa9sum\xc3\xa9"), QString::fromUtf8("\xe6\xbc\xa2\xf0\x9f\x98\x80"),
+            QStringLiteral("tab\tand\x7f"),
+        };
+        const QCborArray arguments{1, QStringLiteral("two"), QByteArray("3")};
+        for (const QString &name : names) {
+            const QByteArray frame =
+                detail::encodeCallFrame(detail::FrameType::Call, 7, name, arguments);
+            const QByteArray expected = QCborArray{name, arguments}.toCborValue().toCbor();
+            QCOMPARE(frame.mid(detail::frameHeaderSize).toHex(), expected.toHex());
+            QCOMPARE(qsizetype(qFromLittleEndian<quint32>(frame.constData())), frame.size() - 4);
+        }
+    }
+
     void chunkFramesOnTheWire()
     {
         // A MapCall carries [name, [item...]]; the worker answers [result...].

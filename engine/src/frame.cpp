@@ -5,6 +5,7 @@
 #include <QtCore/QCborStreamReader>
 #include <QtCore/QtEndian>
 
+#include <algorithm>
 #include <limits>
 
 namespace procpool::detail {
@@ -175,12 +176,24 @@ QByteArray encodeFrame(FrameType type, quint64 id, const QCborValue &body)
 QByteArray encodeCallFrame(FrameType type, quint64 id, const QString &taskName,
                            const QCborArray &arguments)
 {
-    const QByteArray name = taskName.toUtf8();
     QByteArray out;
-    out.reserve(64 + name.size());
+    out.reserve(64 + taskName.size());
     out.resize(frameHeaderSize);
     appendHead(out, 4, 2);
-    appendString(out, 3, name.constData(), name.size());
+    // Task names are nearly always ASCII: written straight into the frame, without a UTF-8
+    // copy of the name for every call.
+    const QChar *name = taskName.constData();
+    const qsizetype length = taskName.size();
+    if (std::all_of(name, name + length, [](QChar c) { return c.unicode() < 0x80; })) {
+        appendHead(out, 3, quint64(length));
+        const qsizetype at = out.size();
+        out.resize(at + length);
+        std::transform(name, name + length, out.data() + at,
+                       [](QChar c) { return char(c.unicode()); });
+    } else {
+        const QByteArray utf8 = taskName.toUtf8();
+        appendString(out, 3, utf8.constData(), utf8.size());
+    }
     appendHead(out, 4, quint64(arguments.size()));
     for (const QCborValue &argument : arguments)
         appendCbor(out, argument);
