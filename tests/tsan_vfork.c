@@ -6,7 +6,7 @@
  * leaves through execve() from inside them. That state is left inconsistent: without this file
  * TSan missed races on the engine thread (the one that starts workers) that it reports on every
  * run with it.
- * TSan's own vfork() interceptor turns vfork() into fork() for this reason; Qt's raw clone()
+ * TSan's own vfork() interceptor turns vfork() into fork() for this reason; Qt's call to clone()
  * bypasses it, so this does the same for such a clone(): fork() (which TSan intercepts), run
  * the child function, and hand back the pid file descriptor that CLONE_PIDFD asked for.
  */
