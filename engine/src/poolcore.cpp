@@ -420,9 +420,11 @@ void PoolCore::spawnWorker()
     // too: a write to a worker that died then fails neither with EPIPE nor with SIGPIPE in the
     // application (the bytes are dropped with the pipe when the exit is handled).
     int input[2] = {-1, -1};
+    int inputError = 0;
     if (::pipe2(input, O_CLOEXEC) == 0) {
         if (input[0] <= STDERR_FILENO) { // dup2() onto itself would keep close-on-exec
             const int high = ::fcntl(input[0], F_DUPFD_CLOEXEC, STDERR_FILENO + 1);
+            inputError = errno;
             ::close(input[0]);
             input[0] = high;
         }
@@ -434,6 +436,7 @@ void PoolCore::spawnWorker()
         w->writeNotifier->setEnabled(false);
         connect(w->writeNotifier, &QSocketNotifier::activated, this, [this, w] { flushToWorker(w); });
     } else {
+        inputError = errno;
         input[0] = input[1] = -1;
     }
     p->setStandardInputFile(QProcess::nullDevice());
@@ -510,7 +513,7 @@ void PoolCore::spawnWorker()
     if (workerInput < 0) {
         w->killKind = WorkerProcess::KillKind::Handshake;
         w->killReason = QStringLiteral("cannot create the input channel of a worker: %1")
-                            .arg(QString::fromLocal8Bit(std::strerror(errno)));
+                            .arg(QString::fromLocal8Bit(std::strerror(inputError)));
         Q_EMIT workerLog(0, QStringLiteral("procpool: ") + w->killReason);
         removeWorker(w, -1, 0, true);
         return;

@@ -159,7 +159,7 @@ private:
     void onStdout(WorkerProcess *w);
     //! Any thread (the caller holds m_mutex when it is not the engine thread): queues \a bytes
     //! for the worker; sends them at once when \a now and nothing is queued before them,
-    //! otherwise when the engine thread next finds the socket writable.
+    //! otherwise when the engine thread next finds the pipe writable.
     void sendToWorker(WorkerProcess *w, const QByteArray &bytes, bool now = false);
     void flushToWorker(WorkerProcess *w);
     void closeInput(WorkerProcess *w);
