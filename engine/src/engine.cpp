@@ -1,7 +1,9 @@
 #include "engine_p.h"
 
+#include "childprocess_p.h"
 #include "poolcore_p.h"
 
+#include <QtCore/QAbstractEventDispatcher>
 #include <QtCore/QCoreApplication>
 
 #include <algorithm>
@@ -113,6 +115,10 @@ void Engine::shutdown(ShutdownReason reason)
         m_running = false;
     }
     cores.clear(); // managers may still hold their cores; the deleter copes with a dead thread
+    // The fork servers end with the thread that started them (PR_SET_PDEATHSIG); their
+    // objects live on it, so they are closed there.
+    QMetaObject::invokeMethod(QAbstractEventDispatcher::instance(t), &ForkServer::closeAll,
+                              Qt::BlockingQueuedConnection);
     t->quit();
     t->wait();
 }

@@ -49,8 +49,11 @@ constexpr qsizetype maxLogLineBytes = 64 * 1024; //!< longer output lines are cu
 
 QString exitDescription(int exitCode, int sig)
 {
-    return sig ? QStringLiteral("killed by %1").arg(signalName(sig))
-               : QStringLiteral("exited with code %1").arg(exitCode);
+    if (sig)
+        return QStringLiteral("killed by %1").arg(signalName(sig));
+    if (exitCode < 0) // its fork server, the only one who could tell, was gone
+        return QStringLiteral("exited (its exit status is unknown)");
+    return QStringLiteral("exited with code %1").arg(exitCode);
 }
 
 } // namespace
@@ -384,20 +387,20 @@ void PoolCore::spawnWorker()
     w->name = QStringLiteral("%1-%2").arg(prefix).arg(w->index);
     w->decoder = std::make_unique<FrameDecoder>(m_options.maxFrameSize);
 
-    auto *p = new QProcess(this);
-    w->process = p;
+    ChildProcess::Setup setup;
     const StartContext &ctx = m_options.startContext;
-    p->setProgram(m_program);
-    p->setArguments(ctx.arguments);
-    if (!ctx.workingDirectory.isEmpty())
-        p->setWorkingDirectory(ctx.workingDirectory);
-    QProcessEnvironment env = ctx.environment.isEmpty() ? QProcessEnvironment::systemEnvironment()
-                                                        : ctx.environment;
-    env.insert(QStringLiteral("PROCPOOL_WORKER"), QString::number(protocolVersion));
-    env.insert(QStringLiteral("PROCPOOL_WORKER_NAME"), w->name);
-    env.insert(QStringLiteral("PROCPOOL_MAX_FRAME"), QString::number(m_options.maxFrameSize));
-    env.insert(QStringLiteral("PROCPOOL_PARENT_PID"), QString::number(getpid()));
-    int ringFds[2] = {-1, -1};
+    setup.program = m_program;
+    setup.arguments = ctx.arguments;
+    setup.workingDirectory = ctx.workingDirectory;
+    setup.environment = ctx.environment.isEmpty() ? QProcessEnvironment::systemEnvironment()
+                                                  : ctx.environment;
+    setup.workerEnvironment = {
+        {QByteArrayLiteral("PROCPOOL_WORKER"), QByteArray::number(protocolVersion)},
+        {QByteArrayLiteral("PROCPOOL_WORKER_NAME"), w->name.toUtf8()},
+        {QByteArrayLiteral("PROCPOOL_MAX_FRAME"), QByteArray::number(m_options.maxFrameSize)}};
+    setup.daemon = m_options.daemon;
+    setup.method = ctx.method;
+    setup.serverHandshakeMs = int(m_options.handshakeTimeout.count());
     if (m_options.sharedMemory) {
         const int toWorker = SharedRing::createFile();
         const int fromWorker = toWorker < 0 ? -1 : SharedRing::createFile();
@@ -405,20 +408,20 @@ void PoolCore::spawnWorker()
             const qint64 ringMax = SharedRing::headerSize + m_options.maxFrameSize;
             w->toWorker = std::make_unique<SharedRing>(toWorker, ringMax);
             w->fromWorker = std::make_unique<SharedRing>(fromWorker, ringMax);
-            ringFds[0] = toWorker;
-            ringFds[1] = fromWorker;
-            env.insert(QStringLiteral("PROCPOOL_SHM"),
-                       QStringLiteral("%1,%2").arg(toWorker).arg(fromWorker));
+            setup.rings[0] = toWorker;
+            setup.rings[1] = fromWorker;
         } else if (toWorker >= 0) {
             ::close(toWorker); // no memfd here: everything goes through the pipes
         }
     }
-    p->setProcessEnvironment(env);
 
-    // The worker's standard input is a pipe of our own rather than QProcess's, so that a
-    // submitting thread can write a Call to an idle worker itself. We keep its read end open
-    // too: a write to a worker that died then fails neither with EPIPE nor with SIGPIPE in the
-    // application (the bytes are dropped with the pipe when the exit is handled).
+    auto *p = new ChildProcess(this);
+    w->process = p;
+
+    // The worker's standard input is a pipe of our own, so that a submitting thread can write
+    // a Call to an idle worker itself. We keep its read end open too: a write to a worker that
+    // died then fails neither with EPIPE nor with SIGPIPE in the application (the bytes are
+    // dropped with the pipe when the exit is handled).
     int input[2] = {-1, -1};
     int inputError = 0;
     if (::pipe2(input, O_CLOEXEC) == 0) {
@@ -439,34 +442,14 @@ void PoolCore::spawnWorker()
         inputError = errno;
         input[0] = input[1] = -1;
     }
-    p->setStandardInputFile(QProcess::nullDevice());
-    const int workerInput = input[0];
+    setup.input = input[0];
 
-    const bool daemon = m_options.daemon;
-    const pid_t parent = getpid();
-    p->setChildProcessModifier([daemon, parent, ringFds, workerInput] {
-        // Runs in the child between fork and exec: async-signal-safe calls only.
-        if (workerInput < 0 || ::dup2(workerInput, STDIN_FILENO) < 0)
-            ::_exit(126);
-        // The rings are close-on-exec everywhere else; this worker alone inherits them.
-        for (const int fd : ringFds)
-            if (fd >= 0)
-                ::fcntl(fd, F_SETFD, 0);
-        ::setpgid(0, 0); // a terminal's Ctrl-C goes to the application, not to its workers
-        if (daemon)
-            ::prctl(PR_SET_PDEATHSIG, SIGKILL);
-        if (::getppid() != parent)
-            ::_exit(127); // the parent died before PDEATHSIG was armed
-    });
-
-    connect(p, &QProcess::readyReadStandardOutput, this, [this, w] { onStdout(w); });
-    connect(p, &QProcess::readyReadStandardError, this, [this, w] { onStderr(w); });
-    connect(p, &QProcess::finished, this,
+    connect(p, &ChildProcess::readyReadStandardOutput, this, [this, w] { onStdout(w); });
+    connect(p, &ChildProcess::readyReadStandardError, this, [this, w] { onStderr(w); });
+    connect(p, &ChildProcess::finished, this,
             [this, w](int code, QProcess::ExitStatus status) { onFinished(w, code, status); });
-    connect(p, &QProcess::errorOccurred, this, [this, w](QProcess::ProcessError error) {
-        if (error == QProcess::FailedToStart)
-            onStartFailed(w);
-    });
+    connect(p, &ChildProcess::failedToStart, this, [this, w] { onStartFailed(w); });
+    connect(p, &ChildProcess::started, this, [this, w](qint64 pid) { onStarted(w, pid); });
 
     w->taskTimer = new QTimer(p);
     w->taskTimer->setSingleShot(true);
@@ -510,7 +493,7 @@ void PoolCore::spawnWorker()
     });
 
     m_workers.push_back(std::move(owned));
-    if (workerInput < 0) {
+    if (setup.input < 0) {
         w->killKind = WorkerProcess::KillKind::Handshake;
         w->killReason = QStringLiteral("cannot create the input channel of a worker: %1")
                             .arg(QString::fromLocal8Bit(std::strerror(inputError)));
@@ -518,11 +501,14 @@ void PoolCore::spawnWorker()
         removeWorker(w, -1, 0, true);
         return;
     }
-    p->start(QIODevice::ReadOnly);
-    if (p->state() == QProcess::NotRunning)
-        return; // FailedToStart was handled (and the worker removed) inside start()
-    w->pid = p->processId();
+    // The handshake's time runs from here: it covers a fork server's own start too.
     w->handshakeTimer->start(int(m_options.handshakeTimeout.count()));
+    p->start(setup); // may report started() or failedToStart() (which removes w) inside
+}
+
+void PoolCore::onStarted(WorkerProcess *w, qint64 pid)
+{
+    w->pid = pid;
     w->info.pid = w->pid;
     w->info.name = w->name;
     w->info.state = WorkerState::Starting;
@@ -869,8 +855,11 @@ void PoolCore::onFinished(WorkerProcess *w, int exitCode, QProcess::ExitStatus s
 void PoolCore::removeWorker(WorkerProcess *w, int exitCode, int sig, bool startFailure)
 {
     adoptHandoff(w); // tasks sent to it directly fail or go back to the queue like the rest
+    w->handshakeTimer->stop();
     w->taskTimer->stop();
     w->idleTimer->stop();
+    if (w->trimTimer)
+        w->trimTimer->stop();
     QString reason;
     if (w->killKind != WorkerProcess::KillKind::None && w->killKind != WorkerProcess::KillKind::Stopped)
         reason = w->killReason;
@@ -948,7 +937,7 @@ void PoolCore::removeWorker(WorkerProcess *w, int exitCode, int sig, bool startF
     }
 
     closeInput(w);
-    QProcess *p = w->process;
+    ChildProcess *p = w->process;
     QObject::disconnect(p, nullptr, this, nullptr);
     p->deleteLater();
     const auto it = std::find_if(m_workers.begin(), m_workers.end(),

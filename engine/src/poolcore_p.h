@@ -23,6 +23,8 @@
 #include <QtCore/QObject>
 #include <QtCore/QSocketNotifier>
 #include <QtCore/QProcess>
+
+#include "childprocess_p.h"
 #include <QtCore/QTimer>
 
 #include <atomic>
@@ -60,7 +62,7 @@ enum class StopMode {
 //! One worker process and its side of the protocol.
 struct WorkerProcess
 {
-    QProcess *process = nullptr;
+    ChildProcess *process = nullptr;
     qint64 pid = 0;
     int index = 0;
     QString name;
@@ -170,6 +172,7 @@ private:
     void adoptHandoff(WorkerProcess *w);
     void adopted(WorkerProcess *w, qsizetype count, bool wasIdle);
     void onStderr(WorkerProcess *w);
+    void onStarted(WorkerProcess *w, qint64 pid);
     void onFinished(WorkerProcess *w, int exitCode, QProcess::ExitStatus status);
     void onStartFailed(WorkerProcess *w);
     void handleFrame(WorkerProcess *w, const Frame &frame);

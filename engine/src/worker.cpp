@@ -8,6 +8,7 @@
 #include <procpool/worker.h>
 
 #include "attachments_p.h"
+#include "forkserver_p.h"
 #include "frame_p.h"
 #include "worker_p.h"
 #include "tasktable_p.h"
@@ -250,8 +251,21 @@ void setProcessTitle(int argc, char **argv, const QByteArray &title)
 
 void workerMain(int argc, char **argv)
 {
-    if (qEnvironmentVariableIsEmpty("PROCPOOL_WORKER"))
+    const bool forkServer = !qEnvironmentVariableIsEmpty("PROCPOOL_FORK_SERVER");
+    if (!forkServer && qEnvironmentVariableIsEmpty("PROCPOOL_WORKER"))
         return;
+    // The process title overwrites argv's storage, so tasks get a copy of the arguments.
+    static int appArgc = argc;
+    static std::vector<QByteArray> argStorage(argv, argv + argc);
+    static std::vector<char *> appArgv;
+    for (QByteArray &arg : argStorage)
+        appArgv.push_back(arg.data());
+    appArgv.push_back(nullptr);
+    if (forkServer) {
+        const QByteArray control = takeEnv("PROCPOOL_FORK_SERVER");
+        setProcessTitle(argc, argv, QByteArrayLiteral("procpool fork server"));
+        detail::runForkServer(control.toInt()); // returns in each worker it forks
+    }
     const QByteArray version = takeEnv("PROCPOOL_WORKER");
     const QByteArray name = takeEnv("PROCPOOL_WORKER_NAME");
     const QByteArray maxFrame = takeEnv("PROCPOOL_MAX_FRAME");
@@ -295,13 +309,6 @@ void workerMain(int argc, char **argv)
     if (!parent.isEmpty() && getppid() != parent.toLongLong())
         std::_Exit(0); // the pool died before we got here
 
-    // The process title overwrites argv's storage, so tasks get a copy of the arguments.
-    static int appArgc = argc;
-    static std::vector<QByteArray> argStorage(argv, argv + argc);
-    static std::vector<char *> appArgv;
-    for (QByteArray &arg : argStorage)
-        appArgv.push_back(arg.data());
-    appArgv.push_back(nullptr);
     if (!name.isEmpty()) {
         ::prctl(PR_SET_NAME, name.left(15).constData(), 0, 0, 0);
         setProcessTitle(argc, argv, name);

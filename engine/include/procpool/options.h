@@ -16,6 +16,20 @@
 
 namespace procpool {
 
+//! How a pool starts its workers (the start methods of Python's multiprocessing).
+enum class StartMethod {
+    //! The program is started once as a fork server (kept until the application exits and
+    //! shared by every pool with the same program, arguments, directory and environment),
+    //! which forks each worker from itself: a worker is ready in a fraction of a millisecond
+    //! instead of an exec and the loading of Qt. A program that does not answer as a fork
+    //! server (one that does not call workerMain(), or another build) is started with Exec.
+    //! Daemon workers die with their server, which dies with the application.
+    ForkServer,
+    //! Every worker is the program started anew (QProcess): no extra process, and each
+    //! worker begins from a fresh exec of the program as it is on disk now.
+    Exec,
+};
+
 //! Which program a pool starts as its workers: the seed's `mp_context`.
 //!
 //! The default (empty program) starts this application's own executable again in worker mode;
@@ -27,6 +41,7 @@ struct PROCPOOL_ENGINE_EXPORT StartContext
     QStringList arguments;            //!< passed to the worker program
     QProcessEnvironment environment;  //!< empty: inherit this process's environment
     QString workingDirectory;         //!< empty: inherit
+    StartMethod method = StartMethod::ForkServer; //!< how each worker is started
 
     //! The program the pool will really start (resolves the empty default).
     QString resolvedProgram() const;

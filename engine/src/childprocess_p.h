@@ -1,0 +1,129 @@
+// procpool — one worker process as the engine thread sees it, however it was started.
+//
+// StartMethod::Exec starts the program with QProcess. StartMethod::ForkServer asks the
+// program's fork server (started once per program, arguments, directory and environment, and
+// kept for the rest of the engine thread's life) to fork it; the worker's pipes are made here
+// and passed over, so its output reaches this process directly, and the server reports its
+// exit. Either way the engine sees the same signals.
+#pragma once
+
+#include <procpool/options.h>
+
+#include <QtCore/QByteArray>
+#include <QtCore/QHash>
+#include <QtCore/QList>
+#include <QtCore/QObject>
+#include <QtCore/QPointer>
+#include <QtCore/QProcess>
+#include <QtCore/QSocketNotifier>
+#include <QtCore/QTimer>
+
+#include <memory>
+#include <vector>
+
+namespace procpool::detail {
+
+class ForkServer;
+
+class ChildProcess : public QObject
+{
+    Q_OBJECT
+public:
+    struct Setup
+    {
+        QString program;
+        QStringList arguments;
+        QString workingDirectory;
+        QProcessEnvironment environment; //!< the base: this process's or the StartContext's
+        QList<std::pair<QByteArray, QByteArray>> workerEnvironment; //!< PROCPOOL_* of this worker
+        int input = -1;              //!< becomes its standard input
+        int rings[2] = {-1, -1};     //!< its shared-memory rings (to it, from it), or -1
+        bool daemon = false;         //!< dies with this process (with its server)
+        StartMethod method = StartMethod::ForkServer;
+        int serverHandshakeMs = 30000; //!< how long a new fork server may take to say hello
+    };
+
+    explicit ChildProcess(QObject *parent = nullptr);
+    ~ChildProcess() override;
+
+    //! Emits started() (inside this call or later) or failedToStart() (possibly inside).
+    void start(const Setup &setup);
+    qint64 pid() const { return m_pid; }
+    QString errorString() const { return m_error; }
+    QByteArray readAllStandardOutput();
+    QByteArray readAllStandardError();
+    void kill();
+
+Q_SIGNALS:
+    void started(qint64 pid);
+    void readyReadStandardOutput();
+    void readyReadStandardError();
+    //! exitCode is the signal for CrashExit, as with QProcess; -1 with NormalExit: the exit
+    //! was seen but its status is unknown (the fork server that reaped it is gone).
+    void finished(int exitCode, QProcess::ExitStatus status);
+    void failedToStart();
+
+private:
+    friend class ForkServer;
+    void startExec();
+    // From the fork server:
+    void forked(qint64 pid, int pidfd);
+    void forkFailed(int error);
+    void exited(int waitStatus);
+    void serverGone(bool beforeFork);
+    void finish(int exitCode, QProcess::ExitStatus status);
+    QByteArray readFrom(int &fd, QSocketNotifier *notifier);
+
+    Setup m_setup;
+    QProcess *m_process = nullptr; //!< Exec
+    QPointer<ForkServer> m_server; //!< ForkServer, until it answered for us
+    int m_out = -1, m_err = -1;    //!< ForkServer: our ends of its stdout and stderr
+    int m_pidfd = -1;
+    QSocketNotifier *m_outNotifier = nullptr;
+    QSocketNotifier *m_errNotifier = nullptr;
+    QSocketNotifier *m_exitNotifier = nullptr; //!< only once its server is gone
+    qint64 m_pid = 0;
+    bool m_finished = false;
+    QString m_error;
+};
+
+class ForkServer : public QObject
+{
+    Q_OBJECT
+public:
+    //! The server for \a setup's program, arguments, directory and environment, started if
+    //! needed; nullptr if that program did not answer as a fork server (start it with exec).
+    static ForkServer *forSetup(const ChildProcess::Setup &setup);
+    //! Ends every server (engine thread, at shutdown); their workers live on.
+    static void closeAll();
+
+    ~ForkServer() override;
+    void spawn(ChildProcess *child);
+    void forget(ChildProcess *child);
+
+private:
+    ForkServer(const ChildProcess::Setup &setup);
+    bool matches(const ChildProcess::Setup &setup) const;
+    void start();
+    void send(ChildProcess *child);
+    void readMessages();
+    void unusable();
+    void serverFinished();
+    void abandonChildren();
+
+    QString m_program;
+    QStringList m_arguments;
+    QString m_workingDirectory;
+    QStringList m_environment;
+    QProcess *m_process = nullptr;
+    int m_control = -1;
+    QSocketNotifier *m_notifier = nullptr;
+    QTimer m_helloTimer;
+    enum class State { Starting, Ready, Unusable, Gone } m_state = State::Starting;
+    quint32 m_nextId = 1;
+    std::vector<QPointer<ChildProcess>> m_waiting;      //!< before its hello
+    QHash<quint32, QPointer<ChildProcess>> m_requested; //!< sent, not forked yet
+    QHash<quint32, QPointer<ChildProcess>> m_running;   //!< forked, exit not reported yet
+};
+
+} // namespace procpool::detail
