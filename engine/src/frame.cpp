@@ -1,5 +1,7 @@
 #include "frame_p.h"
 
+#include <procpool/processpoolmanager.h>
+
 #include <QtCore/QCborArray>
 #include <QtCore/QCborMap>
 #include <QtCore/QCborStreamReader>
@@ -173,8 +175,7 @@ QByteArray encodeFrame(FrameType type, quint64 id, const QCborValue &body)
     return out;
 }
 
-QByteArray encodeCallFrame(FrameType type, quint64 id, const QString &taskName,
-                           const QCborArray &arguments)
+QByteArray beginCallFrame(const QString &taskName, qsizetype argumentCount)
 {
     QByteArray out;
     out.reserve(64 + taskName.size());
@@ -194,7 +195,24 @@ QByteArray encodeCallFrame(FrameType type, quint64 id, const QString &taskName,
         const QByteArray utf8 = taskName.toUtf8();
         appendString(out, 3, utf8.constData(), utf8.size());
     }
-    appendHead(out, 4, quint64(arguments.size()));
+    appendHead(out, 4, quint64(argumentCount));
+    return out;
+}
+
+void appendCallArgument(QByteArray &frame, const QCborValue &argument)
+{
+    appendCbor(frame, argument);
+}
+
+void finishCallFrame(QByteArray &frame, FrameType type, quint64 id)
+{
+    finishHeader(frame, type, id);
+}
+
+QByteArray encodeCallFrame(FrameType type, quint64 id, const QString &taskName,
+                           const QCborArray &arguments)
+{
+    QByteArray out = beginCallFrame(taskName, arguments.size());
     for (const QCborValue &argument : arguments)
         appendCbor(out, argument);
     finishHeader(out, type, id);

@@ -54,6 +54,8 @@ PROCPOOL_ENGINE_EXPORT QByteArray encodeFrame(FrameType type, quint64 id,
                                               const QByteArray &body = QByteArray());
 //! Encodes \a body as CBOR straight after the frame header: no second copy of the body.
 PROCPOOL_ENGINE_EXPORT QByteArray encodeFrame(FrameType type, quint64 id, const QCborValue &body);
+//! Writes the header of a frame from beginCallFrame() (processpoolmanager.h).
+PROCPOOL_ENGINE_EXPORT void finishCallFrame(QByteArray &frame, FrameType type, quint64 id);
 //! A Call or MapCall frame: [taskName, arguments], without building that array first.
 PROCPOOL_ENGINE_EXPORT QByteArray encodeCallFrame(FrameType type, quint64 id,
                                                   const QString &taskName,

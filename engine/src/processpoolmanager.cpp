@@ -262,7 +262,7 @@ void ProcessPoolManager::checkSubmission(const SubmitOptions &options) const
         throw UnknownTaskError(options.taskType, required);
 }
 
-quint64 ProcessPoolManager::enqueue(const QString &taskName, QCborArray &&arguments,
+quint64 ProcessPoolManager::enqueue(const QString &taskName, QByteArray &&frame,
                                     QList<QByteArray> &&attachments,
                                     std::unique_ptr<detail::ResultSink> sink,
                                     const SubmitOptions &options, bool chunk)
@@ -277,9 +277,9 @@ quint64 ProcessPoolManager::enqueue(const QString &taskName, QCborArray &&argume
         options.timeout.count() < 0 ? core->startOptions().taskTimeout : options.timeout;
     item->timeoutMs = timeout.count();
     item->chunk = chunk;
-    item->frame = detail::encodeCallFrame(chunk ? detail::FrameType::MapCall
-                                                 : detail::FrameType::Call,
-                                          item->id, taskName, arguments);
+    detail::finishCallFrame(frame, chunk ? detail::FrameType::MapCall : detail::FrameType::Call,
+                            id);
+    item->frame = std::move(frame);
     qint64 size = item->frame.size() - 4;
     for (const QByteArray &bytes : attachments)
         size += bytes.size();
@@ -335,7 +335,10 @@ ProcessPoolManager::TrackedTask ProcessPoolManager::submitTracked(const QString 
     auto sink = std::make_unique<detail::VariantSink>(std::move(entry));
     TrackedTask tracked;
     tracked.future = sink->future();
-    tracked.id = enqueue(taskName, std::move(encoded), std::move(attachments), std::move(sink),
+    QByteArray frame = detail::beginCallFrame(taskName, encoded.size());
+    for (const QCborValue &argument : std::as_const(encoded))
+        detail::appendCallArgument(frame, argument);
+    tracked.id = enqueue(taskName, std::move(frame), std::move(attachments), std::move(sink),
                          options);
     return tracked;
 }

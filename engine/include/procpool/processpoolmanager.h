@@ -38,6 +38,13 @@ using RegistryMap = QMap<qint64, QMap<QString, ProcessPoolManager *>>;
 
 namespace detail {
 
+//! A Call frame under construction: the frame header's room and the head of
+//! [taskName, [arguments]] for \a argumentCount arguments. The pool writes the header (length,
+//! type, task id) when it queues the frame.
+PROCPOOL_ENGINE_EXPORT QByteArray beginCallFrame(const QString &taskName, qsizetype argumentCount);
+//! Appends one argument to a frame from beginCallFrame().
+PROCPOOL_ENGINE_EXPORT void appendCallArgument(QByteArray &frame, const QCborValue &argument);
+
 //! Where the engine delivers one task's outcome. Lives on the engine thread once submitted.
 class PROCPOOL_ENGINE_EXPORT ResultSink
 {
@@ -285,14 +292,14 @@ public:
         try {
             for (qsizetype begin = 0; begin < items.size(); begin += chunk) {
                 const qsizetype count = std::min(chunk, items.size() - begin);
-                QCborArray encoded;
+                QByteArray frame = detail::beginCallFrame(task.name(), count);
                 QList<QByteArray> attachments;
                 {
                     const detail::AttachmentScope scope(&attachments, nullptr);
                     for (qsizetype i = begin; i < begin + count; ++i)
-                        encoded.append(detail::encodeAs<D>(items.at(i)));
+                        detail::appendCallArgument(frame, detail::encodeAs<D>(items.at(i)));
                 }
-                enqueue(task.name(), std::move(encoded), std::move(attachments),
+                enqueue(task.name(), std::move(frame), std::move(attachments),
                         std::make_unique<detail::ChunkSink<R>>(state, begin, count), submit,
                         true);
             }
@@ -367,22 +374,26 @@ private:
         static_assert(sizeof...(Args) == sizeof...(Ts),
                       "procpool: wrong number of arguments for this task");
         checkSubmission(options);
+        // The arguments go straight into the frame, without a QCborArray of them first.
         QList<QByteArray> attachments;
-        QCborArray encoded;
+        QByteArray frame = detail::beginCallFrame(task.name(), qsizetype(sizeof...(Args)));
         {
             const detail::AttachmentScope scope(&attachments, nullptr);
-            encoded = {detail::encodeAs<std::decay_t<Args>>(std::forward<Ts>(arguments))...};
+            (detail::appendCallArgument(
+                 frame, detail::encodeAs<std::decay_t<Args>>(std::forward<Ts>(arguments))),
+             ...);
         }
         auto sink = std::make_unique<detail::PromiseSink<R>>();
         QFuture<R> future = sink->future();
-        enqueue(task.name(), std::move(encoded), std::move(attachments), std::move(sink), options);
+        enqueue(task.name(), std::move(frame), std::move(attachments), std::move(sink), options);
         return future;
     }
 
     void checkSubmission(const SubmitOptions &options) const;
-    //! \a chunk: the arguments are a map()'s items, sent as one MapCall.
-    //! \a attachments: the large byte arrays \a arguments refer to (see codec.h).
-    quint64 enqueue(const QString &taskName, QCborArray &&arguments,
+    //! \a frame: from detail::beginCallFrame(), with its arguments appended. \a chunk: they
+    //! are a map()'s items, sent as one MapCall. \a attachments: the large byte arrays the
+    //! arguments refer to (see codec.h).
+    quint64 enqueue(const QString &taskName, QByteArray &&frame,
                     QList<QByteArray> &&attachments, std::unique_ptr<detail::ResultSink> sink,
                     const SubmitOptions &options, bool chunk = false);
     qsizetype mapChunkSize(qsizetype items, int requested) const;
