@@ -9,6 +9,7 @@
 #include <QtCore/QThread>
 
 #include <algorithm>
+#include <iterator>
 #include <limits>
 #include <csignal>
 #include <cstring>
@@ -101,6 +102,7 @@ void PoolCore::resize(int maxWorkers)
 
 void PoolCore::enqueue(std::unique_ptr<WorkItem> item)
 {
+    std::vector<std::unique_ptr<WorkItem>> reclaimed; // freed last, after every lock
     QString broken;
     bool wake = false;
     const quint64 id = item->id;
@@ -124,6 +126,7 @@ void PoolCore::enqueue(std::unique_ptr<WorkItem> item)
     }
     {
         QMutexLocker locker(&m_mutex);
+        reclaimed.swap(m_graveyard);
         if (!m_accepting) {
             locker.unlock();
             QMutexLocker infoLocker(&m_infoMutex);
@@ -239,8 +242,23 @@ void PoolCore::dispatch()
             && w->killKind == WorkerProcess::KillKind::None)
             ++starting;
     std::vector<std::tuple<WorkerProcess *, qsizetype, bool>> adoptions;
+    std::vector<std::unique_ptr<WorkItem>> retired; // freed last, after every lock
     {
         QMutexLocker locker(&m_mutex);
+        // While tasks keep coming, finished ones are freed by the next submission, on the
+        // submitting side: with glibc, memory that one thread only allocates and another only
+        // frees goes through the arena's lock every time, and the two threads contend for it
+        // (a system call to wake the other, each time); freed where it was allocated, it goes
+        // to that thread's cache and serves its next submissions. When the queue runs dry the
+        // engine frees them itself, so nothing is held once the burst is over.
+        if (!m_pending.empty() && m_graveyard.size() + m_retired.size() <= graveyardMax) {
+            std::move(m_retired.begin(), m_retired.end(), std::back_inserter(m_graveyard));
+            m_retired.clear();
+        } else {
+            retired.swap(m_retired);
+            std::move(m_graveyard.begin(), m_graveyard.end(), std::back_inserter(retired));
+            m_graveyard.clear();
+        }
         // Tasks submitting threads sent straight to idle workers join their inFlight first.
         m_directIdle.clear();
         for (const auto &w : m_workers) {
@@ -770,6 +788,7 @@ void PoolCore::handleOutcome(WorkerProcess *w, const Frame &frame)
         else
             item->sink->fail(TaskException(item->taskName, type, message));
     }
+    m_retired.push_back(std::move(item)); // freed by dispatch(), which follows
     retireIfDone(w);
 }
 

@@ -33,9 +33,35 @@
 #include <map>
 #include <optional>
 #include <memory>
+#include <pthread.h>
 #include <vector>
 
 namespace procpool::detail {
+
+//! The pool's two locks are taken by submitting threads and by the engine thread for a few
+//! dozen instructions at a time, thousands of times a second. QMutex sleeps in the kernel at
+//! the first contention, and the holder then pays a system call to wake it; glibc's adaptive
+//! mutex spins briefly first, which is what such short sections want.
+class AdaptiveMutex
+{
+public:
+    AdaptiveMutex()
+    {
+        pthread_mutexattr_t attributes;
+        pthread_mutexattr_init(&attributes);
+        pthread_mutexattr_settype(&attributes, PTHREAD_MUTEX_ADAPTIVE_NP);
+        pthread_mutex_init(&m_mutex, &attributes);
+        pthread_mutexattr_destroy(&attributes);
+    }
+    ~AdaptiveMutex() { pthread_mutex_destroy(&m_mutex); }
+    Q_DISABLE_COPY_MOVE(AdaptiveMutex)
+    void lock() noexcept { pthread_mutex_lock(&m_mutex); }
+    void unlock() noexcept { pthread_mutex_unlock(&m_mutex); }
+    bool try_lock() noexcept { return pthread_mutex_trylock(&m_mutex) == 0; }
+
+private:
+    pthread_mutex_t m_mutex;
+};
 
 //! One submitted task, from submitTask() until its future finishes.
 struct WorkItem
@@ -114,6 +140,8 @@ struct WorkerProcess
 inline constexpr int automaticPrefetchMax = 64;
 //! How long a worker stays idle before its shared-memory rings give their pages back.
 inline constexpr int ringTrimDelayMs = 2000;
+//! Most finished tasks kept for submitting threads to free (PoolCore::dispatch()).
+inline constexpr size_t graveyardMax = 4096;
 
 class PoolCore : public QObject
 {
@@ -208,7 +236,7 @@ private:
     const bool m_ownProgram;
 
     // Shared with submitting threads, under m_mutex.
-    mutable QMutex m_mutex;
+    mutable AdaptiveMutex m_mutex;
     std::condition_variable_any m_stoppedCondition;
     std::deque<std::unique_ptr<WorkItem>> m_pending;
     PoolState m_state = PoolState::Running;
@@ -221,11 +249,16 @@ private:
     bool m_saturated = false; //!< dispatch() will run again on its own (see there)
     //! Idle workers a submitting thread may hand a task to directly (see enqueue()).
     std::vector<WorkerProcess *> m_directIdle;
+    //! Finished tasks for the next submission to free (see dispatch()).
+    std::vector<std::unique_ptr<WorkItem>> m_graveyard;
     std::atomic<int> m_maxWorkers;
     std::atomic<int> m_minWorkers;
 
+    //! Engine thread: tasks finished since the last dispatch(), not freed yet.
+    std::vector<std::unique_ptr<WorkItem>> m_retired;
+
     // Snapshot for monitors, under m_infoMutex.
-    mutable QMutex m_infoMutex;
+    mutable AdaptiveMutex m_infoMutex;
     QList<WorkerInfo> m_infoSnapshot;
     PoolStats m_stats;
     std::map<quint64, TaskRecord> m_records; //!< by id: submission order
