@@ -1,5 +1,5 @@
-// Chaos: 20,000 tasks through four workers while another thread SIGKILLs a random worker every
-// 20 ms for the whole run. Every future must finish exactly once, with its own correct result or
+// Chaos: tasks through four workers while another thread SIGKILLs a random worker every 20 ms,
+// for at least 20,000 tasks and at least 40 kills (however fast the machine runs them). Every future must finish exactly once, with its own correct result or
 // with WorkerCrashed, the counts must add up, nothing may hang, and afterwards the same pool must
 // run another 1,000 tasks without a single failure.
 //
@@ -29,7 +29,10 @@ class TestChaos : public QObject
 private Q_SLOTS:
     void everyFutureFinishesExactlyOnceWhileWorkersAreKilled()
     {
-        constexpr int total = 20000;
+        constexpr int minimumTasks = 20000;
+        constexpr int maximumTasks = 2000000; // a bound, in case kills stop happening
+        constexpr int wantedKills = 40;
+        constexpr int batch = 1000;
         constexpr int afterwards = 1000;
         ProcessPoolManager *manager = getOrCreateProcessManager(QStringLiteral("chaos"));
         PoolOptions options;
@@ -37,7 +40,7 @@ private Q_SLOTS:
         manager->start(options);
         ProcessPool *pool = manager->getPool();
 
-        const auto finishes = std::make_unique<std::atomic<int>[]>(total); // zero-initialised
+        const auto finishes = std::make_unique<std::atomic<int>[]>(maximumTasks); // zeroes
         std::atomic<int> results{0}, crashed{0}, wrong{0}, other{0};
         std::atomic<bool> stopKilling{false};
         std::atomic<int> kills{0};
@@ -55,24 +58,29 @@ private Q_SLOTS:
             }
         });
 
-        QList<QFuture<int>> futures;
-        futures.reserve(total);
-        for (int i = 0; i < total; ++i) {
-            QFuture<int> f = manager->submitTask(tasks::add, i, i);
-            // A continuation that takes the future runs on success and on failure alike.
-            f.then([&, i](QFuture<int> done) {
-                finishes[i].fetch_add(1);
-                try {
-                    (done.result() == 2 * i ? results : wrong).fetch_add(1);
-                } catch (const WorkerCrashed &) {
-                    crashed.fetch_add(1);
-                } catch (...) {
-                    other.fetch_add(1);
-                }
-            });
-            futures << f;
-        }
         auto finished = [&] { return results + crashed + wrong + other; };
+        QList<QFuture<int>> futures;
+        int total = 0;
+        while (total < minimumTasks || (kills.load() < wantedKills && total < maximumTasks)) {
+            // Submitted about as fast as they run, so that the kills fall among them.
+            QTRY_VERIFY_WITH_TIMEOUT(finished() >= total - 4 * batch, hangGuardMs);
+            for (int k = 0; k < batch; ++k, ++total) {
+                const int i = total;
+                QFuture<int> f = manager->submitTask(tasks::add, i, i);
+                // A continuation that takes the future runs on success and on failure alike.
+                f.then([&, i](QFuture<int> done) {
+                    finishes[i].fetch_add(1);
+                    try {
+                        (done.result() == 2 * i ? results : wrong).fetch_add(1);
+                    } catch (const WorkerCrashed &) {
+                        crashed.fetch_add(1);
+                    } catch (...) {
+                        other.fetch_add(1);
+                    }
+                });
+                futures << f;
+            }
+        }
         QTRY_VERIFY_WITH_TIMEOUT(finished() >= total, hangGuardMs);
         stopKilling.store(true);
         killer.join();
@@ -96,7 +104,7 @@ private Q_SLOTS:
         qInfo("%d tasks: %d results, %d WorkerCrashed; %d kills, %llu workers started", total,
               results.load(), crashed.load(), kills.load(),
               static_cast<unsigned long long>(stats.workersStarted));
-        QVERIFY(kills.load() > 0);
+        QVERIFY(kills.load() >= wantedKills);
         QVERIFY(crashed.load() > 0);
 
         // The pool is intact: 1,000 more tasks, all with their result.

@@ -200,7 +200,8 @@ private Q_SLOTS:
             QStringLiteral("--namespace"), QStringLiteral("--workers"),
             QStringLiteral("--task-type"), QStringLiteral("--daemon"),
             QStringLiteral("--prefix"), QStringLiteral("--timeout"),
-            QStringLiteral("--max-tasks-per-worker"), QStringLiteral("--submit"),
+            QStringLiteral("--max-tasks-per-worker"), QStringLiteral("--start-method"),
+            QStringLiteral("--submit"),
             QStringLiteral("--count"), QStringLiteral("--submit-type"),
             QStringLiteral("--jobs"), QStringLiteral("--on-bad-line"),
             QStringLiteral("--json"), QStringLiteral("--order"),
@@ -285,6 +286,7 @@ private Q_SLOTS:
         QTest::newRow("workers zero") << words(s("--workers 0 --submit sleep")) << s("--workers needs");
         QTest::newRow("bad timeout") << words(s("--timeout soon --submit sleep")) << s("--timeout needs");
         QTest::newRow("bad order") << words(s("--order sideways --submit sleep")) << s("--order is");
+        QTest::newRow("bad start method") << words(s("--start-method spawn --submit sleep")) << s("--start-method is fork-server or exec, not 'spawn'");
         QTest::newRow("bad on-bad-line") << words(s("--on-bad-line=maybe --jobs -")) << s("--on-bad-line is");
         QTest::newRow("positional") << words(s("--submit sleep later")) << s("unexpected argument 'later'");
         QTest::newRow("namespace twice") << words(s("--namespace a --namespace a --list")) << s("given twice");
@@ -405,9 +407,9 @@ private Q_SLOTS:
     void poolOptions()
     {
         // --timeout fails a task that runs too long; --max-tasks-per-worker replaces workers;
-        // --prefix, --daemon and --task-type show in the --list registry.
+        // --prefix, --daemon, --task-type and --start-method show in the --list registry.
         const Run r = run(words(QStringLiteral(
-                "--json --list --namespace limits --workers 1 --prefix %1 "
+                "--json --list --namespace limits --workers 1 --prefix %1 --start-method exec "
                 "--timeout 0.5 --max-tasks-per-worker 1 --submit sleep:0 "
                 "--count 3 --submit hang --namespace bg --daemon --task-type "
                 "batch --prefix %1b --submit sleep:0 --submit-type batch").arg(m_prefix)));
@@ -439,6 +441,7 @@ private Q_SLOTS:
                 QCOMPARE(m.value(QStringLiteral("daemon")).toBool(), true);
                 QCOMPARE(m.value(QStringLiteral("task_type")).toString(), QStringLiteral("batch"));
                 QCOMPARE(m.value(QStringLiteral("prefix")).toString(), m_prefix + u'b');
+                QCOMPARE(m.value(QStringLiteral("start_method")).toString(), QStringLiteral("fork-server"));
                 const QJsonArray workers = m.value(QStringLiteral("workers")).toArray();
                 QCOMPARE(workers.size(), 1);
                 QVERIFY(workers.at(0)[QStringLiteral("name")].toString().startsWith(m_prefix + u'b'));
@@ -447,6 +450,7 @@ private Q_SLOTS:
                 QCOMPARE(m.value(QStringLiteral("namespace")).toString(), QStringLiteral("limits"));
                 QCOMPARE(m.value(QStringLiteral("max_workers")).toInt(), 1);
                 QCOMPARE(m.value(QStringLiteral("daemon")).toBool(), false);
+                QCOMPARE(m.value(QStringLiteral("start_method")).toString(), QStringLiteral("exec"));
             }
         }
         verifyNoWorkersLeft(results);

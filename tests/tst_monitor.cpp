@@ -337,7 +337,11 @@ private Q_SLOTS:
         QVERIFY2(dialog.isAcceptable(), qPrintable(dialog.validationError()));
 
         dialog.daemonField()->setChecked(true);
+        QCOMPARE(dialog.options().startContext.method, StartMethod::ForkServer); // the default
+        dialog.startMethodField()->setCurrentIndex(
+            dialog.startMethodField()->findData(int(StartMethod::Exec)));
         const PoolOptions options = dialog.options();
+        QCOMPARE(options.startContext.method, StartMethod::Exec);
         QCOMPARE(options.maxWorkers, 3);
         QCOMPARE(options.taskType, QStringLiteral("component_render"));
         QCOMPARE(options.processNamePrefix, QStringLiteral("tm"));
@@ -350,6 +354,7 @@ private Q_SLOTS:
         QCOMPARE(again.maxWorkersField()->value(), 3);
         QCOMPARE(again.prefixField()->text(), QStringLiteral("tm"));
         QVERIFY(again.daemonField()->isChecked());
+        QCOMPARE(again.options().startContext.method, StartMethod::Exec);
     }
 
     void startActionStartsThePool()

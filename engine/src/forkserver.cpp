@@ -67,6 +67,9 @@ void runForkServer(int control)
     const pid_t self = ::getpid();
     ::prctl(PR_SET_NAME, "procpool-fork", 0, 0, 0);
     std::signal(SIGPIPE, SIG_IGN);
+    // An application that ignores SIGCHLD passes that on through exec; then the kernel would
+    // reap our children itself and their exit status would be lost.
+    std::signal(SIGCHLD, SIG_DFL);
     sendMessage(control, ForkMessage{ForkMessage::Hello, 0, protocolVersion, qint64(self)});
 
     std::vector<Child> children;

@@ -47,6 +47,10 @@ const QList<OptionDef> &optionDefs()
         {QStringLiteral("prefix"), QStringLiteral("P"), Scope::Pool,
          QStringLiteral("Name the pool's workers P-1, P-2, ... (default: procpool-N).\n"
                         "Example: --prefix cpu")},
+        {QStringLiteral("start-method"), QStringLiteral("fork-server|exec"), Scope::Pool,
+         QStringLiteral("How the pool starts its workers: forked by a fork server, the program "
+                        "started once (default), or each one a fresh start of the program.\n"
+                        "Example: --start-method exec")},
         {QStringLiteral("timeout"), QStringLiteral("SECONDS"), Scope::Pool,
          QStringLiteral("Time limit of each task of the pool; over it the worker is killed and "
                         "the task fails. 0: none (default).\nExample: --timeout 2.5")},
@@ -228,6 +232,14 @@ Config walk(const QStringList &arguments)
             section().options.daemon = true;
         } else if (name == u"prefix") {
             section().options.processNamePrefix = nonEmpty(name, value);
+        } else if (name == u"start-method") {
+            if (value == u"fork-server")
+                section().options.startContext.method = StartMethod::ForkServer;
+            else if (value == u"exec")
+                section().options.startContext.method = StartMethod::Exec;
+            else
+                throw UsageError(QStringLiteral("--start-method is fork-server or exec, not '%1'")
+                                     .arg(value));
         } else if (name == u"timeout") {
             bool ok = false;
             const double seconds = value.toDouble(&ok);

@@ -572,6 +572,9 @@ void Runner::printRegistry()
                 {QStringLiteral("task_type"),
                  options.taskType.isEmpty() ? QJsonValue() : QJsonValue(options.taskType)},
                 {QStringLiteral("daemon"), options.daemon},
+                {QStringLiteral("start_method"),
+                 options.startContext.method == StartMethod::Exec ? QStringLiteral("exec")
+                                                                  : QStringLiteral("fork-server")},
                 {QStringLiteral("prefix"), options.processNamePrefix.isEmpty()
                                                ? QJsonValue()
                                                : QJsonValue(options.processNamePrefix)},

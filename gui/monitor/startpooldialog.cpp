@@ -5,6 +5,7 @@
 #include <QtCore/QRegularExpression>
 #include <QtCore/QSettings>
 #include <QtWidgets/QCheckBox>
+#include <QtWidgets/QComboBox>
 #include <QtWidgets/QDialogButtonBox>
 #include <QtWidgets/QFileDialog>
 #include <QtWidgets/QFormLayout>
@@ -31,6 +32,7 @@ StartPoolDialog::StartPoolDialog(const QString &namespaceId, QWidget *parent)
     , m_daemon(new QCheckBox(QStringLiteral("Daemon workers (killed when the application exits)"), this))
     , m_prefix(new QLineEdit(this))
     , m_program(new QLineEdit(this))
+    , m_startMethod(new QComboBox(this))
     , m_error(new QLabel(this))
     , m_buttons(new QDialogButtonBox(QDialogButtonBox::Ok | QDialogButtonBox::Cancel, this))
 {
@@ -49,6 +51,13 @@ StartPoolDialog::StartPoolDialog(const QString &namespaceId, QWidget *parent)
         if (!file.isEmpty())
             m_program->setText(file);
     });
+    m_startMethod->addItem(QStringLiteral("Fork server (workers ready in under a millisecond)"),
+                           int(StartMethod::ForkServer));
+    m_startMethod->addItem(QStringLiteral("Exec (each worker a fresh start of the program)"),
+                           int(StartMethod::Exec));
+    m_startMethod->setToolTip(QStringLiteral(
+        "Fork server: the program starts once and forks each worker from itself. "
+        "Exec: every worker starts the program anew"));
     auto *programRow = new QHBoxLayout;
     programRow->addWidget(m_program, 1);
     programRow->addWidget(browse);
@@ -66,6 +75,7 @@ StartPoolDialog::StartPoolDialog(const QString &namespaceId, QWidget *parent)
     auto *programLabel = new QLabel(QStringLiteral("Worker p&rogram:"), this);
     programLabel->setBuddy(m_program);
     form->addRow(programLabel, programRow);
+    form->addRow(QStringLiteral("&Start workers by:"), m_startMethod);
     auto *layout = new QVBoxLayout(this);
     layout->addLayout(form);
     layout->addWidget(m_error);
@@ -92,6 +102,7 @@ PoolOptions StartPoolDialog::options() const
     o.processNamePrefix = prefix.isEmpty() ? QString() : prefix;
     const QString program = m_program->text().trimmed();
     o.startContext.program = program.isEmpty() ? QString() : program; // null: this executable
+    o.startContext.method = StartMethod(m_startMethod->currentData().toInt());
     return o;
 }
 
@@ -152,6 +163,9 @@ void StartPoolDialog::loadSettings()
     m_daemon->setChecked(s.value(QStringLiteral("daemon"), false).toBool());
     m_prefix->setText(s.value(QStringLiteral("prefix")).toString());
     m_program->setText(s.value(QStringLiteral("program")).toString());
+    const int method = m_startMethod->findData(
+        s.value(QStringLiteral("startMethod"), int(StartMethod::ForkServer)).toInt());
+    m_startMethod->setCurrentIndex(std::max(method, 0));
     restoreGeometry(s.value(QStringLiteral("geometry")).toByteArray());
 }
 
@@ -164,6 +178,7 @@ void StartPoolDialog::saveSettings() const
     s.setValue(QStringLiteral("daemon"), m_daemon->isChecked());
     s.setValue(QStringLiteral("prefix"), m_prefix->text());
     s.setValue(QStringLiteral("program"), m_program->text());
+    s.setValue(QStringLiteral("startMethod"), m_startMethod->currentData());
     s.setValue(QStringLiteral("geometry"), saveGeometry());
 }
 

@@ -6,6 +6,7 @@
 #include <QtWidgets/QDialog>
 
 class QCheckBox;
+class QComboBox;
 class QDialogButtonBox;
 class QLabel;
 class QLineEdit;
@@ -30,6 +31,7 @@ public:
     QCheckBox *daemonField() const { return m_daemon; }
     QLineEdit *prefixField() const { return m_prefix; }
     QLineEdit *programField() const { return m_program; }
+    QComboBox *startMethodField() const { return m_startMethod; }
     bool isAcceptable() const;
 
     void accept() override;
@@ -44,6 +46,7 @@ private:
     QCheckBox *m_daemon;
     QLineEdit *m_prefix;
     QLineEdit *m_program;
+    QComboBox *m_startMethod;
     QLabel *m_error;
     QDialogButtonBox *m_buttons;
 };
