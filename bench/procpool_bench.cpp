@@ -52,6 +52,9 @@ procpool::ProcessPoolManager *startPool(int workers)
     options.minWorkers = workers;
     if (qEnvironmentVariableIsSet("PROCPOOL_BENCH_PREFETCH"))
         options.prefetch = qEnvironmentVariableIntValue("PROCPOOL_BENCH_PREFETCH");
+    // PROCPOOL_BENCH_HISTORY: another PoolOptions::taskHistory (0: no task records).
+    if (qEnvironmentVariableIsSet("PROCPOOL_BENCH_HISTORY"))
+        options.taskHistory = qEnvironmentVariableIntValue("PROCPOOL_BENCH_HISTORY");
     m->start(options);
     // Warm up: every worker has answered once before the clock starts.
     QList<QFuture<int>> warm;

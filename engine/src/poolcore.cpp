@@ -106,12 +106,11 @@ void PoolCore::enqueue(std::unique_ptr<WorkItem> item)
     QString broken;
     bool wake = false;
     const quint64 id = item->id;
-    TaskRecord record;
+    StoredRecord record;
     if (m_options.taskHistory > 0) {
-        record.id = id;
         record.taskName = item->taskName;
         record.taskType = item->taskType;
-        record.submittedAt = QDateTime::currentDateTimeUtc();
+        record.submittedMs = QDateTime::currentMSecsSinceEpoch();
     }
     {
         // Counted and recorded before the item can be dispatched: the engine thread may run
@@ -121,7 +120,8 @@ void PoolCore::enqueue(std::unique_ptr<WorkItem> item)
         ++m_stats.submitted;
         if (m_options.taskHistory > 0) {
             record.serial = ++m_recordSerial;
-            m_records.emplace(id, std::move(record));
+            // Ids grow, so the new record nearly always goes at the end.
+            item->record = &m_records.emplace_hint(m_records.end(), id, std::move(record))->second;
         }
     }
     {
@@ -131,6 +131,7 @@ void PoolCore::enqueue(std::unique_ptr<WorkItem> item)
             locker.unlock();
             QMutexLocker infoLocker(&m_infoMutex);
             m_records.erase(id);
+            item->record = nullptr;
             --m_stats.submitted;
             throw PoolNotRunning(QStringLiteral("the process pool of %1 is stopping; call "
                                                 "start() again before submitting")
@@ -721,7 +722,7 @@ void PoolCore::handleOutcome(WorkerProcess *w, const Frame &frame)
         const QString text = p.at(2).toString();
         if (m_options.taskHistory > 0) {
             QMutexLocker locker(&m_infoMutex);
-            if (TaskRecord *r = record(current.id)) {
+            if (StoredRecord *r = current.record) {
                 r->progressValue = value;
                 r->progressMaximum = maximum;
                 r->progressText = text;
@@ -1382,10 +1383,26 @@ void PoolCore::applyResize()
 
 // ---- task records ------------------------------------------------------------------------
 
-TaskRecord *PoolCore::record(quint64 id)
+TaskRecord StoredRecord::toRecord(quint64 id) const
 {
-    const auto it = m_records.find(id);
-    return it == m_records.end() ? nullptr : &it->second;
+    auto time = [](qint64 ms) {
+        return ms ? QDateTime::fromMSecsSinceEpoch(ms, Qt::UTC) : QDateTime();
+    };
+    TaskRecord r;
+    r.id = id;
+    r.serial = serial;
+    r.taskName = taskName;
+    r.taskType = taskType;
+    r.state = state;
+    r.workerPid = workerPid;
+    r.submittedAt = time(submittedMs);
+    r.startedAt = time(startedMs);
+    r.finishedAt = time(finishedMs);
+    r.progressValue = progressValue;
+    r.progressMaximum = progressMaximum;
+    r.progressText = progressText;
+    r.error = error;
+    return r;
 }
 
 void PoolCore::recordStarted(WorkerProcess *w)
@@ -1393,45 +1410,45 @@ void PoolCore::recordStarted(WorkerProcess *w)
     if (m_options.taskHistory <= 0 || w->inFlight.empty())
         return;
     QMutexLocker locker(&m_infoMutex);
-    TaskRecord *r = record(w->inFlight.front()->id);
+    StoredRecord *r = w->inFlight.front()->record;
     if (r && r->state == TaskState::Queued) {
         r->state = TaskState::Running;
         r->workerPid = w->pid;
-        r->startedAt = QDateTime::currentDateTimeUtc();
+        r->startedMs = QDateTime::currentMSecsSinceEpoch();
         r->serial = ++m_recordSerial;
     }
 }
 
 void PoolCore::recordFinished(const WorkItem &item, TaskState state, const QString &error)
 {
-    if (m_options.taskHistory <= 0)
+    if (m_options.taskHistory <= 0 || !item.record)
         return;
     QMutexLocker locker(&m_infoMutex);
-    TaskRecord *r = record(item.id);
-    if (!r)
-        return;
+    StoredRecord *r = item.record;
+    const bool first = r->finishedMs == 0; // a result that fails to decode finishes it twice
     r->state = state;
     r->error = error;
-    r->finishedAt = QDateTime::currentDateTimeUtc();
+    r->finishedMs = QDateTime::currentMSecsSinceEpoch();
     r->serial = ++m_recordSerial;
-    m_finishedIds.push_back(item.id);
-    while (m_finishedIds.size() > size_t(m_options.taskHistory)) {
-        m_records.erase(m_finishedIds.front());
-        m_finishedIds.pop_front();
+    if (!first)
+        return;
+    m_finished.push_back(m_records.find(item.id));
+    while (m_finished.size() > size_t(m_options.taskHistory)) {
+        m_records.erase(m_finished.front()); // never this one: the cap is at least 1
+        m_finished.pop_front();
     }
 }
 
 void PoolCore::recordRequeued(const WorkItem &item)
 {
-    if (m_options.taskHistory <= 0)
+    if (m_options.taskHistory <= 0 || !item.record)
         return;
     QMutexLocker locker(&m_infoMutex);
-    if (TaskRecord *r = record(item.id)) {
-        r->state = TaskState::Queued;
-        r->workerPid = 0;
-        r->startedAt = QDateTime();
-        r->serial = ++m_recordSerial;
-    }
+    StoredRecord *r = item.record;
+    r->state = TaskState::Queued;
+    r->workerPid = 0;
+    r->startedMs = 0;
+    r->serial = ++m_recordSerial;
 }
 
 QList<TaskRecord> PoolCore::taskRecords(quint64 changedSince) const
@@ -1440,7 +1457,7 @@ QList<TaskRecord> PoolCore::taskRecords(quint64 changedSince) const
     QList<TaskRecord> out;
     for (const auto &[id, r] : m_records)
         if (r.serial > changedSince)
-            out.append(r);
+            out.append(r.toRecord(id));
     return out;
 }
 
@@ -1450,7 +1467,7 @@ std::optional<TaskRecord> PoolCore::taskRecord(quint64 id) const
     const auto it = m_records.find(id);
     if (it == m_records.end())
         return std::nullopt;
-    return it->second;
+    return it->second.toRecord(id);
 }
 
 bool PoolCore::cancelTask(quint64 id)

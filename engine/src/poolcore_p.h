@@ -63,6 +63,24 @@ private:
     pthread_mutex_t m_mutex;
 };
 
+//! A task record as the pool keeps it: TaskRecord with its times in milliseconds since the
+//! epoch (0: not yet), made into QDateTime only when a monitor asks (toRecord()).
+struct StoredRecord
+{
+    quint64 serial = 0;
+    QString taskName;
+    QString taskType;
+    TaskState state = TaskState::Queued;
+    qint64 workerPid = 0;
+    qint64 submittedMs = 0, startedMs = 0, finishedMs = 0;
+    int progressValue = 0, progressMaximum = 0;
+    QString progressText;
+    QString error;
+
+    TaskRecord toRecord(quint64 id) const;
+};
+using RecordMap = std::map<quint64, StoredRecord>;
+
 //! One submitted task, from submitTask() until its future finishes.
 struct WorkItem
 {
@@ -76,6 +94,8 @@ struct WorkItem
     qint64 sentNs = 0;     //!< when it was written to its worker (PoolCore::m_clock)
     qint64 expectedNs = 0; //!< how long it was expected to take then (0: not known)
     std::unique_ptr<ResultSink> sink;
+    //! Its record (under PoolCore::m_infoMutex), while it has one: kept until it finished.
+    StoredRecord *record = nullptr;
 };
 
 //! How a pool stops. Ordered: a later request may only escalate.
@@ -228,7 +248,6 @@ private:
     void recordStarted(WorkerProcess *w);
     void recordFinished(const WorkItem &item, TaskState state, const QString &error = QString());
     void recordRequeued(const WorkItem &item);
-    TaskRecord *record(quint64 id);
 
     const PoolOptions m_options;
     const QString m_label; //!< "namespace 'x'", for messages
@@ -261,8 +280,8 @@ private:
     mutable AdaptiveMutex m_infoMutex;
     QList<WorkerInfo> m_infoSnapshot;
     PoolStats m_stats;
-    std::map<quint64, TaskRecord> m_records; //!< by id: submission order
-    std::deque<quint64> m_finishedIds;       //!< finished records, oldest first (for the cap)
+    RecordMap m_records;                        //!< by id: submission order
+    std::deque<RecordMap::iterator> m_finished; //!< finished records, oldest first (the cap)
     quint64 m_recordSerial = 0;
 
     // Engine thread only.
