@@ -163,6 +163,8 @@ void ChildProcess::serverGone(bool beforeFork)
         Q_EMIT failedToStart();
         return;
     }
+    if (m_finished)
+        return;
     // Nobody can tell its status any more; its pidfd still tells when it ends.
     m_exitNotifier = new QSocketNotifier(m_pidfd, QSocketNotifier::Read, this);
     connect(m_exitNotifier, &QSocketNotifier::activated, this, [this] {

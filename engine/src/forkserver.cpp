@@ -84,7 +84,7 @@ void runForkServer(int control)
             serverExit();
         }
 
-        // Exits first, so that a pid is reported before it can be reused.
+        // Children that ended: reap each (only its parent can) and tell the pool how it ended.
         for (size_t i = polled.size(); i-- > 1;) {
             if (polled[i].revents == 0)
                 continue;
