@@ -6,6 +6,8 @@
 
 #include <procpool/procpool.h>
 
+#include <QtCore/QSet>
+
 #include <csignal>
 #include <unistd.h>
 
@@ -78,6 +80,43 @@ private Q_SLOTS:
         QVERIFY(parentPid(a) != parentPid(b));
         QCOMPARE(parentPid(parentPid(b)), qint64(::getpid()));
         QCOMPARE(m_other->submitTask(tasks::add, 1, 2).result(), 3);
+    }
+
+    void onlyTheLastFewIdleServersAreKept()
+    {
+        // A program that changes its environment between pools gets a server for each
+        // environment; servers no worker needs are closed beyond the last four.
+        QList<qint64> servers;
+        for (int i = 0; i < 7; ++i) {
+            PoolOptions options;
+            QProcessEnvironment env = QProcessEnvironment::systemEnvironment();
+            env.insert(QStringLiteral("PROCPOOL_TEST_VALUE"), QString::number(i));
+            options.startContext.environment = env;
+            m_manager->start(options);
+            servers << parentPid(workerOf(m_manager));
+            m_manager->stop();
+        }
+        QCOMPARE(QSet<qint64>(servers.cbegin(), servers.cend()).size(), 7);
+        for (int i = 0; i < 3; ++i)
+            QTRY_VERIFY_WITH_TIMEOUT(!processAlive(servers.at(i)), hangGuardMs);
+        for (int i = 3; i < 7; ++i)
+            QVERIFY(processAlive(servers.at(i)));
+        QVERIFY(childProcesses().size() <= 4 + 1); // and perhaps the default environment's
+
+        // One that still has a worker is kept however many come after it.
+        m_other->start(1);
+        const qint64 busyServer = parentPid(workerOf(m_other));
+        for (int i = 10; i < 16; ++i) {
+            PoolOptions options;
+            QProcessEnvironment env = QProcessEnvironment::systemEnvironment();
+            env.insert(QStringLiteral("PROCPOOL_TEST_VALUE"), QString::number(i));
+            options.startContext.environment = env;
+            m_manager->start(options);
+            QCOMPARE(m_manager->submitTask(tasks::add, i, 1).result(), i + 1);
+            m_manager->stop();
+        }
+        QVERIFY(processAlive(busyServer));
+        QCOMPARE(m_other->submitTask(tasks::add, 2, 2).result(), 4);
     }
 
     void execStartsEachWorkerItself()

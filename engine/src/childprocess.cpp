@@ -3,6 +3,7 @@
 #include "forkserver_p.h"
 #include "frame_p.h"
 
+#include <algorithm>
 #include <cerrno>
 #include <csignal>
 #include <cstring>
@@ -243,14 +244,33 @@ void ChildProcess::kill()
 ForkServer *ForkServer::forSetup(const ChildProcess::Setup &setup)
 {
     auto &list = servers();
-    for (const auto &server : list) {
-        if (server->matches(setup))
-            return server->m_state == State::Unusable ? nullptr : server.get();
+    // Most recently used first: a program that changes its environment between pools gets a
+    // server for each environment, and only the last few of those are kept.
+    for (auto it = list.begin(); it != list.end(); ++it) {
+        if ((*it)->matches(setup)) {
+            std::rotate(list.begin(), it, it + 1);
+            return list.front()->m_state == State::Unusable ? nullptr : list.front().get();
+        }
     }
     list.push_back(std::unique_ptr<ForkServer>(new ForkServer(setup)));
-    ForkServer *server = list.back().get();
+    std::rotate(list.begin(), list.end() - 1, list.end());
+    ForkServer *server = list.front().get();
     server->start();
+    // Beyond the most recent few, servers without workers go (those with workers stay: their
+    // exit reports, and the lives of their daemon workers, depend on them).
+    qsizetype kept = 0;
+    std::erase_if(list, [&kept](const std::unique_ptr<ForkServer> &s) {
+        return ++kept > maxKeptForkServers && !s->hasChildren();
+    });
     return server->m_state == State::Unusable ? nullptr : server;
+}
+
+bool ForkServer::hasChildren() const
+{
+    auto alive = [](const QPointer<ChildProcess> &c) { return !c.isNull(); };
+    return std::any_of(m_waiting.begin(), m_waiting.end(), alive)
+           || std::any_of(m_requested.begin(), m_requested.end(), alive)
+           || std::any_of(m_running.begin(), m_running.end(), alive);
 }
 
 void ForkServer::closeAll()

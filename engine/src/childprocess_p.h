@@ -87,6 +87,9 @@ private:
     QString m_error;
 };
 
+//! Fork servers kept for programs and environments no pool uses at the moment.
+inline constexpr qsizetype maxKeptForkServers = 4;
+
 class ForkServer : public QObject
 {
     Q_OBJECT
@@ -100,6 +103,8 @@ public:
     ~ForkServer() override;
     void spawn(ChildProcess *child);
     void forget(ChildProcess *child);
+    //! Workers it is starting or that run and have not been reported ended.
+    bool hasChildren() const;
 
 private:
     ForkServer(const ChildProcess::Setup &setup);
