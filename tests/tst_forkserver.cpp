@@ -33,6 +33,25 @@ private:
 
     qint64 workerOf(ProcessPoolManager *m) { return m->submitTask(tasks::pid).result(); }
 
+    //! This process's environment with PROCPOOL_TEST_VALUE set: another fork server's key.
+    static PoolOptions optionsWithValue(const QString &value)
+    {
+        PoolOptions options;
+        QProcessEnvironment env = QProcessEnvironment::systemEnvironment();
+        env.insert(QStringLiteral("PROCPOOL_TEST_VALUE"), value);
+        options.startContext.environment = env;
+        return options;
+    }
+
+    //! Runs one task in m_manager under optionsWithValue(\a value); returns its worker's parent.
+    qint64 serverOfOnePoolWith(int value)
+    {
+        m_manager->start(optionsWithValue(QString::number(value)));
+        const qint64 server = parentPid(workerOf(m_manager));
+        m_manager->stop();
+        return server;
+    }
+
 private Q_SLOTS:
     void init()
     {
@@ -70,11 +89,7 @@ private Q_SLOTS:
     void anotherEnvironmentGetsItsOwnServer()
     {
         m_manager->start(1);
-        PoolOptions options;
-        QProcessEnvironment env = QProcessEnvironment::systemEnvironment();
-        env.insert(QStringLiteral("PROCPOOL_TEST_VALUE"), QStringLiteral("other"));
-        options.startContext.environment = env;
-        m_other->start(options);
+        m_other->start(optionsWithValue(QStringLiteral("other")));
         const qint64 a = workerOf(m_manager);
         const qint64 b = workerOf(m_other);
         QVERIFY(parentPid(a) != parentPid(b));
@@ -87,15 +102,8 @@ private Q_SLOTS:
         // A program that changes its environment between pools gets a server for each
         // environment; servers no worker needs are closed beyond the last four.
         QList<qint64> servers;
-        for (int i = 0; i < 7; ++i) {
-            PoolOptions options;
-            QProcessEnvironment env = QProcessEnvironment::systemEnvironment();
-            env.insert(QStringLiteral("PROCPOOL_TEST_VALUE"), QString::number(i));
-            options.startContext.environment = env;
-            m_manager->start(options);
-            servers << parentPid(workerOf(m_manager));
-            m_manager->stop();
-        }
+        for (int i = 0; i < 7; ++i)
+            servers << serverOfOnePoolWith(i);
         QCOMPARE(QSet<qint64>(servers.cbegin(), servers.cend()).size(), 7);
         for (int i = 0; i < 3; ++i)
             QTRY_VERIFY_WITH_TIMEOUT(!processAlive(servers.at(i)), hangGuardMs);
@@ -106,15 +114,8 @@ private Q_SLOTS:
         // One that still has a worker is kept however many come after it.
         m_other->start(1);
         const qint64 busyServer = parentPid(workerOf(m_other));
-        for (int i = 10; i < 16; ++i) {
-            PoolOptions options;
-            QProcessEnvironment env = QProcessEnvironment::systemEnvironment();
-            env.insert(QStringLiteral("PROCPOOL_TEST_VALUE"), QString::number(i));
-            options.startContext.environment = env;
-            m_manager->start(options);
-            QCOMPARE(m_manager->submitTask(tasks::add, i, 1).result(), i + 1);
-            m_manager->stop();
-        }
+        for (int i = 10; i < 16; ++i)
+            QVERIFY(serverOfOnePoolWith(i) != busyServer);
         QVERIFY(processAlive(busyServer));
         QCOMPARE(m_other->submitTask(tasks::add, 2, 2).result(), 4);
     }
