@@ -5,8 +5,10 @@
 #include <procpool/procpool.h>
 
 #include <QtCore/QMutex>
+#include <QtCore/QThread>
 #include <QtTest/QSignalSpy>
 
+#include <atomic>
 #include <unistd.h>
 
 using namespace procpool;
@@ -198,6 +200,32 @@ private Q_SLOTS:
         QMutexLocker locker(&mutex);
         QCOMPARE(states, (QList<PoolState>{PoolState::Running, PoolState::Stopping, PoolState::Stopped,
                                            PoolState::Running, PoolState::Stopping, PoolState::Stopped}));
+    }
+
+    void managerRemovedWhileItsPoolStillSignals()
+    {
+        // removeProcessManager() deletes the manager while its pool drains on the engine
+        // thread, which keeps emitting (Stopping, Stopped, worker exits) for a moment. None of
+        // it may reach the deleted manager (ASan and UBSan builds see it if it does); every
+        // future still finishes with its result.
+        QList<QFuture<int>> futures;
+        for (int round = 0; round < 40; ++round) {
+            ProcessPoolManager *m = getOrCreateProcessManager(QStringLiteral("going"));
+            std::atomic<int> seen{0};
+            connect(m, &ProcessPoolManager::stateChanged, m, [&seen] { ++seen; },
+                    Qt::DirectConnection);
+            connect(m, &ProcessPoolManager::workerExited, m, [&seen] { ++seen; },
+                    Qt::DirectConnection);
+            // Holds the manager half-destroyed (in ~QObject) long enough for the engine
+            // thread's Stopping to arrive meanwhile, if anything let it through.
+            connect(m, &QObject::destroyed, [] { QThread::msleep(10); });
+            m->start(2);
+            for (int i = 0; i < 4; ++i)
+                futures << m->submitTask(tasks::add, round, i);
+            QVERIFY(removeProcessManager(QStringLiteral("going")));
+        }
+        for (qsizetype k = 0; k < futures.size(); ++k)
+            QCOMPARE(futures[k].result(), int(k / 4 + k % 4));
     }
 
     void invalidOptions()

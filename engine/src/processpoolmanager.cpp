@@ -8,6 +8,7 @@
 #include <QtCore/QCoreApplication>
 #include <QtCore/QThread>
 
+#include <atomic>
 #include <unistd.h>
 
 namespace procpool {
@@ -15,6 +16,38 @@ namespace procpool {
 namespace detail {
 
 ResultSink::~ResultSink() = default;
+
+//! A pool's signals come from the engine thread, straight into its manager's signals. A
+//! manager may be deleted on its own thread at any moment (removeProcessManager() lets its
+//! pool drain without it), so it detaches first and waits until no emission is running into
+//! it; one that starts after that finds no manager and goes nowhere.
+class ManagerRelay
+{
+public:
+    explicit ManagerRelay(ProcessPoolManager *manager) : m_manager(manager) {}
+
+    template <typename Emit>
+    void deliver(Emit &&emit)
+    {
+        m_running.fetch_add(1, std::memory_order_seq_cst);
+        if (ProcessPoolManager *manager = m_manager.load(std::memory_order_seq_cst))
+            emit(manager);
+        m_running.fetch_sub(1, std::memory_order_release);
+    }
+
+    void detach()
+    {
+        m_manager.store(nullptr, std::memory_order_seq_cst);
+        if (Engine::instance().isEngineThread())
+            return; // deleted from a slot of its own signal: that emission is below us
+        while (m_running.load(std::memory_order_acquire) != 0)
+            QThread::yieldCurrentThread();
+    }
+
+private:
+    std::atomic<ProcessPoolManager *> m_manager;
+    std::atomic<int> m_running{0};
+};
 
 namespace {
 
@@ -58,6 +91,7 @@ private:
 ProcessPoolManager::ProcessPoolManager(qint64 creatorPid, QObject *parent)
     : QObject(parent)
     , m_creatorPid(creatorPid)
+    , m_relay(std::make_shared<detail::ManagerRelay>(this))
 {
     ManagerRegistry::instance()->track(this);
 }
@@ -77,6 +111,7 @@ ProcessPoolManager::~ProcessPoolManager()
     // The guarantee of non-daemon pools holds even when their manager goes away.
     stop(!daemon);
     ManagerRegistry::instance()->untrack(this);
+    m_relay->detach(); // a pool that still drains may be emitting right now
 }
 
 qint64 ProcessPoolManager::currentProcessId()
@@ -139,14 +174,25 @@ void ProcessPoolManager::start(const PoolOptions &options)
                                   : QStringLiteral("namespace '%1'").arg(m_namespaceId);
         core = std::shared_ptr<detail::PoolCore>(new detail::PoolCore(options, label),
                                                  &detail::Engine::deleteCore);
-        connect(core.get(), &detail::PoolCore::stateChanged, this,
-                &ProcessPoolManager::stateChanged, Qt::DirectConnection);
-        connect(core.get(), &detail::PoolCore::workerStarted, this,
-                &ProcessPoolManager::workerStarted, Qt::DirectConnection);
-        connect(core.get(), &detail::PoolCore::workerExited, this,
-                &ProcessPoolManager::workerExited, Qt::DirectConnection);
-        connect(core.get(), &detail::PoolCore::workerLog, this, &ProcessPoolManager::workerLog,
-                Qt::DirectConnection);
+        const std::shared_ptr<detail::ManagerRelay> relay = m_relay;
+        detail::PoolCore *source = core.get();
+        connect(source, &detail::PoolCore::stateChanged, source, [relay](PoolState state) {
+            relay->deliver([&](ProcessPoolManager *m) { Q_EMIT m->stateChanged(state); });
+        }, Qt::DirectConnection);
+        connect(source, &detail::PoolCore::workerStarted, source,
+                [relay](qint64 pid, const QString &name) {
+                    relay->deliver([&](ProcessPoolManager *m) { Q_EMIT m->workerStarted(pid, name); });
+                }, Qt::DirectConnection);
+        connect(source, &detail::PoolCore::workerExited, source,
+                [relay](qint64 pid, int exitCode, int signal, const QString &reason) {
+                    relay->deliver([&](ProcessPoolManager *m) {
+                        Q_EMIT m->workerExited(pid, exitCode, signal, reason);
+                    });
+                }, Qt::DirectConnection);
+        connect(source, &detail::PoolCore::workerLog, source,
+                [relay](qint64 pid, const QString &line) {
+                    relay->deliver([&](ProcessPoolManager *m) { Q_EMIT m->workerLog(pid, line); });
+                }, Qt::DirectConnection);
         detail::Engine::instance().adopt(core);
         m_options = options;
         m_core = core;

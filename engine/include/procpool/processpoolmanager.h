@@ -37,6 +37,7 @@ inline constexpr char16_t defaultNamespace[] = u"default";
 using RegistryMap = QMap<qint64, QMap<QString, ProcessPoolManager *>>;
 
 namespace detail {
+class ManagerRelay;
 
 //! A Call frame under construction: the frame header's room and the head of
 //! [taskName, [arguments]] for \a argumentCount arguments. The pool writes the header (length,
@@ -407,6 +408,8 @@ private:
     PoolOptions m_options;
     std::shared_ptr<detail::PoolCore> m_core;
     std::unique_ptr<ProcessPool> m_pool;
+    //! Carries the engine thread's signals of its pools here (see ~ProcessPoolManager()).
+    std::shared_ptr<detail::ManagerRelay> m_relay;
 };
 
 //! The process-wide registry of managers, as a QObject that announces changes.
