@@ -147,6 +147,10 @@ void PoolCore::enqueue(std::unique_ptr<WorkItem> item)
             // timers) when it next runs, off the round trip's critical path.
             WorkerProcess *w = m_directIdle.back();
             m_directIdle.pop_back();
+            {
+                QMutexLocker infoLocker(&m_infoMutex); // running from here on, not queued
+                ++m_stats.running;
+            }
             item->sentNs = m_clock.nsecsElapsed();
             const QByteArray frame = item->frame;
             w->handoff.push_back(std::move(item));
@@ -216,14 +220,12 @@ QList<WorkerInfo> PoolCore::workers() const
 
 PoolStats PoolCore::stats() const
 {
-    qint64 queued;
-    {
-        QMutexLocker locker(&m_mutex);
-        queued = qint64(m_pending.size());
-    }
-    QMutexLocker locker(&m_infoMutex);
+    // A task moves between queued and running under m_mutex (with m_infoMutex taken inside
+    // it, always in that order), so the two counts are read together here.
+    QMutexLocker locker(&m_mutex);
+    QMutexLocker infoLocker(&m_infoMutex);
     PoolStats s = m_stats;
-    s.queued = queued;
+    s.queued = qint64(m_pending.size());
     return s;
 }
 
@@ -347,6 +349,12 @@ void PoolCore::dispatch()
             for (const auto &w : m_workers)
                 if (w->inFlight.empty() && isReady(w.get()) && w->inputFd >= 0)
                     m_directIdle.push_back(w.get());
+        if (handedOut || !cancelled.empty()) {
+            // Off the queue and counted in one step: stats() never sees a task in neither.
+            QMutexLocker infoLocker(&m_infoMutex);
+            m_stats.running += handedOut;
+            m_stats.cancelled += cancelled.size();
+        }
     }
     for (auto &[w, n, wasIdle] : adoptions)
         adopted(w, n, wasIdle);
@@ -371,11 +379,6 @@ void PoolCore::dispatch()
         sendToWorker(w, batch);
         frontChanged(w);
         updateInfo(w);
-    }
-    if (handedOut || !cancelled.empty()) {
-        QMutexLocker locker(&m_infoMutex);
-        m_stats.running += handedOut;
-        m_stats.cancelled += cancelled.size();
     }
     for (auto &item : cancelled) {
         recordFinished(*item, TaskState::Cancelled);
@@ -942,14 +945,12 @@ void PoolCore::removeWorker(WorkerProcess *w, int exitCode, int sig, bool startF
             failItem(*item, WorkerCrashed(item->taskName, w->pid, exitCode, sig, w->stderrTail));
         }
     }
-    if (!requeue.empty()) {
-        QMutexLocker locker(&m_infoMutex);
-        m_stats.running -= qint64(requeue.size()); // counted again when handed out again
-    }
     for (const auto &item : requeue)
         recordRequeued(*item);
-    {
+    if (!requeue.empty()) {
         QMutexLocker locker(&m_mutex);
+        QMutexLocker infoLocker(&m_infoMutex);
+        m_stats.running -= qint64(requeue.size()); // counted again when handed out again
         while (!requeue.empty()) {
             m_pending.push_front(std::move(requeue.back()));
             requeue.pop_back();
@@ -1230,11 +1231,7 @@ void PoolCore::adopted(WorkerProcess *w, qsizetype count, bool wasIdle)
 {
     if (count == 0)
         return;
-    w->handedOut += int(count);
-    {
-        QMutexLocker locker(&m_infoMutex);
-        m_stats.running += count;
-    }
+    w->handedOut += int(count); // counted as running when it was handed over (enqueue())
     if (wasIdle)
         frontChanged(w); // its record says running, its time limit starts
     updateInfo(w);
