@@ -131,11 +131,11 @@ void ChildProcess::forked(qint64 pid, int pidfd)
     Q_EMIT started(pid);
 }
 
-void ChildProcess::forkFailed(int error)
+void ChildProcess::forkFailed()
 {
-    // The server could not fork or watch it (out of processes, an old kernel): exec then,
-    // which reports its own failure if the system cannot start a process at all.
-    Q_UNUSED(error);
+    // The server could not fork or watch it (out of processes, an old kernel), or the request
+    // could not reach it: exec then, which reports its own failure (with its own errno) if the
+    // system cannot start a process at all.
     for (int *fd : {&m_out, &m_err}) {
         if (*fd >= 0)
             ::close(*fd);
@@ -394,13 +394,13 @@ void ForkServer::send(ChildProcess *child)
     const ChildProcess::Setup &s = child->m_setup;
     int out[2], err[2];
     if (::pipe2(out, O_CLOEXEC) != 0) {
-        child->forkFailed(errno);
+        child->forkFailed();
         return;
     }
     if (::pipe2(err, O_CLOEXEC) != 0) {
         ::close(out[0]);
         ::close(out[1]);
-        child->forkFailed(errno);
+        child->forkFailed();
         return;
     }
     for (const int fd : {out[0], err[0]})
@@ -448,7 +448,7 @@ void ForkServer::send(ChildProcess *child)
     ::close(err[1]);
     if (sent < 0) {
         // The server is gone; its finished() follows. This worker is started by exec.
-        child->forkFailed(errno);
+        child->forkFailed();
         return;
     }
     m_requested.insert(id, child);
@@ -512,7 +512,7 @@ void ForkServer::readMessages()
         }
         case ForkMessage::SpawnFailed:
             if (const QPointer<ChildProcess> child = m_requested.take(m.id))
-                child->forkFailed(int(m.value));
+                child->forkFailed();
             break;
         case ForkMessage::Exited:
             if (const QPointer<ChildProcess> child = m_running.take(m.id))
@@ -529,9 +529,10 @@ void ForkServer::unusable()
 {
     // The program does not answer as a fork server (it is not a procpool program, or another
     // build of one, or it never got as far): its workers are started by exec from now on.
-    if (m_state == State::Unusable)
+    // Only ever while Starting: once it said hello it is Ready, and a Ready server that
+    // exits is Gone instead (serverFinished()).
+    if (m_state != State::Starting)
         return;
-    const bool wasStarting = m_state == State::Starting;
     m_state = State::Unusable;
     m_helloTimer.stop();
     if (m_notifier)
@@ -542,8 +543,6 @@ void ForkServer::unusable()
         m_process->deleteLater();
         m_process = nullptr;
     }
-    if (!wasStarting)
-        return;
     for (const auto &child : std::exchange(m_waiting, {}))
         if (child)
             child->startExec();

@@ -68,7 +68,7 @@ private:
     void startExec();
     // From the fork server:
     void forked(qint64 pid, int pidfd);
-    void forkFailed(int error);
+    void forkFailed();
     void exited(int waitStatus);
     void serverGone(bool beforeFork);
     void finish(int exitCode, QProcess::ExitStatus status);

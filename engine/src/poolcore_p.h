@@ -11,6 +11,7 @@
 #pragma once
 
 #include "attachments_p.h"
+#include "childprocess_p.h"
 #include "frame_p.h"
 #include "tuning_p.h"
 
@@ -21,10 +22,8 @@
 #include <QtCore/QHash>
 #include <QtCore/QMutex>
 #include <QtCore/QObject>
-#include <QtCore/QSocketNotifier>
 #include <QtCore/QProcess>
-
-#include "childprocess_p.h"
+#include <QtCore/QSocketNotifier>
 #include <QtCore/QTimer>
 
 #include <atomic>
@@ -121,7 +120,7 @@ struct WorkerProcess
     quint64 initializerId = 0;
     int handedOut = 0;         //!< tasks given to it, for maxTasksPerWorker
     std::unique_ptr<FrameDecoder> decoder;
-    // Its standard input: a pipe of ours (stdout and stderr stay QProcess's). Written by the
+    // Its standard input: a pipe of ours (stdout and stderr are the ChildProcess's). Written by the
     // engine thread, and by a submitting thread that hands a task straight to an idle worker
     // (PoolCore::enqueue()); the queue is under outMutex.
     int inputFd = -1;     //!< the write end (non-blocking)
