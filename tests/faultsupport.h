@@ -1,10 +1,11 @@
-// procpool tests — helpers shared by the fault, chaos and hygiene suites: process state from
-// /proc, file gates that hold a task until the test lets it go, and a thread-safe record of
-// the worker signals (which arrive on procpool's engine thread).
+// procpool tests — helpers shared by the suites: process state from /proc, file gates that
+// hold a task until the test lets it go, and thread-safe records of the signals that arrive on
+// procpool's engine thread.
 #pragma once
 
 #include <procpool/processpoolmanager.h>
 
+#include <QtCore/QDeadlineTimer>
 #include <QtCore/QDir>
 #include <QtCore/QFile>
 #include <QtCore/QList>
@@ -12,6 +13,9 @@
 #include <QtCore/QObject>
 #include <QtCore/QThread>
 
+#include <memory>
+
+#include <sys/syscall.h>
 #include <unistd.h>
 
 namespace faultsupport {
@@ -53,6 +57,26 @@ inline bool processAlive(qint64 pid)
     return state != 0 && state != 'Z' && state != 'X';
 }
 
+//! Waits until \a pid has been seen asleep in nanosleep() or clock_nanosleep(); false if it
+//! ends first or the wait times out. A worker runs its tasks on its only thread, so for a
+//! worker given a task that sleeps, this tells that the task has started: the pool counts a
+//! task as running once it is written to the worker's pipe, before the worker has read it.
+//! (Not a condition to poll with QTRY_VERIFY: a task that polls a gate is awake for a moment
+//! between sleeps, and QTRY_VERIFY checks its condition once more at the end.)
+inline bool waitUntilSleepingInTask(qint64 pid)
+{
+    QDeadlineTimer deadline(hangGuardMs);
+    for (;;) {
+        bool ok = false;
+        const long call = readFile(QStringLiteral("/proc/%1/syscall").arg(pid)).split(' ').value(0).toLong(&ok);
+        if (ok && (call == SYS_nanosleep || call == SYS_clock_nanosleep))
+            return true;
+        if (deadline.hasExpired() || !processAlive(pid))
+            return false;
+        QThread::msleep(1);
+    }
+}
+
 //! Children of this process, by state: every child when \a state is 0.
 inline QList<qint64> childProcesses(char state = 0)
 {
@@ -90,8 +114,61 @@ inline bool touchFile(const QString &path)
     return f.open(QIODevice::WriteOnly);
 }
 
+//! What one signal emitted on procpool's engine thread carried, mapped to a T per emission.
+//! The slot shares its state with the recorder instead of pointing into the test: a signal
+//! emitted after the test function returned (a pool stopped by the cleanup emits Stopping and
+//! worker exits) or one still running while the recorder goes out of scope (disconnecting does
+//! not wait for it) writes into memory that is still alive. No emission starts after the
+//! recorder is gone.
+template <typename T>
+class SignalRecorder
+{
+public:
+    template <typename Sender, typename Signal, typename Map>
+    SignalRecorder(Sender *sender, Signal signal, Map map)
+    {
+        m_connection = QObject::connect(
+            sender, signal, sender,
+            [state = m_state, map](const auto &...args) {
+                T value = map(args...);
+                QMutexLocker locker(&state->mutex);
+                state->values.append(std::move(value));
+            },
+            Qt::DirectConnection);
+    }
+    ~SignalRecorder()
+    {
+        QObject::disconnect(m_connection);
+        // Orders the emissions that already ran before the state is freed here (Qt's own
+        // bookkeeping of them is invisible to ThreadSanitizer); one still running holds its
+        // own reference to the state and frees it itself.
+        QMutexLocker locker(&m_state->mutex);
+    }
+    SignalRecorder(const SignalRecorder &) = delete;
+    SignalRecorder &operator=(const SignalRecorder &) = delete;
+
+    //! A copy of its own: a list sharing its data with the recorder's would be detached by
+    //! whichever thread writes first, which Qt decides with a relaxed load (ThreadSanitizer
+    //! reports that, rightly).
+    QList<T> values() const
+    {
+        QMutexLocker locker(&m_state->mutex);
+        return QList<T>(m_state->values.cbegin(), m_state->values.cend());
+    }
+    qsizetype count() const { return values().size(); }
+
+private:
+    struct State
+    {
+        QMutex mutex;
+        QList<T> values;
+    };
+    std::shared_ptr<State> m_state = std::make_shared<State>();
+    QMetaObject::Connection m_connection;
+};
+
 //! workerStarted / workerExited of one manager, recorded from the engine thread.
-class WorkerEvents : public QObject
+class WorkerEvents
 {
 public:
     struct Exit
@@ -103,38 +180,23 @@ public:
     };
 
     explicit WorkerEvents(procpool::ProcessPoolManager *manager)
+        : m_started(manager, &procpool::ProcessPoolManager::workerStarted,
+                    [](qint64 pid, const QString &) { return pid; })
+        , m_exits(manager, &procpool::ProcessPoolManager::workerExited,
+                  [](qint64 pid, int exitCode, int signal, const QString &reason) {
+                      return Exit{pid, exitCode, signal, reason};
+                  })
     {
-        connect(manager, &procpool::ProcessPoolManager::workerStarted, this,
-                [this](qint64 pid, const QString &) {
-                    QMutexLocker locker(&m_mutex);
-                    m_started.append(pid);
-                },
-                Qt::DirectConnection);
-        connect(manager, &procpool::ProcessPoolManager::workerExited, this,
-                [this](qint64 pid, int exitCode, int signal, const QString &reason) {
-                    QMutexLocker locker(&m_mutex);
-                    m_exits.append({pid, exitCode, signal, reason});
-                },
-                Qt::DirectConnection);
     }
 
-    QList<qint64> started() const
-    {
-        QMutexLocker locker(&m_mutex);
-        return m_started;
-    }
-    QList<Exit> exits() const
-    {
-        QMutexLocker locker(&m_mutex);
-        return m_exits;
-    }
-    qsizetype startedCount() const { return started().size(); }
-    qsizetype exitCount() const { return exits().size(); }
+    QList<qint64> started() const { return m_started.values(); }
+    QList<Exit> exits() const { return m_exits.values(); }
+    qsizetype startedCount() const { return m_started.count(); }
+    qsizetype exitCount() const { return m_exits.count(); }
 
 private:
-    mutable QMutex m_mutex;
-    QList<qint64> m_started;
-    QList<Exit> m_exits;
+    SignalRecorder<qint64> m_started;
+    SignalRecorder<Exit> m_exits;
 };
 
 } // namespace faultsupport

@@ -308,6 +308,9 @@ private Q_SLOTS:
         const qint64 crashPid = taskPid(crash.id);
         const qint64 bystanderPid = taskPid(bystander.id);
         QVERIFY(crashPid != bystanderPid);
+        // Both wait for their gates: read by their workers, not only sent to them.
+        QVERIFY(waitUntilSleepingInTask(crashPid));
+        QVERIFY(waitUntilSleepingInTask(bystanderPid));
         // The pool cannot grow: one more task goes to each worker's pipe (prefetch).
         QList<QFuture<qint64>> followers{m_manager->submitTask(tasks::pid),
                                          m_manager->submitTask(tasks::pid)};

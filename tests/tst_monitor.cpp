@@ -3,6 +3,7 @@
 #include <procpool/procpool.h>
 
 #include "enginewatcher.h"
+#include "faultsupport.h"
 #include "futuremodel.h"
 #include "logmodel.h"
 #include "mainwindow.h"
@@ -156,6 +157,7 @@ private Q_SLOTS:
 
         // Kill one through the action: it shows as crashed, its task fails, a replacement runs.
         const qint64 victim = pids.first();
+        QVERIFY(faultsupport::waitUntilSleepingInTask(victim)); // its task started, not only sent
         QTableView *view = window.workerView();
         QModelIndex proxyIndex;
         for (int r = 0; r < view->model()->rowCount(); ++r)

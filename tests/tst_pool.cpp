@@ -1,4 +1,5 @@
 // Pools with real worker processes: results, protection, errors, logs, names, threads.
+#include "faultsupport.h"
 #include "testmain.h"
 #include "testtasks.h"
 
@@ -241,32 +242,29 @@ private Q_SLOTS:
     void printingDoesNotCorruptAndArrivesAsLog()
     {
         m_manager->start(1);
-        // workerLog is emitted on the engine thread: collected under a mutex (a QSignalSpy
-        // would append from that thread while this one reads it).
-        QStringList lines;
-        QList<qint64> pids;
-        QMutex mutex;
-        connect(m_manager, &ProcessPoolManager::workerLog, this,
-                [&](qint64 pid, const QString &line) {
-                    QMutexLocker locker(&mutex);
-                    lines << line;
-                    pids << pid;
-                }, Qt::DirectConnection);
+        // workerLog is emitted on the engine thread: a QSignalSpy would append from that
+        // thread while this one reads it.
+        faultsupport::SignalRecorder<std::pair<qint64, QString>> log(
+            m_manager, &ProcessPoolManager::workerLog,
+            [](qint64 pid, const QString &line) { return std::pair{pid, line}; });
+        auto lines = [&log] {
+            QStringList text;
+            for (const auto &entry : log.values())
+                text << entry.second;
+            return text;
+        };
         QList<QFuture<int>> futures;
         for (int i = 0; i < 50; ++i)
             futures << m_manager->submitTask(tasks::printBoth, QStringLiteral("line%1").arg(i));
         for (int i = 0; i < 50; ++i)
             QCOMPARE(futures[i].result(), QStringLiteral("line%1").arg(i).size());
-        QTRY_VERIFY([&] {
-            QMutexLocker locker(&mutex);
-            return lines.contains(QStringLiteral("out:line49")) && lines.contains(QStringLiteral("err:line49"));
-        }());
-        QMutexLocker locker(&mutex);
-        QVERIFY(lines.contains(QStringLiteral("out:line0")));
-        QVERIFY(lines.contains(QStringLiteral("err:line0")));
+        QTRY_VERIFY(lines().contains(QStringLiteral("out:line49")) && lines().contains(QStringLiteral("err:line49")));
+        QVERIFY(lines().contains(QStringLiteral("out:line0")));
+        QVERIFY(lines().contains(QStringLiteral("err:line0")));
         const qint64 pid = m_manager->getPool()->workerPids().value(0);
         QVERIFY(pid > 0);
-        QCOMPARE(QSet<qint64>(pids.cbegin(), pids.cend()), QSet<qint64>{pid});
+        for (const auto &entry : log.values())
+            QCOMPARE(entry.first, pid);
     }
 
     void workerNamesInProc()
@@ -405,13 +403,10 @@ private Q_SLOTS:
     void crashFailsOneTaskPoolGoesOn()
     {
         m_manager->start(1);
-        QMutex mutex; // workerExited is emitted on the engine thread
-        QList<std::pair<qint64, int>> exited; // pid, signal
-        connect(m_manager, &ProcessPoolManager::workerExited, this,
-                [&](qint64 pid, int, int signal, const QString &) {
-                    QMutexLocker locker(&mutex);
-                    exited.append({pid, signal});
-                }, Qt::DirectConnection);
+        // workerExited is emitted on the engine thread.
+        faultsupport::SignalRecorder<std::pair<qint64, int>> exited(
+            m_manager, &ProcessPoolManager::workerExited,
+            [](qint64 pid, int, int signal, const QString &) { return std::pair{pid, signal}; });
         const qint64 first = m_manager->submitTask(tasks::pid).result();
         try {
             m_manager->submitTask(tasks::segfault).waitForFinished();
@@ -426,14 +421,29 @@ private Q_SLOTS:
         }
         const qint64 second = m_manager->submitTask(tasks::pid).result();
         QVERIFY(second != first);
-        QTRY_VERIFY([&] {
-            QMutexLocker locker(&mutex);
-            return !exited.isEmpty();
-        }());
-        QMutexLocker locker(&mutex);
-        QCOMPARE(exited.size(), 1);
-        QCOMPARE(exited.first().first, first);
-        QCOMPARE(exited.first().second, SIGSEGV);
+        QTRY_VERIFY(exited.count() > 0);
+        QCOMPARE(exited.count(), 1);
+        QCOMPARE(exited.values().first().first, first);
+        QCOMPARE(exited.values().first().second, SIGSEGV);
+    }
+
+    void taskSentToAWorkerThatDiesUnreadRunsElsewhere()
+    {
+        // The pool counts a task as running once it is in the worker's pipe. A worker that
+        // dies before reading it never ran it: the task goes to a replacement, not failing.
+        m_manager->start(1);
+        const qint64 first = m_manager->submitTask(tasks::pid).result();
+        QCOMPARE(::kill(pid_t(first), SIGSTOP), 0);
+        QTRY_COMPARE(faultsupport::processState(first), 'T'); // reads nothing from here on
+        QFuture<qint64> unread = m_manager->submitTask(tasks::pid);
+        QTRY_COMPARE(m_manager->getPool()->stats().running, qint64(1));
+        QCOMPARE(::kill(pid_t(first), SIGKILL), 0);
+        const qint64 second = unread.result();
+        QVERIFY(second != first);
+        const PoolStats stats = m_manager->getPool()->stats();
+        QCOMPARE(stats.failed, quint64(0));
+        QCOMPARE(stats.completed, quint64(2));
+        QCOMPARE(stats.workersCrashed, quint64(1));
     }
 
     void missingProgramBreaksThePool()
@@ -636,6 +646,7 @@ private Q_SLOTS:
         auto running = m_manager->submitTracked(QStringLiteral("sleepMs"), {60000});
         QTRY_COMPARE(m_manager->getPool()->taskRecord(running.id)->state, TaskState::Running);
         const qint64 pid = m_manager->getPool()->taskRecord(running.id)->workerPid;
+        QVERIFY(faultsupport::waitUntilSleepingInTask(pid)); // read by the worker, not only sent
         QVERIFY(!m_manager->getPool()->killWorker(::getpid())); // not one of ours
         QVERIFY(m_manager->getPool()->killWorker(pid));
         try {

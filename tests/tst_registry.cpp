@@ -1,4 +1,5 @@
 // The registry and the manager's life: the seed's rules, one test each.
+#include "faultsupport.h"
 #include "testmain.h"
 #include "testtasks.h"
 
@@ -160,13 +161,9 @@ private Q_SLOTS:
     void startStopRestart()
     {
         ProcessPoolManager *m = getOrCreateProcessManager(QStringLiteral("cycle"));
-        QMutex mutex; // stateChanged comes from the engine thread too
-        QList<PoolState> states;
-        connect(m, &ProcessPoolManager::stateChanged, this,
-                [&](PoolState state) {
-                    QMutexLocker locker(&mutex);
-                    states.append(state);
-                }, Qt::DirectConnection);
+        // stateChanged comes from the engine thread too.
+        faultsupport::SignalRecorder<PoolState> states(m, &ProcessPoolManager::stateChanged,
+                                                       [](PoolState state) { return state; });
         m->start(2, QString(), false, QStringLiteral("cycle"));
         QVERIFY(m->isRunning());
         QVERIFY(m->getPool());
@@ -193,12 +190,8 @@ private Q_SLOTS:
         QCOMPARE(m->getPool()->taskType(), QStringLiteral("again"));
         QCOMPARE(m->submitTask(tasks::add, 20, 22, TaskType(QStringLiteral("again"))).result(), 42);
         m->stop();
-        QTRY_VERIFY([&] {
-            QMutexLocker locker(&mutex);
-            return states.size() >= 6 && states.last() == PoolState::Stopped;
-        }());
-        QMutexLocker locker(&mutex);
-        QCOMPARE(states, (QList<PoolState>{PoolState::Running, PoolState::Stopping, PoolState::Stopped,
+        QTRY_VERIFY(states.count() >= 6 && states.values().last() == PoolState::Stopped);
+        QCOMPARE(states.values(), (QList<PoolState>{PoolState::Running, PoolState::Stopping, PoolState::Stopped,
                                            PoolState::Running, PoolState::Stopping, PoolState::Stopped}));
     }
 

@@ -4,6 +4,7 @@
 
 #include <QtCore/QCborArray>
 #include <QtCore/QCborMap>
+#include <QtCore/QCoreApplication>
 #include <QtCore/QFileInfo>
 #include <QtCore/QSocketNotifier>
 #include <QtCore/QThread>
@@ -14,8 +15,20 @@
 #include <csignal>
 #include <cstring>
 #include <fcntl.h>
+#include <sys/ioctl.h>
 #include <sys/prctl.h>
 #include <unistd.h>
+
+#if defined(__SANITIZE_THREAD__)
+#define PROCPOOL_TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define PROCPOOL_TSAN 1
+#endif
+#endif
+#ifdef PROCPOOL_TSAN
+#include <sanitizer/tsan_interface.h>
+#endif
 
 namespace procpool::detail {
 
@@ -34,6 +47,27 @@ void setAutomaticPrefetchBudgetNs(qint64 ns)
 }
 
 namespace {
+
+//! A call another thread posts to a pool's engine thread. Qt's event queue orders everything
+//! the posting thread did before posting it (down to building the pool, when it is the first
+//! call to reach the engine thread), but it does so inside Qt, which ThreadSanitizer builds do
+//! not instrument; there the hand-over is announced to it once the event is complete, which is
+//! why this is an event of our own rather than QMetaObject::invokeMethod(), whose slot object
+//! Qt builds after any announcement could be made. Other builds add nothing.
+class PostedCall : public QEvent
+{
+public:
+    static QEvent::Type eventType()
+    {
+        static const auto type = QEvent::Type(QEvent::registerEventType());
+        return type;
+    }
+    explicit PostedCall(std::function<void()> call) : QEvent(eventType()), m_call(std::move(call)) {}
+    void run() { m_call(); }
+
+private:
+    std::function<void()> m_call;
+};
 
 //! Workers that fail to start this many times in a row break the pool instead of being
 //! replaced again: enough to ride out one unlucky start, few enough that a missing program
@@ -95,7 +129,7 @@ void PoolCore::resize(int maxWorkers)
     m_maxWorkers.store(maxWorkers, std::memory_order_relaxed);
     if (m_minWorkers.load(std::memory_order_relaxed) > maxWorkers)
         m_minWorkers.store(maxWorkers, std::memory_order_relaxed);
-    QMetaObject::invokeMethod(this, &PoolCore::applyResize, Qt::QueuedConnection);
+    postToEngine([this] { applyResize(); });
 }
 
 // ---- any thread ----------------------------------------------------------------------------
@@ -153,9 +187,10 @@ void PoolCore::enqueue(std::unique_ptr<WorkItem> item)
             }
             item->sentNs = m_clock.nsecsElapsed();
             const QByteArray frame = item->frame;
+            WorkItem *sent = item.get();
             w->handoff.push_back(std::move(item));
             w->hasHandoff.store(true, std::memory_order_release);
-            sendToWorker(w, frame, true);
+            sent->inputOffset = sendToWorker(w, frame, true);
             wake = true;
         } else {
             m_pending.push_back(std::move(item));
@@ -179,7 +214,27 @@ void PoolCore::postDispatch()
 {
     // One queued call however many submissions arrive before the engine thread runs it.
     if (!m_dispatchPosted.exchange(true, std::memory_order_acq_rel))
-        QMetaObject::invokeMethod(this, &PoolCore::dispatch, Qt::QueuedConnection);
+        postToEngine([this] { dispatch(); });
+}
+
+void PoolCore::postToEngine(std::function<void()> call)
+{
+    auto *event = new PostedCall(std::move(call));
+#ifdef PROCPOOL_TSAN
+    __tsan_release(this);
+#endif
+    QCoreApplication::postEvent(this, event);
+}
+
+bool PoolCore::event(QEvent *e)
+{
+    if (e->type() != PostedCall::eventType())
+        return QObject::event(e);
+#ifdef PROCPOOL_TSAN
+    __tsan_acquire(this);
+#endif
+    static_cast<PostedCall *>(e)->run();
+    return true;
 }
 
 void PoolCore::requestStop(StopMode mode)
@@ -192,7 +247,7 @@ void PoolCore::requestStop(StopMode mode)
         m_stopRequested = true;
         m_stopMode = std::max(m_stopMode, mode);
     }
-    QMetaObject::invokeMethod(this, &PoolCore::applyStop, Qt::QueuedConnection);
+    postToEngine([this] { applyStop(); });
 }
 
 void PoolCore::waitStopped()
@@ -362,21 +417,30 @@ void PoolCore::dispatch()
     // Outside the lock: copying attachments into shared memory may take a while.
     for (auto &[w, items] : writes) {
         QByteArray batch;
-        for (const WorkItem *item : items) {
+        // items[unsent, upTo) start in batch; until it is sent, their inputOffset says where.
+        size_t unsent = 0;
+        auto send = [&, w = w, &items = items](size_t upTo) {
+            const qint64 at = sendToWorker(w, std::exchange(batch, QByteArray()));
+            for (; unsent < upTo; ++unsent)
+                items[unsent]->inputOffset = at < 0 ? -1 : at + items[unsent]->inputOffset;
+        };
+        for (size_t i = 0; i < items.size(); ++i) {
+            WorkItem *item = items[i];
+            item->inputOffset = batch.size();
             if (!item->attachments.isEmpty()) {
                 w->ringsUsed = w->ringsUsed || w->sharedMemory;
                 const EncodedAttachments a = encodeAttachments(
                     item->id, item->attachments, w->sharedMemory ? w->toWorker.get() : nullptr);
                 batch += a.head;
                 if (!a.inlineParts.isEmpty()) {
-                    sendToWorker(w, std::exchange(batch, QByteArray()));
+                    send(i + 1);
                     for (const QByteArray &part : a.inlineParts)
                         sendToWorker(w, part); // queued by reference, not copied
                 }
             }
             batch += item->frame;
         }
-        sendToWorker(w, batch);
+        send(items.size());
         frontChanged(w);
         updateInfo(w);
     }
@@ -904,11 +968,22 @@ void PoolCore::removeWorker(WorkerProcess *w, int exitCode, int sig, bool startF
     }
 
     // The running task fails; tasks it had prefetched but not started go back to the queue.
+    // So does the first one if the worker died (of something other than us) before reading a
+    // byte of it: it was sent to a worker that was already dying, and never ran.
     std::vector<std::unique_ptr<WorkItem>> failed;
     std::deque<std::unique_ptr<WorkItem>> requeue;
     if (!w->inFlight.empty()) {
-        failed.push_back(std::move(w->inFlight.front()));
-        w->inFlight.pop_front();
+        WorkItem &front = *w->inFlight.front();
+        const qint64 consumed = inputConsumed(w);
+        const bool unread = w->killKind == WorkerProcess::KillKind::None && !front.requeuedUnread
+                            && front.inputOffset >= 0 && consumed >= 0
+                            && consumed <= front.inputOffset;
+        if (unread) {
+            front.requeuedUnread = true;
+        } else {
+            failed.push_back(std::move(w->inFlight.front()));
+            w->inFlight.pop_front();
+        }
         if (w->killKind == WorkerProcess::KillKind::Stopped) {
             for (auto &item : w->inFlight)
                 failed.push_back(std::move(item));
@@ -1239,13 +1314,15 @@ void PoolCore::adopted(WorkerProcess *w, qsizetype count, bool wasIdle)
         m_sweepTimer->start();
 }
 
-void PoolCore::sendToWorker(WorkerProcess *w, const QByteArray &bytes, bool now)
+qint64 PoolCore::sendToWorker(WorkerProcess *w, const QByteArray &bytes, bool now)
 {
-    if (bytes.isEmpty())
-        return;
     QMutexLocker locker(&w->outMutex);
     if (w->inputFd < 0)
-        return;
+        return -1;
+    const qint64 at = w->bytesQueued;
+    if (bytes.isEmpty())
+        return at;
+    w->bytesQueued += bytes.size();
     const bool first = w->outQueue.empty();
     w->outQueue.push_back(bytes);
     if (!(now && first)) {
@@ -1253,29 +1330,39 @@ void PoolCore::sendToWorker(WorkerProcess *w, const QByteArray &bytes, bool now)
         // of its event loop queues for the worker goes in the same system call.
         if (first && QThread::currentThread() == thread())
             w->writeNotifier->setEnabled(true);
-        return;
+        return at;
     }
     const ssize_t n = ::write(w->inputFd, bytes.constData(), size_t(bytes.size()));
     if (n == bytes.size()) {
         w->outQueue.pop_front();
-        return;
+        return at;
     }
     if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK) {
         w->outQueue.clear(); // not expected (we hold a reader); the worker's exit is handled
-        return;
+        return at;
     }
     w->outOffset = std::max<ssize_t>(n, 0);
     // The rest when the pipe has room: a frame larger than the pipe's buffer (a long string,
     // say; byte arrays that large go through the rings, but not on this path).
     const int index = w->index;
-    QMetaObject::invokeMethod(
-        this,
-        [this, index] {
-            for (const auto &worker : m_workers)
-                if (worker->index == index)
-                    flushToWorker(worker.get());
-        },
-        Qt::QueuedConnection);
+    postToEngine([this, index] {
+        for (const auto &worker : m_workers)
+            if (worker->index == index)
+                flushToWorker(worker.get());
+    });
+    return at;
+}
+
+qint64 PoolCore::inputConsumed(WorkerProcess *w)
+{
+    QMutexLocker locker(&w->outMutex);
+    int unread = 0; // still in the pipe: we keep its read end open, so its bytes outlive the worker
+    if (w->inputReadFd < 0 || ::ioctl(w->inputReadFd, FIONREAD, &unread) != 0)
+        return -1;
+    qint64 queued = -qint64(w->outOffset);
+    for (const QByteArray &bytes : w->outQueue)
+        queued += bytes.size();
+    return w->bytesQueued - queued - unread;
 }
 
 void PoolCore::flushToWorker(WorkerProcess *w)
@@ -1476,24 +1563,21 @@ bool PoolCore::cancelTask(quint64 id)
             || (it->second.state != TaskState::Queued && it->second.state != TaskState::Running))
             return false;
     }
-    QMetaObject::invokeMethod(
-        this,
-        [this, id] {
-            auto matches = [id](const std::unique_ptr<WorkItem> &item) { return item->id == id; };
-            {
-                QMutexLocker locker(&m_mutex);
-                const auto it = std::find_if(m_pending.begin(), m_pending.end(), matches);
-                if (it != m_pending.end())
-                    (*it)->sink->requestCancel();
-            }
-            for (const auto &w : m_workers) {
-                const auto it = std::find_if(w->inFlight.begin(), w->inFlight.end(), matches);
-                if (it != w->inFlight.end())
-                    (*it)->sink->requestCancel();
-            }
-            sweepCancelled(); // at once, rather than at the next periodic sweep
-        },
-        Qt::QueuedConnection);
+    postToEngine([this, id] {
+        auto matches = [id](const std::unique_ptr<WorkItem> &item) { return item->id == id; };
+        {
+            QMutexLocker locker(&m_mutex);
+            const auto it = std::find_if(m_pending.begin(), m_pending.end(), matches);
+            if (it != m_pending.end())
+                (*it)->sink->requestCancel();
+        }
+        for (const auto &w : m_workers) {
+            const auto it = std::find_if(w->inFlight.begin(), w->inFlight.end(), matches);
+            if (it != w->inFlight.end())
+                (*it)->sink->requestCancel();
+        }
+        sweepCancelled(); // at once, rather than at the next periodic sweep
+    });
     return true;
 }
 
@@ -1505,22 +1589,19 @@ bool PoolCore::killWorkerByPid(qint64 pid)
                          [pid](const WorkerInfo &i) { return i.pid == pid; }))
             return false;
     }
-    QMetaObject::invokeMethod(
-        this,
-        [this, pid] {
-            for (const auto &w : m_workers) {
-                if (w->pid == pid) {
-                    Q_EMIT workerLog(pid, QStringLiteral("procpool: killing worker %1 (pid %2) "
-                                                         "on request")
-                                              .arg(w->name)
-                                              .arg(pid));
-                    adoptHandoff(w.get()); // and off m_directIdle, as in killWorker()
-                    w->process->kill(); // handled exactly like a crash
-                    return;
-                }
+    postToEngine([this, pid] {
+        for (const auto &w : m_workers) {
+            if (w->pid == pid) {
+                Q_EMIT workerLog(pid, QStringLiteral("procpool: killing worker %1 (pid %2) "
+                                                     "on request")
+                                          .arg(w->name)
+                                          .arg(pid));
+                adoptHandoff(w.get()); // and off m_directIdle, as in killWorker()
+                w->process->kill(); // handled exactly like a crash
+                return;
             }
-        },
-        Qt::QueuedConnection);
+        }
+    });
     return true;
 }
 

@@ -29,6 +29,7 @@
 #include <atomic>
 #include <condition_variable>
 #include <deque>
+#include <functional>
 #include <map>
 #include <optional>
 #include <memory>
@@ -92,6 +93,13 @@ struct WorkItem
     bool chunk = false; //!< a MapCall: answered by MapResult instead of Result
     qint64 sentNs = 0;     //!< when it was written to its worker (PoolCore::m_clock)
     qint64 expectedNs = 0; //!< how long it was expected to take then (0: not known)
+    //! Where its first byte sits in its worker's input (WorkerProcess::bytesQueued then); -1
+    //! before it is sent.
+    qint64 inputOffset = -1;
+    //! Went back to the queue once already because its worker died before reading any of it:
+    //! the next such death fails it, so a worker that always dies that way cannot keep a task
+    //! going round for ever.
+    bool requeuedUnread = false;
     std::unique_ptr<ResultSink> sink;
     //! Its record (under PoolCore::m_infoMutex), while it has one: kept until it finished.
     StoredRecord *record = nullptr;
@@ -129,6 +137,7 @@ struct WorkerProcess
     QMutex outMutex;
     std::deque<QByteArray> outQueue; //!< bytes not sent yet, in order
     qsizetype outOffset = 0;         //!< of outQueue.front() already sent
+    qint64 bytesQueued = 0;          //!< all bytes ever queued for it, sent or not
     bool closeAfterSend = false;     //!< end its input once outQueue is sent
     //! Tasks a submitting thread sent it directly, not yet in inFlight (under m_mutex).
     std::vector<std::unique_ptr<WorkItem>> handoff;
@@ -195,6 +204,9 @@ public:
     bool killWorkerByPid(qint64 pid);
     bool cancelTask(quint64 id);
 
+protected:
+    bool event(QEvent *e) override;
+
 Q_SIGNALS:
     void stateChanged(procpool::PoolState state);
     void workerStarted(qint64 pid, const QString &name);
@@ -202,14 +214,20 @@ Q_SIGNALS:
     void workerLog(qint64 pid, const QString &line);
 
 private:
+    //! From any thread: runs \a call on the engine thread (see PostedCall).
+    void postToEngine(std::function<void()> call);
+
     // ---- engine thread ----
     void dispatch();
     void spawnWorker();
     void onStdout(WorkerProcess *w);
     //! Any thread (the caller holds m_mutex when it is not the engine thread): queues \a bytes
     //! for the worker; sends them at once when \a now and nothing is queued before them,
-    //! otherwise when the engine thread next finds the pipe writable.
-    void sendToWorker(WorkerProcess *w, const QByteArray &bytes, bool now = false);
+    //! otherwise when the engine thread next finds the pipe writable. Returns where they start
+    //! in the worker's input, -1 when its input is closed.
+    qint64 sendToWorker(WorkerProcess *w, const QByteArray &bytes, bool now = false);
+    //! How many bytes of its input \a w has read; -1 when that cannot be known.
+    qint64 inputConsumed(WorkerProcess *w);
     void flushToWorker(WorkerProcess *w);
     void closeInput(WorkerProcess *w);
     //! Moves tasks submitting threads handed to \a w into its inFlight (m_mutex held) and
