@@ -1,7 +1,9 @@
-// A worker program that gets the handshake wrong (tst_faults starts it as
-// PoolOptions::startContext.program). It writes one well-formed Hello frame, built with the
-// engine's own encoder, that announces the protocol version given as its first argument
-// (default 99), then waits until the pool closes its input or kills it.
+// A worker program for tst_faults (PoolOptions::startContext.program). It writes one
+// well-formed Hello frame, built with the engine's own encoder, that announces the protocol
+// version given as its first argument (default 99: a handshake gone wrong), then waits until
+// the pool closes its input or kills it. With "exit-when-sent" as its second argument it
+// exits with code 3 instead as soon as something waits in its input, without reading any of
+// it: a worker that dies the moment a task is handed to it.
 #include "frame_p.h"
 
 #include <QtCore/QCborArray>
@@ -9,6 +11,8 @@
 
 #include <csignal>
 #include <cstdlib>
+#include <cstring>
+#include <poll.h>
 #include <sys/prctl.h>
 #include <unistd.h>
 
@@ -30,6 +34,12 @@ int main(int argc, char **argv)
             return 1;
         data += written;
         left -= written;
+    }
+    if (argc > 2 && std::strcmp(argv[2], "exit-when-sent") == 0) {
+        pollfd input{STDIN_FILENO, POLLIN, 0};
+        while (::poll(&input, 1, -1) < 0) {
+        }
+        return 3;
     }
     char buffer[4096];
     while (::read(STDIN_FILENO, buffer, sizeof buffer) > 0) {

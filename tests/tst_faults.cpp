@@ -7,6 +7,7 @@
 // Nothing here depends on timing: tasks that must be running when something happens wait for a
 // gate file the test creates, and every QTRY_* limit is a hang guard only.
 #include "faultsupport.h"
+#include "frame_p.h"
 #include "testmain.h"
 #include "testtasks.h"
 #include "worker_p.h"
@@ -406,6 +407,30 @@ private Q_SLOTS:
         QCOMPARE(stats.failed, quint64(0));
         QCOMPARE(stats.completed, quint64(2));
         QCOMPARE(pool()->state(), PoolState::Running);
+    }
+
+    // A worker that dies before reading its task never ran it: the task goes to another
+    // worker. Once: when that one dies the same way too, the task fails, rather than going
+    // round for ever between workers that keep dying.
+    void taskNeverReadIsRetriedOnceThenFails()
+    {
+        PoolOptions options;
+        options.maxWorkers = 1;
+        options.startContext.program = QCoreApplication::applicationDirPath() + QStringLiteral("/fake_worker");
+        options.startContext.arguments = {QString::number(detail::protocolVersion),
+                                          QStringLiteral("exit-when-sent")};
+        const WorkerEvents &events = *m_events;
+        m_manager->start(options);
+        QFuture<QVariant> f = m_manager->submitTask(QStringLiteral("add"), {1, 2});
+        WAIT_FINISHED(f);
+        const std::optional<WorkerCrashed> e = failureOf<WorkerCrashed>(f);
+        QVERIFY(e);
+        QCOMPARE(e->exitCode(), 3);
+        const PoolStats stats = pool()->stats(); // counted before the future failed
+        QCOMPARE(stats.workersCrashed, quint64(2));
+        QCOMPARE(stats.failed, quint64(1));
+        QCOMPARE(pool()->state(), PoolState::Running); // both had started: no crash loop
+        QTRY_COMPARE_WITH_TIMEOUT(events.exitCount(), qsizetype(2), hangGuardMs);
     }
 
     // ---- crash loops ------------------------------------------------------------------
