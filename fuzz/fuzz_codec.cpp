@@ -71,7 +71,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     default: // QDataStream-coded types read arbitrary bytes
         roundTrip<QDateTime>(value, false);
         roundTrip<QPoint>(value);
-        roundTrip<QUrl>(value);
+        roundTrip<QUrl>(value, false); // Qt streams every invalid URL as the empty one
         roundTrip<QVariantMap>(value, false);
     }
     return 0;

@@ -36,6 +36,15 @@ QDataStream &operator>>(QDataStream &in, Lopsided &l)
     return in;
 }
 
+//! A user type whose stream operators disagree the other way: reading stops short of the end.
+struct Forgetful
+{
+    qint32 a = 0;
+    qint32 b = 0;
+};
+QDataStream &operator<<(QDataStream &out, const Forgetful &f) { return out << f.a << f.b; }
+QDataStream &operator>>(QDataStream &in, Forgetful &f) { return in >> f.a; }
+
 enum class Colour : quint8 { Red = 1, Green = 2, Blue = 250 };
 
 } // namespace
@@ -101,6 +110,8 @@ const procpool::Task<Celsius(Celsius)> echoCelsius{"codec.celsius", [](const Cel
 const procpool::Task<QDateTime(QDateTime)> echoDateTime{"codec.datetime", [](const QDateTime &v) { return v; }};
 const procpool::Task<QByteArray(Lopsided)> acceptLopsided{"codec.lopsided",
                                                           [](const Lopsided &) { return QByteArray("read"); }};
+const procpool::Task<QByteArray(Forgetful)> acceptForgetful{"codec.forgetful",
+                                                            [](const Forgetful &) { return QByteArray("read"); }};
 const procpool::Task<QString(Sample, QStringList, quint16, bool)> manyArguments{
     "codec.many", [](const Sample &s, const QStringList &l, quint16 n, bool flag) {
         return QStringLiteral("%1 %2 %3 %4 %5").arg(s.id).arg(s.label).arg(l.join(QLatin1Char('+'))).arg(n).arg(flag);
@@ -317,19 +328,43 @@ private slots:
         truncated.chop(3);
         QVERIFY_THROWS_EXCEPTION(procpool::CodecError,
                                  procpool::decode<Sample>(QCborValue(QCborTag(procpool::DataStreamTag), truncated)));
+        // So are bytes left over after the value: operator>> did not read what operator<< wrote.
+        QByteArray longer = procpool::encode(sampleValue()).taggedValue().toByteArray();
+        longer.append("\0\0\2", 3);
+        try {
+            procpool::decode<Sample>(QCborValue(QCborTag(procpool::DataStreamTag), longer));
+            QFAIL("bytes after the value were ignored");
+        } catch (const procpool::CodecError &e) {
+            QVERIFY2(e.message().contains(QLatin1String("left 3 of")), qPrintable(e.message()));
+        }
+        // The same inside a QVariant that travels with its type name.
+        const QCborValue when = procpool::encode(QVariant(QDateTime(QDate(2026, 11, 26), QTime(9, 0), Qt::UTC)));
+        QCOMPARE(when.tag(), QCborTag(procpool::VariantTypeTag));
+        QCborArray pair = when.taggedValue().toArray();
+        pair[1] = QCborValue(pair.at(1).toByteArray() + QByteArray(1, 'x'));
+        QVERIFY_THROWS_EXCEPTION(procpool::CodecError,
+                                 procpool::decode<QVariant>(QCborValue(QCborTag(procpool::VariantTypeTag), pair)));
     }
 
     void mismatchedStreamOperatorsFailTheFutureWithCodecError()
     {
+        // The CodecError's message, or nothing if the task ran.
+        const auto codecError = [](QFuture<QByteArray> f) {
+            try {
+                f.waitForFinished();
+            } catch (const procpool::CodecError &e) {
+                return e.message();
+            }
+            return QString();
+        };
         // The worker cannot read the argument back: the future fails, the worker lives on.
-        QFuture<QByteArray> f = m_manager->submitTask(acceptLopsided, Lopsided{1});
-        try {
-            f.waitForFinished();
-            QFAIL("the task ran with an argument it could not read");
-        } catch (const procpool::CodecError &e) {
-            QVERIFY2(e.message().contains(QLatin1String("operator<<")), qPrintable(e.message()));
-        }
+        const QString tooShort = codecError(m_manager->submitTask(acceptLopsided, Lopsided{1}));
+        QVERIFY2(tooShort.contains(QLatin1String("operator<<")), qPrintable(tooShort));
         QCOMPARE(m_manager->submitTask(echoI32, 9).result(), 9);
+        // Reading less than was written is the same mistake, caught the same way.
+        const QString tooLong = codecError(m_manager->submitTask(acceptForgetful, Forgetful{1, 2}));
+        QVERIFY2(tooLong.contains(QLatin1String("left 4 of 8 bytes unread")), qPrintable(tooLong));
+        QCOMPARE(m_manager->submitTask(echoI32, 10).result(), 10);
     }
 };
 

@@ -107,6 +107,14 @@ void throwCodecMismatch(const char *expected, const QCborValue &got)
                          .arg(QString::fromLatin1(expected), cborTypeName(got)));
 }
 
+void throwUnreadStreamBytes(qint64 unread, qint64 total)
+{
+    throw CodecError(QStringLiteral("QDataStream read the value but left %1 of %2 bytes unread; "
+                                    "do operator<< and operator>> match?")
+                         .arg(unread)
+                         .arg(total));
+}
+
 void throwOutOfRange(const QCborValue &got, int bits, bool isSigned)
 {
     const QString value = got.isInteger() ? QString::number(got.toInteger())
@@ -207,6 +215,8 @@ QVariant decodeVariant(const QCborValue &v)
         if (!type.load(in, result.data()) || in.status() != QDataStream::Ok)
             throw CodecError(QStringLiteral("could not read a QVariant of type '%1'")
                                  .arg(QString::fromLatin1(name)));
+        if (!in.atEnd())
+            throwUnreadStreamBytes(bytes.size() - in.device()->pos(), bytes.size());
         return result;
     }
     if (v.isTag() && v.tag() == QCborTag(DataStreamTag))
