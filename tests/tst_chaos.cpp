@@ -12,6 +12,7 @@
 
 #include <procpool/procpool.h>
 
+#include <QtCore/QFutureWatcher>
 #include <QtCore/QRandomGenerator>
 
 #include <atomic>
@@ -59,6 +60,9 @@ private Q_SLOTS:
         });
 
         auto finished = [&] { return results + crashed + wrong + other; };
+        // Finishes are counted by QFutureWatchers on this thread, not by .then(): Qt 6.4 runs a
+        // continuation twice if it is attached just as another thread finishes the future.
+        QObject watchers;
         QList<QFuture<int>> futures;
         int total = 0;
         while (total < minimumTasks || (kills.load() < wantedKills && total < maximumTasks)) {
@@ -67,17 +71,18 @@ private Q_SLOTS:
             for (int k = 0; k < batch; ++k, ++total) {
                 const int i = total;
                 QFuture<int> f = manager->submitTask(tasks::add, i, i);
-                // A continuation that takes the future runs on success and on failure alike.
-                f.then([&, i](QFuture<int> done) {
+                auto *watcher = new QFutureWatcher<int>(&watchers);
+                connect(watcher, &QFutureWatcherBase::finished, &watchers, [&, i, watcher] {
                     finishes[i].fetch_add(1);
                     try {
-                        (done.result() == 2 * i ? results : wrong).fetch_add(1);
+                        (watcher->result() == 2 * i ? results : wrong).fetch_add(1);
                     } catch (const WorkerCrashed &) {
                         crashed.fetch_add(1);
                     } catch (...) {
                         other.fetch_add(1);
                     }
                 });
+                watcher->setFuture(f);
                 futures << f;
             }
         }
