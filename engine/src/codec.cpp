@@ -107,11 +107,14 @@ void throwCodecMismatch(const char *expected, const QCborValue &got)
                          .arg(QString::fromLatin1(expected), cborTypeName(got)));
 }
 
-void throwUnreadStreamBytes(qint64 unread, qint64 total)
+void requireReadToEnd(const QDataStream &in)
 {
+    if (in.atEnd())
+        return;
+    const qint64 total = in.device()->size();
     throw CodecError(QStringLiteral("QDataStream read the value but left %1 of %2 bytes unread; "
                                     "do operator<< and operator>> match?")
-                         .arg(unread)
+                         .arg(total - in.device()->pos())
                          .arg(total));
 }
 
@@ -215,8 +218,7 @@ QVariant decodeVariant(const QCborValue &v)
         if (!type.load(in, result.data()) || in.status() != QDataStream::Ok)
             throw CodecError(QStringLiteral("could not read a QVariant of type '%1'")
                                  .arg(QString::fromLatin1(name)));
-        if (!in.atEnd())
-            throwUnreadStreamBytes(bytes.size() - in.device()->pos(), bytes.size());
+        requireReadToEnd(in);
         return result;
     }
     if (v.isTag() && v.tag() == QCborTag(DataStreamTag))

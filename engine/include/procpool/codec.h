@@ -51,8 +51,9 @@ namespace detail {
 PROCPOOL_ENGINE_EXPORT QString cborTypeName(const QCborValue &value);
 [[noreturn]] PROCPOOL_ENGINE_EXPORT void throwCodecMismatch(const char *expected,
                                                            const QCborValue &got);
-//! operator>> stopped before the end of what operator<< wrote: the two do not match.
-[[noreturn]] PROCPOOL_ENGINE_EXPORT void throwUnreadStreamBytes(qint64 unread, qint64 total);
+//! Throws CodecError if operator>> stopped before the end of what operator<< wrote into \a in's
+//! device: the two do not match.
+PROCPOOL_ENGINE_EXPORT void requireReadToEnd(const QDataStream &in);
 [[noreturn]] PROCPOOL_ENGINE_EXPORT void throwOutOfRange(const QCborValue &got, int bits,
                                                         bool isSigned);
 PROCPOOL_ENGINE_EXPORT QCborValue encodeUnsigned(quint64 value);
@@ -134,8 +135,7 @@ struct Codec
             throw CodecError(QStringLiteral("QDataStream could not read the value back "
                                             "(%1 bytes); do operator<< and operator>> match?")
                                  .arg(bytes.size()));
-        if (!in.atEnd())
-            detail::throwUnreadStreamBytes(bytes.size() - in.device()->pos(), bytes.size());
+        detail::requireReadToEnd(in);
         return result;
     }
 };
