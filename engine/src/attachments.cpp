@@ -12,6 +12,9 @@
 #include <system_error>
 #include <thread>
 #include <vector>
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 #include <fcntl.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
@@ -26,6 +29,12 @@ static_assert(Position::is_always_lock_free, "the release position is shared bet
 
 constexpr qint64 growthStep = 1024 * 1024;
 
+//! From this size on, copies into and out of a ring stream around the caches (streamBytes).
+//! Measured on a machine with 32 MiB of last-level cache, echoes through procpool_bench
+//! alternating with plain memcpy(): 4 MiB lost a fifth, 8 MiB was even, 12 and 16 MiB gained
+//! 15-20 %, 64 MiB was even. A smaller cache only moves the break-even point down.
+constexpr size_t streamingMinimum = 8 * 1024 * 1024;
+
 //! An integer field of a descriptor; -1 for anything else.
 qint64 integerAt(const QCborArray &entry, qsizetype i)
 {
@@ -35,6 +44,43 @@ qint64 integerAt(const QCborArray &entry, qsizetype i)
 qint64 roundUp(qint64 value, qint64 step)
 {
     return (value + step - 1) / step * step;
+}
+
+//! memcpy() that writes around the caches (non-temporal stores). A large payload's copies in
+//! an echo pass through five regions of its size (the caller's array, two rings, the worker's
+//! array, the result), far more than a last-level cache holds, so a normal store first reads
+//! each destination line from memory only to overwrite it; streaming stores skip that read.
+//! For a payload that still fits in the cache that would be a loss, hence streamingMinimum.
+void streamBytes(char *to, const char *from, size_t size)
+{
+#if defined(__SSE2__)
+    const size_t head = std::min<size_t>(size, (16 - (reinterpret_cast<quintptr>(to) & 15)) & 15);
+    std::memcpy(to, from, head);
+    to += head;
+    from += head;
+    size -= head;
+    for (const char *end = from + (size & ~size_t(63)); from != end; from += 64, to += 64) {
+        const __m128i *in = reinterpret_cast<const __m128i *>(from);
+        __m128i *out = reinterpret_cast<__m128i *>(to);
+        const __m128i a = _mm_loadu_si128(in);
+        const __m128i b = _mm_loadu_si128(in + 1);
+        const __m128i c = _mm_loadu_si128(in + 2);
+        const __m128i d = _mm_loadu_si128(in + 3);
+        _mm_stream_si128(out, a);
+        _mm_stream_si128(out + 1, b);
+        _mm_stream_si128(out + 2, c);
+        _mm_stream_si128(out + 3, d);
+    }
+    _mm_sfence(); // streaming stores are weakly ordered: make them visible before the release
+    std::memcpy(to, from, size & 63);
+#else
+    std::memcpy(to, from, size);
+#endif
+}
+
+void plainCopy(char *to, const char *from, size_t size)
+{
+    std::memcpy(to, from, size);
 }
 
 //! memcpy(), split across threads for a large payload: one thread copying memory that is not
@@ -47,8 +93,9 @@ void copyBytes(char *to, const char *from, size_t size)
     constexpr size_t maxParts = 4;
     static const size_t cores = std::max(1U, std::thread::hardware_concurrency());
     const size_t parts = std::min({cores, size / minPart, maxParts});
+    void (*copy)(char *, const char *, size_t) = size >= streamingMinimum ? streamBytes : plainCopy;
     if (parts < 2) {
-        std::memcpy(to, from, size);
+        copy(to, from, size);
         return;
     }
     const size_t step = (size / parts + 63) & ~size_t(63);
@@ -57,12 +104,12 @@ void copyBytes(char *to, const char *from, size_t size)
     try {
         for (; done < size; done += step) {
             const size_t n = std::min(step, size - done);
-            helpers.emplace_back([=] { std::memcpy(to + done, from + done, n); });
+            helpers.emplace_back([=] { copy(to + done, from + done, n); });
         }
     } catch (const std::system_error &) {
-        std::memcpy(to + done, from + done, size - done); // no thread to be had: copy the rest here
+        copy(to + done, from + done, size - done); // no thread to be had: copy the rest here
     }
-    std::memcpy(to, from, std::min(step, size));
+    copy(to, from, std::min(step, size));
     for (std::thread &t : helpers)
         t.join();
 }
