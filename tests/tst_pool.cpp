@@ -632,11 +632,24 @@ private Q_SLOTS:
         options.taskHistory = 5;
         m_manager->start(options);
         QList<QFuture<int>> futures;
-        for (int i = 0; i < 20; ++i)
+        for (int i = 0; i < 19; ++i)
             futures << m_manager->submitTask(tasks::increment, i);
+        const auto last = m_manager->submitTracked(tasks::increment.name(), {19});
+        QCOMPARE(last.future.result().toInt(), 20);
         for (auto &f : futures)
             f.waitForFinished();
-        QCOMPARE(m_manager->getPool()->taskRecords().size(), 5);
+        // One worker runs them in order, so the five kept are the five submitted last, whole.
+        const QList<TaskRecord> records = m_manager->getPool()->taskRecords();
+        QCOMPARE(records.size(), 5);
+        for (qsizetype i = 0; i < records.size(); ++i) {
+            const TaskRecord &r = records.at(i);
+            QCOMPARE(r.id, last.id - 4 + quint64(i));
+            QCOMPARE(r.state, TaskState::Finished);
+            QCOMPARE(r.taskName, tasks::increment.name());
+            QVERIFY(r.submittedAt.isValid() && r.submittedAt <= r.startedAt);
+            QVERIFY(r.startedAt <= r.finishedAt);
+            QVERIFY(qAbs(r.finishedAt.secsTo(QDateTime::currentDateTime())) < 3600);
+        }
         QCOMPARE(m_manager->getPool()->stats().completed, quint64(20)); // counters stay exact
     }
 

@@ -109,6 +109,7 @@ PoolCore::PoolCore(const PoolOptions &options, const QString &label)
         m_initializerBody = QCborArray{options.initializer, arguments}.toCborValue().toCbor();
     }
     m_clock.start();
+    m_clockStartMs = QDateTime::currentMSecsSinceEpoch();
     m_sweepTimer = new QTimer(this); // moves to the engine thread with its parent
     m_sweepTimer->setInterval(cancelSweepIntervalMs);
     connect(m_sweepTimer, &QTimer::timeout, this, &PoolCore::sweepCancelled);
@@ -140,11 +141,16 @@ void PoolCore::enqueue(std::unique_ptr<WorkItem> item)
     QString broken;
     bool wake = false;
     const quint64 id = item->id;
-    StoredRecord record;
+    RecordMap::node_type record;
     if (m_options.taskHistory > 0) {
-        record.taskName = item->taskName;
-        record.taskType = item->taskType;
-        record.submittedMs = QDateTime::currentMSecsSinceEpoch();
+        // The record's node is allocated here, outside the lock that the engine thread takes
+        // for every task it starts and finishes.
+        RecordMap one;
+        StoredRecord &r = one[id];
+        r.taskName = item->taskName;
+        r.taskType = item->taskType;
+        r.submittedMs = recordTimeMs();
+        record = one.extract(one.begin());
     }
     {
         // Counted and recorded before the item can be dispatched: the engine thread may run
@@ -152,10 +158,11 @@ void PoolCore::enqueue(std::unique_ptr<WorkItem> item)
         // after its finish would stay "queued" for ever.
         QMutexLocker locker(&m_infoMutex);
         ++m_stats.submitted;
-        if (m_options.taskHistory > 0) {
-            record.serial = ++m_recordSerial;
+        if (record) {
+            record.mapped().serial = ++m_recordSerial;
             // Ids grow, so the new record nearly always goes at the end.
-            item->record = &m_records.emplace_hint(m_records.end(), id, std::move(record))->second;
+            item->recordAt = m_records.insert(m_records.end(), std::move(record));
+            item->record = &item->recordAt->second;
         }
     }
     {
@@ -1498,27 +1505,30 @@ void PoolCore::recordStarted(WorkerProcess *w)
     if (r && r->state == TaskState::Queued) {
         r->state = TaskState::Running;
         r->workerPid = w->pid;
-        r->startedMs = QDateTime::currentMSecsSinceEpoch();
+        r->startedMs = recordTimeMs();
         r->serial = ++m_recordSerial;
     }
 }
 
-void PoolCore::recordFinished(const WorkItem &item, TaskState state, const QString &error)
+void PoolCore::recordFinished(WorkItem &item, TaskState state, const QString &error)
 {
     if (m_options.taskHistory <= 0 || !item.record)
         return;
+    const qint64 now = recordTimeMs();
     QMutexLocker locker(&m_infoMutex);
     StoredRecord *r = item.record;
     const bool first = r->finishedMs == 0; // a result that fails to decode finishes it twice
     r->state = state;
     r->error = error;
-    r->finishedMs = QDateTime::currentMSecsSinceEpoch();
+    r->finishedMs = now;
     r->serial = ++m_recordSerial;
     if (!first)
         return;
-    m_finished.push_back(m_records.find(item.id));
+    m_finished.push_back(item.recordAt);
     while (m_finished.size() > size_t(m_options.taskHistory)) {
-        m_records.erase(m_finished.front()); // never this one: the cap is at least 1
+        // Never this one: the cap is at least 1. The node goes with the task (one at a time:
+        // the cap is fixed while the pool runs, so a finish pushes out at most one).
+        item.expiredRecord = m_records.extract(m_finished.front());
         m_finished.pop_front();
     }
 }

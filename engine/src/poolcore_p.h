@@ -103,6 +103,10 @@ struct WorkItem
     std::unique_ptr<ResultSink> sink;
     //! Its record (under PoolCore::m_infoMutex), while it has one: kept until it finished.
     StoredRecord *record = nullptr;
+    RecordMap::iterator recordAt; //!< where record sits in PoolCore::m_records
+    //! The oldest finished record, which this task's finish pushed out of the history; freed
+    //! with the task, on the thread that allocated it (see PoolCore::dispatch()).
+    RecordMap::node_type expiredRecord;
 };
 
 //! How a pool stops. Ordered: a later request may only escalate.
@@ -263,7 +267,9 @@ private:
     bool isReady(const WorkerProcess *w) const;
     // Task records (for monitors), under m_infoMutex.
     void recordStarted(WorkerProcess *w);
-    void recordFinished(const WorkItem &item, TaskState state, const QString &error = QString());
+    void recordFinished(WorkItem &item, TaskState state, const QString &error = QString());
+    //! Wall-clock milliseconds for task records, from the pool's monotonic clock.
+    qint64 recordTimeMs() const { return m_clockStartMs + m_clock.nsecsElapsed() / 1000000; }
     void recordRequeued(const WorkItem &item);
 
     const PoolOptions m_options;
@@ -310,6 +316,7 @@ private:
     QString m_lastStartFailure;
     // Automatic prefetch: measured service time per task name (calls and map chunks apart).
     QElapsedTimer m_clock;
+    qint64 m_clockStartMs = 0; //!< the wall clock when m_clock started
     QHash<QString, qint64> m_serviceNs;
     QHash<QString, qint64> m_chunkServiceNs;
 };
