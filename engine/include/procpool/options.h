@@ -163,6 +163,8 @@ struct PROCPOOL_ENGINE_EXPORT TaskRecord
     QString taskType;
     TaskState state = TaskState::Queued;
     qint64 workerPid = 0;      //!< the worker that ran (or runs) it; 0 while queued
+    //! Wall-clock times, taken from a monotonic clock and the wall clock at the pool's start,
+    //! so they stay in order even if the system clock is set while the pool runs.
     QDateTime submittedAt, startedAt, finishedAt;
     int progressValue = 0, progressMaximum = 0;
     QString progressText;
