@@ -62,8 +62,9 @@ ASAN_ENV = ASAN_OPTIONS=handle_segv=0:handle_abort=0:handle_sigbus=0:handle_sigf
 # and the crash tests' SIGSEGV and abort() must reach the pool (handle_*). tests/tsan_vfork.c
 # turns QProcess's vfork-style clone() into a fork() TSan knows about (see there).
 TSAN_ENV = LD_PRELOAD=$(CURDIR)/$(TSAN_DIR)/tsan_vfork.so TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1:ignore_noninstrumented_modules=1:die_after_fork=0:handle_segv=0:handle_abort=0:suppressions=$(CURDIR)/tests/tsan.supp
-# The threaded suites: what TSan can say something about; tsan_canary checks it still can.
-TSAN_TESTS = ^(tst_pool|tst_registry|tst_chaos|tst_forkserver|tsan_canary)$$
+# The threaded suites (tst_payload for the copy helpers): what TSan can say something about;
+# tsan_canary checks it still can.
+TSAN_TESTS = ^(tst_pool|tst_registry|tst_chaos|tst_forkserver|tst_payload|tsan_canary)$$
 
 deps-extra:
 	@PROCPOOL_DEPS_EXTRA=1 ./scripts/install-deps.sh
@@ -88,7 +89,7 @@ test-asan: deps-extra
 
 test-tsan: deps-extra
 	@$(call configure-sanitized,$(TSAN_DIR),-fsanitize=thread,gcc,g++)
-	@cmake --build $(TSAN_DIR) -j $(JOBS) --target tst_pool tst_registry tst_chaos tst_forkserver tsan_canary worker_program
+	@cmake --build $(TSAN_DIR) -j $(JOBS) --target tst_pool tst_registry tst_chaos tst_forkserver tst_payload tsan_canary worker_program
 	@cc -O2 -Wall -Wextra -shared -fPIC tests/tsan_vfork.c -o $(TSAN_DIR)/tsan_vfork.so -ldl
 	@cd $(TSAN_DIR) && $(TSAN_ENV) ctest --output-on-failure -j $(SANITIZER_JOBS) --timeout 1800 \
 	  -R '$(TSAN_TESTS)'

@@ -285,7 +285,7 @@ private slots:
         start(options);
         QList<QByteArray> inputs;
         QList<QFuture<QByteArray>> futures;
-        for (int i = 0; i < 40; ++i) {
+        for (int i = 0; i < 12; ++i) {
             inputs.append(pattern((1 << 20) + i * 37777, i));
             futures.append(m_manager->submitTask(echo, inputs.last()));
         }
@@ -304,6 +304,29 @@ private slots:
             QCOMPARE(m_manager->submitTask(generate, size, seed).result(), data);
         }
         QCOMPARE(m_manager->getPool()->stats().workersStarted, quint64(1));
+    }
+
+    // Two pools in one process with large payloads in flight on four workers: this thread
+    // copies the calls into their rings, each pool's engine thread the results out, and all
+    // of them share the process's copy helpers. Every byte must come back.
+    void twoPoolsCopyLargePayloadsAtOnce()
+    {
+        PoolOptions options;
+        options.maxWorkers = 2;
+        options.prefetch = 2;
+        start(options);
+        ProcessPoolManager *other = getOrCreateProcessManager(QStringLiteral("payload-other"));
+        other->start(options);
+        QList<QByteArray> inputs;
+        QList<QFuture<QByteArray>> futures;
+        for (int i = 0; i < 12; ++i) {
+            inputs.append(pattern((5 << 20) + i * 4099, 100 + i));
+            futures.append((i % 2 ? other : m_manager)->submitTask(echo, inputs.last()));
+        }
+        for (int i = 0; i < futures.size(); ++i)
+            QVERIFY2(futures[i].result() == inputs.at(i), qPrintable(QString::number(i)));
+        other->stop();
+        QVERIFY(removeProcessManager(QStringLiteral("payload-other")));
     }
 
     void mapWithLargeItems()
