@@ -5,6 +5,8 @@
 //   procpool_bench map ITEMS WORKERS CHUNK    ITEMS trivial items through one mapped future
 //   procpool_bench latency ROUNDS             one task at a time on one worker
 //   procpool_bench payload BYTES REPS         echo of a byte array of BYTES
+//   procpool_bench burst BYTES TASKS WORKERS  TASKS echoes of BYTES submitted at once (not in
+//                                             the table: how the rings hold up under prefetch)
 //   procpool_bench startup REPS               start() of a 2-worker pool to the first result
 //                                             (PROCPOOL_BENCH_START=exec: StartMethod::Exec)
 //   procpool_bench cpu TASKS WORKERS WORK     TASKS CPU-bound tasks of WORK iterations
@@ -154,6 +156,28 @@ int payload(qint64 bytes, int reps)
     return 0;
 }
 
+int burst(qint64 bytes, int tasks, int workers)
+{
+    auto *m = startPool(workers);
+    QByteArray data(bytes, Qt::Uninitialized);
+    for (qint64 i = 0; i < bytes; ++i)
+        data[i] = char(i * 131 + 7);
+    QElapsedTimer t;
+    t.start();
+    std::vector<QFuture<QByteArray>> futures;
+    for (int i = 0; i < tasks; ++i)
+        futures.push_back(m->submitTask(echo, data));
+    for (auto &f : futures)
+        if (f.result().size() != data.size())
+            return 1;
+    const double s = seconds(t);
+    m->stop();
+    std::printf("{\"workload\": \"burst\", \"bytes\": %lld, \"tasks\": %d, \"seconds\": %.6f, "
+                "\"mib_per_s\": %.1f}\n",
+                static_cast<long long>(bytes), tasks, s, double(bytes) * tasks / s / 1048576.0);
+    return 0;
+}
+
 int startup(int reps)
 {
     // PROCPOOL_BENCH_START=exec: every worker started with exec instead of by the fork server.
@@ -239,12 +263,14 @@ int main(int argc, char **argv)
         return latency(int(n(2)));
     if (w == QLatin1String("payload") && a.size() == 4)
         return payload(n(2), int(n(3)));
+    if (w == QLatin1String("burst") && a.size() == 5)
+        return burst(n(2), int(n(3)), int(n(4)));
     if (w == QLatin1String("startup") && a.size() == 3)
         return startup(int(n(2)));
     if (w == QLatin1String("cpu") && a.size() == 5)
         return cpu(int(n(2)), int(n(3)), n(4));
     if (w == QLatin1String("rss") && a.size() == 2)
         return rss();
-    std::fprintf(stderr, "usage: procpool_bench submit|map|latency|payload|startup|cpu|rss ...\n");
+    std::fprintf(stderr, "usage: procpool_bench submit|map|latency|payload|burst|startup|cpu|rss ...\n");
     return 2;
 }

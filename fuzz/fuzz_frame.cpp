@@ -8,7 +8,9 @@
 //  * an error is sticky: next() keeps returning Error;
 //  * parseBody() either accepts a body as exactly one CBOR item or explains why not;
 //  * decodeAttachments() either yields attachments within the limit or explains why not, for
-//    inline attachments and for those that point into a real shared-memory ring.
+//    inline attachments and for those that point into a real shared-memory ring, copied out
+//    or used in place; every array it yields ends in a zero byte, and one kept beyond the
+//    ring's reclaim() keeps its bytes.
 #include "attachments_p.h"
 #include "frame_p.h"
 
@@ -47,7 +49,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     ++data;
     --size;
     const qint64 limit = qint64(1024) << (mode & 7); // 1 KiB .. 128 KiB
-    const size_t piece = 1 + (mode >> 3);            // 1 .. 32 bytes per append()
+    const size_t piece = 1 + ((mode >> 3) & 15);     // 1 .. 16 bytes per append()
+    const bool inPlace = mode & 0x80;                // attachments used where they are
     FrameDecoder decoder(limit);
     qint64 appended = 0;
     qint64 consumed = 0;
@@ -78,14 +81,29 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             if (frame.type == procpool::detail::FrameType::Attachments) {
                 QList<QByteArray> attachments;
                 error.clear();
-                if (procpool::detail::decodeAttachments(frame.body, ring(), limit, &attachments,
-                                                        &error)) {
+                if (procpool::detail::decodeAttachments(frame.body, ring(), limit, inPlace,
+                                                        &attachments, &error)) {
                     qint64 total = 0;
-                    for (const QByteArray &a : attachments)
+                    for (const QByteArray &a : attachments) {
                         total += a.size();
+                        check(a.constData()[a.size()] == '\0');
+                    }
                     check(total <= limit);
+                    // Like a task that keeps its argument: the ring moves it apart, and it
+                    // must read the same after that.
+                    static QByteArray kept;
+                    static QByteArray keptCopy;
+                    if (!attachments.isEmpty() && (mode & 0x40)) {
+                        kept = attachments.last();
+                        keptCopy = QByteArray(kept.constData(), kept.size());
+                    }
+                    attachments.clear();
+                    ring()->reclaim();
+                    check(kept == keptCopy && kept.constData()[kept.size()] == '\0');
                 } else {
                     check(!error.isEmpty());
+                    attachments.clear();
+                    ring()->reclaim();
                 }
             }
         }

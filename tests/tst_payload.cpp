@@ -136,6 +136,41 @@ const Task<QStringList()> ringsInWorker{"payload.ringsInWorker", [] {
     return out;
 }};
 
+// A task that keeps its argument beyond the call, as a cache would: the worker reads large
+// arguments in place in its ring, so this one must move out of the ring's way intact.
+QByteArray &keptArgument()
+{
+    static QByteArray kept;
+    return kept;
+}
+
+const Task<bool(QByteArray)> keep{"payload.keep", [](const QByteArray &b) {
+    keptArgument() = b;
+    return b.constData()[b.size()] == '\0'; // a QByteArray ends in a zero byte, wherever it is
+}};
+
+const Task<QByteArray()> kept{"payload.kept", [] { return keptArgument(); }};
+
+// Where a task's argument lives in the worker: the line of /proc/self/maps that holds it.
+const Task<QString(QByteArray)> mappingOf{"payload.mappingOf", [](const QByteArray &b) {
+    QFile maps(QStringLiteral("/proc/self/maps"));
+    if (!maps.open(QIODevice::ReadOnly))
+        return QStringLiteral("no /proc/self/maps");
+    const quintptr at = quintptr(b.constData());
+    for (const QByteArray &line : maps.readAll().split('\n')) {
+        const QList<QByteArray> range = line.left(line.indexOf(' ')).split('-');
+        if (range.size() == 2 && range.at(0).toULongLong(nullptr, 16) <= at
+            && at < range.at(1).toULongLong(nullptr, 16))
+            return QString::fromUtf8(line);
+    }
+    return QStringLiteral("not mapped");
+}};
+
+const Task<QByteArray(QByteArray)> stampFirstByte{"payload.stamp", [](QByteArray b) {
+    b[0] = '!'; // writes to a copy: the bytes in the ring belong to the pool's call
+    return b;
+}};
+
 struct Blob
 {
     QString name;
@@ -254,6 +289,63 @@ private slots:
         QCOMPARE(ringDescriptors().size(), 2); // trimmed, not closed
         QCOMPARE(m_manager->submitTask(echo, data).result(), data);
         QVERIFY(ringResidentBytes() >= 2 * qint64(data.size()));
+    }
+
+    // A task keeps its 8 MiB argument. The worker reads large arguments where they are in its
+    // ring, so before it hands that space back it must move the kept array's pages apart:
+    // then the pool can trim the ring (which drops the shared pages) and write the next
+    // payloads over the same place, and the kept array still has its bytes.
+    void argumentKeptByATaskSurvivesTheRing()
+    {
+        PoolOptions options;
+        options.maxWorkers = 1;
+        options.idleTimeout = std::chrono::milliseconds(0);
+        start(options);
+        const QByteArray first = pattern(8 << 20, 21);
+        QVERIFY(m_manager->submitTask(keep, first).result()); // zero-terminated in the worker
+        // Trimmed only once the worker released the ring: it did not stay pinned.
+        QTRY_VERIFY_WITH_TIMEOUT(ringResidentBytes() <= 2 * 4096, hangGuardMs);
+        for (int round = 0; round < 3; ++round) {
+            const QByteArray other = pattern(8 << 20, 30 + round);
+            QCOMPARE(m_manager->submitTask(echo, other).result(), other);
+        }
+        QVERIFY(m_manager->submitTask(kept).result() == first);
+        // Kept again (the old one is dropped and its pages given back), and again intact.
+        const QByteArray second = pattern((8 << 20) + 7, 22);
+        QVERIFY(m_manager->submitTask(keep, second).result());
+        QCOMPARE(m_manager->submitTask(echo, first).result(), first);
+        QVERIFY(m_manager->submitTask(kept).result() == second);
+        QCOMPARE(m_manager->getPool()->stats().workersStarted, quint64(1));
+    }
+
+    // The point of the ring on the worker's side: a large argument is read where the pool
+    // put it, not copied (through the pipe, it is an array of the worker's own).
+    void largeArgumentsAreReadInPlace()
+    {
+        PoolOptions options;
+        start(options);
+        const QByteArray data = pattern(5 << 20, 24);
+        QVERIFY2(m_manager->submitTask(mappingOf, data).result().contains(QLatin1String("procpool-ring")),
+                 qPrintable(m_manager->submitTask(mappingOf, data).result()));
+        QCOMPARE(m_manager->submitTask(echo, data).result(), data);
+        m_manager->stop();
+        options.sharedMemory = false;
+        start(options);
+        QVERIFY(!m_manager->submitTask(mappingOf, data).result().contains(QLatin1String("procpool-ring")));
+    }
+
+    // A task that changes its argument changes its own copy; the same bytes sent again
+    // arrive unchanged.
+    void argumentChangedByATaskIsItsOwnCopy()
+    {
+        start(PoolOptions());
+        const QByteArray data = pattern(3 << 20, 23);
+        QByteArray expected = data;
+        expected[0] = '!';
+        for (int round = 0; round < 3; ++round) {
+            QCOMPARE(m_manager->submitTask(stampFirstByte, data).result(), expected);
+            QCOMPARE(m_manager->submitTask(echo, data).result(), data);
+        }
     }
 
     void severalAttachmentsEachWay()

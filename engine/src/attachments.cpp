@@ -17,6 +17,7 @@
 #include <emmintrin.h>
 #endif
 #include <fcntl.h>
+#include <new>
 #include <pthread.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
@@ -244,7 +245,8 @@ SharedRing::SharedRing(int fd, qint64 maxSize)
 
 SharedRing::~SharedRing()
 {
-    if (m_base)
+    // Arrays still in the ring, or kept apart from it, stay mapped for whoever holds them.
+    if (m_base && m_pinned.empty())
         ::munmap(m_base, size_t(m_mapped));
     if (m_fd >= 0)
         ::close(m_fd);
@@ -280,15 +282,18 @@ bool SharedRing::write(const QByteArray &data, qint64 *offset, quint64 *release)
     }
     m_lastReleased = released;
     const qint64 size = data.size();
+    // A block: room for a QByteArray header, the bytes, a terminating zero, rounded up to
+    // blockAlignment (so that every block, and the bytes in it, start aligned).
+    const qint64 block = blockPrefix + roundUp(size + 1, blockAlignment);
     const qint64 used = qint64(m_writePos - released);
     qint64 capacity = m_mapped - headerSize;
     if (used == 0) {
         m_epoch = m_writePos; // empty: start again at the beginning of the data area
-        if (size > capacity) {
+        if (block > capacity) {
             // Grow while nothing is in flight: room for two such payloads, so that the next
             // one can go in while this one is read.
-            const qint64 wanted = std::min(headerSize + roundUp(2 * size, growthStep), m_maxSize);
-            if (wanted - headerSize < size || ::ftruncate(m_fd, wanted) != 0 || !map(wanted))
+            const qint64 wanted = std::min(headerSize + roundUp(2 * block, growthStep), m_maxSize);
+            if (wanted - headerSize < block || ::ftruncate(m_fd, wanted) != 0 || !map(wanted))
                 return false;
             capacity = m_mapped - headerSize;
         }
@@ -297,20 +302,22 @@ bool SharedRing::write(const QByteArray &data, qint64 *offset, quint64 *release)
         return false;
     qint64 start = qint64((m_writePos - m_epoch) % quint64(capacity));
     qint64 skip = 0;
-    if (start + size > capacity) {
+    if (start + block > capacity) {
         skip = capacity - start; // no wrapping inside a payload: continue at the beginning
         start = 0;
     }
-    if (used + skip + size > capacity)
+    if (used + skip + block > capacity)
         return false;
-    copyBytes(m_base + headerSize + start, data.constData(), size_t(size));
-    m_writePos += quint64(skip + size);
-    *offset = headerSize + start;
+    char *bytes = m_base + headerSize + start + blockPrefix;
+    copyBytes(bytes, data.constData(), size_t(size));
+    bytes[size] = '\0';
+    m_writePos += quint64(skip + block);
+    *offset = headerSize + start + blockPrefix;
     *release = m_writePos;
     return true;
 }
 
-bool SharedRing::read(qint64 offset, qint64 size, QByteArray *out, QString *error)
+bool SharedRing::read(qint64 offset, qint64 size, bool inPlace, QByteArray *out, QString *error)
 {
     if (offset < headerSize || size < 0 || offset > m_maxSize - size) {
         *error = QStringLiteral("shared-memory range %1+%2 is outside the ring (at most %3 bytes)")
@@ -327,11 +334,32 @@ bool SharedRing::read(qint64 offset, qint64 size, QByteArray *out, QString *erro
                          .arg(size);
             return false;
         }
+        if (!m_pinned.empty()) {
+            // The writer grows the ring only when all of it is released, and this side
+            // releases nothing while arrays in the ring are in use.
+            *error = QStringLiteral("the shared-memory ring grew while arrays in it were in use");
+            return false;
+        }
         if (!map(std::min<qint64>(st.st_size, m_maxSize))) {
             *error = QStringLiteral("cannot map the shared-memory ring: %1")
                          .arg(QString::fromLocal8Bit(std::strerror(errno)));
             return false;
         }
+    }
+    if (inPlace && size > 0 && offset >= headerSize + blockPrefix && offset % blockAlignment == 0
+        && offset + size < m_mapped && m_base[offset + size] == '\0'
+        && !overlapsPinned(m_base + offset - blockPrefix, m_base + offset + size + 1)) {
+        // The block's prefix becomes the array's header, as if Qt had allocated it there:
+        // one reference for the array handed out, one that this side keeps (see reclaim()).
+        // Qt never frees it, since the count never drops below that second reference, and a
+        // write through any copy of the array detaches it first, since it is shared.
+        auto *header = new (m_base + offset - blockPrefix) QTypedArrayData<char>;
+        header->ref_.storeRelaxed(2);
+        header->flags = {};
+        header->alloc = size;
+        m_pinned.push_back(header);
+        *out = QByteArray(QByteArray::DataPointer(header, m_base + offset, size));
+        return true;
     }
     QByteArray bytes(qsizetype(size), Qt::Uninitialized);
     copyBytes(bytes.data(), m_base + offset, size_t(size));
@@ -352,12 +380,135 @@ bool SharedRing::release(quint64 position, QString *error)
     return true;
 }
 
-void SharedRing::trim()
+bool SharedRing::overlapsPinned(const char *begin, const char *end) const
 {
+    // Two blocks of one frame cannot overlap unless the writer is broken; then they are
+    // copied, so that one array's header can never be another's bytes.
+    return std::any_of(m_pinned.cbegin(), m_pinned.cend(), [&](const QArrayData *header) {
+        const char *pinned = reinterpret_cast<const char *>(header);
+        return begin < pinned + blockPrefix + header->alloc + 1 && pinned < end;
+    });
+}
+
+bool SharedRing::finishRead(quint64 position, bool inPlace, QString *error)
+{
+    if (position < std::max(m_releasedPos, m_heldRelease)) {
+        *error = QStringLiteral("shared-memory release position %1 goes back from %2")
+                     .arg(position)
+                     .arg(std::max(m_releasedPos, m_heldRelease));
+        return false;
+    }
+    if (!inPlace && m_pinned.empty() && m_heldRelease == 0)
+        return release(position, error);
+    m_heldRelease = position; // released by reclaim(), once nothing uses the ring
+    return true;
+}
+
+namespace {
+bool unused(const QArrayData *header)
+{
+    return header->ref_.loadAcquire() == 1; // only the reference the ring keeps
+}
+} // namespace
+
+void SharedRing::reclaim()
+{
+    for (auto it = m_kept.begin(); it != m_kept.end();) {
+        if (std::all_of(it->headers.cbegin(), it->headers.cend(), unused)) {
+            ::munmap(it->begin, size_t(it->end - it->begin));
+            it = m_kept.erase(it);
+        } else {
+            ++it;
+        }
+    }
+    std::vector<QArrayData *> held;
+    for (QArrayData *header : m_pinned)
+        if (!unused(header))
+            held.push_back(header);
+    if (!held.empty() && !keepApart(held))
+        return; // everything stays as it is, released at a later reclaim()
+    m_pinned.clear();
+    if (m_heldRelease != 0) {
+        QString ignored; // positions were checked in finishRead()
+        release(m_heldRelease, &ignored);
+        m_heldRelease = 0;
+    }
+}
+
+bool SharedRing::keepApart(std::vector<QArrayData *> held)
+{
+    // Pages that hold an array the task kept are replaced, in place, by private copies of
+    // themselves; the ring is then used through a new mapping, and the old one is unmapped
+    // except for those pages. The arrays keep their addresses and bytes, and the ring can be
+    // released and written over.
+    const qint64 page = ::sysconf(_SC_PAGESIZE);
+    std::sort(held.begin(), held.end());
+    std::vector<Kept> ranges;
+    for (QArrayData *header : held) {
+        char *begin = reinterpret_cast<char *>(quintptr(header) / quintptr(page) * quintptr(page));
+        char *end = reinterpret_cast<char *>(header) + blockPrefix + header->alloc + 1;
+        end = m_base + roundUp(end - m_base, page);
+        if (!ranges.empty() && begin <= ranges.back().end) {
+            ranges.back().end = std::max(ranges.back().end, end);
+            ranges.back().headers.push_back(header);
+        } else {
+            ranges.push_back(Kept{begin, end, {header}});
+        }
+    }
+    void *fresh = ::mmap(nullptr, size_t(m_mapped), PROT_READ | PROT_WRITE, MAP_SHARED, m_fd, 0);
+    if (fresh == MAP_FAILED)
+        return false;
+    std::vector<void *> copies;
+    for (const Kept &range : ranges) {
+        const size_t length = size_t(range.end - range.begin);
+        void *copy = ::mmap(nullptr, length, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+                            -1, 0);
+        if (copy == MAP_FAILED) {
+            for (size_t i = 0; i < copies.size(); ++i)
+                ::munmap(copies[i], size_t(ranges[i].end - ranges[i].begin));
+            ::munmap(fresh, size_t(m_mapped));
+            return false;
+        }
+        std::memcpy(copy, range.begin, length);
+        copies.push_back(copy);
+    }
+    for (size_t i = 0; i < ranges.size(); ++i) {
+        const size_t length = size_t(ranges[i].end - ranges[i].begin);
+        if (::mremap(copies[i], length, length, MREMAP_MAYMOVE | MREMAP_FIXED, ranges[i].begin)
+            == MAP_FAILED) {
+            // The ranges moved so far are private copies of what the ring holds there; since
+            // nothing is released, the writer puts nothing there, so the old mapping stays
+            // right for everything else.
+            for (size_t j = i; j < copies.size(); ++j)
+                ::munmap(copies[j], size_t(ranges[j].end - ranges[j].begin));
+            ::munmap(fresh, size_t(m_mapped));
+            return false;
+        }
+    }
+    char *cursor = m_base;
+    for (const Kept &range : ranges) {
+        if (range.begin > cursor)
+            ::munmap(cursor, size_t(range.begin - cursor));
+        cursor = range.end;
+    }
+    if (cursor < m_base + m_mapped)
+        ::munmap(cursor, size_t(m_base + m_mapped - cursor));
+    m_base = static_cast<char *>(fresh);
+    std::move(ranges.begin(), ranges.end(), std::back_inserter(m_kept));
+    return true;
+}
+
+bool SharedRing::trim()
+{
+    // The writer's side waits until the reader released everything: an array in the ring
+    // that the reader still uses must keep its pages.
+    if (m_writePos != 0 && (!m_base || released() != m_writePos))
+        return false;
     struct stat st;
     if (m_fd >= 0 && ::fstat(m_fd, &st) == 0 && st.st_size > headerSize)
         ::fallocate(m_fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, headerSize,
                     st.st_size - headerSize);
+    return true;
 }
 
 EncodedAttachments encodeAttachments(quint64 id, const QList<QByteArray> &attachments,
@@ -383,7 +534,7 @@ EncodedAttachments encodeAttachments(quint64 id, const QList<QByteArray> &attach
     return out;
 }
 
-bool decodeAttachments(const QByteArray &body, SharedRing *ring, qint64 maxBytes,
+bool decodeAttachments(const QByteArray &body, SharedRing *ring, qint64 maxBytes, bool inPlace,
                        QList<QByteArray> *out, QString *error)
 {
     QCborValue value;
@@ -432,8 +583,11 @@ bool decodeAttachments(const QByteArray &body, SharedRing *ring, qint64 maxBytes
             return false;
         }
         QByteArray bytes;
-        if (!ring->read(offset, size, &bytes, error)
-            || !ring->release(quint64(integerAt(entry, 3)), error)) {
+        if (!ring->read(offset, size, inPlace, &bytes, error)) {
+            *error = QStringLiteral("attachment %1: %2").arg(i).arg(*error);
+            return false;
+        }
+        if (!ring->finishRead(quint64(integerAt(entry, 3)), inPlace, error)) {
             *error = QStringLiteral("attachment %1: %2").arg(i).arg(*error);
             return false;
         }

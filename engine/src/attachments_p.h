@@ -21,6 +21,7 @@
 #include <QtCore/QString>
 
 #include <memory>
+#include <vector>
 
 namespace procpool::detail {
 
@@ -34,6 +35,11 @@ class SharedRing
 public:
     //! Bytes before the data area; the first 8 hold the consumer's release position.
     static constexpr qint64 headerSize = 4096;
+    //! Each payload is a block: this many bytes of room for a QByteArray header, the bytes,
+    //! a terminating zero, and padding to blockAlignment.
+    static constexpr qint64 blockPrefix = 16;
+    static constexpr qint64 blockAlignment = 16;
+    static_assert(sizeof(QArrayData) <= blockPrefix && alignof(QArrayData) <= blockAlignment);
 
     //! Creates the memory file (close-on-exec, sealed against shrinking), or returns -1.
     static int createFile();
@@ -50,18 +56,37 @@ public:
     bool write(const QByteArray &data, qint64 *offset, quint64 *release);
 
     // Consumer.
-    //! Copies [offset, offset + size) out; false (and why) when that is not in the file.
-    bool read(qint64 offset, qint64 size, QByteArray *out, QString *error);
-    //! Hands everything up to \a position back to the producer.
-    bool release(quint64 position, QString *error);
+    //! Reads [offset, offset + size): copied out, or with \a inPlace an array that uses the
+    //! bytes where they are, until reclaim() finds it unused. False (and why) when the range
+    //! is not in the file.
+    bool read(qint64 offset, qint64 size, bool inPlace, QByteArray *out, QString *error);
+    //! After read(): hands everything up to \a position back to the producer, now or, while
+    //! arrays in the ring are in use, at the reclaim() that finds them unused.
+    bool finishRead(quint64 position, bool inPlace, QString *error);
+    //! Releases what in-place arrays held back once they are unused. Arrays still in use
+    //! (a task kept one) are moved apart first: their pages become private copies at the same
+    //! addresses and the ring is mapped anew; if that is impossible, nothing is released yet.
+    void reclaim();
 
     //! Gives the data area's memory back to the system, keeping the file's size and mappings
-    //! (reading it then yields zeros). Only while nothing is in flight in either direction.
-    void trim();
+    //! (reading it then yields zeros). Only while nothing is in flight in either direction;
+    //! on the producer's side, false until the consumer has released everything.
+    bool trim();
 
 private:
+    //! Pages of an old mapping kept for in-place arrays a task held on to.
+    struct Kept
+    {
+        char *begin;
+        char *end;
+        std::vector<QArrayData *> headers;
+    };
+
     bool map(qint64 size);
     quint64 released() const;
+    bool release(quint64 position, QString *error);
+    bool keepApart(std::vector<QArrayData *> held);
+    bool overlapsPinned(const char *begin, const char *end) const;
 
     int m_fd;
     const qint64 m_maxSize;
@@ -74,6 +99,9 @@ private:
     bool m_broken = false; //!< the consumer published nonsense: stop using the ring
     // Consumer.
     quint64 m_releasedPos = 0;
+    quint64 m_heldRelease = 0;          //!< to publish at reclaim(); 0: none
+    std::vector<QArrayData *> m_pinned; //!< in-place arrays in the current mapping
+    std::vector<Kept> m_kept;
 };
 
 //! An Attachments frame ready to write: the frame up to the inline bytes, then those bytes
@@ -88,9 +116,10 @@ struct EncodedAttachments
 //! not null and has room, inline otherwise.
 EncodedAttachments encodeAttachments(quint64 id, const QList<QByteArray> &attachments,
                                      SharedRing *ring);
-//! Reads an Attachments frame body into \a out, copying from \a ring (which may be null
-//! when the sender has none) and releasing what it read. False, and why, when malformed.
-bool decodeAttachments(const QByteArray &body, SharedRing *ring, qint64 maxBytes,
+//! Reads an Attachments frame body into \a out, from \a ring (which may be null when the
+//! sender has none): copied out and released, or with \a inPlace used where they are until
+//! SharedRing::reclaim(). False, and why, when malformed.
+bool decodeAttachments(const QByteArray &body, SharedRing *ring, qint64 maxBytes, bool inPlace,
                        QList<QByteArray> *out, QString *error);
 
 } // namespace procpool::detail

@@ -22,7 +22,7 @@ namespace procpool::detail {
 //! Bumped whenever a frame's meaning changes; the handshake compares it.
 //! 2: MapCall and MapResult (chunks of a map()).
 //! 3: Attachments (large byte arrays beside the CBOR body, inline or in shared memory).
-inline constexpr int protocolVersion = 3;
+inline constexpr int protocolVersion = 4;
 inline constexpr qsizetype frameHeaderSize = 4 + 1 + 8;
 
 enum class FrameType : quint8 {

@@ -564,7 +564,10 @@ void PoolCore::spawnWorker()
             adoptHandoff(w); // and off m_directIdle: no task can reach it during the trim
             if (!w->inFlight.empty())
                 return;
-            w->toWorker->trim();
+            if (!w->toWorker->trim()) {
+                w->trimTimer->start(); // the worker still uses a call's bytes: later
+                return;
+            }
             w->fromWorker->trim();
             w->ringsUsed = false;
         });
@@ -661,7 +664,7 @@ void PoolCore::handleFrame(WorkerProcess *w, const Frame &frame)
     switch (frame.type) {
     case FrameType::Attachments: {
         QString error;
-        if (!decodeAttachments(frame.body, w->fromWorker.get(), m_options.maxFrameSize,
+        if (!decodeAttachments(frame.body, w->fromWorker.get(), m_options.maxFrameSize, false,
                                &w->attachments, &error)) {
             killWorker(w, WorkerProcess::KillKind::Protocol,
                        QStringLiteral("worker %1 sent a malformed Attachments frame: %2")

@@ -229,7 +229,9 @@ void receiveAttachments(WorkerContext &c, const detail::Frame &frame)
 {
     c.attachmentsId = frame.id;
     c.attachmentsError.clear();
-    if (!detail::decodeAttachments(frame.body, c.fromPool.get(), c.maxFrameSize,
+    // In place: a call's large arrays are the bytes in the ring, not copies of them, until
+    // the call is over (see the main loop).
+    if (!detail::decodeAttachments(frame.body, c.fromPool.get(), c.maxFrameSize, true,
                                    &c.attachments, &c.attachmentsError))
         c.attachments.clear();
 }
@@ -346,8 +348,11 @@ void workerMain(int argc, char **argv)
             if (status == detail::FrameDecoder::Status::Error)
                 die(qPrintable(QStringLiteral("protocol error from the pool: ")
                                + decoder.errorString()));
-            if (frame.type == detail::FrameType::Call || frame.type == detail::FrameType::MapCall)
+            if (frame.type == detail::FrameType::Call || frame.type == detail::FrameType::MapCall) {
                 runCall(frame);
+                if (c.fromPool)
+                    c.fromPool->reclaim(); // the call's arrays are unused now, or kept apart
+            }
             else if (frame.type == detail::FrameType::Attachments)
                 receiveAttachments(c, frame);
             else if (frame.type == detail::FrameType::Shutdown)
