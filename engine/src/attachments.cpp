@@ -10,9 +10,11 @@
 #include <cerrno>
 #include <condition_variable>
 #include <cstring>
+#include <iterator>
 #include <mutex>
 #include <system_error>
 #include <thread>
+#include <vector>
 #if defined(__SSE2__)
 #include <emmintrin.h>
 #endif
@@ -50,9 +52,9 @@ qint64 roundUp(qint64 value, qint64 step)
 }
 
 //! memcpy() that writes around the caches (non-temporal stores). A large payload's copies in
-//! an echo pass through five regions of its size (the caller's array, two rings, the worker's
-//! array, the result), far more than a last-level cache holds, so a normal store first reads
-//! each destination line from memory only to overwrite it; streaming stores skip that read.
+//! an echo pass through four regions of its size (the caller's array, the two rings, the
+//! result), more than a last-level cache holds, so a normal store first reads each
+//! destination line from memory only to overwrite it; streaming stores skip that read.
 //! For a payload that still fits in the cache that would be a loss, hence streamingMinimum.
 void streamBytes(char *to, const char *from, size_t size)
 {

@@ -352,13 +352,13 @@ void workerMain(int argc, char **argv)
                 runCall(frame);
                 if (c.fromPool)
                     c.fromPool->reclaim(); // the call's arrays are unused now, or kept apart
-            }
-            else if (frame.type == detail::FrameType::Attachments)
+            } else if (frame.type == detail::FrameType::Attachments) {
                 receiveAttachments(c, frame);
-            else if (frame.type == detail::FrameType::Shutdown)
+            } else if (frame.type == detail::FrameType::Shutdown) {
                 shutdown = true;
-            else
+            } else {
                 die("unexpected frame type from the pool");
+            }
         }
     }
     std::fflush(stdout);
