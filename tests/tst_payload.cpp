@@ -325,13 +325,14 @@ private slots:
         PoolOptions options;
         start(options);
         const QByteArray data = pattern(5 << 20, 24);
-        QVERIFY2(m_manager->submitTask(mappingOf, data).result().contains(QLatin1String("procpool-ring")),
-                 qPrintable(m_manager->submitTask(mappingOf, data).result()));
+        const QString inRing = m_manager->submitTask(mappingOf, data).result();
+        QVERIFY2(inRing.contains(QLatin1String("procpool-ring")), qPrintable(inRing));
         QCOMPARE(m_manager->submitTask(echo, data).result(), data);
         m_manager->stop();
         options.sharedMemory = false;
         start(options);
-        QVERIFY(!m_manager->submitTask(mappingOf, data).result().contains(QLatin1String("procpool-ring")));
+        const QString throughPipe = m_manager->submitTask(mappingOf, data).result();
+        QVERIFY2(!throughPipe.contains(QLatin1String("procpool-ring")), qPrintable(throughPipe));
     }
 
     // A task that changes its argument changes its own copy; the same bytes sent again
@@ -357,8 +358,8 @@ private slots:
     }
 
     // Copies of 8 MiB and more bypass the caches and work in 64-byte blocks: sizes that are no
-    // multiple of that, at ring offsets that are not aligned (the first payload grows the
-    // ring; the next ones follow it at odd offsets), and some of them overflowing inline.
+    // multiple of that, several in one frame (the first grows the ring, the next follow it in
+    // blocks of their own), and some of them overflowing inline.
     void largeAttachmentsAtOddOffsets()
     {
         start(PoolOptions());

@@ -116,7 +116,12 @@ public:
         Job job{to, from, size, function, (size + chunkSize - 1) / chunkSize};
         // Another large copy in progress (two pools' engine threads) or a forked child whose
         // helpers stayed in the parent: copy on this thread alone.
-        if (::getpid() != m_pid || m_busy.exchange(true, std::memory_order_acquire) || !started()) {
+        if (::getpid() != m_pid || m_busy.exchange(true, std::memory_order_acquire)) {
+            function(to, from, size);
+            return;
+        }
+        if (!started()) { // one core, or no thread to be had
+            m_busy.store(false, std::memory_order_release);
             function(to, from, size);
             return;
         }
@@ -162,7 +167,8 @@ private:
 
     CopyHelpers() : m_pid(::getpid()) {}
 
-    //! Starts the helpers at the first use; false when there are none to be had.
+    //! Starts the helpers at the first use (one per extra core, at most three); false when
+    //! there are none to be had.
     bool started()
     {
         if (m_helpers == 0) {
@@ -179,8 +185,6 @@ private:
             if (m_helpers == 0)
                 m_helpers = -1;
         }
-        if (m_helpers < 0)
-            m_busy.store(false, std::memory_order_release);
         return m_helpers > 0;
     }
 
@@ -218,7 +222,7 @@ void copyBytes(char *to, const char *from, size_t size)
 {
     constexpr size_t parallelMinimum = 4 * 1024 * 1024;
     const CopyHelpers::CopyFunction copy = size >= streamingMinimum ? streamBytes : plainCopy;
-    if (size < parallelMinimum || std::thread::hardware_concurrency() < 2)
+    if (size < parallelMinimum)
         copy(to, from, size);
     else
         CopyHelpers::instance().copy(to, from, size, copy);
