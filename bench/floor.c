@@ -4,12 +4,20 @@
  *                                 pipes: the floor of a cross-process round trip
  *   bench_floor memcpy BYTES REPS memcpy of BYTES between two buffers: the ceiling of
  *                                 moving a payload of that size once
+ *   bench_floor copies BYTES REPS three copies of BYTES in a chain through four buffers, back
+ *                                 to back, each shared by one thread per core (at most four)
+ *                                 and written around the caches, as the engine copies: the
+ *                                 ceiling of an echo that copies its payload three times
  *   bench_floor spin STEPS PROCS  PROCS processes each running STEPS steps of a CPU-bound
  *                                 loop: what the machine gives CPU-bound work right now
  *
  * Prints one JSON object on stdout.
  */
 #define _GNU_SOURCE
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+#include <pthread.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -90,6 +98,98 @@ static int copy(long bytes, long reps)
     return 0;
 }
 
+/* One share of a copy, with non-temporal stores where SSE2 exists (sizes are multiples of 64
+ * and buffers page-aligned here). */
+static void streamCopy(char *to, const char *from, size_t size)
+{
+#if defined(__SSE2__)
+    for (size_t i = 0; i < size; i += 64) {
+        const __m128i *in = (const __m128i *)(from + i);
+        __m128i *out = (__m128i *)(to + i);
+        const __m128i a = _mm_load_si128(in), b = _mm_load_si128(in + 1);
+        const __m128i c = _mm_load_si128(in + 2), d = _mm_load_si128(in + 3);
+        _mm_stream_si128(out, a);
+        _mm_stream_si128(out + 1, b);
+        _mm_stream_si128(out + 2, c);
+        _mm_stream_si128(out + 3, d);
+    }
+    _mm_sfence();
+#else
+    memcpy(to, from, size);
+#endif
+}
+
+enum { chainBuffers = 4, maxThreads = 4 };
+
+/* The echo's chain: the caller's array, the two rings, the result. Thread i copies share i of
+ * each copy; the barriers finish every copy before the next starts, as a hand-over between
+ * processes does. */
+static struct
+{
+    char *buffers[chainBuffers];
+    size_t share; /* bytes per thread, a multiple of 64 */
+    int threads;
+    long reps;
+    pthread_barrier_t start, done;
+} chain;
+
+static void copyShares(int i)
+{
+    for (int k = 0; k + 1 < chainBuffers; ++k) {
+        pthread_barrier_wait(&chain.start);
+        streamCopy(chain.buffers[k + 1] + i * chain.share, chain.buffers[k] + i * chain.share,
+                   chain.share);
+        pthread_barrier_wait(&chain.done);
+    }
+}
+
+static void *helper(void *index)
+{
+    for (long r = 0; r < chain.reps; ++r)
+        copyShares((int)(intptr_t)index);
+    return NULL;
+}
+
+static int copies(long bytes, long reps)
+{
+    if (bytes < 1 || reps < 1)
+        return 2;
+    const long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    chain.threads = cores < 1 ? 1 : cores > maxThreads ? maxThreads : (int)cores;
+    chain.share = ((size_t)bytes / (size_t)chain.threads + 63) & ~(size_t)63;
+    chain.reps = reps;
+    const size_t size = (chain.share * (size_t)chain.threads + 4095) & ~(size_t)4095;
+    for (int k = 0; k < chainBuffers; ++k) {
+        if (!(chain.buffers[k] = aligned_alloc(4096, size)))
+            return 1;
+        memset(chain.buffers[k], k, size);
+    }
+    pthread_barrier_init(&chain.start, NULL, (unsigned)chain.threads);
+    pthread_barrier_init(&chain.done, NULL, (unsigned)chain.threads);
+    pthread_t helpers[maxThreads];
+    for (int i = 1; i < chain.threads; ++i)
+        if (pthread_create(&helpers[i], NULL, helper, (void *)(intptr_t)i) != 0)
+            return 1;
+    double best = 1e30;
+    for (long r = 0; r < reps; ++r) {
+        const int64_t t0 = nowNs();
+        copyShares(0);
+        const double s = (nowNs() - t0) / 1e9;
+        if (s < best)
+            best = s;
+    }
+    for (int i = 1; i < chain.threads; ++i)
+        pthread_join(helpers[i], NULL);
+    if (chain.buffers[chainBuffers - 1][bytes - 1] != 0) /* the first buffer's bytes arrived */
+        return 1;
+    printf("{\"workload\": \"copies\", \"bytes\": %ld, \"threads\": %d, \"seconds\": %.9f, "
+           "\"mib_per_s\": %.1f}\n",
+           bytes, chain.threads, best, bytes / best / 1048576.0);
+    for (int k = 0; k < chainBuffers; ++k)
+        free(chain.buffers[k]);
+    return 0;
+}
+
 static int spin(long steps, int procs)
 {
     const int64_t t0 = nowNs();
@@ -121,8 +221,11 @@ int main(int argc, char **argv)
         return pingpong(atol(argv[2]));
     if (argc == 4 && strcmp(argv[1], "memcpy") == 0)
         return copy(atol(argv[2]), atol(argv[3]));
+    if (argc == 4 && strcmp(argv[1], "copies") == 0)
+        return copies(atol(argv[2]), atol(argv[3]));
     if (argc == 4 && strcmp(argv[1], "spin") == 0)
         return spin(atol(argv[2]), atoi(argv[3]));
-    fprintf(stderr, "usage: bench_floor pingpong ROUNDS | memcpy BYTES REPS | spin STEPS PROCS\n");
+    fprintf(stderr, "usage: bench_floor pingpong ROUNDS | memcpy BYTES REPS | copies BYTES REPS | "
+                    "spin STEPS PROCS\n");
     return 2;
 }

@@ -85,6 +85,9 @@ def main():
         step("payload%d/procpool" % s, lambda: best(pp + ["payload", str(s), reps], "mib_per_s", r))
         step("payload%d/python" % s, lambda: best(py + ["payload", str(s), reps], "mib_per_s", r))
         step("payload%d/memcpy" % s, lambda: best(floor + ["memcpy", str(s), "20"], "mib_per_s", r))
+        if s == 16 * MIB:
+            step("payload%d/copies" % s,
+                 lambda: best(floor + ["copies", str(s), "20"], "mib_per_s", r))
     step("startup/procpool", lambda: best(pp + ["startup", "10"], "median_ms", r, True))
     step("startup/procpool-exec", lambda: best(pp + ["startup", "10"], "median_ms", r, True,
                                                env={"PROCPOOL_BENCH_START": "exec"}))
@@ -126,6 +129,11 @@ def main():
             ">= 10" if big else None, (p / y >= 10) if big else None)
         row("echo %s" % name, "MiB/s", p, y, c, "procpool/memcpy", p / c,
             ">= 0.40" if big else None, (p / c >= 0.4) if big else None)
+        if big:
+            # The ceiling of an echo that copies its payload three times (in, across, out), as
+            # procpool's does: how close it comes to its design's limit on this machine.
+            k = res["payload%d/copies" % s]["mib_per_s"]
+            row("echo %s" % name, "MiB/s", p, y, k, "procpool/3 copies", p / k)
     st, sy_ = res["startup/procpool"]["median_ms"], res["startup/python"]["median_ms"]
     row("start-up to first result", "ms", st, sy_, None, "procpool/python", st / sy_, "<= 0.5",
         st / sy_ <= 0.5)
