@@ -5,9 +5,10 @@
  *   bench_floor memcpy BYTES REPS memcpy of BYTES between two buffers: the ceiling of
  *                                 moving a payload of that size once
  *   bench_floor copies BYTES REPS three copies of BYTES in a chain through four buffers, back
- *                                 to back, each shared by one thread per core (at most four)
- *                                 and written around the caches, as the engine copies: the
- *                                 ceiling of an echo that copies its payload three times
+ *                                 to back, each shared in chunks by one thread per core (at
+ *                                 most four) and written around the caches, as the engine
+ *                                 copies: the ceiling of an echo that copies its payload
+ *                                 three times
  *   bench_floor spin STEPS PROCS  PROCS processes each running STEPS steps of a CPU-bound
  *                                 loop: what the machine gives CPU-bound work right now
  *
@@ -19,6 +20,7 @@
 #endif
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -98,7 +100,7 @@ static int copy(long bytes, long reps)
     return 0;
 }
 
-/* One share of a copy, with non-temporal stores where SSE2 exists (sizes are multiples of 64
+/* One chunk of a copy, with non-temporal stores where SSE2 exists (sizes are multiples of 64
  * and buffers page-aligned here). */
 static void streamCopy(char *to, const char *from, size_t size)
 {
@@ -119,34 +121,38 @@ static void streamCopy(char *to, const char *from, size_t size)
 #endif
 }
 
-enum { chainBuffers = 4, maxThreads = 4 };
+enum { chainBuffers = 4, maxThreads = 4, chunk = 512 * 1024 };
 
-/* The echo's chain: the caller's array, the two rings, the result. Thread i copies share i of
- * each copy; the barriers finish every copy before the next starts, as a hand-over between
- * processes does. */
+/* The echo's chain: the caller's array, the two rings, the result. The threads take chunks of
+ * each copy from a shared counter, as the engine's copy helpers do (a thread that the host
+ * holds back then leaves its share to the others); the barriers finish every copy before the
+ * next starts, as a hand-over between processes does. */
 static struct
 {
     char *buffers[chainBuffers];
-    size_t share; /* bytes per thread, a multiple of 64 */
-    int threads;
+    size_t size; /* a multiple of 64 */
     long reps;
+    int threads;
+    atomic_size_t next[chainBuffers - 1]; /* the next chunk of each copy */
     pthread_barrier_t start, done;
 } chain;
 
-static void copyShares(int i)
+static void copyChunks(void)
 {
     for (int k = 0; k + 1 < chainBuffers; ++k) {
         pthread_barrier_wait(&chain.start);
-        streamCopy(chain.buffers[k + 1] + i * chain.share, chain.buffers[k] + i * chain.share,
-                   chain.share);
+        for (size_t at; (at = atomic_fetch_add(&chain.next[k], chunk)) < chain.size;)
+            streamCopy(chain.buffers[k + 1] + at, chain.buffers[k] + at,
+                       chain.size - at < chunk ? chain.size - at : chunk);
         pthread_barrier_wait(&chain.done);
     }
 }
 
-static void *helper(void *index)
+static void *helper(void *unused)
 {
+    (void)unused;
     for (long r = 0; r < chain.reps; ++r)
-        copyShares((int)(intptr_t)index);
+        copyChunks();
     return NULL;
 }
 
@@ -156,24 +162,26 @@ static int copies(long bytes, long reps)
         return 2;
     const long cores = sysconf(_SC_NPROCESSORS_ONLN);
     chain.threads = cores < 1 ? 1 : cores > maxThreads ? maxThreads : (int)cores;
-    chain.share = ((size_t)bytes / (size_t)chain.threads + 63) & ~(size_t)63;
+    chain.size = ((size_t)bytes + 63) & ~(size_t)63;
     chain.reps = reps;
-    const size_t size = (chain.share * (size_t)chain.threads + 4095) & ~(size_t)4095;
+    const size_t allocated = (chain.size + 4095) & ~(size_t)4095;
     for (int k = 0; k < chainBuffers; ++k) {
-        if (!(chain.buffers[k] = aligned_alloc(4096, size)))
+        if (!(chain.buffers[k] = aligned_alloc(4096, allocated)))
             return 1;
-        memset(chain.buffers[k], k, size);
+        memset(chain.buffers[k], k, allocated);
     }
     pthread_barrier_init(&chain.start, NULL, (unsigned)chain.threads);
     pthread_barrier_init(&chain.done, NULL, (unsigned)chain.threads);
     pthread_t helpers[maxThreads];
     for (int i = 1; i < chain.threads; ++i)
-        if (pthread_create(&helpers[i], NULL, helper, (void *)(intptr_t)i) != 0)
+        if (pthread_create(&helpers[i], NULL, helper, NULL) != 0)
             return 1;
     double best = 1e30;
     for (long r = 0; r < reps; ++r) {
+        for (int k = 0; k + 1 < chainBuffers; ++k)
+            atomic_store(&chain.next[k], 0);
         const int64_t t0 = nowNs();
-        copyShares(0);
+        copyChunks();
         const double s = (nowNs() - t0) / 1e9;
         if (s < best)
             best = s;
