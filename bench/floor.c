@@ -62,7 +62,8 @@ static void runOn(int cpu)
     cpu_set_t set;
     CPU_ZERO(&set);
     CPU_SET(cpu, &set);
-    sched_setaffinity(0, sizeof set, &set);
+    if (sched_setaffinity(0, sizeof set, &set) != 0)
+        perror("bench_floor: pinning to a CPU failed, measuring unpinned");
 }
 
 /* apart: the two processes on two different CPUs, so that every wake-up crosses to another
