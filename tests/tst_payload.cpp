@@ -13,8 +13,10 @@
 #include <QtCore/QFileInfo>
 #include <QtTest/QTest>
 
+#include <atomic>
 #include <cerrno>
 #include <csignal>
+#include <thread>
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -150,6 +152,52 @@ const Task<bool(QByteArray)> keep{"payload.keep", [](const QByteArray &b) {
 }};
 
 const Task<QByteArray()> kept{"payload.kept", [] { return keptArgument(); }};
+
+// A kept argument that another thread of the worker keeps copying and dropping while the
+// worker moves it out of the ring after the call: no change to its reference count may be
+// lost in the move.
+struct Churn
+{
+    QByteArray array;
+    std::atomic<bool> stop{false};
+    std::thread thread;
+};
+
+Churn &churn()
+{
+    static Churn c;
+    return c;
+}
+
+const Task<bool(QByteArray)> keepAndChurn{"payload.keepAndChurn", [](const QByteArray &b) {
+    Churn &c = churn();
+    c.array = b;
+    c.stop = false;
+    c.thread = std::thread([&c] {
+        while (!c.stop.load()) {
+            const QByteArray copy = c.array;
+            if (copy.isEmpty())
+                break;
+        }
+    });
+    return true;
+}};
+
+// Stops the churning thread and drops the array: its reference count, with the one the
+// ring keeps, and whether its bytes are intact.
+const Task<QString(qint64)> stopChurn{"payload.stopChurn", [](qint64 expectedSum) {
+    Churn &c = churn();
+    c.stop = true;
+    c.thread.join();
+    const int references = c.array.data_ptr().d_ptr()->ref_.loadRelaxed();
+    quint64 sum = 0;
+    for (char ch : std::as_const(c.array))
+        sum = sum * 31 + quint8(ch);
+    c.array = QByteArray();
+    return QStringLiteral("references %1, bytes %2")
+        .arg(references)
+        .arg(qint64(sum >> 1) == expectedSum ? QStringLiteral("intact") : QStringLiteral("changed"));
+}};
 
 // Where a task's argument lives in the worker: the line of /proc/self/maps that holds it.
 const Task<QString(QByteArray)> mappingOf{"payload.mappingOf", [](const QByteArray &b) {
@@ -315,6 +363,24 @@ private slots:
         QVERIFY(m_manager->submitTask(keep, second).result());
         QCOMPARE(m_manager->submitTask(echo, first).result(), first);
         QVERIFY(m_manager->submitTask(kept).result() == second);
+        QCOMPARE(m_manager->getPool()->stats().workersStarted, quint64(1));
+    }
+
+    // The kept array's header is in the page the worker replaces, so a reference taken or
+    // dropped by another thread during the move must land in the array's final page: after
+    // the churn, the array and the ring hold it, two references, on every round.
+    void keptArgumentSharedWithAThreadKeepsItsCount()
+    {
+        PoolOptions options;
+        options.maxWorkers = 1;
+        start(options);
+        for (int round = 0; round < 8; ++round) {
+            const QByteArray data = pattern(8 << 20, 40 + round);
+            const qint64 sum = m_manager->submitTask(checksum, data).result();
+            QVERIFY(m_manager->submitTask(keepAndChurn, data).result());
+            QCOMPARE(m_manager->submitTask(stopChurn, sum).result(),
+                     QStringLiteral("references 2, bytes intact"));
+        }
         QCOMPARE(m_manager->getPool()->stats().workersStarted, quint64(1));
     }
 

@@ -443,10 +443,17 @@ void SharedRing::reclaim()
 
 bool SharedRing::keepApart(std::vector<QArrayData *> held)
 {
-    // Pages that hold an array the task kept are replaced, in place, by private copies of
-    // themselves; the ring is then used through a new mapping, and the old one is unmapped
+    // Pages that hold an array the task kept become private to this process at the same
+    // addresses; the ring is then used through a new mapping, and the old one is unmapped
     // except for those pages. The arrays keep their addresses and bytes, and the ring can be
     // released and written over.
+    //
+    // Another thread of the task may copy or drop such an array meanwhile, changing the
+    // reference count in its header. A copy of the page put in its place would lose a change
+    // made after the copy was taken. So the same range of the file is mapped privately over
+    // itself instead: until a page is written, both mappings show the same page, so nothing
+    // is lost; and the first write to a page, which the loop below makes at once, gives this
+    // process its own copy of the page as it is then.
     const qint64 page = ::sysconf(_SC_PAGESIZE);
     std::sort(held.begin(), held.end());
     std::vector<Kept> ranges;
@@ -464,31 +471,24 @@ bool SharedRing::keepApart(std::vector<QArrayData *> held)
     void *fresh = ::mmap(nullptr, size_t(m_mapped), PROT_READ | PROT_WRITE, MAP_SHARED, m_fd, 0);
     if (fresh == MAP_FAILED)
         return false;
-    std::vector<void *> copies;
     for (const Kept &range : ranges) {
-        const size_t length = size_t(range.end - range.begin);
-        void *copy = ::mmap(nullptr, length, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
-                            -1, 0);
-        if (copy == MAP_FAILED) {
-            for (size_t i = 0; i < copies.size(); ++i)
-                ::munmap(copies[i], size_t(ranges[i].end - ranges[i].begin));
+        if (::mmap(range.begin, size_t(range.end - range.begin), PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_FIXED, m_fd, range.begin - m_base)
+            == MAP_FAILED) {
+            // Ranges made private so far hold what the ring holds there; since nothing is
+            // released, the writer puts nothing there, so the old mapping stays right.
             ::munmap(fresh, size_t(m_mapped));
             return false;
         }
-        std::memcpy(copy, range.begin, length);
-        copies.push_back(copy);
-    }
-    for (size_t i = 0; i < ranges.size(); ++i) {
-        const size_t length = size_t(ranges[i].end - ranges[i].begin);
-        if (::mremap(copies[i], length, length, MREMAP_MAYMOVE | MREMAP_FIXED, ranges[i].begin)
-            == MAP_FAILED) {
-            // The ranges moved so far are private copies of what the ring holds there; since
-            // nothing is released, the writer puts nothing there, so the old mapping stays
-            // right for everything else.
-            for (size_t j = i; j < copies.size(); ++j)
-                ::munmap(copies[j], size_t(ranges[j].end - ranges[j].begin));
-            ::munmap(fresh, size_t(m_mapped));
-            return false;
+        // The first four bytes of a page are a header's reference count (blocks start 16-byte
+        // aligned) or bytes of an array that no one writes: an atomic exchange of them for
+        // themselves. (An atomic add of nothing would do too, but a compiler may turn that
+        // into a plain load, which copies nothing: clang does.)
+        for (char *p = range.begin; p < range.end; p += page) {
+            auto *word = reinterpret_cast<std::atomic<int> *>(p);
+            int value = word->load(std::memory_order_relaxed);
+            while (!word->compare_exchange_weak(value, value, std::memory_order_relaxed)) {
+            }
         }
     }
     char *cursor = m_base;
