@@ -50,7 +50,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     --size;
     const qint64 limit = qint64(1024) << (mode & 7); // 1 KiB .. 128 KiB
     const size_t piece = 1 + ((mode >> 3) & 15);     // 1 .. 16 bytes per append()
-    const bool inPlace = mode & 0x80;                // attachments used where they are
+    const auto placement = (mode & 0x80) ? procpool::detail::Placement::InPlace // where they are
+                                         : procpool::detail::Placement::Copy;
     FrameDecoder decoder(limit);
     qint64 appended = 0;
     qint64 consumed = 0;
@@ -81,7 +82,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             if (frame.type == procpool::detail::FrameType::Attachments) {
                 QList<QByteArray> attachments;
                 error.clear();
-                if (procpool::detail::decodeAttachments(frame.body, ring(), limit, inPlace,
+                if (procpool::detail::decodeAttachments(frame.body, ring(), limit, placement,
                                                         &attachments, &error)) {
                     qint64 total = 0;
                     for (const QByteArray &a : attachments) {

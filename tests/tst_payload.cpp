@@ -199,12 +199,13 @@ const Task<QString(qint64)> stopChurn{"payload.stopChurn", [](qint64 expectedSum
         .arg(qint64(sum >> 1) == expectedSum ? QStringLiteral("intact") : QStringLiteral("changed"));
 }};
 
-// Where a task's argument lives in the worker: the line of /proc/self/maps that holds it.
-const Task<QString(QByteArray)> mappingOf{"payload.mappingOf", [](const QByteArray &b) {
+// The line of this process's /proc/self/maps that holds \a address.
+QString mappingOf(const void *address)
+{
     QFile maps(QStringLiteral("/proc/self/maps"));
     if (!maps.open(QIODevice::ReadOnly))
         return QStringLiteral("no /proc/self/maps");
-    const quintptr at = quintptr(b.constData());
+    const quintptr at = quintptr(address);
     for (const QByteArray &line : maps.readAll().split('\n')) {
         const QList<QByteArray> range = line.left(line.indexOf(' ')).split('-');
         if (range.size() == 2 && range.at(0).toULongLong(nullptr, 16) <= at
@@ -212,7 +213,35 @@ const Task<QString(QByteArray)> mappingOf{"payload.mappingOf", [](const QByteArr
             return QString::fromUtf8(line);
     }
     return QStringLiteral("not mapped");
-}};
+}
+
+// A mapping line's fields: "begin-end perms offset device inode path".
+bool isRing(const QString &line, QChar sharing)
+{
+    const QStringList fields = line.split(QLatin1Char(' '), Qt::SkipEmptyParts);
+    return fields.size() >= 6 && fields.at(1).at(3) == sharing
+        && line.contains(QLatin1String("procpool-ring"));
+}
+
+QString inodeOf(const QString &line)
+{
+    return line.split(QLatin1Char(' '), Qt::SkipEmptyParts).value(4);
+}
+
+bool anyMappingOfInode(const QString &inode)
+{
+    QFile maps(QStringLiteral("/proc/self/maps"));
+    if (!maps.open(QIODevice::ReadOnly))
+        return true;
+    for (const QByteArray &line : maps.readAll().split('\n'))
+        if (inodeOf(QString::fromUtf8(line)) == inode && line.contains("procpool-ring"))
+            return true;
+    return false;
+}
+
+// Where a task's argument lives in the worker.
+const Task<QString(QByteArray)> argumentMapping{
+    "payload.mappingOf", [](const QByteArray &b) { return mappingOf(b.constData()); }};
 
 const Task<QByteArray(QByteArray)> stampFirstByte{"payload.stamp", [](QByteArray b) {
     b[0] = '!'; // writes to a copy: the bytes in the ring belong to the pool's call
@@ -391,14 +420,112 @@ private slots:
         PoolOptions options;
         start(options);
         const QByteArray data = pattern(5 << 20, 24);
-        const QString inRing = m_manager->submitTask(mappingOf, data).result();
+        const QString inRing = m_manager->submitTask(argumentMapping, data).result();
         QVERIFY2(inRing.contains(QLatin1String("procpool-ring")), qPrintable(inRing));
         QCOMPARE(m_manager->submitTask(echo, data).result(), data);
         m_manager->stop();
         options.sharedMemory = false;
         start(options);
-        const QString throughPipe = m_manager->submitTask(mappingOf, data).result();
+        const QString throughPipe = m_manager->submitTask(argumentMapping, data).result();
         QVERIFY2(!throughPipe.contains(QLatin1String("procpool-ring")), qPrintable(throughPipe));
+    }
+
+    // The same on the pool's side: once the caller has shown that it drops its results (the
+    // first is a copy), a large result is the bytes in the ring the worker wrote it to
+    // (shared with the worker), and a caller that changes one changes its own copy. Small
+    // results are copied, and so is every result with resultsInPlace off.
+    void largeResultsAreHandedOutInPlace()
+    {
+        PoolOptions options;
+        options.maxWorkers = 1;
+        start(options);
+        const QByteArray data = pattern(3 << 20, 30);
+        for (int round = 0; round < 4; ++round) {
+            QByteArray back = m_manager->submitTask(echo, data).result();
+            QCOMPARE(back, data);
+            const QString where = mappingOf(back.constData());
+            QVERIFY2(isRing(where, QLatin1Char('s')) == (round > 0), qPrintable(where));
+            QCOMPARE(back.constData()[back.size()], '\0');
+            back[round] = '!';
+            QVERIFY(!isRing(mappingOf(back.constData()), QLatin1Char('s')));
+        }
+        const QByteArray small = pattern(512 << 10, 31);
+        const QByteArray back = m_manager->submitTask(echo, small).result();
+        QCOMPARE(back, small);
+        const QString where = mappingOf(back.constData());
+        QVERIFY2(!where.contains(QLatin1String("procpool-ring")), qPrintable(where));
+        m_manager->stop();
+        options.resultsInPlace = false;
+        start(options);
+        for (int round = 0; round < 3; ++round) {
+            const QByteArray copied = m_manager->submitTask(echo, data).result();
+            QCOMPARE(copied, data);
+            const QString whereCopied = mappingOf(copied.constData());
+            QVERIFY2(!whereCopied.contains(QLatin1String("procpool-ring")),
+                     qPrintable(whereCopied));
+        }
+    }
+
+    // A caller that drops its results and then keeps them: the first kept, handed out in
+    // place, is moved apart from the ring (its pages become private to the pool) before the
+    // worker writes over that space; the ones after it are copied, until the caller drops
+    // them again. Every kept result keeps its bytes while the ring is reused.
+    void resultsKeptByTheCallerSurviveTheRing()
+    {
+        PoolOptions options;
+        options.maxWorkers = 1;
+        start(options);
+        const QByteArray other = pattern(3 << 20, 50);
+        for (int round = 0; round < 2; ++round)
+            QCOMPARE(m_manager->submitTask(echo, other).result(), other);
+        QList<QByteArray> inputs;
+        QList<QByteArray> kept;
+        for (int i = 0; i < 6; ++i) {
+            inputs.append(pattern((3 << 20) + i * 4099, 40 + i));
+            kept.append(m_manager->submitTask(echo, inputs.last()).result());
+        }
+        const QString first = mappingOf(kept.first().constData());
+        QVERIFY2(isRing(first, QLatin1Char('p')), qPrintable(first));
+        for (int i = 2; i < kept.size(); ++i) {
+            const QString where = mappingOf(kept.at(i).constData());
+            QVERIFY2(!where.contains(QLatin1String("procpool-ring")), qPrintable(where));
+        }
+        QString lastWhere;
+        for (int round = 0; round < 6; ++round) {
+            const QByteArray back = m_manager->submitTask(echo, other).result();
+            QCOMPARE(back, other);
+            lastWhere = mappingOf(back.constData());
+        }
+        QVERIFY2(isRing(lastWhere, QLatin1Char('s')), qPrintable(lastWhere)); // in place again
+        for (int i = 0; i < kept.size(); ++i)
+            QVERIFY2(kept.at(i) == inputs.at(i), qPrintable(QString::number(i)));
+    }
+
+    // A result kept after its pool has stopped keeps its bytes; once dropped, its pages go
+    // at the next reclaim of any ring in the process.
+    void resultKeptPastItsPoolIsUnmappedOnceDropped()
+    {
+        PoolOptions options;
+        options.maxWorkers = 1;
+        start(options);
+        const QByteArray data = pattern(4 << 20, 60);
+        QCOMPARE(m_manager->submitTask(echo, data).result(), data); // dropped: the next in place
+        QByteArray kept = m_manager->submitTask(echo, data).result();
+        const QString where = mappingOf(kept.constData());
+        QVERIFY2(isRing(where, QLatin1Char('s')), qPrintable(where));
+        const QString inode = inodeOf(where);
+        m_manager->stop();
+        QVERIFY(removeProcessManager(QStringLiteral("payload")));
+        QCOMPARE(kept, data);
+        start(options);
+        const QByteArray other = pattern(4 << 20, 61);
+        QCOMPARE(m_manager->submitTask(echo, other).result(), other);
+        QCOMPARE(kept, data);
+        QVERIFY(anyMappingOfInode(inode));
+        kept = QByteArray();
+        QTRY_VERIFY_WITH_TIMEOUT(m_manager->submitTask(echo, other).result() == other
+                                     && !anyMappingOfInode(inode),
+                                 hangGuardMs);
     }
 
     // A task that changes its argument changes its own copy; the same bytes sent again

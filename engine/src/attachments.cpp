@@ -249,11 +249,68 @@ SharedRing::SharedRing(int fd, qint64 maxSize)
 {
 }
 
+namespace {
+
+//! Pages kept apart for arrays that outlived their ring (a caller kept a result after its
+//! worker or pool was gone): unmapped by a later reclaim() of any ring once unused. Never
+//! destroyed, so that a ring destroyed during exit still finds it.
+struct Orphans
+{
+    std::atomic<std::size_t> count{0}; //!< so that a reclaim() with none takes no lock
+    std::mutex mutex;
+    std::vector<SharedRing::Kept> kept;
+};
+
+Orphans &orphans()
+{
+    static auto *const instance = new Orphans;
+    return *instance;
+}
+
+bool unused(const QArrayData *header)
+{
+    return header->ref_.loadAcquire() == 1; // only the reference the ring keeps
+}
+
+void reapOrphans()
+{
+    Orphans &o = orphans();
+    if (o.count.load(std::memory_order_relaxed) == 0)
+        return;
+    const std::lock_guard lock(o.mutex);
+    std::erase_if(o.kept, [](SharedRing::Kept &k) { return k.unmapIfUnused(); });
+    o.count.store(o.kept.size(), std::memory_order_relaxed);
+}
+
+} // namespace
+
+bool SharedRing::Kept::unmapIfUnused()
+{
+    if (!std::all_of(headers.cbegin(), headers.cend(), unused))
+        return false;
+    ::munmap(begin, size_t(end - begin));
+    return true;
+}
+
 SharedRing::~SharedRing()
 {
-    // Arrays still in the ring, or kept apart from it, stay mapped for whoever holds them.
-    if (m_base && m_pinned.empty())
+    // Arrays still in use stay mapped for whoever holds them, moved apart from the ring so
+    // that only their own pages stay; if they cannot be, the whole mapping stays.
+    std::vector<QArrayData *> held;
+    for (QArrayData *header : m_pinned)
+        if (!unused(header))
+            held.push_back(header);
+    if (!held.empty() && !keepApart(held))
+        m_kept.push_back(Kept{m_base, m_base + m_mapped, std::move(held)});
+    else if (m_base)
         ::munmap(m_base, size_t(m_mapped));
+    if (!m_kept.empty()) {
+        Orphans &o = orphans();
+        const std::lock_guard lock(o.mutex);
+        std::move(m_kept.begin(), m_kept.end(), std::back_inserter(o.kept));
+        o.count.store(o.kept.size(), std::memory_order_relaxed);
+    }
+    reapOrphans();
     if (m_fd >= 0)
         ::close(m_fd);
 }
@@ -323,7 +380,8 @@ bool SharedRing::write(const QByteArray &data, qint64 *offset, quint64 *release)
     return true;
 }
 
-bool SharedRing::read(qint64 offset, qint64 size, bool inPlace, QByteArray *out, QString *error)
+bool SharedRing::read(qint64 offset, qint64 size, Placement placement, QByteArray *out,
+                      QString *error)
 {
     if (offset < headerSize || size < 0 || offset > m_maxSize - size) {
         *error = QStringLiteral("shared-memory range %1+%2 is outside the ring (at most %3 bytes)")
@@ -352,6 +410,9 @@ bool SharedRing::read(qint64 offset, qint64 size, bool inPlace, QByteArray *out,
             return false;
         }
     }
+    const bool large = placement == Placement::Adaptive && size >= adaptiveMinimum;
+    const bool inPlace = placement == Placement::InPlace
+        || (large && !m_callerKeeps && m_kept.size() < adaptiveKeptMax);
     if (inPlace && size > 0 && offset >= headerSize + blockPrefix && offset % blockAlignment == 0
         && offset + size < m_mapped && m_base[offset + size] == '\0'
         && !overlapsPinned(m_base + offset - blockPrefix, m_base + offset + size + 1)) {
@@ -369,6 +430,8 @@ bool SharedRing::read(qint64 offset, qint64 size, bool inPlace, QByteArray *out,
     }
     QByteArray bytes(qsizetype(size), Qt::Uninitialized);
     copyBytes(bytes.data(), m_base + offset, size_t(size));
+    if (large)
+        m_probe = bytes; // shows at the next reclaim() whether the caller kept it
     *out = std::move(bytes);
     return true;
 }
@@ -396,7 +459,7 @@ bool SharedRing::overlapsPinned(const char *begin, const char *end) const
     });
 }
 
-bool SharedRing::finishRead(quint64 position, bool inPlace, QString *error)
+bool SharedRing::finishRead(quint64 position, QString *error)
 {
     if (position < std::max(m_releasedPos, m_heldRelease)) {
         *error = QStringLiteral("shared-memory release position %1 goes back from %2")
@@ -404,33 +467,26 @@ bool SharedRing::finishRead(quint64 position, bool inPlace, QString *error)
                      .arg(std::max(m_releasedPos, m_heldRelease));
         return false;
     }
-    if (!inPlace && m_pinned.empty() && m_heldRelease == 0)
+    if (m_pinned.empty() && m_heldRelease == 0)
         return release(position, error);
     m_heldRelease = position; // released by reclaim(), once nothing uses the ring
     return true;
 }
 
-namespace {
-bool unused(const QArrayData *header)
-{
-    return header->ref_.loadAcquire() == 1; // only the reference the ring keeps
-}
-} // namespace
-
 void SharedRing::reclaim()
 {
-    for (auto it = m_kept.begin(); it != m_kept.end();) {
-        if (std::all_of(it->headers.cbegin(), it->headers.cend(), unused)) {
-            ::munmap(it->begin, size_t(it->end - it->begin));
-            it = m_kept.erase(it);
-        } else {
-            ++it;
-        }
+    reapOrphans();
+    if (!m_probe.isNull()) {
+        m_callerKeeps = !m_probe.isDetached(); // detached: only this reference is left
+        m_probe.clear();
     }
+    std::erase_if(m_kept, [](Kept &k) { return k.unmapIfUnused(); });
     std::vector<QArrayData *> held;
     for (QArrayData *header : m_pinned)
         if (!unused(header))
             held.push_back(header);
+    if (!m_pinned.empty())
+        m_callerKeeps = !held.empty();
     if (!held.empty() && !keepApart(held))
         return; // everything stays as it is, released at a later reclaim()
     m_pinned.clear();
@@ -510,6 +566,8 @@ bool SharedRing::trim()
     // that the reader still uses must keep its pages.
     if (m_writePos != 0 && (!m_base || released() != m_writePos))
         return false;
+    if (!m_pinned.empty())
+        return false;
     struct stat st;
     if (m_fd >= 0 && ::fstat(m_fd, &st) == 0 && st.st_size > headerSize)
         ::fallocate(m_fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, headerSize,
@@ -540,8 +598,8 @@ EncodedAttachments encodeAttachments(quint64 id, const QList<QByteArray> &attach
     return out;
 }
 
-bool decodeAttachments(const QByteArray &body, SharedRing *ring, qint64 maxBytes, bool inPlace,
-                       QList<QByteArray> *out, QString *error)
+bool decodeAttachments(const QByteArray &body, SharedRing *ring, qint64 maxBytes,
+                       Placement placement, QList<QByteArray> *out, QString *error)
 {
     QCborValue value;
     qsizetype tableEnd = 0;
@@ -589,11 +647,11 @@ bool decodeAttachments(const QByteArray &body, SharedRing *ring, qint64 maxBytes
             return false;
         }
         QByteArray bytes;
-        if (!ring->read(offset, size, inPlace, &bytes, error)) {
+        if (!ring->read(offset, size, placement, &bytes, error)) {
             *error = QStringLiteral("attachment %1: %2").arg(i).arg(*error);
             return false;
         }
-        if (!ring->finishRead(quint64(integerAt(entry, 3)), inPlace, error)) {
+        if (!ring->finishRead(quint64(integerAt(entry, 3)), error)) {
             *error = QStringLiteral("attachment %1: %2").arg(i).arg(*error);
             return false;
         }

@@ -28,6 +28,16 @@ namespace procpool::detail {
 //! Set by the worker around one call: where ResultAttachmentScope collects.
 extern thread_local QList<QByteArray> *t_resultCollect;
 
+//! How the consumer of a SharedRing takes a payload out of it.
+enum class Placement {
+    Copy,    //!< copied out, and released at once
+    InPlace, //!< an array that uses the bytes where they are, until reclaim() finds it unused
+    //! In place while the caller drops what it gets (by the next read, arrays handed out
+    //! before were unused); copied while it keeps them, since an array kept past that point
+    //! has to be moved apart, which costs more than the copy. Small payloads are copied.
+    Adaptive,
+};
+
 //! One direction of shared memory between the pool and one worker: a single producer copies
 //! bytes in, a single consumer copies them out and releases them, in the same order.
 class SharedRing
@@ -56,32 +66,41 @@ public:
     bool write(const QByteArray &data, qint64 *offset, quint64 *release);
 
     // Consumer.
-    //! Reads [offset, offset + size): copied out, or with \a inPlace an array that uses the
-    //! bytes where they are, until reclaim() finds it unused. False (and why) when the range
-    //! is not in the file.
-    bool read(qint64 offset, qint64 size, bool inPlace, QByteArray *out, QString *error);
+    //! Reads [offset, offset + size) as \a placement says. False (and why) when the range is
+    //! not in the file.
+    bool read(qint64 offset, qint64 size, Placement placement, QByteArray *out, QString *error);
     //! After read(): hands everything up to \a position back to the producer, now or, while
     //! arrays in the ring are in use, at the reclaim() that finds them unused.
-    bool finishRead(quint64 position, bool inPlace, QString *error);
+    bool finishRead(quint64 position, QString *error);
     //! Releases what in-place arrays held back once they are unused. Arrays still in use
-    //! (a task kept one) are moved apart first: their pages become private copies at the same
-    //! addresses and the ring is mapped anew; if that is impossible, nothing is released yet.
+    //! (a task or a caller kept one) are moved apart first: their pages become private copies
+    //! at the same addresses and the ring is mapped anew; if that is impossible, nothing is
+    //! released yet.
     void reclaim();
 
     //! Gives the data area's memory back to the system, keeping the file's size and mappings
     //! (reading it then yields zeros). Only while nothing is in flight in either direction;
-    //! on the producer's side, false until the consumer has released everything.
+    //! false on the producer's side until the consumer has released everything, and on the
+    //! consumer's side while an array handed out in place is still in the ring.
     bool trim();
 
-private:
-    //! Pages of an old mapping kept for in-place arrays a task held on to.
+    //! Adaptive placement copies payloads smaller than this.
+    static constexpr qint64 adaptiveMinimum = 1024 * 1024;
+    //! Adaptive placement copies while this many arrays are kept apart from the ring.
+    static constexpr std::size_t adaptiveKeptMax = 16;
+
+    //! Pages of an old mapping kept for in-place arrays someone held on to.
     struct Kept
     {
         char *begin;
         char *end;
         std::vector<QArrayData *> headers;
+
+        //! Unmaps the pages once no one but the ring holds their arrays; true if it did.
+        bool unmapIfUnused();
     };
 
+private:
     bool map(qint64 size);
     quint64 released() const;
     bool release(quint64 position, QString *error);
@@ -102,6 +121,11 @@ private:
     quint64 m_heldRelease = 0;          //!< to publish at reclaim(); 0: none
     std::vector<QArrayData *> m_pinned; //!< in-place arrays in the current mapping
     std::vector<Kept> m_kept;
+    // Adaptive placement.
+    //! The last large array handed out was still in use later. At first, as if it was: a
+    //! caller that keeps the first result then gets a copy, not a move apart.
+    bool m_callerKeeps = true;
+    QByteArray m_probe;         //!< the last large array handed out as a copy
 };
 
 //! An Attachments frame ready to write: the frame up to the inline bytes, then those bytes
@@ -117,9 +141,8 @@ struct EncodedAttachments
 EncodedAttachments encodeAttachments(quint64 id, const QList<QByteArray> &attachments,
                                      SharedRing *ring);
 //! Reads an Attachments frame body into \a out, from \a ring (which may be null when the
-//! sender has none): copied out and released, or with \a inPlace used where they are until
-//! SharedRing::reclaim(). False, and why, when malformed.
-bool decodeAttachments(const QByteArray &body, SharedRing *ring, qint64 maxBytes, bool inPlace,
-                       QList<QByteArray> *out, QString *error);
+//! sender has none) as \a placement says. False, and why, when malformed.
+bool decodeAttachments(const QByteArray &body, SharedRing *ring, qint64 maxBytes,
+                       Placement placement, QList<QByteArray> *out, QString *error);
 
 } // namespace procpool::detail

@@ -568,6 +568,7 @@ void PoolCore::spawnWorker()
                 w->trimTimer->start(); // the worker still uses a call's bytes: later
                 return;
             }
+            w->fromWorker->reclaim();
             w->fromWorker->trim();
             w->ringsUsed = false;
         });
@@ -664,8 +665,16 @@ void PoolCore::handleFrame(WorkerProcess *w, const Frame &frame)
     switch (frame.type) {
     case FrameType::Attachments: {
         QString error;
-        if (!decodeAttachments(frame.body, w->fromWorker.get(), m_options.maxFrameSize, false,
-                               &w->attachments, &error)) {
+        if (w->fromWorker)
+            w->fromWorker->reclaim(); // results handed out in place before, now dropped
+        // A result handed out in place holds its part of the ring until the caller drops it,
+        // so only while the worker has nothing else to send: a worker with more calls queued
+        // would find the ring full and send the next results through the pipe instead.
+        const Placement placement = m_options.resultsInPlace && w->inFlight.size() <= 1
+                                        ? Placement::Adaptive
+                                        : Placement::Copy;
+        if (!decodeAttachments(frame.body, w->fromWorker.get(), m_options.maxFrameSize,
+                               placement, &w->attachments, &error)) {
             killWorker(w, WorkerProcess::KillKind::Protocol,
                        QStringLiteral("worker %1 sent a malformed Attachments frame: %2")
                            .arg(w->name, error));
