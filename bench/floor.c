@@ -6,11 +6,12 @@
  *                                 keeps the two processes on two different CPUs
  *   bench_floor memcpy BYTES REPS memcpy of BYTES between two buffers: the ceiling of
  *                                 moving a payload of that size once
- *   bench_floor copies BYTES REPS three copies of BYTES in a chain through four buffers, back
- *                                 to back, each shared in chunks by one thread per core (at
- *                                 most four) and written around the caches, as the engine
- *                                 copies: the ceiling of an echo that copies its payload
- *                                 three times
+ *   bench_floor copies BYTES REPS N
+ *                                 N copies (1 to 3) of BYTES in a chain through N + 1
+ *                                 buffers, back to back, each shared in chunks by one thread
+ *                                 per core (at most four) and written around the caches, as
+ *                                 the engine copies: the ceiling of an echo that copies its
+ *                                 payload N times
  *   bench_floor spin STEPS PROCS  PROCS processes each running STEPS steps of a CPU-bound
  *                                 loop: what the machine gives CPU-bound work right now
  *
@@ -156,25 +157,27 @@ static void streamCopy(char *to, const char *from, size_t size)
 #endif
 }
 
-enum { chainBuffers = 4, maxThreads = 4, chunk = 512 * 1024 };
+enum { maxBuffers = 4, maxThreads = 4, chunk = 512 * 1024 };
 
-/* The echo's chain: the caller's array, the two rings, the result. The threads take chunks of
+/* The echo's chain: the caller's array, the two rings and the result (or, when the result is
+ * handed out where it lies in the ring, one copy fewer). The threads take chunks of
  * each copy from a shared counter, as the engine's copy helpers do (a thread that the host
  * holds back then leaves its share to the others); the barriers finish every copy before the
  * next starts, as a hand-over between processes does. */
 static struct
 {
-    char *buffers[chainBuffers];
+    char *buffers[maxBuffers];
+    int count; /* buffers in the chain: one more than the copies */
     size_t size; /* a multiple of 64 */
     long reps;
     int threads;
-    atomic_size_t next[chainBuffers - 1]; /* the next chunk of each copy */
+    atomic_size_t next[maxBuffers - 1]; /* the next chunk of each copy */
     pthread_barrier_t start, done;
 } chain;
 
 static void copyChunks(void)
 {
-    for (int k = 0; k + 1 < chainBuffers; ++k) {
+    for (int k = 0; k + 1 < chain.count; ++k) {
         pthread_barrier_wait(&chain.start);
         for (size_t at; (at = atomic_fetch_add(&chain.next[k], chunk)) < chain.size;)
             streamCopy(chain.buffers[k + 1] + at, chain.buffers[k] + at,
@@ -191,16 +194,17 @@ static void *helper(void *unused)
     return NULL;
 }
 
-static int copies(long bytes, long reps)
+static int copies(long bytes, long reps, int count)
 {
-    if (bytes < 1 || reps < 1)
+    if (bytes < 1 || reps < 1 || count < 1 || count >= maxBuffers)
         return 2;
+    chain.count = count + 1;
     const long cores = sysconf(_SC_NPROCESSORS_ONLN);
     chain.threads = cores < 1 ? 1 : cores > maxThreads ? maxThreads : (int)cores;
     chain.size = ((size_t)bytes + 63) & ~(size_t)63;
     chain.reps = reps;
     const size_t allocated = (chain.size + 4095) & ~(size_t)4095;
-    for (int k = 0; k < chainBuffers; ++k) {
+    for (int k = 0; k < chain.count; ++k) {
         if (!(chain.buffers[k] = aligned_alloc(4096, allocated)))
             return 1;
         memset(chain.buffers[k], k, allocated);
@@ -213,7 +217,7 @@ static int copies(long bytes, long reps)
             return 1;
     double best = 1e30;
     for (long r = 0; r < reps; ++r) {
-        for (int k = 0; k + 1 < chainBuffers; ++k)
+        for (int k = 0; k + 1 < chain.count; ++k)
             atomic_store(&chain.next[k], 0);
         const int64_t t0 = nowNs();
         copyChunks();
@@ -223,12 +227,12 @@ static int copies(long bytes, long reps)
     }
     for (int i = 1; i < chain.threads; ++i)
         pthread_join(helpers[i], NULL);
-    if (chain.buffers[chainBuffers - 1][bytes - 1] != 0) /* the first buffer's bytes arrived */
+    if (chain.buffers[chain.count - 1][bytes - 1] != 0) /* the first buffer's bytes arrived */
         return 1;
-    printf("{\"workload\": \"copies\", \"bytes\": %ld, \"threads\": %d, \"seconds\": %.9f, "
-           "\"mib_per_s\": %.1f}\n",
-           bytes, chain.threads, best, bytes / best / 1048576.0);
-    for (int k = 0; k < chainBuffers; ++k)
+    printf("{\"workload\": \"copies\", \"bytes\": %ld, \"copies\": %d, \"threads\": %d, "
+           "\"seconds\": %.9f, \"mib_per_s\": %.1f}\n",
+           bytes, count, chain.threads, best, bytes / best / 1048576.0);
+    for (int k = 0; k < chain.count; ++k)
         free(chain.buffers[k]);
     return 0;
 }
@@ -266,11 +270,11 @@ int main(int argc, char **argv)
         return pingpong(atol(argv[2]), 1);
     if (argc == 4 && strcmp(argv[1], "memcpy") == 0)
         return copy(atol(argv[2]), atol(argv[3]));
-    if (argc == 4 && strcmp(argv[1], "copies") == 0)
-        return copies(atol(argv[2]), atol(argv[3]));
+    if (argc == 5 && strcmp(argv[1], "copies") == 0)
+        return copies(atol(argv[2]), atol(argv[3]), atoi(argv[4]));
     if (argc == 4 && strcmp(argv[1], "spin") == 0)
         return spin(atol(argv[2]), atoi(argv[3]));
     fprintf(stderr, "usage: bench_floor pingpong ROUNDS [apart] | memcpy BYTES REPS | "
-                    "copies BYTES REPS | spin STEPS PROCS\n");
+                    "copies BYTES REPS N | spin STEPS PROCS\n");
     return 2;
 }

@@ -4,7 +4,9 @@
 //   procpool_bench submit TASKS WORKERS       TASKS trivial tasks, one future each
 //   procpool_bench map ITEMS WORKERS CHUNK    ITEMS trivial items through one mapped future
 //   procpool_bench latency ROUNDS             one task at a time on one worker
-//   procpool_bench payload BYTES REPS         echo of a byte array of BYTES
+//   procpool_bench payload BYTES REPS [keep]  echo of a byte array of BYTES; with keep, every
+//                                             result is kept until the end (not in the table:
+//                                             results handed out in place have to move aside)
 //   procpool_bench burst BYTES TASKS WORKERS  TASKS echoes of BYTES submitted at once (not in
 //                                             the table: how the rings hold up under prefetch)
 //   procpool_bench startup REPS               start() of a 2-worker pool to the first result
@@ -134,13 +136,14 @@ int latency(int rounds)
     return 0;
 }
 
-int payload(qint64 bytes, int reps)
+int payload(qint64 bytes, int reps, bool keep)
 {
     auto *m = startPool(1);
     QByteArray data(bytes, Qt::Uninitialized);
     for (qint64 i = 0; i < bytes; ++i)
         data[i] = char(i * 131 + 7);
     double best = 1e30;
+    std::vector<QByteArray> kept;
     for (int i = 0; i < reps; ++i) {
         QElapsedTimer t;
         t.start();
@@ -148,11 +151,17 @@ int payload(qint64 bytes, int reps)
         best = std::min(best, seconds(t));
         if (back.size() != data.size() || back.back() != std::as_const(data).back())
             return 1;
+        if (keep)
+            kept.push_back(back);
     }
     m->stop();
-    std::printf("{\"workload\": \"payload\", \"bytes\": %lld, \"seconds\": %.6f, \"mib_per_s\": "
-                "%.1f}\n",
-                static_cast<long long>(bytes), best, double(bytes) / best / 1048576.0);
+    for (const QByteArray &back : kept)
+        if (back != data)
+            return 1;
+    std::printf("{\"workload\": \"payload\", \"bytes\": %lld, \"kept\": %s, \"seconds\": %.6f, "
+                "\"mib_per_s\": %.1f}\n",
+                static_cast<long long>(bytes), keep ? "true" : "false", best,
+                double(bytes) / best / 1048576.0);
     return 0;
 }
 
@@ -262,7 +271,9 @@ int main(int argc, char **argv)
     if (w == QLatin1String("latency") && a.size() == 3)
         return latency(int(n(2)));
     if (w == QLatin1String("payload") && a.size() == 4)
-        return payload(n(2), int(n(3)));
+        return payload(n(2), int(n(3)), false);
+    if (w == QLatin1String("payload") && a.size() == 5 && a.at(4) == QLatin1String("keep"))
+        return payload(n(2), int(n(3)), true);
     if (w == QLatin1String("burst") && a.size() == 5)
         return burst(n(2), int(n(3)), int(n(4)));
     if (w == QLatin1String("startup") && a.size() == 3)
