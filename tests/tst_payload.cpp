@@ -289,6 +289,15 @@ class TestPayload : public QObject
         m_manager->start(options);
     }
 
+    //! One worker, which stays when idle: its rings are trimmed then, not closed.
+    void startOneWorkerThatStays()
+    {
+        PoolOptions options;
+        options.maxWorkers = 1;
+        options.idleTimeout = std::chrono::milliseconds(0);
+        start(options);
+    }
+
     //! Runs shuffle on \a in and checks every byte of what comes back.
     bool shuffledCorrectly(const QList<QByteArray> &in, const QString &tag)
     {
@@ -354,10 +363,7 @@ private slots:
     // idle for a moment; their size and mappings stay, so the next payload just works.
     void idleRingsGiveTheirMemoryBack()
     {
-        PoolOptions options;
-        options.maxWorkers = 1;
-        options.idleTimeout = std::chrono::milliseconds(0); // the worker itself stays
-        start(options);
+        startOneWorkerThatStays();
         const QByteArray data = pattern(8 << 20, 6);
         QCOMPARE(m_manager->submitTask(echo, data).result(), data);
         QVERIFY2(ringResidentBytes() >= 2 * qint64(data.size()),
@@ -374,10 +380,7 @@ private slots:
     // payloads over the same place, and the kept array still has its bytes.
     void argumentKeptByATaskSurvivesTheRing()
     {
-        PoolOptions options;
-        options.maxWorkers = 1;
-        options.idleTimeout = std::chrono::milliseconds(0);
-        start(options);
+        startOneWorkerThatStays();
         const QByteArray first = pattern(8 << 20, 21);
         QVERIFY(m_manager->submitTask(keep, first).result()); // zero-terminated in the worker
         // Trimmed only once the worker released the ring: it did not stay pinned.
@@ -479,15 +482,15 @@ private slots:
         for (int round = 0; round < 2; ++round)
             QCOMPARE(m_manager->submitTask(echo, other).result(), other);
         QList<QByteArray> inputs;
-        QList<QByteArray> kept;
+        QList<QByteArray> held;
         for (int i = 0; i < 6; ++i) {
             inputs.append(pattern((3 << 20) + i * 4099, 40 + i));
-            kept.append(m_manager->submitTask(echo, inputs.last()).result());
+            held.append(m_manager->submitTask(echo, inputs.last()).result());
         }
-        const QString first = mappingOf(kept.first().constData());
+        const QString first = mappingOf(held.first().constData());
         QVERIFY2(isRing(first, QLatin1Char('p')), qPrintable(first));
-        for (int i = 2; i < kept.size(); ++i) {
-            const QString where = mappingOf(kept.at(i).constData());
+        for (int i = 2; i < held.size(); ++i) {
+            const QString where = mappingOf(held.at(i).constData());
             QVERIFY2(!where.contains(QLatin1String("procpool-ring")), qPrintable(where));
         }
         QString lastWhere;
@@ -497,11 +500,31 @@ private slots:
             lastWhere = mappingOf(back.constData());
         }
         QVERIFY2(isRing(lastWhere, QLatin1Char('s')), qPrintable(lastWhere)); // in place again
-        for (int i = 0; i < kept.size(); ++i)
-            QVERIFY2(kept.at(i) == inputs.at(i), qPrintable(QString::number(i)));
+        for (int i = 0; i < held.size(); ++i)
+            QVERIFY2(held.at(i) == inputs.at(i), qPrintable(QString::number(i)));
     }
 
-    // A result kept after its pool has stopped keeps its bytes; once dropped, its pages go
+    // An idle worker's rings give their pages back (the file's pages are punched out), but a
+    // result handed out in place that the caller still holds keeps its bytes: it is moved
+    // apart first.
+    void resultHeldAcrossTheIdleTrimKeepsItsBytes()
+    {
+        startOneWorkerThatStays();
+        const QByteArray data = pattern(8 << 20, 70);
+        QCOMPARE(m_manager->submitTask(echo, data).result(), data); // dropped: the next in place
+        const QByteArray held = m_manager->submitTask(echo, data).result();
+        const QString where = mappingOf(held.constData());
+        QVERIFY2(isRing(where, QLatin1Char('s')), qPrintable(where));
+        QTRY_VERIFY_WITH_TIMEOUT(ringResidentBytes() <= 2 * 4096, hangGuardMs);
+        QCOMPARE(held, data);
+        const QString moved = mappingOf(held.constData());
+        QVERIFY2(isRing(moved, QLatin1Char('p')), qPrintable(moved));
+        const QByteArray other = pattern(8 << 20, 71);
+        QCOMPARE(m_manager->submitTask(echo, other).result(), other);
+        QCOMPARE(held, data);
+    }
+
+    // A result held after its pool has stopped keeps its bytes; once dropped, its pages go
     // at the next reclaim of any ring in the process.
     void resultKeptPastItsPoolIsUnmappedOnceDropped()
     {
@@ -510,19 +533,19 @@ private slots:
         start(options);
         const QByteArray data = pattern(4 << 20, 60);
         QCOMPARE(m_manager->submitTask(echo, data).result(), data); // dropped: the next in place
-        QByteArray kept = m_manager->submitTask(echo, data).result();
-        const QString where = mappingOf(kept.constData());
+        QByteArray held = m_manager->submitTask(echo, data).result();
+        const QString where = mappingOf(held.constData());
         QVERIFY2(isRing(where, QLatin1Char('s')), qPrintable(where));
         const QString inode = inodeOf(where);
         m_manager->stop();
         QVERIFY(removeProcessManager(QStringLiteral("payload")));
-        QCOMPARE(kept, data);
+        QCOMPARE(held, data);
         start(options);
         const QByteArray other = pattern(4 << 20, 61);
         QCOMPARE(m_manager->submitTask(echo, other).result(), other);
-        QCOMPARE(kept, data);
+        QCOMPARE(held, data);
         QVERIFY(anyMappingOfInode(inode));
-        kept = QByteArray();
+        held = QByteArray();
         QTRY_VERIFY_WITH_TIMEOUT(m_manager->submitTask(echo, other).result() == other
                                      && !anyMappingOfInode(inode),
                                  hangGuardMs);
