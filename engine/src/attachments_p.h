@@ -14,6 +14,9 @@
 // name, so nothing is left behind when either side dies, and the pool seals it against
 // shrinking, so a worker can never make the pool's mapping fault. The ring is an
 // optimisation only: whatever does not fit right now goes inline through the pipe.
+//
+// A worker uses a call's arrays where they lie in the ring; the pool does the same with a
+// result's large arrays while its caller drops them soon (Placement::Adaptive).
 #pragma once
 
 #include <QtCore/QByteArray>
@@ -125,7 +128,7 @@ private:
     //! The last large array handed out was still in use later. At first, as if it was: a
     //! caller that keeps the first result then gets a copy, not a move apart.
     bool m_callerKeeps = true;
-    QByteArray m_probe;         //!< the last large array handed out as a copy
+    QByteArray m_probe; //!< the last large array handed out as a copy
 };
 
 //! An Attachments frame ready to write: the frame up to the inline bytes, then those bytes

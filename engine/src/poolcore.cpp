@@ -666,7 +666,7 @@ void PoolCore::handleFrame(WorkerProcess *w, const Frame &frame)
     case FrameType::Attachments: {
         QString error;
         if (w->fromWorker)
-            w->fromWorker->reclaim(); // results handed out in place before, now dropped
+            w->fromWorker->reclaim(); // frees the blocks of results handed out in place before
         // A result handed out in place holds its part of the ring until the caller drops it,
         // so only while the worker has nothing else to send: a worker with more calls queued
         // would find the ring full and send the next results through the pipe instead.

@@ -232,8 +232,8 @@ void receiveAttachments(WorkerContext &c, const detail::Frame &frame)
     // In place: a call's large arrays are the bytes in the ring, not copies of them, until
     // the call is over (see the main loop).
     if (!detail::decodeAttachments(frame.body, c.fromPool.get(), c.maxFrameSize,
-                                     detail::Placement::InPlace,
-                                   &c.attachments, &c.attachmentsError))
+                                   detail::Placement::InPlace, &c.attachments,
+                                   &c.attachmentsError))
         c.attachments.clear();
 }
 
