@@ -296,10 +296,7 @@ SharedRing::~SharedRing()
 {
     // Arrays still in use stay mapped for whoever holds them, moved apart from the ring so
     // that only their own pages stay; if they cannot be, the whole mapping stays.
-    std::vector<QArrayData *> held;
-    for (QArrayData *header : m_pinned)
-        if (!unused(header))
-            held.push_back(header);
+    std::vector<QArrayData *> held = heldArrays();
     if (!held.empty() && !keepApart(held))
         m_kept.push_back(Kept{m_base, m_base + m_mapped, std::move(held)});
     else if (m_base)
@@ -459,6 +456,14 @@ bool SharedRing::overlapsPinned(const char *begin, const char *end) const
     });
 }
 
+std::vector<QArrayData *> SharedRing::heldArrays() const
+{
+    std::vector<QArrayData *> held;
+    std::copy_if(m_pinned.cbegin(), m_pinned.cend(), std::back_inserter(held),
+                 [](const QArrayData *header) { return !unused(header); });
+    return held;
+}
+
 bool SharedRing::finishRead(quint64 position, QString *error)
 {
     if (position < std::max(m_releasedPos, m_heldRelease)) {
@@ -481,10 +486,7 @@ void SharedRing::reclaim()
         m_probe.clear();
     }
     std::erase_if(m_kept, [](Kept &k) { return k.unmapIfUnused(); });
-    std::vector<QArrayData *> held;
-    for (QArrayData *header : m_pinned)
-        if (!unused(header))
-            held.push_back(header);
+    const std::vector<QArrayData *> held = heldArrays();
     if (!m_pinned.empty())
         m_callerKeeps = !held.empty();
     if (!held.empty() && !keepApart(held))
@@ -499,17 +501,17 @@ void SharedRing::reclaim()
 
 bool SharedRing::keepApart(std::vector<QArrayData *> held)
 {
-    // Pages that hold an array the task kept become private to this process at the same
+    // Pages that hold an array someone kept become private to this process at the same
     // addresses; the ring is then used through a new mapping, and the old one is unmapped
     // except for those pages. The arrays keep their addresses and bytes, and the ring can be
     // released and written over.
     //
-    // Another thread of the task may copy or drop such an array meanwhile, changing the
-    // reference count in its header. A copy of the page put in its place would lose a change
-    // made after the copy was taken. So the same range of the file is mapped privately over
-    // itself instead: until a page is written, both mappings show the same page, so nothing
-    // is lost; and the first write to a page, which the loop below makes at once, gives this
-    // process its own copy of the page as it is then.
+    // Another thread (of the task, or of the caller) may copy or drop such an array meanwhile,
+    // changing the reference count in its header. A copy of the page put in its place would
+    // lose a change made after the copy was taken. So the same range of the file is mapped
+    // privately over itself instead: until a page is written, both mappings show the same
+    // page, so nothing is lost; and the first write to a page, which the loop below makes at
+    // once, gives this process its own copy of the page as it is then.
     const qint64 page = ::sysconf(_SC_PAGESIZE);
     std::sort(held.begin(), held.end());
     std::vector<Kept> ranges;

@@ -107,6 +107,8 @@ private:
     bool map(qint64 size);
     quint64 released() const;
     bool release(quint64 position, QString *error);
+    //! The in-place arrays in the current mapping that someone besides the ring still holds.
+    std::vector<QArrayData *> heldArrays() const;
     bool keepApart(std::vector<QArrayData *> held);
     bool overlapsPinned(const char *begin, const char *end) const;
 

@@ -22,6 +22,8 @@ namespace procpool::detail {
 //! Bumped whenever a frame's meaning changes; the handshake compares it.
 //! 2: MapCall and MapResult (chunks of a map()).
 //! 3: Attachments (large byte arrays beside the CBOR body, inline or in shared memory).
+//! 4: shared payloads are blocks (16 bytes of room, the bytes, a zero byte), so that the
+//!    reader can use them where they lie.
 inline constexpr int protocolVersion = 4;
 inline constexpr qsizetype frameHeaderSize = 4 + 1 + 8;
 
