@@ -1,6 +1,7 @@
 #include "attachments_p.h"
 
 #include "frame_p.h"
+#include "receivebuffers_p.h"
 
 #include <QtCore/QCborArray>
 #include <QtCore/QtEndian>
@@ -218,7 +219,9 @@ private:
     Job *m_job = nullptr;     //!< under m_mutex: the job on offer
 };
 
-void copyBytes(char *to, const char *from, size_t size)
+} // namespace
+
+void copyPayload(char *to, const char *from, size_t size)
 {
     constexpr size_t parallelMinimum = 4 * 1024 * 1024;
     const CopyHelpers::CopyFunction copy = size >= streamingMinimum ? streamBytes : plainCopy;
@@ -228,7 +231,6 @@ void copyBytes(char *to, const char *from, size_t size)
         CopyHelpers::instance().copy(to, from, size, copy);
 }
 
-} // namespace
 
 int SharedRing::createFile()
 {
@@ -236,8 +238,11 @@ int SharedRing::createFile()
     if (fd < 0)
         return -1;
     // The header exists from the start; the data area grows when first needed. Sealed
-    // against shrinking: a mapped page can then never disappear under the pool.
-    if (::ftruncate(fd, headerSize) != 0 || ::fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK) != 0) {
+    // against shrinking: a mapped page can then never disappear under the pool. And against
+    // further seals: a worker could otherwise seal the file against writes or growth, and the
+    // pool's next mmap() or ftruncate() of it would fail.
+    if (::ftruncate(fd, headerSize) != 0
+        || ::fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_SEAL) != 0) {
         ::close(fd);
         return -1;
     }
@@ -369,7 +374,7 @@ bool SharedRing::write(const QByteArray &data, qint64 *offset, quint64 *release)
     if (used + skip + block > capacity)
         return false;
     char *bytes = m_base + headerSize + start + blockPrefix;
-    copyBytes(bytes, data.constData(), size_t(size));
+    copyPayload(bytes, data.constData(), size_t(size));
     bytes[size] = '\0';
     m_writePos += quint64(skip + block);
     *offset = headerSize + start + blockPrefix;
@@ -407,11 +412,8 @@ bool SharedRing::read(qint64 offset, qint64 size, Placement placement, QByteArra
             return false;
         }
     }
-    const bool large = placement == Placement::Adaptive && size >= adaptiveMinimum;
-    const bool inPlace = placement == Placement::InPlace
-        || (large && !m_callerKeeps && m_kept.size() < adaptiveKeptMax);
-    if (inPlace && size > 0 && offset >= headerSize + blockPrefix && offset % blockAlignment == 0
-        && offset + size < m_mapped && m_base[offset + size] == '\0'
+    if (placement == Placement::InPlace && size > 0 && offset >= headerSize + blockPrefix
+        && offset % blockAlignment == 0 && offset + size < m_mapped && m_base[offset + size] == '\0'
         && !overlapsPinned(m_base + offset - blockPrefix, m_base + offset + size + 1)) {
         // The block's prefix becomes the array's header, as if Qt had allocated it there:
         // one reference for the array handed out, one that this side keeps (see reclaim()).
@@ -425,11 +427,7 @@ bool SharedRing::read(qint64 offset, qint64 size, Placement placement, QByteArra
         *out = QByteArray(QByteArray::DataPointer(header, m_base + offset, size));
         return true;
     }
-    QByteArray bytes(qsizetype(size), Qt::Uninitialized);
-    copyBytes(bytes.data(), m_base + offset, size_t(size));
-    if (large)
-        m_probe = bytes; // shows at the next reclaim() whether the caller kept it
-    *out = std::move(bytes);
+    *out = m_buffers.copy(m_base + offset, qsizetype(size));
     return true;
 }
 
@@ -481,14 +479,8 @@ bool SharedRing::finishRead(quint64 position, QString *error)
 void SharedRing::reclaim()
 {
     reapOrphans();
-    if (!m_probe.isNull()) {
-        m_callerKeeps = !m_probe.isDetached(); // detached: only this reference is left
-        m_probe.clear();
-    }
     std::erase_if(m_kept, [](Kept &k) { return k.unmapIfUnused(); });
     const std::vector<QArrayData *> held = heldArrays();
-    if (!m_pinned.empty())
-        m_callerKeeps = !held.empty();
     if (!held.empty() && !keepApart(held))
         return; // everything stays as it is, released at a later reclaim()
     m_pinned.clear();
@@ -570,6 +562,7 @@ bool SharedRing::trim()
         return false;
     if (!m_pinned.empty())
         return false;
+    m_buffers.trim();
     struct stat st;
     if (m_fd >= 0 && ::fstat(m_fd, &st) == 0 && st.st_size > headerSize)
         ::fallocate(m_fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, headerSize,
@@ -639,7 +632,8 @@ bool decodeAttachments(const QByteArray &body, SharedRing *ring, qint64 maxBytes
                              .arg(inlineSize);
                 return false;
             }
-            out->append(QByteArray(inlineBytes + offset, qsizetype(size)));
+            out->append(ring ? ring->copyOut(inlineBytes + offset, qsizetype(size))
+                             : copiedArray(inlineBytes + offset, qsizetype(size)));
             continue;
         }
         if (!ring) {

@@ -11,17 +11,23 @@
 //
 // Each direction of each worker has its own SharedRing: an anonymous memory file (memfd)
 // that the pool creates before the worker starts and the worker inherits. A memfd has no
-// name, so nothing is left behind when either side dies, and the pool seals it against
-// shrinking, so a worker can never make the pool's mapping fault. The ring is an
-// optimisation only: whatever does not fit right now goes inline through the pipe.
+// name, so nothing is left behind when either side dies. The pool seals it against
+// shrinking, so a worker can never make the pool's mapping fault, and against further seals,
+// so a worker cannot seal it against the writes or growth the pool still needs. The ring is
+// an optimisation only: whatever does not fit right now goes inline through the pipe.
 //
-// A worker uses a call's arrays where they lie in the ring; the pool does the same with a
-// result's large arrays while its caller drops them soon (Placement::Adaptive).
+// The worker trusts the pool, the pool never trusts the worker (docs/architecture.md, "Trust
+// model"). So a worker uses a call's arrays where they lie in the ring (Placement::InPlace),
+// while the pool copies every byte a worker wrote into memory of its own before anything
+// reads it (Placement::Copy): a delivered result can never change afterwards, and no
+// decision of the pool reads memory a worker can write, except the one number below.
 #pragma once
 
 #include <QtCore/QByteArray>
 #include <QtCore/QList>
 #include <QtCore/QString>
+
+#include "receivebuffers_p.h"
 
 #include <memory>
 #include <vector>
@@ -33,16 +39,24 @@ extern thread_local QList<QByteArray> *t_resultCollect;
 
 //! How the consumer of a SharedRing takes a payload out of it.
 enum class Placement {
-    Copy,    //!< copied out, and released at once
-    InPlace, //!< an array that uses the bytes where they are, until reclaim() finds it unused
-    //! In place while the caller drops what it gets (by the next read, arrays handed out
-    //! before were unused); copied while it keeps them, since an array kept past that point
-    //! has to be moved apart, which costs more than the copy. Small payloads are copied.
-    Adaptive,
+    Copy, //!< copied out, and released at once: the pool's way
+    //! An array that uses the bytes where they are, until reclaim() finds it unused: the
+    //! worker's way with the pool's ring, never the pool's with a worker's (its header would
+    //! lie in memory the worker can write).
+    InPlace,
 };
+
+//! memcpy() for payloads: large copies stream around the caches and share the work with
+//! helper threads (see attachments.cpp).
+void copyPayload(char *to, const char *from, size_t size);
 
 //! One direction of shared memory between the pool and one worker: a single producer copies
 //! bytes in, a single consumer copies them out and releases them, in the same order.
+//!
+//! The only number either side reads from the shared memory is the consumer's release
+//! position, in the header: the producer accepts it only if it lies between the last one it
+//! accepted and its own write position, and stops using the ring otherwise. Offsets and sizes
+//! travel through the pipe and are checked against the consumer's own mapping.
 class SharedRing
 {
 public:
@@ -54,7 +68,8 @@ public:
     static constexpr qint64 blockAlignment = 16;
     static_assert(sizeof(QArrayData) <= blockPrefix && alignof(QArrayData) <= blockAlignment);
 
-    //! Creates the memory file (close-on-exec, sealed against shrinking), or returns -1.
+    //! Creates the memory file (close-on-exec, sealed against shrinking and against further
+    //! seals), or returns -1.
     static int createFile();
     //! Takes \a fd over. \a maxSize bounds the file, so neither side maps more than that.
     SharedRing(int fd, qint64 maxSize);
@@ -87,10 +102,9 @@ public:
     //! consumer's side while an array handed out in place is still in the ring.
     bool trim();
 
-    //! Adaptive placement copies payloads smaller than this.
-    static constexpr qint64 adaptiveMinimum = 1024 * 1024;
-    //! Adaptive placement copies while this many arrays are kept apart from the ring.
-    static constexpr std::size_t adaptiveKeptMax = 16;
+    //! Consumer: a copy of a payload (from the ring or from the pipe) in the pool's own memory,
+    //! reusing the memory of large ones handed out before once their users dropped them.
+    QByteArray copyOut(const char *from, qsizetype size) { return m_buffers.copy(from, size); }
 
     //! Pages of an old mapping kept for in-place arrays someone held on to.
     struct Kept
@@ -126,11 +140,7 @@ private:
     quint64 m_heldRelease = 0;          //!< to publish at reclaim(); 0: none
     std::vector<QArrayData *> m_pinned; //!< in-place arrays in the current mapping
     std::vector<Kept> m_kept;
-    // Adaptive placement.
-    //! The last large array handed out was still in use later. At first, as if it was: a
-    //! caller that keeps the first result then gets a copy, not a move apart.
-    bool m_callerKeeps = true;
-    QByteArray m_probe; //!< the last large array handed out as a copy
+    ReceiveBuffers m_buffers; //!< what Placement::Copy copies into
 };
 
 //! An Attachments frame ready to write: the frame up to the inline bytes, then those bytes

@@ -568,7 +568,6 @@ void PoolCore::spawnWorker()
                 w->trimTimer->start(); // the worker still uses a call's bytes: later
                 return;
             }
-            w->fromWorker->reclaim();
             w->fromWorker->trim();
             w->ringsUsed = false;
         });
@@ -665,16 +664,9 @@ void PoolCore::handleFrame(WorkerProcess *w, const Frame &frame)
     switch (frame.type) {
     case FrameType::Attachments: {
         QString error;
-        if (w->fromWorker)
-            w->fromWorker->reclaim(); // frees the blocks of results handed out in place before
-        // A result handed out in place holds its part of the ring until the caller drops it,
-        // so only while the worker has nothing else to send: a worker with more calls queued
-        // would find the ring full and send the next results through the pipe instead.
-        const Placement placement = m_options.resultsInPlace && w->inFlight.size() <= 1
-                                        ? Placement::Adaptive
-                                        : Placement::Copy;
+        // Copied out, never used in place: the worker can still write its ring.
         if (!decodeAttachments(frame.body, w->fromWorker.get(), m_options.maxFrameSize,
-                               placement, &w->attachments, &error)) {
+                               Placement::Copy, &w->attachments, &error)) {
             killWorker(w, WorkerProcess::KillKind::Protocol,
                        QStringLiteral("worker %1 sent a malformed Attachments frame: %2")
                            .arg(w->name, error));

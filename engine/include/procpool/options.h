@@ -72,14 +72,6 @@ struct PROCPOOL_ENGINE_EXPORT PoolOptions
     //! go back to the system once the worker has been idle for 2 s. Off: they go through the
     //! pipes (slower).
     bool sharedMemory = true;
-    //! With sharedMemory: a large byte array in a result (1 MiB and more) is handed out where
-    //! the worker wrote it in shared memory, not copied out (one copy fewer), while the
-    //! caller drops its results by the time the next one arrives; a caller that keeps them
-    //! gets copies (the first kept one is moved out of the ring's way first). Such an array
-    //! is read-only like any shared QByteArray (a write detaches it), but its bytes are in
-    //! memory the worker process has mapped too. Off: every result is a copy in the pool's own
-    //! memory.
-    bool resultsInPlace = true;
     //! How long a new worker may take to say hello before it counts as failed to start.
     std::chrono::milliseconds handshakeTimeout{30000};
     //! Workers started at start() and kept alive (replaced when they die); 0..maxWorkers.
