@@ -6,16 +6,20 @@
  *                                 keeps the two processes on two different CPUs
  *   bench_floor memcpy BYTES REPS memcpy of BYTES between two buffers: the ceiling of
  *                                 moving a payload of that size once
- *   bench_floor copies BYTES REPS N
+ *   bench_floor copies BYTES REPS N [fresh]
  *                                 N copies (1 to 3) of BYTES in a chain through N + 1
  *                                 buffers, back to back, each shared in chunks by one thread
  *                                 per core (at most four) and written around the caches, as
  *                                 the engine copies: the ceiling of an echo that copies its
- *                                 payload N times
+ *                                 payload N times. With fresh, the last buffer is new memory
+ *                                 for every repetition, kept until the end, as a caller that
+ *                                 keeps its results needs: allocated the cheapest way there is
+ *                                 (on huge-page boundaries, asking for huge pages), its page
+ *                                 faults and the zeroing of its pages included
  *   bench_floor spin STEPS PROCS  PROCS processes each running STEPS steps of a CPU-bound
  *                                 loop: what the machine gives CPU-bound work right now
  *
- * Prints one JSON object on stdout.
+ * Prints one JSON object on stdout: the best repetition, and for copies the median too.
  */
 #define _GNU_SOURCE
 #if defined(__SSE2__)
@@ -29,6 +33,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -115,22 +120,36 @@ static int pingpong(long rounds, int apart)
     return 0;
 }
 
+static int compareDouble(const void *a, const void *b)
+{
+    const double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+/* Sorts \a samples and returns their median. */
+static double median(double *samples, long count)
+{
+    qsort(samples, (size_t)count, sizeof(double), compareDouble);
+    return samples[count / 2];
+}
+
 static int copy(long bytes, long reps)
 {
     char *src = malloc((size_t)bytes), *dst = malloc((size_t)bytes);
+    double *samples = malloc(sizeof(double) * (size_t)reps);
     memset(src, 7, (size_t)bytes);
     memset(dst, 0, (size_t)bytes);
-    double best = 1e30;
     for (long i = 0; i < reps; ++i) {
         const int64_t t0 = nowNs();
         memcpy(dst, src, (size_t)bytes);
-        const double s = (nowNs() - t0) / 1e9;
-        if (s < best)
-            best = s;
+        samples[i] = (nowNs() - t0) / 1e9;
         src[i % bytes] ^= dst[(i * 7) % bytes]; /* keep the copy observable */
     }
-    printf("{\"workload\": \"memcpy\", \"bytes\": %ld, \"seconds\": %.9f, \"mib_per_s\": %.1f}\n",
-           bytes, best, bytes / best / 1048576.0);
+    const double typical = median(samples, reps), best = samples[0];
+    printf("{\"workload\": \"memcpy\", \"bytes\": %ld, \"seconds\": %.9f, \"mib_per_s\": %.1f, "
+           "\"median_mib_per_s\": %.1f}\n",
+           bytes, best, bytes / best / 1048576.0, bytes / typical / 1048576.0);
+    free(samples);
     free(src);
     free(dst);
     return 0;
@@ -194,7 +213,18 @@ static void *helper(void *unused)
     return NULL;
 }
 
-static int copies(long bytes, long reps, int count)
+/* New memory for one result: on huge-page boundaries, with huge pages asked for. */
+static char *freshBuffer(size_t size)
+{
+    const size_t huge = 2 * 1024 * 1024;
+    const size_t rounded = (size + huge - 1) / huge * huge;
+    char *buffer = aligned_alloc(huge, rounded);
+    if (buffer)
+        madvise(buffer, rounded, MADV_HUGEPAGE);
+    return buffer;
+}
+
+static int copies(long bytes, long reps, int count, int fresh)
 {
     if (bytes < 1 || reps < 1 || count < 1 || count >= maxBuffers)
         return 2;
@@ -209,31 +239,40 @@ static int copies(long bytes, long reps, int count)
             return 1;
         memset(chain.buffers[k], k, allocated);
     }
+    char **results = calloc((size_t)reps, sizeof(char *)); /* with fresh: kept to the end */
+    double *samples = malloc(sizeof(double) * (size_t)reps);
     pthread_barrier_init(&chain.start, NULL, (unsigned)chain.threads);
     pthread_barrier_init(&chain.done, NULL, (unsigned)chain.threads);
     pthread_t helpers[maxThreads];
     for (int i = 1; i < chain.threads; ++i)
         if (pthread_create(&helpers[i], NULL, helper, NULL) != 0)
             return 1;
-    double best = 1e30;
     for (long r = 0; r < reps; ++r) {
         for (int k = 0; k + 1 < chain.count; ++k)
             atomic_store(&chain.next[k], 0);
         const int64_t t0 = nowNs();
+        if (fresh && !(chain.buffers[count] = results[r] = freshBuffer(chain.size)))
+            return 1;
         copyChunks();
-        const double s = (nowNs() - t0) / 1e9;
-        if (s < best)
-            best = s;
+        samples[r] = (nowNs() - t0) / 1e9;
     }
     for (int i = 1; i < chain.threads; ++i)
         pthread_join(helpers[i], NULL);
     if (chain.buffers[chain.count - 1][bytes - 1] != 0) /* the first buffer's bytes arrived */
         return 1;
-    printf("{\"workload\": \"copies\", \"bytes\": %ld, \"copies\": %d, \"threads\": %d, "
-           "\"seconds\": %.9f, \"mib_per_s\": %.1f}\n",
-           bytes, count, chain.threads, best, bytes / best / 1048576.0);
+    const double typical = median(samples, reps), best = samples[0];
+    printf("{\"workload\": \"copies\", \"bytes\": %ld, \"copies\": %d, \"fresh\": %s, "
+           "\"threads\": %d, \"seconds\": %.9f, \"mib_per_s\": %.1f, \"median_mib_per_s\": %.1f}\n",
+           bytes, count, fresh ? "true" : "false", chain.threads, best, bytes / best / 1048576.0,
+           bytes / typical / 1048576.0);
+    if (fresh)
+        chain.buffers[count] = NULL; /* among the results */
     for (int k = 0; k < chain.count; ++k)
         free(chain.buffers[k]);
+    for (long r = 0; r < reps; ++r)
+        free(results[r]);
+    free(results);
+    free(samples);
     return 0;
 }
 
@@ -271,10 +310,12 @@ int main(int argc, char **argv)
     if (argc == 4 && strcmp(argv[1], "memcpy") == 0)
         return copy(atol(argv[2]), atol(argv[3]));
     if (argc == 5 && strcmp(argv[1], "copies") == 0)
-        return copies(atol(argv[2]), atol(argv[3]), atoi(argv[4]));
+        return copies(atol(argv[2]), atol(argv[3]), atoi(argv[4]), 0);
+    if (argc == 6 && strcmp(argv[1], "copies") == 0 && strcmp(argv[5], "fresh") == 0)
+        return copies(atol(argv[2]), atol(argv[3]), atoi(argv[4]), 1);
     if (argc == 4 && strcmp(argv[1], "spin") == 0)
         return spin(atol(argv[2]), atoi(argv[3]));
     fprintf(stderr, "usage: bench_floor pingpong ROUNDS [apart] | memcpy BYTES REPS | "
-                    "copies BYTES REPS N | spin STEPS PROCS\n");
+                    "copies BYTES REPS N [fresh] | spin STEPS PROCS\n");
     return 2;
 }
