@@ -17,6 +17,7 @@
 #include <QtCore/QCborArray>
 #include <QtCore/QCborMap>
 #include <QtCore/QMap>
+#include <QtCore/QRegularExpression>
 #include <QtCore/QSet>
 #include <QtCore/QTemporaryDir>
 #include <QtCore/QtEndian>
@@ -158,6 +159,12 @@ const Task<QString()> readMark{"faults.readMark", [] {
 const Task<void()> initFail{"faults.initFail", [] {
                                 throw std::runtime_error("the initializer refuses to run");
                             }};
+const Task<void()> initCrash{"faults.initCrash", [] { ::raise(SIGSEGV); }};
+//! Holds the new worker in its start-up until \a gate exists.
+const Task<void(QString)> initWaitForGate{"faults.initWaitForGate", [](const QString &gate) {
+                                              if (waitForGate(gate) != 0)
+                                                  throw std::runtime_error("gate never opened");
+                                          }};
 
 // ---- helpers --------------------------------------------------------------------------
 
@@ -460,6 +467,10 @@ private Q_SLOTS:
             << QString() << QStringList() << 30000 << initFail.name()
             << QStringList{QStringLiteral("initializer 'faults.initFail' failed"),
                            QStringLiteral("the initializer refuses to run")};
+        // A crash of its own (not a kill from outside): it would crash again.
+        QTest::newRow("crashes while starting")
+            << QString() << QStringList() << 30000 << initCrash.name()
+            << QStringList{QStringLiteral("killed by SIGSEGV")};
     }
 
     void crashLoopBreaksThePoolAndStartRecovers()
@@ -527,6 +538,57 @@ private Q_SLOTS:
         m_manager->start(fixed);
         QCOMPARE(m_manager->submitTask(tasks::add, 2, 3).result(), 5);
         QCOMPARE(m_manager->state(), PoolState::Running);
+    }
+
+    // A worker killed from outside before it is ready (here: in its initializer) is no fault
+    // of the program: it is started again, each time a little later, while the queued task
+    // waits; more such kills than the crash-loop limit do not break the pool, and the task
+    // then runs. The growing delays are announced in the log.
+    void workersKilledWhileStartingAreStartedAgain()
+    {
+        constexpr int kills = 5; // beyond maxConsecutiveStartFailures (3)
+        const QString gate = path(QStringLiteral("gate"));
+        PoolOptions options;
+        options.maxWorkers = 1;
+        options.initializer = initWaitForGate.name();
+        options.initializerArguments = {gate};
+        SignalRecorder<QString> log(m_manager, &ProcessPoolManager::workerLog,
+                                    [](qint64, const QString &line) { return line; });
+        m_manager->start(options);
+        QFuture<int> queued = m_manager->submitTask(tasks::add, 20, 22);
+        QSet<qint64> killed;
+        for (int k = 0; k < kills; ++k) {
+            qint64 starting = 0;
+            QVERIFY(QTest::qWaitFor(
+                [&] {
+                    for (const WorkerInfo &w : pool()->workers())
+                        if (w.state == WorkerState::Starting && !killed.contains(w.pid))
+                            starting = w.pid;
+                    return starting != 0;
+                },
+                hangGuardMs));
+            QVERIFY(waitUntilSleepingInTask(starting)); // in its initializer
+            QVERIFY(::kill(pid_t(starting), SIGKILL) == 0);
+            killed.insert(starting);
+            QTRY_VERIFY(!processAlive(starting));
+            QVERIFY(!queued.isFinished());
+            QCOMPARE(pool()->state(), PoolState::Running);
+        }
+        QVERIFY(touchFile(gate));
+        WAIT_FINISHED(queued);
+        QCOMPARE(queued.result(), 42);
+        QCOMPARE(pool()->state(), PoolState::Running);
+        QCOMPARE(pool()->stats().workersStarted, quint64(kills + 1));
+        QCOMPARE(pool()->stats().workersCrashed, quint64(0)); // start failures, not crashes
+        QStringList delays;
+        for (const QString &line : log.values()) {
+            static const QRegularExpression announced(QStringLiteral("starting another in (\\d+) ms"));
+            if (const QRegularExpressionMatch m = announced.match(line); m.hasMatch())
+                delays << m.captured(1);
+        }
+        QCOMPARE(delays, (QStringList{QStringLiteral("0"), QStringLiteral("50"),
+                                      QStringLiteral("100"), QStringLiteral("200"),
+                                      QStringLiteral("400")}));
     }
 
     // ---- time limits ------------------------------------------------------------------

@@ -158,7 +158,11 @@ void ChildProcess::exited(int waitStatus)
 void ChildProcess::serverGone(bool beforeFork)
 {
     m_server = nullptr;
+    m_serverLost = true;
     if (beforeFork) {
+        // Not retried here with a new server: the old one may have forked the worker after
+        // all, and that orphan holds this worker's input. The pool starts a replacement with
+        // channels of its own and closes these, which ends the orphan.
         m_error = QStringLiteral("its fork server exited before it started the worker");
         m_finished = true;
         Q_EMIT failedToStart();
@@ -276,6 +280,22 @@ bool ForkServer::hasChildren() const
 void ForkServer::closeAll()
 {
     servers().clear();
+}
+
+bool ForkServer::isCrashSignal(int signal)
+{
+    switch (signal) {
+    case SIGSEGV:
+    case SIGBUS:
+    case SIGILL:
+    case SIGFPE:
+    case SIGABRT:
+    case SIGSYS:
+    case SIGTRAP:
+        return true;
+    default:
+        return false;
+    }
 }
 
 ForkServer::ForkServer(const ChildProcess::Setup &setup)
@@ -548,16 +568,18 @@ void ForkServer::unusable()
             child->startExec();
 }
 
-void ForkServer::serverFinished()
+void ForkServer::serverFinished(int exitCode, QProcess::ExitStatus status)
 {
-    if (m_state == State::Starting) {
+    // Before its hello: a program that exits or crashes there is not a fork server (exec it);
+    // one killed from outside (a user, the OOM killer) is, and the next worker tries again.
+    if (m_state == State::Starting
+        && (status == QProcess::NormalExit || isCrashSignal(exitCode))) {
         unusable();
         return;
     }
     readMessages(); // what it said before it went
     m_state = State::Gone;
-    abandonChildren();
-    // The next worker of this program starts a new server.
+    // Off the list first: the children told below may ask for a server again at once.
     auto &list = servers();
     for (auto it = list.begin(); it != list.end(); ++it) {
         if (it->get() == this) {
@@ -566,6 +588,7 @@ void ForkServer::serverFinished()
             break;
         }
     }
+    abandonChildren();
     deleteLater();
 }
 

@@ -50,6 +50,10 @@ public:
     void start(const Setup &setup);
     qint64 pid() const { return m_pid; }
     QString errorString() const { return m_error; }
+    //! Its fork server died before the worker said hello: before it forked the worker (then
+    //! failedToStart()), or after (then the worker's end may have been the server's doing).
+    //! Either way a new worker through a new server can succeed, unlike a program that fails.
+    bool lostItsServer() const { return m_serverLost; }
     QByteArray readAllStandardOutput();
     QByteArray readAllStandardError();
     void kill();
@@ -84,6 +88,7 @@ private:
     QSocketNotifier *m_exitNotifier = nullptr; //!< only once its server is gone
     qint64 m_pid = 0;
     bool m_finished = false;
+    bool m_serverLost = false;
     QString m_error;
 };
 
@@ -99,6 +104,9 @@ public:
     static ForkServer *forSetup(const ChildProcess::Setup &setup);
     //! Ends every server (engine thread, at shutdown); their workers live on.
     static void closeAll();
+    //! True for the signals a program raises on itself when it crashes (SIGSEGV, SIGABRT...),
+    //! false for those that come from outside (SIGKILL from a user or the OOM killer, SIGTERM).
+    static bool isCrashSignal(int signal);
 
     ~ForkServer() override;
     void spawn(ChildProcess *child);
@@ -113,7 +121,7 @@ private:
     void send(ChildProcess *child);
     void readMessages();
     void unusable();
-    void serverFinished();
+    void serverFinished(int exitCode, QProcess::ExitStatus status);
     void abandonChildren();
 
     QString m_program;

@@ -73,6 +73,14 @@ private:
 //! replaced again: enough to ride out one unlucky start, few enough that a missing program
 //! or a worker that dies at start-up is reported within moments rather than fork-storming.
 constexpr int maxConsecutiveStartFailures = 3;
+//! Workers killed from outside while starting (or whose fork server was) are started again,
+//! after a delay that doubles from restartDelayFirstMs up to restartDelayMaxMs, the way a
+//! service manager restarts a unit; the first goes at once. Only this many such kills in a
+//! row, with no worker started in between (about 12 s of trying), break the pool: something
+//! keeps killing them, and the queued tasks should not wait for ever.
+constexpr int maxConsecutiveStartKills = 16;
+constexpr int restartDelayFirstMs = 50;
+constexpr int restartDelayMaxMs = 1000;
 
 //! How often queued futures are checked for QFuture::cancel(). Cancellation has no callback
 //! in QFuture, so it is polled; the cost is one atomic load per queued task per sweep.
@@ -113,6 +121,9 @@ PoolCore::PoolCore(const PoolOptions &options, const QString &label)
     m_sweepTimer = new QTimer(this); // moves to the engine thread with its parent
     m_sweepTimer->setInterval(cancelSweepIntervalMs);
     connect(m_sweepTimer, &QTimer::timeout, this, &PoolCore::sweepCancelled);
+    m_restartTimer = new QTimer(this);
+    m_restartTimer->setSingleShot(true);
+    connect(m_restartTimer, &QTimer::timeout, this, &PoolCore::dispatch);
 }
 
 PoolCore::~PoolCore() = default;
@@ -460,7 +471,8 @@ void PoolCore::dispatch()
     // maxWorkers; and always minWorkers of them while the pool runs.
     const bool running = m_state == PoolState::Running;
     while (((remaining > starting) || (running && activeWorkerCount() < m_minWorkers.load()))
-           && activeWorkerCount() < maxWorkers() && m_state != PoolState::Broken) {
+           && activeWorkerCount() < maxWorkers() && m_state != PoolState::Broken
+           && !m_restartTimer->isActive()) {
         spawnWorker();
         ++starting;
     }
@@ -594,7 +606,7 @@ void PoolCore::spawnWorker()
         w->killReason = QStringLiteral("cannot create the input channel of a worker: %1")
                             .arg(QString::fromLocal8Bit(std::strerror(inputError)));
         Q_EMIT workerLog(0, QStringLiteral("procpool: ") + w->killReason);
-        removeWorker(w, -1, 0, true);
+        removeWorker(w, -1, 0, StartFailure::Fatal);
         return;
     }
     // The handshake's time runs from here: it covers a fork server's own start too.
@@ -722,7 +734,7 @@ void PoolCore::handleHello(WorkerProcess *w, const Frame &frame)
     }
     w->handshakeTimer->stop();
     w->state = WorkerState::Idle;
-    m_consecutiveStartFailures = 0;
+    startSucceeded();
     updateInfo(w);
     frontChanged(w);
 }
@@ -760,7 +772,7 @@ void PoolCore::handleOutcome(WorkerProcess *w, const Frame &frame)
         w->initializing = false;
         w->handshakeTimer->stop();
         w->state = WorkerState::Idle;
-        m_consecutiveStartFailures = 0;
+        startSucceeded();
         updateInfo(w);
         frontChanged(w);
         return;
@@ -921,7 +933,8 @@ void PoolCore::onStartFailed(WorkerProcess *w)
     w->killKind = WorkerProcess::KillKind::Handshake;
     w->killReason = reason;
     Q_EMIT workerLog(0, QStringLiteral("procpool: ") + reason);
-    removeWorker(w, -1, 0, true);
+    removeWorker(w, -1, 0,
+                 w->process->lostItsServer() ? StartFailure::Killed : StartFailure::Fatal);
 }
 
 void PoolCore::onFinished(WorkerProcess *w, int exitCode, QProcess::ExitStatus status)
@@ -946,11 +959,51 @@ void PoolCore::onFinished(WorkerProcess *w, int exitCode, QProcess::ExitStatus s
                             .arg(w->pid)
                             .arg(w->decoder->bufferedBytes());
     }
-    const bool started = w->helloReceived && !w->initializing;
-    removeWorker(w, code, sig, !started && w->killKind != WorkerProcess::KillKind::Stopped);
+    StartFailure startFailure = StartFailure::None;
+    if ((!w->helloReceived || w->initializing) && w->killKind != WorkerProcess::KillKind::Stopped) {
+        // Ended before it was ready, and not because the pool stopped. Killed from outside
+        // (or along with its fork server): another start may well succeed. Anything else it
+        // did itself (exited, crashed, broke the handshake), and would do again.
+        const bool fromOutside = w->killKind == WorkerProcess::KillKind::None
+                                 && (w->process->lostItsServer()
+                                     || (sig != 0 && !ForkServer::isCrashSignal(sig)));
+        startFailure = fromOutside ? StartFailure::Killed : StartFailure::Fatal;
+    }
+    removeWorker(w, code, sig, startFailure);
 }
 
-void PoolCore::removeWorker(WorkerProcess *w, int exitCode, int sig, bool startFailure)
+void PoolCore::startSucceeded()
+{
+    m_consecutiveStartFailures = 0;
+    m_consecutiveStartKills = 0;
+}
+
+void PoolCore::startKilled(const QString &reason)
+{
+    m_lastStartFailure = reason;
+    // Workers that end together count once: a fork server killed while it started four of
+    // them is one kill, not four.
+    if (m_restartTimer->isActive())
+        return;
+    if (++m_consecutiveStartKills >= maxConsecutiveStartKills) {
+        becomeBroken(QStringLiteral("%1 workers in a row were killed before they were ready; "
+                                    "the last one: %2")
+                         .arg(m_consecutiveStartKills)
+                         .arg(reason));
+        return;
+    }
+    const int delay = m_consecutiveStartKills == 1
+                          ? 0
+                          : std::min(restartDelayMaxMs,
+                                     restartDelayFirstMs << std::min(m_consecutiveStartKills - 2, 16));
+    Q_EMIT workerLog(0, QStringLiteral("procpool: a worker was killed before it was ready (%1); "
+                                       "starting another in %2 ms")
+                            .arg(reason)
+                            .arg(delay));
+    m_restartTimer->start(delay);
+}
+
+void PoolCore::removeWorker(WorkerProcess *w, int exitCode, int sig, StartFailure startFailure)
 {
     adoptHandoff(w); // tasks sent to it directly fail or go back to the queue like the rest
     w->handshakeTimer->stop();
@@ -974,7 +1027,7 @@ void PoolCore::removeWorker(WorkerProcess *w, int exitCode, int sig, bool startF
         const bool deliberate = w->killKind == WorkerProcess::KillKind::Stopped
                                 || w->killKind == WorkerProcess::KillKind::Timeout
                                 || w->killKind == WorkerProcess::KillKind::Cancelled;
-        if (!deliberate && !startFailure && (sig != 0 || exitCode != 0))
+        if (!deliberate && startFailure == StartFailure::None && (sig != 0 || exitCode != 0))
             ++m_stats.workersCrashed;
     }
 
@@ -1053,7 +1106,9 @@ void PoolCore::removeWorker(WorkerProcess *w, int exitCode, int sig, bool startF
 
     Q_EMIT workerExited(pid, sig ? -1 : exitCode, sig, reason);
 
-    if (startFailure) {
+    if (startFailure == StartFailure::Killed) {
+        startKilled(reason);
+    } else if (startFailure == StartFailure::Fatal) {
         m_lastStartFailure = reason;
         if (++m_consecutiveStartFailures >= maxConsecutiveStartFailures) {
             becomeBroken(QStringLiteral("%1 workers in a row failed to start; the last one: %2")

@@ -248,7 +248,14 @@ private:
     void handleHello(WorkerProcess *w, const Frame &frame);
     void handleOutcome(WorkerProcess *w, const Frame &frame);
     void killWorker(WorkerProcess *w, WorkerProcess::KillKind kind, const QString &reason);
-    void removeWorker(WorkerProcess *w, int exitCode, int signal, bool startFailure);
+    //! Why a worker that ended had not started: not at all, for a cause that another start
+    //! cannot fix (counted toward a broken pool), or killed from outside (started again later).
+    enum class StartFailure { None, Fatal, Killed };
+    void removeWorker(WorkerProcess *w, int exitCode, int signal, StartFailure startFailure);
+    //! After a worker was killed while starting: the next start waits a little longer each
+    //! time, and after too many in a row the pool is broken.
+    void startKilled(const QString &reason);
+    void startSucceeded();
     void applyStop();
     void checkStopped();
     void becomeBroken(const QString &reason);
@@ -313,6 +320,8 @@ private:
     int m_nextWorkerIndex = 1;
     QByteArray m_initializerBody; //!< encoded [name, args] of PoolOptions::initializer
     int m_consecutiveStartFailures = 0;
+    int m_consecutiveStartKills = 0;
+    QTimer *m_restartTimer = nullptr; //!< active: no worker starts until it fires
     QString m_lastStartFailure;
     // Automatic prefetch: measured service time per task name (calls and map chunks apart).
     QElapsedTimer m_clock;
