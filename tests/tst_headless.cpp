@@ -11,10 +11,12 @@
 #include <QtCore/QJsonArray>
 #include <QtCore/QJsonDocument>
 #include <QtCore/QJsonObject>
+#include <QtCore/QMap>
 #include <QtCore/QProcess>
 #include <QtCore/QSet>
 #include <QtCore/QTemporaryDir>
 
+#include <algorithm>
 #include <csignal>
 #include <memory>
 #include <sys/types.h>
@@ -73,6 +75,35 @@ QByteArray readFile(const QString &path)
 {
     QFile f(path);
     return f.open(QIODevice::ReadOnly) ? f.readAll() : QByteArray();
+}
+
+//! Writes \a content to jobs.jsonl in \a dir; returns its path, empty when it cannot.
+QString writeJobs(const QTemporaryDir &dir, const QByteArray &content)
+{
+    QFile jobs(dir.filePath(QStringLiteral("jobs.jsonl")));
+    if (!jobs.open(QIODevice::WriteOnly) || jobs.write(content) != content.size())
+        return {};
+    return jobs.fileName();
+}
+
+//! The jobs lines of the "result" events, in ascending order.
+QList<qint64> resultLines(const QList<QJsonObject> &all)
+{
+    QList<qint64> lines;
+    for (const QJsonObject &o : events(all, QStringLiteral("result")))
+        lines.append(o.value(QStringLiteral("line")).toInteger());
+    std::sort(lines.begin(), lines.end());
+    return lines;
+}
+
+//! The "error" of each "bad_line" event, by line.
+QMap<qint64, QString> badLineErrors(const QList<QJsonObject> &all)
+{
+    QMap<qint64, QString> errors;
+    for (const QJsonObject &o : events(all, QStringLiteral("bad_line")))
+        errors.insert(o.value(QStringLiteral("line")).toInteger(),
+                      o.value(QStringLiteral("error")).toString());
+    return errors;
 }
 
 //! True while \a pid is a process that has not yet been reaped and is not a zombie.
@@ -500,18 +531,16 @@ private Q_SLOTS:
         QFETCH(int, exitCode);
         QFETCH(int, results);
         QTemporaryDir dir;
-        QVERIFY(dir.isValid());
-        QFile jobs(dir.filePath(QStringLiteral("jobs.jsonl")));
-        QVERIFY(jobs.open(QIODevice::WriteOnly));
-        jobs.write("{\"task\": \"sleep\", \"args\": [1]}\n"
-                   "\n"
-                   "{\"task\": \"primes\", \"args\": [100], \"namespace\": \"a\"}\n"
-                   "{\"task\": \"sleep\", \"args\": [\"soon\"]}\n"
-                   "{\"task\": \"echo\", \"args\": [2], \"namespace\": \"b\"}\n"
-                   "{\"task\": \"sleep\", \"args\": [1], \"namespace\": \"b\", \"task_type\": \"wrong\"}\n");
-        jobs.close();
+        const QString jobs = writeJobs(
+            dir, "{\"task\": \"sleep\", \"args\": [1]}\n"
+                 "\n"
+                 "{\"task\": \"primes\", \"args\": [100], \"namespace\": \"a\"}\n"
+                 "{\"task\": \"sleep\", \"args\": [\"soon\"]}\n"
+                 "{\"task\": \"echo\", \"args\": [2], \"namespace\": \"b\"}\n"
+                 "{\"task\": \"sleep\", \"args\": [1], \"namespace\": \"b\", \"task_type\": \"wrong\"}\n");
+        QVERIFY(!jobs.isEmpty());
         const Run r = run({QStringLiteral("--json"), QStringLiteral("--on-bad-line=") + policy,
-                           QStringLiteral("--jobs"), jobs.fileName(),
+                           QStringLiteral("--jobs"), jobs,
                            QStringLiteral("--namespace"), QStringLiteral("a"),
                            QStringLiteral("--namespace"), QStringLiteral("b"),
                            QStringLiteral("--task-type"), QStringLiteral("io")});
@@ -557,6 +586,57 @@ private Q_SLOTS:
                               true);
         QCOMPARE(clean.exitCode, 0);
         QVERIFY(clean.out.contains("summary: 2 task(s)"));
+    }
+
+    void overlongJobLine_data()
+    {
+        QTest::addColumn<bool>("fromStdin");
+        QTest::addColumn<QString>("policy");
+        QTest::newRow("file, skip") << false << QStringLiteral("skip");
+        QTest::newRow("stdin, skip") << true << QStringLiteral("skip");
+        QTest::newRow("file, stop") << false << QStringLiteral("stop");
+        QTest::newRow("stdin, stop") << true << QStringLiteral("stop");
+    }
+
+    void overlongJobLine()
+    {
+        // Line 2 is exactly as long as a line may be (blank, so skipped without a word). Line 3
+        // is far longer, line 4 one byte longer: it comes with its newline in the same read.
+        // A regular file and a pipe are read differently.
+        QFETCH(bool, fromStdin);
+        QFETCH(QString, policy);
+        constexpr qsizetype limit = 16 * 1024 * 1024;
+        const QByteArray padded = "{\"task\": \"echo\", \"args\": [3], \"pad\": \"";
+        auto overlong = [&](qsizetype length) {
+            return padded + QByteArray(length - padded.size() - 2, 'x') + "\"}\n";
+        };
+        QByteArray input = "{\"task\": \"sleep\", \"args\": [1]}\n";
+        input += QByteArray(limit, ' ') + '\n';
+        input += overlong(limit + 1024 * 1024);
+        input += overlong(limit + 1);
+        input += "{\"task\": \"echo\", \"args\": [5]}\n";
+        input += "{\"task\": \"sleep\", \"args\": [6]}"; // no final newline
+        QTemporaryDir dir;
+        const QString path = fromStdin ? QStringLiteral("-") : writeJobs(dir, input);
+        QVERIFY(!path.isEmpty());
+        const QStringList arguments = {QStringLiteral("--json"), QStringLiteral("--workers"),
+                                       QStringLiteral("1"), QStringLiteral("--on-bad-line=") + policy,
+                                       QStringLiteral("--jobs"), path};
+        const Run r = run(arguments, input, fromStdin);
+        const bool skip = policy == u"skip";
+        QCOMPARE(r.exitCode, skip ? 1 : 2);
+        QVERIFY2(r.err.contains("procpool: jobs line 3: longer than 16 MiB, the most one job line "
+                                "may hold; write one job per line"),
+                 r.err.constData());
+        const QList<QJsonObject> all = jsonLines(r.out);
+        QCOMPARE(badLineErrors(all).keys(), skip ? QList<qint64>({3, 4}) : QList<qint64>{3});
+        QCOMPARE(resultLines(all), skip ? QList<qint64>({1, 5, 6}) : QList<qint64>{1});
+        for (const QJsonObject &o : events(all, QStringLiteral("result")))
+            QCOMPARE(o.value(QStringLiteral("state")).toString(), QStringLiteral("ok"));
+        if (skip)
+            QVERIFY2(r.err.contains("procpool: jobs line 4: longer than 16 MiB"), r.err.constData());
+        else
+            QVERIFY2(r.err.contains("stopped reading the jobs at line 3"), r.err.constData());
     }
 
     void firstInterruptCancelsQueuedAndWaitsForRunning_data()

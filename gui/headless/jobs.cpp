@@ -117,6 +117,8 @@ void LineReader::close()
     m_eof = true;
     m_buffer.clear();
     m_start = 0;
+    m_scanned = 0;
+    m_skipping = false;
 }
 
 bool LineReader::fill()
@@ -151,29 +153,51 @@ void LineReader::onReadable()
     Q_EMIT readyRead();
 }
 
+void LineReader::skipPastNewline()
+{
+    const qsizetype newline = m_buffer.indexOf('\n', m_start);
+    if (newline < 0) {
+        m_buffer.clear(); // all of it belongs to the over-long line
+        m_start = 0;
+        return;
+    }
+    m_start = newline + 1;
+    m_skipping = false;
+}
+
 LineReader::Status LineReader::next(QByteArray *line, qint64 *number)
 {
     for (;;) {
         if (m_fd < 0 && m_buffer.isEmpty())
             return m_error.isEmpty() ? Status::End : Status::Error;
-        const qsizetype newline = m_buffer.indexOf('\n', m_start);
-        if (newline >= 0 || (m_eof && m_start < m_buffer.size())) {
+        if (m_skipping)
+            skipPastNewline();
+        if (!m_skipping) {
+            const qsizetype newline = m_buffer.indexOf('\n', m_start + m_scanned);
             const qsizetype end = newline >= 0 ? newline : m_buffer.size();
-            *line = m_buffer.mid(m_start, end - m_start);
-            if (line->endsWith('\r'))
-                line->chop(1);
-            m_start = newline >= 0 ? newline + 1 : m_buffer.size();
-            *number = ++m_lineNumber;
-            return Status::Line;
+            if (end - m_start > maxLineLength) {
+                // Numbered like any line, so the lines after it keep their numbers; what is
+                // buffered of it goes now, the rest as it arrives, never more than a chunk.
+                *number = ++m_lineNumber;
+                m_skipping = true;
+                m_scanned = 0;
+                skipPastNewline();
+                return Status::TooLong;
+            }
+            if (newline >= 0 || (m_eof && m_start < m_buffer.size())) {
+                *line = m_buffer.mid(m_start, end - m_start);
+                if (line->endsWith('\r'))
+                    line->chop(1);
+                m_start = newline >= 0 ? newline + 1 : m_buffer.size();
+                m_scanned = 0;
+                *number = ++m_lineNumber;
+                return Status::Line;
+            }
+            m_scanned = end - m_start;
         }
-        if (m_eof)
+        if (m_eof) {
+            *number = m_lineNumber + 1;
             return m_error.isEmpty() ? Status::End : Status::Error;
-        if (m_buffer.size() - m_start > maxLineLength) {
-            m_error = QStringLiteral("line %1 is longer than %2 MiB")
-                          .arg(m_lineNumber + 1)
-                          .arg(maxLineLength / (1024 * 1024));
-            m_eof = true;
-            return Status::Error;
         }
         if (!m_regular) {
             m_notifier->setEnabled(true);

@@ -231,6 +231,10 @@ void Runner::pump()
         } else if (status == LineReader::Status::Error) {
             m_config.onBadLine = BadLinePolicy::Stop; // nothing after this can be read
             badLine(number, m_reader->errorString());
+        } else if (status == LineReader::Status::TooLong) {
+            badLine(number, QStringLiteral("longer than %1 MiB, the most one job line may hold; "
+                                           "write one job per line, each within that size")
+                                .arg(LineReader::maxLineLength / (1024 * 1024)));
         } else {
             QString error;
             if (const auto parsed = parseJob(line, number, namespaces, &error))
