@@ -639,6 +639,53 @@ private Q_SLOTS:
             QVERIFY2(r.err.contains("stopped reading the jobs at line 3"), r.err.constData());
     }
 
+    void duplicateKeysAreBadLines_data()
+    {
+        QTest::addColumn<QString>("policy");
+        QTest::newRow("skip") << QStringLiteral("skip");
+        QTest::newRow("stop") << QStringLiteral("stop");
+    }
+
+    void duplicateKeysAreBadLines()
+    {
+        // The JSON reader keeps one of two values of a key without a word; a job cannot say
+        // which it meant, whatever the key, the values or how the key is spelt.
+        QFETCH(QString, policy);
+        QTemporaryDir dir;
+        const QString jobs = writeJobs(
+            dir, "{\"task\": \"sleep\", \"args\": [1]}\n"
+                 "{\"task\": \"sleep\", \"task\": \"echo\", \"args\": [1]}\n"
+                 "{\"task\": \"sleep\", \"args\": [1], \"args\": [2]}\n"
+                 "{\"task\": \"sleep\", \"namespace\": \"default\", \"namespace\": \"default\"}\n"
+                 "{\"task\": \"sleep\", \"task_type\": \"a\", \"task_type\": \"b\"}\n"
+                 "{\"task\": \"sleep\", \"ta\\u0073k\": \"echo\"}\n"
+                 "{\"task\": \"sleep\", \"args\": [{\"x\": 1, \"x\": 2}]}\n"
+                 "{\"task\": \"echo\", \"args\": [8], \"namespace\": \"default\"}\n");
+        QVERIFY(!jobs.isEmpty());
+        const Run r = run({QStringLiteral("--json"), QStringLiteral("--workers"),
+                           QStringLiteral("1"), QStringLiteral("--on-bad-line=") + policy,
+                           QStringLiteral("--jobs"), jobs});
+        const bool skip = policy == u"skip";
+        QCOMPARE(r.exitCode, skip ? 1 : 2);
+        const QList<QJsonObject> all = jsonLines(r.out);
+        QCOMPARE(resultLines(all), skip ? QList<qint64>({1, 8}) : QList<qint64>{1});
+        const QMap<qint64, QString> bad = badLineErrors(all);
+        const QMap<qint64, QString> keys = {
+            {2, QStringLiteral("task")},      {3, QStringLiteral("args")},
+            {4, QStringLiteral("namespace")}, {5, QStringLiteral("task_type")},
+            {6, QStringLiteral("task")},      {7, QStringLiteral("x")}};
+        QCOMPARE(bad.keys(), skip ? keys.keys() : QList<qint64>{2});
+        for (auto it = bad.cbegin(); it != bad.cend(); ++it) {
+            const QString expected = QStringLiteral("key \"%1\" is given twice in one object, and "
+                                                    "which value counts is not defined; give "
+                                                    "each key once")
+                                         .arg(keys.value(it.key()));
+            QCOMPARE(it.value(), expected);
+            const QString message = QStringLiteral("jobs line %1: %2").arg(it.key()).arg(expected);
+            QVERIFY2(r.err.contains(message.toUtf8()), r.err.constData());
+        }
+    }
+
     void firstInterruptCancelsQueuedAndWaitsForRunning_data()
     {
         QTest::addColumn<int>("signal");

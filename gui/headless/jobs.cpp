@@ -6,6 +6,7 @@
 #include <QtCore/QJsonArray>
 #include <QtCore/QJsonDocument>
 #include <QtCore/QJsonObject>
+#include <QtCore/QSet>
 #include <QtCore/QSocketNotifier>
 
 #include <cerrno>
@@ -14,7 +15,88 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <vector>
+
 namespace procpool::headless {
+namespace {
+
+//! Where the string that opens at \a open (a quote) of valid JSON \a json ends: its closing quote.
+qsizetype stringEnd(QByteArrayView json, qsizetype open)
+{
+    qsizetype i = open + 1;
+    while (i < json.size() && json.at(i) != '"')
+        i += json.at(i) == '\\' ? 2 : 1;
+    return std::min(i, json.size() - 1);
+}
+
+//! The text of the JSON string \a quoted, escapes resolved.
+QString decodedString(QByteArrayView quoted)
+{
+    if (!quoted.contains('\\'))
+        return QString::fromUtf8(quoted.sliced(1, quoted.size() - 2));
+    const QByteArray array = '[' + quoted.toByteArray() + ']';
+    return QJsonDocument::fromJson(array).array().first().toString();
+}
+
+//! What the JSON reader leaves out of a job line: of a key given twice in one object it keeps
+//! one value without a word.
+struct JobText
+{
+    std::optional<QString> duplicateKey; //!< the first key given twice in one object
+};
+
+//! Reads the text of \a json, a valid JSON object.
+JobText scanJobText(QByteArrayView json)
+{
+    struct Level
+    {
+        bool object = false;
+        bool keyNext = false; //!< in an object: the next string is a key
+        QSet<QString> keys;
+    };
+    JobText text;
+    std::vector<Level> levels;
+    for (qsizetype i = 0; i < json.size(); ++i) {
+        switch (json.at(i)) {
+        case '{':
+        case '[': {
+            Level level;
+            level.object = level.keyNext = json.at(i) == '{';
+            levels.push_back(level);
+            break;
+        }
+        case '}':
+        case ']':
+            if (!levels.empty())
+                levels.pop_back();
+            break;
+        case ',':
+            if (!levels.empty())
+                levels.back().keyNext = levels.back().object;
+            break;
+        case '"': {
+            const qsizetype end = stringEnd(json, i);
+            if (!levels.empty() && levels.back().keyNext) {
+                Level &level = levels.back();
+                const QString key = decodedString(json.sliced(i, end - i + 1));
+                if (level.keys.contains(key)) {
+                    text.duplicateKey = key;
+                    return text;
+                }
+                level.keys.insert(key);
+                level.keyNext = false;
+            }
+            i = end;
+            break;
+        }
+        default: break;
+        }
+    }
+    return text;
+}
+
+} // namespace
 
 std::optional<Job> parseJob(const QByteArray &line, qint64 number, const QStringList &namespaces,
                             QString *error)
@@ -34,6 +116,11 @@ std::optional<Job> parseJob(const QByteArray &line, qint64 number, const QString
     if (!document.isObject())
         return fail(QStringLiteral("expected a JSON object such as {\"task\": \"sleep\", "
                                    "\"args\": [100]}"));
+    const JobText text = scanJobText(line);
+    if (text.duplicateKey)
+        return fail(QStringLiteral("key \"%1\" is given twice in one object, and which value "
+                                   "counts is not defined; give each key once")
+                        .arg(*text.duplicateKey));
     const QJsonObject object = document.object();
     static const QStringList known = {QStringLiteral("task"), QStringLiteral("args"),
                                       QStringLiteral("task_type"), QStringLiteral("namespace")};
