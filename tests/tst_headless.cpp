@@ -18,6 +18,7 @@
 
 #include <algorithm>
 #include <csignal>
+#include <limits>
 #include <memory>
 #include <sys/types.h>
 #include <unistd.h>
@@ -306,7 +307,7 @@ private Q_SLOTS:
     {
         QTest::addColumn<QStringList>("arguments");
         QTest::addColumn<QString>("message");
-        const auto s = [](const char *text) { return QString::fromLatin1(text); };
+        const auto s = [](const char *text) { return QString::fromUtf8(text); };
         QTest::newRow("unknown flag") << words(s("--bogus")) << s("bogus");
         QTest::newRow("no task name") << words(s("--submit :5")) << s("no task name");
         QTest::newRow("unknown task") << words(s("--submit nosuch")) << s("no task 'nosuch'");
@@ -322,6 +323,14 @@ private Q_SLOTS:
         QTest::newRow("positional") << words(s("--submit sleep later")) << s("unexpected argument 'later'");
         QTest::newRow("namespace twice") << words(s("--namespace a --namespace a --list")) << s("given twice");
         QTest::newRow("nothing to do") << QStringList{} << s("nothing to do");
+        // Integers are read exactly, and a message shows the number as it was written.
+        QTest::newRow("int64 max for an int")
+            << words(s("--submit sleep:9223372036854775807"))
+            << s("9223372036854775807 is out of range for int (-2147483648 … 2147483647)");
+        QTest::newRow("below int64 min")
+            << words(s("--submit primes:-9223372036854775809"))
+            << s("-9223372036854775809 is out of range for int64 (-9223372036854775808 … "
+                 "9223372036854775807)");
         QTest::newRow("missing jobs file") << words(s("--jobs /nonexistent/jobs.jsonl")) << s("cannot open jobs file");
     }
 
@@ -637,6 +646,82 @@ private Q_SLOTS:
             QVERIFY2(r.err.contains("procpool: jobs line 4: longer than 16 MiB"), r.err.constData());
         else
             QVERIFY2(r.err.contains("stopped reading the jobs at line 3"), r.err.constData());
+    }
+
+    void integersRoundTripExactly()
+    {
+        // Pool "guard" rejects every job, so its arguments are reported without running
+        // primes for ever; pool "run" hands the extremes to a worker and prints what comes back.
+        QTemporaryDir dir;
+        const QString jobs = writeJobs(
+            dir, "{\"task\": \"primes\", \"args\": [9223372036854775807], \"namespace\": \"guard\"}\n"
+                 "{\"task\": \"primes\", \"args\": [-9223372036854775808], \"namespace\": \"guard\"}\n"
+                 "{\"task\": \"sleep\", \"args\": [-2147483648]}\n"
+                 "{\"task\": \"primes\", \"args\": [-9223372036854775808]}\n"
+                 "{\"task\": \"sleep\", \"args\": [9223372036854775807]}\n"
+                 "{\"task\": \"primes\", \"args\": [-9223372036854775809], \"namespace\": \"guard\"}\n"
+                 "{\"task\": \"primes\", \"args\": [9223372036854775808], \"namespace\": \"guard\"}\n"
+                 "{\"task\": \"primes\", \"args\": [9.007199254740993e15], \"namespace\": \"guard\"}\n"
+                 "{\"task\": \"primes\", \"args\": [1e3], \"namespace\": \"guard\"}\n");
+        QVERIFY(!jobs.isEmpty());
+        const QStringList arguments = {
+            QStringLiteral("--on-bad-line=skip"), QStringLiteral("--jobs"), jobs,
+            QStringLiteral("--order"), QStringLiteral("submitted"),
+            QStringLiteral("--namespace"), QStringLiteral("run"), QStringLiteral("--workers"),
+            QStringLiteral("1"), QStringLiteral("--namespace"), QStringLiteral("guard"),
+            QStringLiteral("--task-type"), QStringLiteral("guard")};
+        constexpr qint64 max = std::numeric_limits<qint64>::max();
+        constexpr qint64 min = std::numeric_limits<qint64>::min();
+
+        const Run json = run(QStringList{QStringLiteral("--json")} + arguments);
+        QCOMPARE(json.exitCode, 1);
+        QVERIFY2(json.out.contains("\"args\":[9223372036854775807]"), json.out.constData());
+        QVERIFY2(json.out.contains("\"args\":[-9223372036854775808]"), json.out.constData());
+        const QList<QJsonObject> all = jsonLines(json.out);
+        const QList<QJsonObject> results = events(all, QStringLiteral("result"));
+        QCOMPARE(results.size(), 5);
+        QCOMPARE(results.at(0).value(QStringLiteral("args")).toArray().at(0).toInteger(), max);
+        QCOMPARE(results.at(0).value(QStringLiteral("state")).toString(),
+                 QStringLiteral("rejected"));
+        QCOMPARE(results.at(1).value(QStringLiteral("args")).toArray().at(0).toInteger(), min);
+        QCOMPARE(results.at(2).value(QStringLiteral("result")).toInteger(), -2147483648LL);
+        QCOMPARE(results.at(3).value(QStringLiteral("args")).toArray().at(0).toInteger(), min);
+        QCOMPARE(results.at(3).value(QStringLiteral("result")).toInteger(), 0);
+        QCOMPARE(results.at(4).value(QStringLiteral("args")).toArray().at(0).toInteger(), 1000);
+        // Beyond int64 the JSON reader rounds: no number is taken as a nearby one.
+        const QMap<qint64, QString> bad = badLineErrors(all);
+        QCOMPARE(bad.keys(), QList<qint64>({5, 6, 7, 8}));
+        QCOMPARE(bad.value(5), QStringLiteral("argument 1 (ms:int) of task 'sleep': "
+                                              "9223372036854775807 is out of range for int "
+                                              "(-2147483648 … 2147483647)"));
+        const QString int64Range = QStringLiteral(" is out of range for int64 "
+                                                  "(-9223372036854775808 … 9223372036854775807)");
+        QVERIFY2(bad.value(6).endsWith(QStringLiteral("-9223372036854775809") + int64Range),
+                 qPrintable(bad.value(6)));
+        QVERIFY2(bad.value(7).endsWith(QStringLiteral("9223372036854775808") + int64Range),
+                 qPrintable(bad.value(7)));
+        QVERIFY2(bad.value(8).contains(
+                     QStringLiteral("9.007199254740993e15 is not an exact integer")),
+                 qPrintable(bad.value(8)));
+
+        const Run human = run(arguments);
+        QCOMPARE(human.exitCode, 1);
+        QVERIFY2(human.out.contains("REJECTED [guard] primes(9223372036854775807) (line 1)"),
+                 human.out.constData());
+        QVERIFY(human.out.contains("REJECTED [guard] primes(-9223372036854775808) (line 2)"));
+        QVERIFY(human.out.contains("ok [run] sleep(-2147483648) = -2147483648 (line 3"));
+        QVERIFY(human.out.contains("ok [run] primes(-9223372036854775808) = 0 (line 4"));
+        QVERIFY2(human.err.contains("jobs line 5: argument 1 (ms:int) of task 'sleep': "
+                                    "9223372036854775807 is out of range"),
+                 human.err.constData());
+
+        const Run submitted = run(words(QStringLiteral(
+            "--task-type guard --submit primes:9223372036854775807 --submit "
+            "primes:-9223372036854775808")));
+        QCOMPARE(submitted.exitCode, 1);
+        QVERIFY2(submitted.out.contains("REJECTED [default] primes(9223372036854775807)"),
+                 submitted.out.constData());
+        QVERIFY(submitted.out.contains("REJECTED [default] primes(-9223372036854775808)"));
     }
 
     void duplicateKeysAreBadLines_data()

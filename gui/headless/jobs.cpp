@@ -40,10 +40,11 @@ QString decodedString(QByteArrayView quoted)
 }
 
 //! What the JSON reader leaves out of a job line: of a key given twice in one object it keeps
-//! one value without a word.
+//! one value without a word, and a number only as closely as a double or a qint64 holds it.
 struct JobText
 {
     std::optional<QString> duplicateKey; //!< the first key given twice in one object
+    QList<QByteArray> arguments;         //!< each element of the job's "args", as written
 };
 
 //! Reads the text of \a json, a valid JSON object.
@@ -53,38 +54,57 @@ JobText scanJobText(QByteArrayView json)
     {
         bool object = false;
         bool keyNext = false; //!< in an object: the next string is a key
+        QString key;          //!< in an object: the key of the value being read
         QSet<QString> keys;
+        bool arguments = false; //!< the job's "args" array
+        qsizetype elementStart = 0;
     };
     JobText text;
     std::vector<Level> levels;
+    // At a ',' or the closing bracket of the "args" array: one element ends.
+    auto endElement = [&](qsizetype end) {
+        Level &level = levels.back();
+        if (!level.arguments)
+            return;
+        const QByteArrayView element = json.sliced(level.elementStart, end - level.elementStart);
+        if (!element.trimmed().isEmpty())
+            text.arguments.append(element.trimmed().toByteArray());
+        level.elementStart = end + 1;
+    };
     for (qsizetype i = 0; i < json.size(); ++i) {
         switch (json.at(i)) {
         case '{':
         case '[': {
             Level level;
             level.object = level.keyNext = json.at(i) == '{';
+            level.arguments = !level.object && levels.size() == 1 && levels.back().key == u"args";
+            level.elementStart = i + 1;
             levels.push_back(level);
             break;
         }
         case '}':
         case ']':
-            if (!levels.empty())
+            if (!levels.empty()) {
+                endElement(i);
                 levels.pop_back();
+            }
             break;
         case ',':
-            if (!levels.empty())
+            if (!levels.empty()) {
+                endElement(i);
                 levels.back().keyNext = levels.back().object;
+            }
             break;
         case '"': {
             const qsizetype end = stringEnd(json, i);
             if (!levels.empty() && levels.back().keyNext) {
                 Level &level = levels.back();
-                const QString key = decodedString(json.sliced(i, end - i + 1));
-                if (level.keys.contains(key)) {
-                    text.duplicateKey = key;
+                level.key = decodedString(json.sliced(i, end - i + 1));
+                if (level.keys.contains(level.key)) {
+                    text.duplicateKey = level.key;
                     return text;
                 }
-                level.keys.insert(key);
+                level.keys.insert(level.key);
                 level.keyNext = false;
             }
             i = end;
@@ -142,7 +162,7 @@ std::optional<Job> parseJob(const QByteArray &line, qint64 number, const QString
     const QJsonValue args = object.value(QStringLiteral("args"));
     if (!args.isUndefined() && !args.isArray())
         return fail(QStringLiteral("\"args\" must be an array, e.g. \"args\": [100]"));
-    const Arguments converted = argumentsFromJson(*signature, args.toArray());
+    const Arguments converted = argumentsFromJson(*signature, args.toArray(), text.arguments);
     if (!converted.error.isEmpty())
         return fail(converted.error);
     job.arguments = converted.values;
