@@ -292,7 +292,7 @@ private Q_SLOTS:
         for (const QJsonObject &t : tasks)
             names.append(t.value(QStringLiteral("task")).toString());
         for (const char *expected : {"sleep", "primes", "echo", "progress", "throw", "print",
-                                     "crash", "abort", "hang", "allocate"})
+                                     "greet", "crash", "abort", "hang", "allocate"})
             QVERIFY2(names.contains(QString::fromLatin1(expected)), expected);
         const QJsonObject sleep = tasks.at(names.indexOf(QStringLiteral("sleep")));
         const QJsonArray parameters = sleep.value(QStringLiteral("parameters")).toArray();
