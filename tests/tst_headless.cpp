@@ -20,6 +20,7 @@
 #include <csignal>
 #include <limits>
 #include <memory>
+#include <optional>
 #include <sys/types.h>
 #include <unistd.h>
 
@@ -107,6 +108,20 @@ QMap<qint64, QString> badLineErrors(const QList<QJsonObject> &all)
     return errors;
 }
 
+//! Where \a bytes (UTF-8) holds a character a terminal acts on, newline and tab aside: a C0
+//! control, DEL or a C1 control. -1 when it holds none.
+qsizetype terminalControlAt(const QByteArray &bytes)
+{
+    for (qsizetype i = 0; i < bytes.size(); ++i) {
+        const uchar c = uchar(bytes.at(i));
+        const uchar next = i + 1 < bytes.size() ? uchar(bytes.at(i + 1)) : 0;
+        if ((c < 0x20 && c != '\n' && c != '\t') || c == 0x7f
+            || (c == 0xc2 && next >= 0x80 && next <= 0x9f))
+            return i;
+    }
+    return -1;
+}
+
 //! True while \a pid is a process that has not yet been reaped and is not a zombie.
 bool processAlive(qint64 pid)
 {
@@ -173,6 +188,31 @@ private:
         r.exitStatus = p.exitStatus();
         r.out = p.readAllStandardOutput();
         r.err = p.readAllStandardError();
+        return r;
+    }
+
+    //! Runs procpool --headless \a arguments on a pseudo-terminal, with script(1): stdout and
+    //! stderr both arrive in Run::out. nullopt when script(1) cannot be started.
+    std::optional<Run> runOnTerminal(const QStringList &arguments)
+    {
+        QString command = QStringLiteral("'%1'").arg(QStringLiteral(PROCPOOL_EXECUTABLE));
+        for (const QString &word : headless(arguments))
+            command += QStringLiteral(" '%1'").arg(word);
+        QProcess script;
+        script.start(QStringLiteral("script"),
+                     {QStringLiteral("-qec"), command, QStringLiteral("/dev/null")});
+        if (!script.waitForStarted(eventTimeoutMs))
+            return std::nullopt;
+        script.closeWriteChannel();
+        if (!script.waitForFinished(runTimeoutMs)) {
+            script.kill();
+            script.waitForFinished();
+            qWarning("%s did not finish", qPrintable(command));
+        }
+        Run r;
+        r.exitCode = script.exitCode();
+        r.exitStatus = script.exitStatus();
+        r.out = script.readAllStandardOutput();
         return r;
     }
 
@@ -771,6 +811,90 @@ private Q_SLOTS:
         }
     }
 
+    void controlCharactersAreEscaped_data()
+    {
+        QTest::addColumn<QString>("mode");
+        QTest::newRow("text to a pipe") << QStringLiteral("text");
+        QTest::newRow("json to a pipe") << QStringLiteral("json");
+        QTest::newRow("text to a terminal") << QStringLiteral("terminal");
+        QTest::newRow("--watch on a terminal") << QStringLiteral("watch");
+    }
+
+    void controlCharactersAreEscaped()
+    {
+        // What tasks print, throw and return, and what a jobs line names, may hold escape
+        // sequences (a title change, colours, clearing the screen, a C1 CSI). None may reach
+        // the output as it is; tab and non-ASCII text stay as they are.
+        QFETCH(QString, mode);
+        const QString text = QStringLiteral("\x1b]0;pwned\x07\x1b[31mred\u009b2J\x7f tab\there "
+                                            "\u00fcnic\u00f8de \u2713");
+        const QString thrown = QStringLiteral("\x1b[2Jgone\nsecond\rline");
+        const QString name = QStringLiteral("\x1b[31mred\nnext");
+        auto job = [](const QString &task, const QString &argument) {
+            const QJsonObject object{{QStringLiteral("task"), task},
+                                     {QStringLiteral("args"), QJsonArray{argument}}};
+            return QJsonDocument(object).toJson(QJsonDocument::Compact) + '\n';
+        };
+        QTemporaryDir dir;
+        const QString jobs = writeJobs(dir, job(QStringLiteral("print"), text)
+                                                + job(QStringLiteral("throw"), thrown)
+                                                + job(QStringLiteral("greet"), name)
+                                                + "{\"task\": \"\\u001b[31mnosuch\"}\n");
+        QVERIFY(!jobs.isEmpty());
+        const QStringList arguments = {QStringLiteral("--workers"), QStringLiteral("1"),
+                                       QStringLiteral("--order"), QStringLiteral("submitted"),
+                                       QStringLiteral("--on-bad-line=skip"),
+                                       QStringLiteral("--jobs"), jobs};
+        const QByteArray shownText = "\\x1b]0;pwned\\x07\\x1b[31mred\\x9b2J\\x7f tab\there "
+                                     "\xc3\xbcnic\xc3\xb8" "de \xe2\x9c\x93";
+        Run r;
+        if (mode == u"terminal" || mode == u"watch") {
+            const std::optional<Run> onTerminal =
+                runOnTerminal(mode == u"watch" ? arguments + QStringList{QStringLiteral("--watch")}
+                                               : arguments);
+            if (!onTerminal)
+                QSKIP("script(1) from util-linux is needed to run on a pseudo-terminal");
+            r = *onTerminal;
+            r.err = r.out;
+            // The progress bar and the table draw with control sequences of their own; none
+            // of those below.
+            for (const char *raw : {"\x1b]0;", "\x07", "\x1b[31m", "\x1b[2J", "\xc2\x9b", "\x7f"})
+                QVERIFY2(!r.out.contains(raw), r.out.toPercentEncoding(" \n\\").constData());
+        } else {
+            r = run(mode == u"json" ? QStringList{QStringLiteral("--json")} + arguments
+                                    : arguments);
+            QCOMPARE(terminalControlAt(r.out), -1);
+            QCOMPARE(terminalControlAt(r.err), -1);
+        }
+        QCOMPARE(r.exitCode, 1);
+        // What the worker printed: on stderr, or in the table's "recent" panel cut to its width.
+        QVERIFY2(r.err.contains("stdout: \\x1b]0;pwned\\x07\\x1b[31mred"),
+                 r.err.toPercentEncoding(" \n\\").constData());
+        if (mode == u"watch")
+            return;
+        QVERIFY(r.err.contains("stdout: " + shownText));
+        QVERIFY(r.err.contains("stderr: " + shownText));
+        QVERIFY(r.err.contains("there is no task '\\x1b[31mnosuch'"));
+        if (mode == u"json") {
+            // JSON keeps every value exact: its own \u escapes are harmless.
+            const QList<QJsonObject> results = events(jsonLines(r.out), QStringLiteral("result"));
+            QCOMPARE(results.size(), 3);
+            QCOMPARE(results.at(0).value(QStringLiteral("args")).toArray().at(0).toString(), text);
+            QCOMPARE(results.at(1).value(QStringLiteral("error")).toString(),
+                     QStringLiteral("task 'throw' threw std::runtime_error: ") + thrown);
+            QCOMPARE(results.at(2).value(QStringLiteral("result")).toString(),
+                     QStringLiteral("hello, ") + name);
+            return;
+        }
+        // A result stays on its line; an error's own lines stay lines, indented.
+        QVERIFY2(r.out.contains("greet(\"\\x1b[31mred\\x0anext\") = "
+                                "\"hello, \\x1b[31mred\\x0anext\""),
+                 r.out.toPercentEncoding(" \n\\").constData());
+        QVERIFY(r.out.contains("threw std::runtime_error: \\x1b[2Jgone"));
+        QVERIFY(r.out.contains("    second\\x0dline"));
+        QVERIFY(r.out.contains("print(\"" + shownText + "\") = 41"));
+    }
+
     void firstInterruptCancelsQueuedAndWaitsForRunning_data()
     {
         QTest::addColumn<int>("signal");
@@ -867,18 +991,12 @@ private Q_SLOTS:
         // the 250 ms between two redraws.
         QFETCH(QString, flags);
         QFETCH(QByteArray, expected);
-        const QString command = QStringLiteral("'%1' --headless --workers 1 --submit sleep:300 "
-                                               "--count 10 %2")
-                                    .arg(QStringLiteral(PROCPOOL_EXECUTABLE), flags);
-        QProcess script;
-        script.start(QStringLiteral("script"),
-                     {QStringLiteral("-qec"), command, QStringLiteral("/dev/null")});
-        if (!script.waitForStarted(eventTimeoutMs))
+        const std::optional<Run> r = runOnTerminal(
+            words(QStringLiteral("--workers 1 --submit sleep:300 --count 10 ") + flags));
+        if (!r)
             QSKIP("script(1) from util-linux is needed to run on a pseudo-terminal");
-        script.closeWriteChannel();
-        QVERIFY(script.waitForFinished(runTimeoutMs));
-        const QByteArray out = script.readAllStandardOutput();
-        QCOMPARE(script.exitCode(), 0);
+        const QByteArray out = r->out;
+        QCOMPARE(r->exitCode, 0);
         QVERIFY2(out.contains(expected), out.constData());
         QVERIFY(out.contains("summary: 10 task(s)"));
         if (!flags.isEmpty()) {

@@ -1,5 +1,7 @@
 #include "taskcall.h"
 
+#include "terminal.h"
+
 #include "../sampletasks.h"
 
 #include <procpool/task.h>
@@ -378,7 +380,9 @@ QString callText(const QString &task, const QVariantList &arguments)
     QStringList parts;
     for (const QVariant &a : arguments) {
         switch (a.metaType().id()) {
-        case QMetaType::QString: parts.append(u'"' + a.toString() + u'"'); break;
+        case QMetaType::QString:
+            parts.append(u'"' + escapeControls(a.toString(), Newlines::Escape) + u'"');
+            break;
         case QMetaType::QByteArray:
             parts.append(QStringLiteral("<%1 bytes>").arg(a.toByteArray().size()));
             break;
