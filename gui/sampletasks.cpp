@@ -61,6 +61,10 @@ const Task<int(QString)> printTask{"print", [](const QString &text) {
                                        return int(text.size());
                                    }};
 
+const Task<QString(QString)> greetTask{"greet", [](const QString &name) {
+                                           return QStringLiteral("hello, %1").arg(name);
+                                       }};
+
 const Task<int()> crashTask{"crash", []() -> int {
                                 std::fprintf(stderr, "about to crash with SIGSEGV\n");
                                 std::raise(SIGSEGV);
@@ -96,6 +100,7 @@ const QList<SampleTask> &sampleTasks()
         {QStringLiteral("progress"), {QStringLiteral("seconds:int=3")}, QStringLiteral("Reports progress ten times a second for N seconds")},
         {QStringLiteral("throw"), {QStringLiteral("message:string=boom")}, QStringLiteral("Throws std::runtime_error with the message")},
         {QStringLiteral("print"), {QStringLiteral("text:string=hello")}, QStringLiteral("Prints the text to stdout and stderr")},
+        {QStringLiteral("greet"), {QStringLiteral("name:string=world")}, QStringLiteral("Returns the text \"hello, NAME\"")},
         {QStringLiteral("crash"), {}, QStringLiteral("Crashes its worker with SIGSEGV")},
         {QStringLiteral("abort"), {}, QStringLiteral("Calls abort() in its worker")},
         {QStringLiteral("hang"), {}, QStringLiteral("Never returns (for timeouts and kills)")},

@@ -11,12 +11,16 @@
 #include <QtCore/QJsonArray>
 #include <QtCore/QJsonDocument>
 #include <QtCore/QJsonObject>
+#include <QtCore/QMap>
 #include <QtCore/QProcess>
 #include <QtCore/QSet>
 #include <QtCore/QTemporaryDir>
 
+#include <algorithm>
 #include <csignal>
+#include <limits>
 #include <memory>
+#include <optional>
 #include <sys/types.h>
 #include <unistd.h>
 
@@ -73,6 +77,49 @@ QByteArray readFile(const QString &path)
 {
     QFile f(path);
     return f.open(QIODevice::ReadOnly) ? f.readAll() : QByteArray();
+}
+
+//! Writes \a content to jobs.jsonl in \a dir; returns its path, empty when it cannot.
+QString writeJobs(const QTemporaryDir &dir, const QByteArray &content)
+{
+    QFile jobs(dir.filePath(QStringLiteral("jobs.jsonl")));
+    if (!jobs.open(QIODevice::WriteOnly) || jobs.write(content) != content.size())
+        return {};
+    return jobs.fileName();
+}
+
+//! The jobs lines of the "result" events, in ascending order.
+QList<qint64> resultLines(const QList<QJsonObject> &all)
+{
+    QList<qint64> lines;
+    for (const QJsonObject &o : events(all, QStringLiteral("result")))
+        lines.append(o.value(QStringLiteral("line")).toInteger());
+    std::sort(lines.begin(), lines.end());
+    return lines;
+}
+
+//! The "error" of each "bad_line" event, by line.
+QMap<qint64, QString> badLineErrors(const QList<QJsonObject> &all)
+{
+    QMap<qint64, QString> errors;
+    for (const QJsonObject &o : events(all, QStringLiteral("bad_line")))
+        errors.insert(o.value(QStringLiteral("line")).toInteger(),
+                      o.value(QStringLiteral("error")).toString());
+    return errors;
+}
+
+//! Where \a bytes (UTF-8) holds a character a terminal acts on, newline and tab aside: a C0
+//! control, DEL or a C1 control. -1 when it holds none.
+qsizetype terminalControlAt(const QByteArray &bytes)
+{
+    for (qsizetype i = 0; i < bytes.size(); ++i) {
+        const uchar c = uchar(bytes.at(i));
+        const uchar next = i + 1 < bytes.size() ? uchar(bytes.at(i + 1)) : 0;
+        if ((c < 0x20 && c != '\n' && c != '\t') || c == 0x7f
+            || (c == 0xc2 && next >= 0x80 && next <= 0x9f))
+            return i;
+    }
+    return -1;
 }
 
 //! True while \a pid is a process that has not yet been reaped and is not a zombie.
@@ -141,6 +188,31 @@ private:
         r.exitStatus = p.exitStatus();
         r.out = p.readAllStandardOutput();
         r.err = p.readAllStandardError();
+        return r;
+    }
+
+    //! Runs procpool --headless \a arguments on a pseudo-terminal, with script(1): stdout and
+    //! stderr both arrive in Run::out. nullopt when script(1) cannot be started.
+    std::optional<Run> runOnTerminal(const QStringList &arguments)
+    {
+        QString command = QStringLiteral("'%1'").arg(QStringLiteral(PROCPOOL_EXECUTABLE));
+        for (const QString &word : headless(arguments))
+            command += QStringLiteral(" '%1'").arg(word);
+        QProcess script;
+        script.start(QStringLiteral("script"),
+                     {QStringLiteral("-qec"), command, QStringLiteral("/dev/null")});
+        if (!script.waitForStarted(eventTimeoutMs))
+            return std::nullopt;
+        script.closeWriteChannel();
+        if (!script.waitForFinished(runTimeoutMs)) {
+            script.kill();
+            script.waitForFinished();
+            qWarning("%s did not finish", qPrintable(command));
+        }
+        Run r;
+        r.exitCode = script.exitCode();
+        r.exitStatus = script.exitStatus();
+        r.out = script.readAllStandardOutput();
         return r;
     }
 
@@ -260,7 +332,7 @@ private Q_SLOTS:
         for (const QJsonObject &t : tasks)
             names.append(t.value(QStringLiteral("task")).toString());
         for (const char *expected : {"sleep", "primes", "echo", "progress", "throw", "print",
-                                     "crash", "abort", "hang", "allocate"})
+                                     "greet", "crash", "abort", "hang", "allocate"})
             QVERIFY2(names.contains(QString::fromLatin1(expected)), expected);
         const QJsonObject sleep = tasks.at(names.indexOf(QStringLiteral("sleep")));
         const QJsonArray parameters = sleep.value(QStringLiteral("parameters")).toArray();
@@ -275,7 +347,7 @@ private Q_SLOTS:
     {
         QTest::addColumn<QStringList>("arguments");
         QTest::addColumn<QString>("message");
-        const auto s = [](const char *text) { return QString::fromLatin1(text); };
+        const auto s = [](const char *text) { return QString::fromUtf8(text); };
         QTest::newRow("unknown flag") << words(s("--bogus")) << s("bogus");
         QTest::newRow("no task name") << words(s("--submit :5")) << s("no task name");
         QTest::newRow("unknown task") << words(s("--submit nosuch")) << s("no task 'nosuch'");
@@ -291,6 +363,14 @@ private Q_SLOTS:
         QTest::newRow("positional") << words(s("--submit sleep later")) << s("unexpected argument 'later'");
         QTest::newRow("namespace twice") << words(s("--namespace a --namespace a --list")) << s("given twice");
         QTest::newRow("nothing to do") << QStringList{} << s("nothing to do");
+        // Integers are read exactly, and a message shows the number as it was written.
+        QTest::newRow("int64 max for an int")
+            << words(s("--submit sleep:9223372036854775807"))
+            << s("9223372036854775807 is out of range for int (-2147483648 … 2147483647)");
+        QTest::newRow("below int64 min")
+            << words(s("--submit primes:-9223372036854775809"))
+            << s("-9223372036854775809 is out of range for int64 (-9223372036854775808 … "
+                 "9223372036854775807)");
         QTest::newRow("missing jobs file") << words(s("--jobs /nonexistent/jobs.jsonl")) << s("cannot open jobs file");
     }
 
@@ -500,18 +580,16 @@ private Q_SLOTS:
         QFETCH(int, exitCode);
         QFETCH(int, results);
         QTemporaryDir dir;
-        QVERIFY(dir.isValid());
-        QFile jobs(dir.filePath(QStringLiteral("jobs.jsonl")));
-        QVERIFY(jobs.open(QIODevice::WriteOnly));
-        jobs.write("{\"task\": \"sleep\", \"args\": [1]}\n"
-                   "\n"
-                   "{\"task\": \"primes\", \"args\": [100], \"namespace\": \"a\"}\n"
-                   "{\"task\": \"sleep\", \"args\": [\"soon\"]}\n"
-                   "{\"task\": \"echo\", \"args\": [2], \"namespace\": \"b\"}\n"
-                   "{\"task\": \"sleep\", \"args\": [1], \"namespace\": \"b\", \"task_type\": \"wrong\"}\n");
-        jobs.close();
+        const QString jobs = writeJobs(
+            dir, "{\"task\": \"sleep\", \"args\": [1]}\n"
+                 "\n"
+                 "{\"task\": \"primes\", \"args\": [100], \"namespace\": \"a\"}\n"
+                 "{\"task\": \"sleep\", \"args\": [\"soon\"]}\n"
+                 "{\"task\": \"echo\", \"args\": [2], \"namespace\": \"b\"}\n"
+                 "{\"task\": \"sleep\", \"args\": [1], \"namespace\": \"b\", \"task_type\": \"wrong\"}\n");
+        QVERIFY(!jobs.isEmpty());
         const Run r = run({QStringLiteral("--json"), QStringLiteral("--on-bad-line=") + policy,
-                           QStringLiteral("--jobs"), jobs.fileName(),
+                           QStringLiteral("--jobs"), jobs,
                            QStringLiteral("--namespace"), QStringLiteral("a"),
                            QStringLiteral("--namespace"), QStringLiteral("b"),
                            QStringLiteral("--task-type"), QStringLiteral("io")});
@@ -557,6 +635,264 @@ private Q_SLOTS:
                               true);
         QCOMPARE(clean.exitCode, 0);
         QVERIFY(clean.out.contains("summary: 2 task(s)"));
+    }
+
+    void overlongJobLine_data()
+    {
+        QTest::addColumn<bool>("fromStdin");
+        QTest::addColumn<QString>("policy");
+        QTest::newRow("file, skip") << false << QStringLiteral("skip");
+        QTest::newRow("stdin, skip") << true << QStringLiteral("skip");
+        QTest::newRow("file, stop") << false << QStringLiteral("stop");
+        QTest::newRow("stdin, stop") << true << QStringLiteral("stop");
+    }
+
+    void overlongJobLine()
+    {
+        // Line 2 is exactly as long as a line may be (blank, so skipped without a word). Line 3
+        // is far longer, line 4 one byte longer: it comes with its newline in the same read.
+        // A regular file and a pipe are read differently.
+        QFETCH(bool, fromStdin);
+        QFETCH(QString, policy);
+        constexpr qsizetype limit = 16 * 1024 * 1024;
+        const QByteArray padded = "{\"task\": \"echo\", \"args\": [3], \"pad\": \"";
+        auto overlong = [&](qsizetype length) {
+            return padded + QByteArray(length - padded.size() - 2, 'x') + "\"}\n";
+        };
+        QByteArray input = "{\"task\": \"sleep\", \"args\": [1]}\n";
+        input += QByteArray(limit, ' ') + '\n';
+        input += overlong(limit + 1024 * 1024);
+        input += overlong(limit + 1);
+        input += "{\"task\": \"echo\", \"args\": [5]}\n";
+        input += "{\"task\": \"sleep\", \"args\": [6]}"; // no final newline
+        QTemporaryDir dir;
+        const QString path = fromStdin ? QStringLiteral("-") : writeJobs(dir, input);
+        QVERIFY(!path.isEmpty());
+        const QStringList arguments = {QStringLiteral("--json"), QStringLiteral("--workers"),
+                                       QStringLiteral("1"), QStringLiteral("--on-bad-line=") + policy,
+                                       QStringLiteral("--jobs"), path};
+        const Run r = run(arguments, input, fromStdin);
+        const bool skip = policy == u"skip";
+        QCOMPARE(r.exitCode, skip ? 1 : 2);
+        QVERIFY2(r.err.contains("procpool: jobs line 3: longer than 16 MiB, the most one job line "
+                                "may hold; write one job per line"),
+                 r.err.constData());
+        const QList<QJsonObject> all = jsonLines(r.out);
+        QCOMPARE(badLineErrors(all).keys(), skip ? QList<qint64>({3, 4}) : QList<qint64>{3});
+        QCOMPARE(resultLines(all), skip ? QList<qint64>({1, 5, 6}) : QList<qint64>{1});
+        for (const QJsonObject &o : events(all, QStringLiteral("result")))
+            QCOMPARE(o.value(QStringLiteral("state")).toString(), QStringLiteral("ok"));
+        if (skip)
+            QVERIFY2(r.err.contains("procpool: jobs line 4: longer than 16 MiB"), r.err.constData());
+        else
+            QVERIFY2(r.err.contains("stopped reading the jobs at line 3"), r.err.constData());
+    }
+
+    void integersRoundTripExactly()
+    {
+        // Pool "guard" rejects every job, so its arguments are reported without running
+        // primes for ever; pool "run" hands the extremes to a worker and prints what comes back.
+        QTemporaryDir dir;
+        const QString jobs = writeJobs(
+            dir, "{\"task\": \"primes\", \"args\": [9223372036854775807], \"namespace\": \"guard\"}\n"
+                 "{\"task\": \"primes\", \"args\": [-9223372036854775808], \"namespace\": \"guard\"}\n"
+                 "{\"task\": \"sleep\", \"args\": [-2147483648]}\n"
+                 "{\"task\": \"primes\", \"args\": [-9223372036854775808]}\n"
+                 "{\"task\": \"sleep\", \"args\": [9223372036854775807]}\n"
+                 "{\"task\": \"primes\", \"args\": [-9223372036854775809], \"namespace\": \"guard\"}\n"
+                 "{\"task\": \"primes\", \"args\": [9223372036854775808], \"namespace\": \"guard\"}\n"
+                 "{\"task\": \"primes\", \"args\": [9.007199254740993e15], \"namespace\": \"guard\"}\n"
+                 "{\"task\": \"primes\", \"args\": [1e3], \"namespace\": \"guard\"}\n");
+        QVERIFY(!jobs.isEmpty());
+        const QStringList arguments = {
+            QStringLiteral("--on-bad-line=skip"), QStringLiteral("--jobs"), jobs,
+            QStringLiteral("--order"), QStringLiteral("submitted"),
+            QStringLiteral("--namespace"), QStringLiteral("run"), QStringLiteral("--workers"),
+            QStringLiteral("1"), QStringLiteral("--namespace"), QStringLiteral("guard"),
+            QStringLiteral("--task-type"), QStringLiteral("guard")};
+        constexpr qint64 max = std::numeric_limits<qint64>::max();
+        constexpr qint64 min = std::numeric_limits<qint64>::min();
+
+        const Run json = run(QStringList{QStringLiteral("--json")} + arguments);
+        QCOMPARE(json.exitCode, 1);
+        QVERIFY2(json.out.contains("\"args\":[9223372036854775807]"), json.out.constData());
+        QVERIFY2(json.out.contains("\"args\":[-9223372036854775808]"), json.out.constData());
+        const QList<QJsonObject> all = jsonLines(json.out);
+        const QList<QJsonObject> results = events(all, QStringLiteral("result"));
+        QCOMPARE(results.size(), 5);
+        QCOMPARE(results.at(0).value(QStringLiteral("args")).toArray().at(0).toInteger(), max);
+        QCOMPARE(results.at(0).value(QStringLiteral("state")).toString(),
+                 QStringLiteral("rejected"));
+        QCOMPARE(results.at(1).value(QStringLiteral("args")).toArray().at(0).toInteger(), min);
+        QCOMPARE(results.at(2).value(QStringLiteral("result")).toInteger(), -2147483648LL);
+        QCOMPARE(results.at(3).value(QStringLiteral("args")).toArray().at(0).toInteger(), min);
+        QCOMPARE(results.at(3).value(QStringLiteral("result")).toInteger(), 0);
+        QCOMPARE(results.at(4).value(QStringLiteral("args")).toArray().at(0).toInteger(), 1000);
+        // Beyond int64 the JSON reader rounds: no number is taken as a nearby one.
+        const QMap<qint64, QString> bad = badLineErrors(all);
+        QCOMPARE(bad.keys(), QList<qint64>({5, 6, 7, 8}));
+        QCOMPARE(bad.value(5), QStringLiteral("argument 1 (ms:int) of task 'sleep': "
+                                              "9223372036854775807 is out of range for int "
+                                              "(-2147483648 … 2147483647)"));
+        const QString int64Range = QStringLiteral(" is out of range for int64 "
+                                                  "(-9223372036854775808 … 9223372036854775807)");
+        QVERIFY2(bad.value(6).endsWith(QStringLiteral("-9223372036854775809") + int64Range),
+                 qPrintable(bad.value(6)));
+        QVERIFY2(bad.value(7).endsWith(QStringLiteral("9223372036854775808") + int64Range),
+                 qPrintable(bad.value(7)));
+        QVERIFY2(bad.value(8).contains(
+                     QStringLiteral("9.007199254740993e15 is not an exact integer")),
+                 qPrintable(bad.value(8)));
+
+        const Run human = run(arguments);
+        QCOMPARE(human.exitCode, 1);
+        QVERIFY2(human.out.contains("REJECTED [guard] primes(9223372036854775807) (line 1)"),
+                 human.out.constData());
+        QVERIFY(human.out.contains("REJECTED [guard] primes(-9223372036854775808) (line 2)"));
+        QVERIFY(human.out.contains("ok [run] sleep(-2147483648) = -2147483648 (line 3"));
+        QVERIFY(human.out.contains("ok [run] primes(-9223372036854775808) = 0 (line 4"));
+        QVERIFY2(human.err.contains("jobs line 5: argument 1 (ms:int) of task 'sleep': "
+                                    "9223372036854775807 is out of range"),
+                 human.err.constData());
+
+        const Run submitted = run(words(QStringLiteral(
+            "--task-type guard --submit primes:9223372036854775807 --submit "
+            "primes:-9223372036854775808")));
+        QCOMPARE(submitted.exitCode, 1);
+        QVERIFY2(submitted.out.contains("REJECTED [default] primes(9223372036854775807)"),
+                 submitted.out.constData());
+        QVERIFY(submitted.out.contains("REJECTED [default] primes(-9223372036854775808)"));
+    }
+
+    void duplicateKeysAreBadLines_data()
+    {
+        QTest::addColumn<QString>("policy");
+        QTest::newRow("skip") << QStringLiteral("skip");
+        QTest::newRow("stop") << QStringLiteral("stop");
+    }
+
+    void duplicateKeysAreBadLines()
+    {
+        // The JSON reader keeps one of two values of a key without a word; a job cannot say
+        // which it meant, whatever the key, the values or how the key is spelt.
+        QFETCH(QString, policy);
+        QTemporaryDir dir;
+        const QString jobs = writeJobs(
+            dir, "{\"task\": \"sleep\", \"args\": [1]}\n"
+                 "{\"task\": \"sleep\", \"task\": \"echo\", \"args\": [1]}\n"
+                 "{\"task\": \"sleep\", \"args\": [1], \"args\": [2]}\n"
+                 "{\"task\": \"sleep\", \"namespace\": \"default\", \"namespace\": \"default\"}\n"
+                 "{\"task\": \"sleep\", \"task_type\": \"a\", \"task_type\": \"b\"}\n"
+                 "{\"task\": \"sleep\", \"ta\\u0073k\": \"echo\"}\n"
+                 "{\"task\": \"sleep\", \"args\": [{\"x\": 1, \"x\": 2}]}\n"
+                 "{\"task\": \"echo\", \"args\": [8], \"namespace\": \"default\"}\n");
+        QVERIFY(!jobs.isEmpty());
+        const Run r = run({QStringLiteral("--json"), QStringLiteral("--workers"),
+                           QStringLiteral("1"), QStringLiteral("--on-bad-line=") + policy,
+                           QStringLiteral("--jobs"), jobs});
+        const bool skip = policy == u"skip";
+        QCOMPARE(r.exitCode, skip ? 1 : 2);
+        const QList<QJsonObject> all = jsonLines(r.out);
+        QCOMPARE(resultLines(all), skip ? QList<qint64>({1, 8}) : QList<qint64>{1});
+        const QMap<qint64, QString> bad = badLineErrors(all);
+        const QMap<qint64, QString> keys = {
+            {2, QStringLiteral("task")},      {3, QStringLiteral("args")},
+            {4, QStringLiteral("namespace")}, {5, QStringLiteral("task_type")},
+            {6, QStringLiteral("task")},      {7, QStringLiteral("x")}};
+        QCOMPARE(bad.keys(), skip ? keys.keys() : QList<qint64>{2});
+        for (auto it = bad.cbegin(); it != bad.cend(); ++it) {
+            const QString expected = QStringLiteral("key \"%1\" is given twice in one object, and "
+                                                    "which value counts is not defined; give "
+                                                    "each key once")
+                                         .arg(keys.value(it.key()));
+            QCOMPARE(it.value(), expected);
+            const QString message = QStringLiteral("jobs line %1: %2").arg(it.key()).arg(expected);
+            QVERIFY2(r.err.contains(message.toUtf8()), r.err.constData());
+        }
+    }
+
+    void controlCharactersAreEscaped_data()
+    {
+        QTest::addColumn<QString>("mode");
+        QTest::newRow("text to a pipe") << QStringLiteral("text");
+        QTest::newRow("json to a pipe") << QStringLiteral("json");
+        QTest::newRow("text to a terminal") << QStringLiteral("terminal");
+        QTest::newRow("--watch on a terminal") << QStringLiteral("watch");
+    }
+
+    void controlCharactersAreEscaped()
+    {
+        // What tasks print, throw and return, and what a jobs line names, may hold escape
+        // sequences (a title change, colours, clearing the screen, a C1 CSI). None may reach
+        // the output as it is; tab and non-ASCII text stay as they are.
+        QFETCH(QString, mode);
+        const QString text = QStringLiteral("\x1b]0;pwned\x07\x1b[31mred\u009b2J\x7f tab\there "
+                                            "\u00fcnic\u00f8de \u2713");
+        const QString thrown = QStringLiteral("\x1b[2Jgone\nsecond\rline");
+        const QString name = QStringLiteral("\x1b[31mred\nnext");
+        auto job = [](const QString &task, const QString &argument) {
+            const QJsonObject object{{QStringLiteral("task"), task},
+                                     {QStringLiteral("args"), QJsonArray{argument}}};
+            return QJsonDocument(object).toJson(QJsonDocument::Compact) + '\n';
+        };
+        QTemporaryDir dir;
+        const QString jobs = writeJobs(dir, job(QStringLiteral("print"), text)
+                                                + job(QStringLiteral("throw"), thrown)
+                                                + job(QStringLiteral("greet"), name)
+                                                + "{\"task\": \"\\u001b[31mnosuch\"}\n");
+        QVERIFY(!jobs.isEmpty());
+        const QStringList arguments = {QStringLiteral("--workers"), QStringLiteral("1"),
+                                       QStringLiteral("--order"), QStringLiteral("submitted"),
+                                       QStringLiteral("--on-bad-line=skip"),
+                                       QStringLiteral("--jobs"), jobs};
+        const QByteArray shownText = "\\x1b]0;pwned\\x07\\x1b[31mred\\x9b2J\\x7f tab\there "
+                                     "\xc3\xbcnic\xc3\xb8" "de \xe2\x9c\x93";
+        Run r;
+        if (mode == u"terminal" || mode == u"watch") {
+            const std::optional<Run> onTerminal =
+                runOnTerminal(mode == u"watch" ? arguments + QStringList{QStringLiteral("--watch")}
+                                               : arguments);
+            if (!onTerminal)
+                QSKIP("script(1) from util-linux is needed to run on a pseudo-terminal");
+            r = *onTerminal;
+            r.err = r.out;
+            // The progress bar and the table draw with control sequences of their own; none
+            // of those below.
+            for (const char *raw : {"\x1b]0;", "\x07", "\x1b[31m", "\x1b[2J", "\xc2\x9b", "\x7f"})
+                QVERIFY2(!r.out.contains(raw), r.out.toPercentEncoding(" \n\\").constData());
+        } else {
+            r = run(mode == u"json" ? QStringList{QStringLiteral("--json")} + arguments
+                                    : arguments);
+            QCOMPARE(terminalControlAt(r.out), -1);
+            QCOMPARE(terminalControlAt(r.err), -1);
+        }
+        QCOMPARE(r.exitCode, 1);
+        // What the worker printed: on stderr, or in the table's "recent" panel cut to its width.
+        QVERIFY2(r.err.contains("stdout: \\x1b]0;pwned\\x07\\x1b[31mred"),
+                 r.err.toPercentEncoding(" \n\\").constData());
+        if (mode == u"watch")
+            return;
+        QVERIFY(r.err.contains("stdout: " + shownText));
+        QVERIFY(r.err.contains("stderr: " + shownText));
+        QVERIFY(r.err.contains("there is no task '\\x1b[31mnosuch'"));
+        if (mode == u"json") {
+            // JSON keeps every value exact: its own \u escapes are harmless.
+            const QList<QJsonObject> results = events(jsonLines(r.out), QStringLiteral("result"));
+            QCOMPARE(results.size(), 3);
+            QCOMPARE(results.at(0).value(QStringLiteral("args")).toArray().at(0).toString(), text);
+            QCOMPARE(results.at(1).value(QStringLiteral("error")).toString(),
+                     QStringLiteral("task 'throw' threw std::runtime_error: ") + thrown);
+            QCOMPARE(results.at(2).value(QStringLiteral("result")).toString(),
+                     QStringLiteral("hello, ") + name);
+            return;
+        }
+        // A result stays on its line; an error's own lines stay lines, indented.
+        QVERIFY2(r.out.contains("greet(\"\\x1b[31mred\\x0anext\") = "
+                                "\"hello, \\x1b[31mred\\x0anext\""),
+                 r.out.toPercentEncoding(" \n\\").constData());
+        QVERIFY(r.out.contains("threw std::runtime_error: \\x1b[2Jgone"));
+        QVERIFY(r.out.contains("    second\\x0dline"));
+        QVERIFY(r.out.contains("print(\"" + shownText + "\") = 41"));
     }
 
     void firstInterruptCancelsQueuedAndWaitsForRunning_data()
@@ -655,18 +991,12 @@ private Q_SLOTS:
         // the 250 ms between two redraws.
         QFETCH(QString, flags);
         QFETCH(QByteArray, expected);
-        const QString command = QStringLiteral("'%1' --headless --workers 1 --submit sleep:300 "
-                                               "--count 10 %2")
-                                    .arg(QStringLiteral(PROCPOOL_EXECUTABLE), flags);
-        QProcess script;
-        script.start(QStringLiteral("script"),
-                     {QStringLiteral("-qec"), command, QStringLiteral("/dev/null")});
-        if (!script.waitForStarted(eventTimeoutMs))
+        const std::optional<Run> r = runOnTerminal(
+            words(QStringLiteral("--workers 1 --submit sleep:300 --count 10 ") + flags));
+        if (!r)
             QSKIP("script(1) from util-linux is needed to run on a pseudo-terminal");
-        script.closeWriteChannel();
-        QVERIFY(script.waitForFinished(runTimeoutMs));
-        const QByteArray out = script.readAllStandardOutput();
-        QCOMPARE(script.exitCode(), 0);
+        const QByteArray out = r->out;
+        QCOMPARE(r->exitCode, 0);
         QVERIFY2(out.contains(expected), out.constData());
         QVERIFY(out.contains("summary: 10 task(s)"));
         if (!flags.isEmpty()) {

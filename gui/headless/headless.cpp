@@ -8,7 +8,6 @@
 
 #include <QtCore/QCoreApplication>
 #include <QtCore/QJsonArray>
-#include <QtCore/QJsonDocument>
 #include <QtCore/QJsonObject>
 
 #include <csignal>
@@ -35,7 +34,7 @@ int listTasks(const Config &config, Terminal &terminal)
                                      {QStringLiteral("task"), task.name},
                                      {QStringLiteral("parameters"), parameters},
                                      {QStringLiteral("description"), task.description}};
-            if (!terminal.writeLine(QString::fromUtf8(QJsonDocument(object).toJson(QJsonDocument::Compact))))
+            if (!terminal.writeLine(jsonLine(object)))
                 return 1;
         } else if (!terminal.writeLine(QStringLiteral("%1\n    %2").arg(task.synopsis(), task.description))) {
             return 1;

@@ -6,6 +6,7 @@
 #include <QtCore/QJsonArray>
 #include <QtCore/QJsonDocument>
 #include <QtCore/QJsonObject>
+#include <QtCore/QSet>
 #include <QtCore/QSocketNotifier>
 
 #include <cerrno>
@@ -14,7 +15,108 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <vector>
+
 namespace procpool::headless {
+namespace {
+
+//! Where the string that opens at \a open (a quote) of valid JSON \a json ends: its closing quote.
+qsizetype stringEnd(QByteArrayView json, qsizetype open)
+{
+    qsizetype i = open + 1;
+    while (i < json.size() && json.at(i) != '"')
+        i += json.at(i) == '\\' ? 2 : 1;
+    return std::min(i, json.size() - 1);
+}
+
+//! The text of the JSON string \a quoted, escapes resolved.
+QString decodedString(QByteArrayView quoted)
+{
+    if (!quoted.contains('\\'))
+        return QString::fromUtf8(quoted.sliced(1, quoted.size() - 2));
+    const QByteArray array = '[' + quoted.toByteArray() + ']';
+    return QJsonDocument::fromJson(array).array().first().toString();
+}
+
+//! What the JSON reader leaves out of a job line: of a key given twice in one object it keeps
+//! one value without a word, and a number only as closely as a double or a qint64 holds it.
+struct JobText
+{
+    std::optional<QString> duplicateKey; //!< the first key given twice in one object
+    QList<QByteArray> arguments;         //!< each element of the job's "args", as written
+};
+
+//! Reads the text of \a json, a valid JSON object.
+JobText scanJobText(QByteArrayView json)
+{
+    struct Level
+    {
+        bool object = false;
+        bool keyNext = false; //!< in an object: the next string is a key
+        QString key;          //!< in an object: the key of the value being read
+        QSet<QString> keys;
+        bool arguments = false; //!< the job's "args" array
+        qsizetype elementStart = 0;
+    };
+    JobText text;
+    std::vector<Level> levels;
+    // At a ',' or the closing bracket of the "args" array: one element ends.
+    auto endElement = [&](qsizetype end) {
+        Level &level = levels.back();
+        if (!level.arguments)
+            return;
+        const QByteArrayView element = json.sliced(level.elementStart, end - level.elementStart);
+        if (!element.trimmed().isEmpty())
+            text.arguments.append(element.trimmed().toByteArray());
+        level.elementStart = end + 1;
+    };
+    for (qsizetype i = 0; i < json.size(); ++i) {
+        switch (json.at(i)) {
+        case '{':
+        case '[': {
+            Level level;
+            level.object = level.keyNext = json.at(i) == '{';
+            level.arguments = !level.object && levels.size() == 1 && levels.back().key == u"args";
+            level.elementStart = i + 1;
+            levels.push_back(level);
+            break;
+        }
+        case '}':
+        case ']':
+            if (!levels.empty()) {
+                endElement(i);
+                levels.pop_back();
+            }
+            break;
+        case ',':
+            if (!levels.empty()) {
+                endElement(i);
+                levels.back().keyNext = levels.back().object;
+            }
+            break;
+        case '"': {
+            const qsizetype end = stringEnd(json, i);
+            if (!levels.empty() && levels.back().keyNext) {
+                Level &level = levels.back();
+                level.key = decodedString(json.sliced(i, end - i + 1));
+                if (level.keys.contains(level.key)) {
+                    text.duplicateKey = level.key;
+                    return text;
+                }
+                level.keys.insert(level.key);
+                level.keyNext = false;
+            }
+            i = end;
+            break;
+        }
+        default: break;
+        }
+    }
+    return text;
+}
+
+} // namespace
 
 std::optional<Job> parseJob(const QByteArray &line, qint64 number, const QStringList &namespaces,
                             QString *error)
@@ -34,6 +136,11 @@ std::optional<Job> parseJob(const QByteArray &line, qint64 number, const QString
     if (!document.isObject())
         return fail(QStringLiteral("expected a JSON object such as {\"task\": \"sleep\", "
                                    "\"args\": [100]}"));
+    const JobText text = scanJobText(line);
+    if (text.duplicateKey)
+        return fail(QStringLiteral("key \"%1\" is given twice in one object, and which value "
+                                   "counts is not defined; give each key once")
+                        .arg(*text.duplicateKey));
     const QJsonObject object = document.object();
     static const QStringList known = {QStringLiteral("task"), QStringLiteral("args"),
                                       QStringLiteral("task_type"), QStringLiteral("namespace")};
@@ -55,7 +162,7 @@ std::optional<Job> parseJob(const QByteArray &line, qint64 number, const QString
     const QJsonValue args = object.value(QStringLiteral("args"));
     if (!args.isUndefined() && !args.isArray())
         return fail(QStringLiteral("\"args\" must be an array, e.g. \"args\": [100]"));
-    const Arguments converted = argumentsFromJson(*signature, args.toArray());
+    const Arguments converted = argumentsFromJson(*signature, args.toArray(), text.arguments);
     if (!converted.error.isEmpty())
         return fail(converted.error);
     job.arguments = converted.values;
@@ -117,6 +224,8 @@ void LineReader::close()
     m_eof = true;
     m_buffer.clear();
     m_start = 0;
+    m_scanned = 0;
+    m_skipping = false;
 }
 
 bool LineReader::fill()
@@ -151,29 +260,51 @@ void LineReader::onReadable()
     Q_EMIT readyRead();
 }
 
+void LineReader::skipPastNewline()
+{
+    const qsizetype newline = m_buffer.indexOf('\n', m_start);
+    if (newline < 0) {
+        m_buffer.clear(); // all of it belongs to the over-long line
+        m_start = 0;
+        return;
+    }
+    m_start = newline + 1;
+    m_skipping = false;
+}
+
 LineReader::Status LineReader::next(QByteArray *line, qint64 *number)
 {
     for (;;) {
         if (m_fd < 0 && m_buffer.isEmpty())
             return m_error.isEmpty() ? Status::End : Status::Error;
-        const qsizetype newline = m_buffer.indexOf('\n', m_start);
-        if (newline >= 0 || (m_eof && m_start < m_buffer.size())) {
+        if (m_skipping)
+            skipPastNewline();
+        if (!m_skipping) {
+            const qsizetype newline = m_buffer.indexOf('\n', m_start + m_scanned);
             const qsizetype end = newline >= 0 ? newline : m_buffer.size();
-            *line = m_buffer.mid(m_start, end - m_start);
-            if (line->endsWith('\r'))
-                line->chop(1);
-            m_start = newline >= 0 ? newline + 1 : m_buffer.size();
-            *number = ++m_lineNumber;
-            return Status::Line;
+            if (end - m_start > maxLineLength) {
+                // Numbered like any line, so the lines after it keep their numbers; what is
+                // buffered of it goes now, the rest as it arrives, never more than a chunk.
+                *number = ++m_lineNumber;
+                m_skipping = true;
+                m_scanned = 0;
+                skipPastNewline();
+                return Status::TooLong;
+            }
+            if (newline >= 0 || (m_eof && m_start < m_buffer.size())) {
+                *line = m_buffer.mid(m_start, end - m_start);
+                if (line->endsWith('\r'))
+                    line->chop(1);
+                m_start = newline >= 0 ? newline + 1 : m_buffer.size();
+                m_scanned = 0;
+                *number = ++m_lineNumber;
+                return Status::Line;
+            }
+            m_scanned = end - m_start;
         }
-        if (m_eof)
+        if (m_eof) {
+            *number = m_lineNumber + 1;
             return m_error.isEmpty() ? Status::End : Status::Error;
-        if (m_buffer.size() - m_start > maxLineLength) {
-            m_error = QStringLiteral("line %1 is longer than %2 MiB")
-                          .arg(m_lineNumber + 1)
-                          .arg(maxLineLength / (1024 * 1024));
-            m_eof = true;
-            return Status::Error;
         }
         if (!m_regular) {
             m_notifier->setEnabled(true);

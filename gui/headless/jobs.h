@@ -41,9 +41,11 @@ public:
     //! Opens \a path ("-": standard input); false with \a error set when it cannot.
     bool open(const QString &path, QString *error);
 
-    enum class Status { Line, Pending, End, Error };
-    //! The next line (without its newline) in \a line and its 1-based number. Pending: wait for
-    //! readyRead(). Error: errorString() says why reading cannot go on.
+    enum class Status { Line, TooLong, Pending, End, Error };
+    //! The next line (without its newline) in \a line and its 1-based number. TooLong: line
+    //! \a number is longer than maxLineLength; its bytes are dropped, and the next call goes on
+    //! after it. Pending: wait for readyRead(). Error: errorString() says why reading cannot go
+    //! on, \a number is the line it stopped in.
     Status next(QByteArray *line, qint64 *number);
     //! Stops reading: later next() calls return End.
     void close();
@@ -58,6 +60,8 @@ Q_SIGNALS:
 private:
     bool fill(); //!< one read(); false at end of input or on error
     void onReadable();
+    //! Drops the buffered bytes of an over-long line up to its newline, if it is there yet.
+    void skipPastNewline();
 
     int m_fd = -1;
     bool m_ownFd = false;
@@ -65,6 +69,10 @@ private:
     bool m_eof = false;
     QByteArray m_buffer;
     qsizetype m_start = 0; //!< where the unread part of m_buffer begins
+    //! Bytes after m_start known to hold no newline, so a long line is not searched again
+    //! from its start after each read.
+    qsizetype m_scanned = 0;
+    bool m_skipping = false; //!< dropping the rest of an over-long line
     qint64 m_lineNumber = 0;
     QString m_error;
     QSocketNotifier *m_notifier = nullptr;

@@ -70,12 +70,14 @@ const QList<OptionDef> &optionDefs()
         {QStringLiteral("jobs"), QStringLiteral("FILE"), Scope::Global,
          QStringLiteral("Read jobs from FILE ('-': standard input), one JSON object per line: "
                         "{\"task\": \"sleep\", \"args\": [100], \"task_type\": \"render\", "
-                        "\"namespace\": \"cpu\"}; only \"task\" is required, a job without "
-                        "namespace goes to the first pool. Read as the pools make progress.\n"
+                        "\"namespace\": \"cpu\"}; only \"task\" is required, each key once; a job "
+                        "without namespace goes to the first pool; a line holds at most 16 "
+                        "MiB. Read as the pools make progress.\n"
                         "Example: --jobs jobs.jsonl")},
         {QStringLiteral("on-bad-line"), QStringLiteral("stop|skip"), Scope::Global,
-         QStringLiteral("What a malformed job line does: stop reading (default; exit status 2) "
-                        "or skip it (it counts as failed).\nExample: --on-bad-line=skip")},
+         QStringLiteral("What a malformed job line (or one over 16 MiB) does: stop reading "
+                        "(default; exit status 2) or skip it (it counts as failed).\n"
+                        "Example: --on-bad-line=skip")},
         {QStringLiteral("json"), {}, Scope::Global,
          QStringLiteral("Write one JSON object per finished task and a final summary object "
                         "instead of text.\nExample: --json | jq .result")},

@@ -52,16 +52,20 @@ QString errorType(const std::exception &e)
     return QStringLiteral("std::exception");
 }
 
+//! A result as one line of text: the line breaks a task put in it are written out too.
 QString displayValue(const QVariant &value)
 {
     switch (value.metaType().id()) {
     case QMetaType::QByteArray: return QStringLiteral("<%1 bytes>").arg(value.toByteArray().size());
-    case QMetaType::QString: return u'"' + value.toString() + u'"';
+    case QMetaType::QString:
+        return u'"' + escapeControls(value.toString(), Newlines::Escape) + u'"';
     case QMetaType::QVariantList:
     case QMetaType::QStringList:
     case QMetaType::QVariantMap:
         return QString::fromUtf8(QJsonDocument::fromVariant(value).toJson(QJsonDocument::Compact));
-    default: return value.isValid() ? value.toString() : QStringLiteral("(nothing)");
+    default:
+        return value.isValid() ? escapeControls(value.toString(), Newlines::Escape)
+                               : QStringLiteral("(nothing)");
     }
 }
 
@@ -231,6 +235,10 @@ void Runner::pump()
         } else if (status == LineReader::Status::Error) {
             m_config.onBadLine = BadLinePolicy::Stop; // nothing after this can be read
             badLine(number, m_reader->errorString());
+        } else if (status == LineReader::Status::TooLong) {
+            badLine(number, QStringLiteral("longer than %1 MiB, the most one job line may hold; "
+                                           "write one job per line, each within that size")
+                                .arg(LineReader::maxLineLength / (1024 * 1024)));
         } else {
             QString error;
             if (const auto parsed = parseJob(line, number, namespaces, &error))
@@ -390,9 +398,7 @@ void Runner::emitLine(const QString &human, const QJsonObject &json)
         addRecent(human);
         return;
     }
-    const QString line = m_config.json
-                             ? QString::fromUtf8(QJsonDocument(json).toJson(QJsonDocument::Compact))
-                             : human;
+    const QString line = m_config.json ? jsonLine(json) : human;
     if (!m_terminal.writeLine(line) && !m_finishing)
         outputClosed();
 }

@@ -1,31 +1,51 @@
 #include "taskcall.h"
 
+#include "terminal.h"
+
 #include "../sampletasks.h"
 
 #include <procpool/task.h>
 
 #include <QtCore/QJsonDocument>
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
+#include <utility>
+#include <variant>
 
 namespace procpool::headless {
 namespace {
 
-//! The range of an integer parameter type; nullopt for every other type.
+//! An integer as it was written: signed when it fits qint64, unsigned above that. Never a
+//! floating-point number, which holds integers exactly only up to 2^53 (long double is no
+//! wider than double on some targets).
+using Integer = std::variant<qint64, quint64>;
+
+QString integerText(const Integer &value)
+{
+    return std::visit([](auto n) { return QString::number(n); }, value);
+}
+
+//! The values an integer parameter type takes.
 struct IntegerRange
 {
-    long double min;
-    long double max;
+    bool (*contains)(const Integer &value);
+    QString min;
+    QString max;
 };
 
 template <typename T>
-constexpr IntegerRange rangeOf()
+IntegerRange rangeOf()
 {
-    return {static_cast<long double>(std::numeric_limits<T>::min()),
-            static_cast<long double>(std::numeric_limits<T>::max())};
+    return {[](const Integer &value) {
+                return std::visit([](auto n) { return std::in_range<T>(n); }, value);
+            },
+            QString::number(std::numeric_limits<T>::min()),
+            QString::number(std::numeric_limits<T>::max())};
 }
 
+//! The range of an integer parameter type; nullopt for every other type.
 std::optional<IntegerRange> integerRange(QMetaType type)
 {
     switch (type.id()) {
@@ -44,41 +64,57 @@ std::optional<IntegerRange> integerRange(QMetaType type)
     }
 }
 
+QString outOfRange(const QString &written, QMetaType type, const IntegerRange &range)
+{
+    return QStringLiteral("%1 is out of range for %2 (%3 … %4)")
+        .arg(written, typeLabel(type), range.min, range.max);
+}
+
 bool isFloating(QMetaType type)
 {
     return type.id() == QMetaType::Double || type.id() == QMetaType::Float;
 }
 
 //! An integer in range, converted to \a type.
-QVariant integerValue(QMetaType type, long double value, const IntegerRange &range, QString *error)
+QVariant integerValue(QMetaType type, const Integer &value, const IntegerRange &range,
+                      QString *error)
 {
-    if (value < range.min || value > range.max) {
-        *error = QStringLiteral("%1 is out of range for %2 (%3 … %4)")
-                     .arg(double(value), 0, 'g', 20)
-                     .arg(typeLabel(type))
-                     .arg(double(range.min), 0, 'g', 20)
-                     .arg(double(range.max), 0, 'g', 20);
+    if (!range.contains(value)) {
+        *error = outOfRange(integerText(value), type, range);
         return {};
     }
-    QVariant v = value < 0 ? QVariant(qlonglong(value)) : QVariant(qulonglong(value));
+    QVariant v = std::visit([](auto n) { return QVariant::fromValue(n); }, value);
     v.convert(type);
     return v;
+}
+
+//! Digits with an optional sign: an integer, whether or not it fits 64 bits.
+bool isIntegerSyntax(QStringView text)
+{
+    if (text.startsWith(u'-') || text.startsWith(u'+'))
+        text = text.sliced(1);
+    return !text.isEmpty()
+           && std::all_of(text.begin(), text.end(), [](QChar c) { return c >= u'0' && c <= u'9'; });
+}
+
+QVariant integerFromText(QMetaType type, const QString &text, const IntegerRange &range,
+                         QString *error)
+{
+    bool ok = false;
+    if (const qlonglong s = text.toLongLong(&ok); ok)
+        return integerValue(type, Integer(s), range, error);
+    if (const qulonglong u = text.toULongLong(&ok); ok)
+        return integerValue(type, Integer(u), range, error);
+    *error = isIntegerSyntax(text) ? outOfRange(text, type, range)
+                                   : QStringLiteral("'%1' is not an integer").arg(text);
+    return {};
 }
 
 QVariant fromText(QMetaType type, const QString &text, QString *error)
 {
     const QString trimmed = text.trimmed();
-    if (const auto range = integerRange(type)) {
-        bool ok = false;
-        const qlonglong s = trimmed.toLongLong(&ok);
-        if (ok)
-            return integerValue(type, static_cast<long double>(s), *range, error);
-        const qulonglong u = trimmed.toULongLong(&ok);
-        if (ok)
-            return integerValue(type, static_cast<long double>(u), *range, error);
-        *error = QStringLiteral("'%1' is not an integer").arg(text);
-        return {};
-    }
+    if (const auto range = integerRange(type))
+        return integerFromText(type, trimmed, *range, error);
     if (isFloating(type)) {
         bool ok = false;
         const double d = trimmed.toDouble(&ok);
@@ -126,7 +162,32 @@ QString jsonKind(const QJsonValue &value)
     return QStringLiteral("nothing");
 }
 
-QVariant fromJson(QMetaType type, const QJsonValue &value, QString *error)
+//! An integer argument of a job. The JSON reader holds a number in a qint64 or a double and
+//! rounds on the way (-9223372036854775809 becomes -9223372036854775808), so one written in
+//! digits is read from its text \a written; one with a fraction or an exponent is taken when it
+//! is a whole number that a double holds exactly.
+QVariant integerFromJson(QMetaType type, const QJsonValue &value, const QByteArray &written,
+                         const IntegerRange &range, QString *error)
+{
+    if (isIntegerSyntax(QString::fromLatin1(written)))
+        return integerFromText(type, QString::fromLatin1(written), range, error);
+    const double d = value.toDouble();
+    if (std::floor(d) != d) {
+        *error = QStringLiteral("expected an integer, got %1").arg(d, 0, 'g', 17);
+        return {};
+    }
+    if (std::abs(d) >= 0x1p53) {
+        *error = QStringLiteral("%1 is not an exact integer: a number with a fraction or an "
+                                "exponent is read as a floating-point number, exact only below "
+                                "2^53; write the integer in digits")
+                     .arg(QString::fromLatin1(written));
+        return {};
+    }
+    return integerValue(type, Integer(qint64(d)), range, error);
+}
+
+QVariant fromJson(QMetaType type, const QJsonValue &value, const QByteArray &written,
+                  QString *error)
 {
     auto mismatch = [&](const QString &wanted) {
         *error = QStringLiteral("expected %1, got %2").arg(wanted, jsonKind(value));
@@ -135,17 +196,7 @@ QVariant fromJson(QMetaType type, const QJsonValue &value, QString *error)
     if (const auto range = integerRange(type)) {
         if (!value.isDouble())
             return mismatch(QStringLiteral("an integer"));
-        const double d = value.toDouble();
-        if (std::floor(d) != d) {
-            *error = QStringLiteral("expected an integer, got %1").arg(d, 0, 'g', 17);
-            return {};
-        }
-        const qint64 exact = value.toInteger(std::numeric_limits<qint64>::min());
-        return integerValue(type,
-                            exact != std::numeric_limits<qint64>::min()
-                                ? static_cast<long double>(exact)
-                                : static_cast<long double>(d),
-                            *range, error);
+        return integerFromJson(type, value, written, *range, error);
     }
     if (isFloating(type)) {
         if (!value.isDouble())
@@ -316,10 +367,11 @@ Arguments argumentsFromText(const TaskSignature &task, const QStringList &texts)
     });
 }
 
-Arguments argumentsFromJson(const TaskSignature &task, const QJsonArray &values)
+Arguments argumentsFromJson(const TaskSignature &task, const QJsonArray &values,
+                            const QList<QByteArray> &texts)
 {
     return convertAll(task, values.size(), [&](qsizetype i, QString *error) {
-        return fromJson(task.parameters.at(i).type, values.at(i), error);
+        return fromJson(task.parameters.at(i).type, values.at(i), texts.value(i), error);
     });
 }
 
@@ -328,7 +380,9 @@ QString callText(const QString &task, const QVariantList &arguments)
     QStringList parts;
     for (const QVariant &a : arguments) {
         switch (a.metaType().id()) {
-        case QMetaType::QString: parts.append(u'"' + a.toString() + u'"'); break;
+        case QMetaType::QString:
+            parts.append(u'"' + escapeControls(a.toString(), Newlines::Escape) + u'"');
+            break;
         case QMetaType::QByteArray:
             parts.append(QStringLiteral("<%1 bytes>").arg(a.toByteArray().size()));
             break;

@@ -1,6 +1,7 @@
 // procpool headless mode — naming a task and its arguments on the command line or in a job.
 #pragma once
 
+#include <QtCore/QByteArray>
 #include <QtCore/QJsonArray>
 #include <QtCore/QJsonValue>
 #include <QtCore/QList>
@@ -52,8 +53,10 @@ struct Arguments
 //! arguments take the sample task's defaults.
 Arguments argumentsFromText(const TaskSignature &task, const QStringList &texts);
 //! A job's "args" array, converted the same way (JSON types must match: a number for an
-//! integer parameter, a string for a string one, ...).
-Arguments argumentsFromJson(const TaskSignature &task, const QJsonArray &values);
+//! integer parameter, a string for a string one, ...). \a texts are the values as written,
+//! from which integers are read exactly.
+Arguments argumentsFromJson(const TaskSignature &task, const QJsonArray &values,
+                            const QList<QByteArray> &texts);
 
 //! "sleep(200)", for human-readable output.
 QString callText(const QString &task, const QVariantList &arguments);

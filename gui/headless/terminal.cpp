@@ -1,12 +1,60 @@
 #include "terminal.h"
 
+#include <QtCore/QJsonDocument>
 #include <QtCore/QStringList>
 
+#include <algorithm>
 #include <cerrno>
 #include <sys/ioctl.h>
 #include <unistd.h>
 
 namespace procpool::headless {
+namespace {
+
+bool isDelOrC1(char16_t c)
+{
+    return c >= 0x7f && c <= 0x9f;
+}
+
+//! \a text with each character for which \a escape holds written as \a prefix followed by
+//! its code in \a digits hexadecimal digits.
+template <typename Predicate>
+QString escaped(const QString &text, Predicate escape, QLatin1String prefix, int digits)
+{
+    const auto needsEscape = [&](QChar c) { return escape(c.unicode()); };
+    if (std::none_of(text.cbegin(), text.cend(), needsEscape))
+        return text; // the usual case: nothing to copy
+    QString out;
+    out.reserve(text.size() + 16);
+    for (const QChar c : text) {
+        if (needsEscape(c))
+            out += prefix + QStringLiteral("%1").arg(uint(c.unicode()), digits, 16, QChar(u'0'));
+        else
+            out += c;
+    }
+    return out;
+}
+
+} // namespace
+
+QString escapeControls(const QString &text, Newlines newlines)
+{
+    return escaped(
+        text,
+        [newlines](char16_t c) {
+            if (c == u'\t' || (c == u'\n' && newlines == Newlines::Keep))
+                return false;
+            return c < 0x20 || isDelOrC1(c);
+        },
+        QLatin1String("\\x"), 2);
+}
+
+QString jsonLine(const QJsonObject &json)
+{
+    // Outside its strings JSON text is printable ASCII, and inside them \u00HH is the character.
+    return escaped(QString::fromUtf8(QJsonDocument(json).toJson(QJsonDocument::Compact)),
+                   isDelOrC1, QLatin1String("\\u"), 4);
+}
 
 Terminal::Terminal()
     : m_stdoutTty(::isatty(STDOUT_FILENO) == 1)
@@ -38,7 +86,7 @@ bool Terminal::writeLine(const QString &line)
     const bool sameTerminal = m_stdoutTty && !m_progress.isEmpty();
     if (sameTerminal)
         clearProgress();
-    if (!writeAll(STDOUT_FILENO, (line + u'\n').toUtf8()))
+    if (!writeAll(STDOUT_FILENO, (escapeControls(line) + u'\n').toUtf8()))
         m_outputClosed = true;
     if (sameTerminal)
         writeAll(STDERR_FILENO, m_progress.toUtf8());
@@ -49,7 +97,7 @@ void Terminal::diagnostic(const QString &line)
 {
     if (!m_progress.isEmpty())
         clearProgress();
-    writeAll(STDERR_FILENO, (line + u'\n').toUtf8());
+    writeAll(STDERR_FILENO, (escapeControls(line) + u'\n').toUtf8());
     if (!m_progress.isEmpty())
         writeAll(STDERR_FILENO, m_progress.toUtf8());
 }
@@ -95,7 +143,7 @@ void Terminal::drawScreen(const QString &text)
     const int width = columns();
     const int height = rows();
     for (qsizetype i = 0; i < lines.size() && i < height; ++i) {
-        bytes += lines.at(i).left(width).toUtf8();
+        bytes += escapeControls(lines.at(i)).left(width).toUtf8();
         bytes += "\033[K";
         if (i + 1 < lines.size() && i + 1 < height)
             bytes += "\r\n";
