@@ -17,6 +17,7 @@
 #include <QtCore/QTemporaryDir>
 
 #include <algorithm>
+#include <numeric>
 #include <csignal>
 #include <limits>
 #include <memory>
@@ -635,6 +636,32 @@ private Q_SLOTS:
                               true);
         QCOMPARE(clean.exitCode, 0);
         QVERIFY(clean.out.contains("summary: 2 task(s)"));
+    }
+
+    // A jobs stream is read only as fast as the workers take its tasks: each pool's queue is
+    // bounded (twice its workers, at least 8), and a job the full queue refuses waits in
+    // headless mode until a task has finished; none is lost or reordered.
+    void jobsWaitForRoomInABoundedQueue()
+    {
+        QByteArray input;
+        for (int i = 0; i < 60; ++i)
+            input += QStringLiteral("{\"task\": \"sleep\", \"args\": [%1]}\n").arg(i % 4).toUtf8();
+        const Run r = run(words(QStringLiteral("--json --jobs - --workers 1 --list")), input, true);
+        QCOMPARE(r.exitCode, 0);
+        const QList<QJsonObject> all = jsonLines(r.out);
+        QList<qint64> lines;
+        for (const QJsonObject &o : events(all, QStringLiteral("result"))) {
+            QCOMPARE(o.value(QStringLiteral("state")).toString(), QStringLiteral("ok"));
+            lines.append(o.value(QStringLiteral("line")).toInteger());
+        }
+        QList<qint64> expected(60);
+        std::iota(expected.begin(), expected.end(), 1);
+        QCOMPARE(lines, expected); // every job, in the order submitted
+        const QList<QJsonObject> registry = events(all, QStringLiteral("registry"));
+        QCOMPARE(registry.size(), 1);
+        const QJsonObject manager =
+            registry.first().value(QStringLiteral("managers")).toArray().first().toObject();
+        QCOMPARE(manager.value(QStringLiteral("max_queued")).toInt(), 8);
     }
 
     void overlongJobLine_data()

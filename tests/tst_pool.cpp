@@ -16,7 +16,9 @@
 #include <QtCore/QThread>
 #include <QtTest/QSignalSpy>
 
+#include <atomic>
 #include <csignal>
+#include <thread>
 #include <sys/types.h>
 #include <unistd.h>
 
@@ -713,6 +715,85 @@ private Q_SLOTS:
         QCOMPARE(m_manager->submitTask(tasks::add, 0, 0).result(), 0); // after everything queued
         QVERIFY(!QFile::exists(dir.filePath(QStringLiteral("4"))));
         QVERIFY(QFile::exists(dir.filePath(QStringLiteral("3"))));
+    }
+
+    // With maxQueued, a submission that finds the queue full fails at once (roomTimeout 0),
+    // after its timeout, or waits as long as it takes (the default); a stop wakes a waiting
+    // one with PoolNotRunning. Refused submissions are never counted or run.
+    void boundedQueueRefusesOrWaits()
+    {
+        QTemporaryDir dir;
+        const QString gate = dir.filePath(QStringLiteral("gate"));
+        PoolOptions options;
+        options.maxWorkers = 1;
+        options.prefetch = 0; // queued tasks stay in this process
+        options.maxQueued = 3;
+        m_manager->start(options);
+        QFuture<int> running = m_manager->submitTask(waitForFile, gate);
+        QTRY_COMPARE(m_manager->getPool()->stats().running, qint64(1));
+        QList<QFuture<int>> queued;
+        for (int i = 0; i < 3; ++i)
+            queued << m_manager->submitTask(tasks::add, i, 100);
+        QCOMPARE(m_manager->getPool()->stats().queued, qint64(3));
+
+        SubmitOptions now;
+        now.roomTimeout = std::chrono::milliseconds(0);
+        try {
+            m_manager->submitTask(tasks::add, 1, 1, now);
+            QFAIL("expected QueueFull");
+        } catch (const QueueFull &e) {
+            QCOMPARE(e.maxQueued(), 3);
+            QVERIFY2(QString::fromUtf8(e.what()).contains(QLatin1String("maximum of 3 tasks")),
+                     e.what());
+        }
+        SubmitOptions briefly;
+        briefly.roomTimeout = std::chrono::milliseconds(100);
+        try {
+            m_manager->submitTask(tasks::add, 1, 1, briefly);
+            QFAIL("expected QueueFull");
+        } catch (const QueueFull &e) {
+            QVERIFY2(QString::fromUtf8(e.what()).contains(QLatin1String("within 100 ms")), e.what());
+        }
+        QCOMPARE(m_manager->getPool()->stats().submitted, quint64(4)); // the two never counted
+
+        // Without a timeout it waits, on its own thread, until the worker makes room.
+        std::atomic<bool> submitted{false};
+        QFuture<int> waited;
+        std::thread waiter([&] {
+            waited = m_manager->submitTask(tasks::add, 40, 2);
+            submitted = true;
+        });
+        QTest::qWait(200); // a hang guard's worth is not needed: it must still be waiting
+        QVERIFY(!submitted);
+        QVERIFY(faultsupport::touchFile(gate));
+        waiter.join();
+        QVERIFY(submitted);
+        QCOMPARE(waited.result(), 42);
+        for (int i = 0; i < 3; ++i)
+            QCOMPARE(queued[i].result(), i + 100);
+        QCOMPARE(running.result(), 0);
+        QCOMPARE(m_manager->getPool()->stats().submitted, quint64(5));
+
+        // A stop wakes a submission that waits for room: it learns the pool is stopping.
+        QFile::remove(gate);
+        running = m_manager->submitTask(waitForFile, gate);
+        QTRY_COMPARE(m_manager->getPool()->stats().running, qint64(1));
+        for (int i = 0; i < 3; ++i)
+            m_manager->submitTask(tasks::add, i, 0);
+        QString refused;
+        std::thread blocked([&] {
+            try {
+                m_manager->submitTask(tasks::add, 0, 0);
+            } catch (const PoolNotRunning &e) {
+                refused = QString::fromUtf8(e.what());
+            }
+        });
+        QTRY_VERIFY(m_manager->getPool()->stats().queued == 3);
+        std::thread stopper([&] { m_manager->stop(); });
+        QVERIFY(faultsupport::touchFile(gate));
+        blocked.join(); // woken by the stop, whether it was waiting by then or came after
+        stopper.join();
+        QVERIFY2(!refused.isEmpty(), "the blocked submission was accepted by a stopping pool");
     }
 
     void stopWaitNonDaemonRunsEverything()

@@ -35,6 +35,11 @@ PoolNotRunning::PoolNotRunning(const QString &what)
 {
 }
 
+QueueFull::QueueFull(const QString &what, int maxQueued)
+    : std::runtime_error(utf8(what)), m_maxQueued(maxQueued)
+{
+}
+
 PoolAlreadyRunning::PoolAlreadyRunning(const QString &what)
     : std::runtime_error(utf8(what))
 {

@@ -146,8 +146,54 @@ void PoolCore::resize(int maxWorkers)
 
 // ---- any thread ----------------------------------------------------------------------------
 
+bool PoolCore::reserveRoom(qint64 timeoutMs)
+{
+    // The engine thread makes room: waiting there would wait for ever.
+    if (Engine::instance().isEngineThread())
+        timeoutMs = 0;
+    QMutexLocker locker(&m_mutex);
+    const auto room = [this] {
+        return !m_accepting || m_state == PoolState::Broken
+               || qsizetype(m_pending.size()) + m_reservedRoom < m_options.maxQueued;
+    };
+    if (!room()) {
+        ++m_roomWaiters;
+        bool found;
+        if (timeoutMs < 0) {
+            m_roomCondition.wait(m_mutex, room);
+            found = true;
+        } else {
+            found = m_roomCondition.wait_for(m_mutex, std::chrono::milliseconds(timeoutMs), room);
+        }
+        --m_roomWaiters;
+        if (!found)
+            throw QueueFull(QStringLiteral("the queue of %1 holds its maximum of %2 tasks "
+                                           "(PoolOptions::maxQueued)%3; wait for tasks to "
+                                           "finish, give SubmitOptions::roomTimeout to wait for "
+                                           "room, or allow a longer queue")
+                                .arg(m_label)
+                                .arg(m_options.maxQueued)
+                                .arg(timeoutMs > 0
+                                         ? QStringLiteral(" and none came within %1 ms").arg(timeoutMs)
+                                         : QString()),
+                            m_options.maxQueued);
+    }
+    if (!m_accepting || m_state == PoolState::Broken)
+        return false;
+    ++m_reservedRoom;
+    return true;
+}
+
+void PoolCore::roomChanged()
+{
+    if (m_roomWaiters > 0)
+        m_roomCondition.notify_all();
+}
+
 void PoolCore::enqueue(std::unique_ptr<WorkItem> item)
 {
+    // May throw QueueFull, before anything is counted.
+    const bool reserved = m_options.maxQueued > 0 && reserveRoom(item->roomTimeoutMs);
     std::vector<std::unique_ptr<WorkItem>> reclaimed; // freed last, after every lock
     QString broken;
     bool wake = false;
@@ -179,6 +225,8 @@ void PoolCore::enqueue(std::unique_ptr<WorkItem> item)
     {
         QMutexLocker locker(&m_mutex);
         reclaimed.swap(m_graveyard);
+        if (reserved)
+            --m_reservedRoom; // this task takes the place reserveRoom() held for it
         if (!m_accepting) {
             locker.unlock();
             QMutexLocker infoLocker(&m_infoMutex);
@@ -264,6 +312,7 @@ void PoolCore::requestStop(StopMode mode)
         m_accepting = false;
         m_stopRequested = true;
         m_stopMode = std::max(m_stopMode, mode);
+        roomChanged(); // waiting submissions learn that the pool no longer takes tasks
     }
     postToEngine([this] { applyStop(); });
 }
@@ -409,6 +458,8 @@ void PoolCore::dispatch()
             }
         }
         remaining = qsizetype(m_pending.size());
+        if (handedOut || !cancelled.empty())
+            roomChanged();
         // Every worker is full, the pool cannot grow, and some worker holds work: its next
         // answer runs dispatch() again, so submissions need not wake this thread until then.
         m_saturated = remaining > 0 && !canGrow
@@ -1143,6 +1194,7 @@ void PoolCore::becomeBroken(const QString &reason)
         m_state = PoolState::Broken;
         m_brokenReason = message;
         pending.swap(m_pending);
+        roomChanged();
     }
     {
         QMutexLocker locker(&m_infoMutex);
@@ -1171,6 +1223,7 @@ void PoolCore::applyStop()
         }
         if (mode >= StopMode::DropQueued)
             dropped.swap(m_pending);
+        roomChanged();
     }
     if (announce)
         Q_EMIT stateChanged(PoolState::Stopping);
@@ -1243,6 +1296,8 @@ void PoolCore::sweepCancelled()
                 ++it;
             }
         }
+        if (!cancelled.empty())
+            roomChanged();
         idle = m_pending.empty();
     }
     if (!cancelled.empty()) {

@@ -88,6 +88,7 @@ struct WorkItem
     QString taskName;
     QString taskType;
     qint64 timeoutMs = 0; //!< 0: no limit
+    qint64 roomTimeoutMs = -1; //!< how long to wait for room in a full queue; <0: no limit
     QByteArray frame; //!< the encoded Call (or MapCall) frame, built on the submitting thread
     QList<QByteArray> attachments; //!< its large byte arrays, sent beside it (shared, not copied)
     bool chunk = false; //!< a MapCall: answered by MapResult instead of Result
@@ -183,7 +184,8 @@ public:
     ~PoolCore() override;
 
     // ---- any thread ----
-    //! Queues \a item; throws PoolNotRunning once stopping. A broken pool fails it at once.
+    //! Queues \a item; throws PoolNotRunning once stopping, and QueueFull when the queue is
+    //! full for longer than the item may wait. A broken pool fails it at once.
     void enqueue(std::unique_ptr<WorkItem> item);
     void requestStop(StopMode mode);
     //! Makes the engine thread look at the queue (and start minWorkers) soon.
@@ -220,6 +222,14 @@ Q_SIGNALS:
 private:
     //! From any thread: runs \a call on the engine thread (see PostedCall).
     void postToEngine(std::function<void()> call);
+    //! With maxQueued: waits up to \a timeoutMs (<0: no limit) for room in m_pending and
+    //! reserves it for the task being submitted (enqueue() takes the reservation); throws
+    //! QueueFull when none came. False, at once, when the pool no longer accepts tasks (the
+    //! caller then reports why).
+    bool reserveRoom(qint64 timeoutMs);
+    //! Wakes submissions waiting for room (m_mutex held): call when m_pending shrank or the
+    //! pool stopped accepting.
+    void roomChanged();
 
     // ---- engine thread ----
     void dispatch();
@@ -287,6 +297,9 @@ private:
     // Shared with submitting threads, under m_mutex.
     mutable AdaptiveMutex m_mutex;
     std::condition_variable_any m_stoppedCondition;
+    std::condition_variable_any m_roomCondition; //!< maxQueued: room in m_pending
+    int m_reservedRoom = 0; //!< places in m_pending promised to submissions on their way
+    int m_roomWaiters = 0;
     std::deque<std::unique_ptr<WorkItem>> m_pending;
     PoolState m_state = PoolState::Running;
     bool m_accepting = true;

@@ -37,6 +37,8 @@ void PoolOptions::validate() const
         invalid("procpool: maxTasksPerWorker must not be negative (0 means no limit)");
     if (taskHistory < 0)
         invalid("procpool: taskHistory must not be negative");
+    if (maxQueued < 0)
+        invalid("procpool: maxQueued must not be negative (0 means no bound)");
     if (!startContext.program.isNull() && startContext.program.trimmed().isEmpty())
         invalid("procpool: startContext.program is blank; leave it empty (null) to start this "
                 "executable, or name a program");

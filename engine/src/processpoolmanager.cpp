@@ -322,6 +322,7 @@ quint64 ProcessPoolManager::enqueue(const QString &taskName, QByteArray &&frame,
     const std::chrono::milliseconds timeout =
         options.timeout.count() < 0 ? core->startOptions().taskTimeout : options.timeout;
     item->timeoutMs = timeout.count();
+    item->roomTimeoutMs = options.roomTimeout.count();
     item->chunk = chunk;
     detail::finishCallFrame(frame, chunk ? detail::FrameType::MapCall : detail::FrameType::Call,
                             id);
@@ -407,6 +408,8 @@ QString ProcessPoolManager::toString() const
                     .arg(o.processNamePrefix.isEmpty() ? QStringLiteral("none")
                                                        : u'\'' + o.processNamePrefix + u'\'')
                     .arg(m_core->workers().size());
+        if (o.maxQueued > 0)
+            text += QStringLiteral(" max_queued=%1").arg(o.maxQueued);
     }
     return text + u'>';
 }

@@ -142,7 +142,10 @@ bool Runner::start()
         pool.spec = spec;
         try {
             pool.manager = getOrCreateProcessManager(spec.namespaceId);
-            pool.manager->start(spec.options);
+            PoolOptions options = spec.options;
+            if (options.maxQueued == 0) // the window of tasks waiting in this process
+                options.maxQueued = std::max(8, 2 * options.maxWorkers);
+            pool.manager->start(options);
             pool.pool = pool.manager->getPool();
         } catch (const std::exception &e) {
             m_terminal.diagnostic(QStringLiteral("procpool: cannot start the pool of namespace "
@@ -217,8 +220,16 @@ void Runner::pump()
         namespaces.append(p.spec.namespaceId);
     while (m_takingWork && !m_finishing && qint64(m_open.size()) < m_maxOpen) {
         Job job;
+        if (m_held) {
+            // Refused by a full queue before: first in line once a task has finished.
+            job = *std::exchange(m_held, std::nullopt);
+            if (!submit(job))
+                return;
+            continue;
+        }
         if (nextFromCommandLine(&job)) {
-            submit(job);
+            if (!submit(job))
+                return; // the next finished task pumps again
             continue;
         }
         if (!m_reader) {
@@ -241,17 +252,34 @@ void Runner::pump()
                                 .arg(LineReader::maxLineLength / (1024 * 1024)));
         } else {
             QString error;
-            if (const auto parsed = parseJob(line, number, namespaces, &error))
-                submit(*parsed);
-            else if (!error.isEmpty())
+            if (const auto parsed = parseJob(line, number, namespaces, &error)) {
+                if (!submit(*parsed))
+                    return;
+            } else if (!error.isEmpty()) {
                 badLine(number, error);
+            }
         }
     }
     maybeFinish();
 }
 
-void Runner::submit(const Job &job)
+bool Runner::submit(const Job &job)
 {
+    Pool &target = m_pools[poolIndex(job.namespaceId)];
+    SubmitOptions options;
+    options.taskType = job.taskType;
+    options.roomTimeout = std::chrono::milliseconds(0); // never block the event loop
+    ProcessPoolManager::TrackedTask tracked;
+    std::optional<std::pair<QString, QString>> rejection; // message, error type
+    try {
+        tracked = target.manager->submitTracked(job.task, job.arguments, options);
+    } catch (const QueueFull &) {
+        m_held = job; // resubmitted when a task has finished
+        return false;
+    } catch (const std::exception &e) {
+        // Task-type protection (UnknownTaskError), or arguments the engine refused.
+        rejection.emplace(QString::fromUtf8(e.what()), errorType(e));
+    }
     Submission s;
     s.seq = m_nextSeq++;
     s.pool = poolIndex(job.namespaceId);
@@ -259,27 +287,22 @@ void Runner::submit(const Job &job)
     s.arguments = job.arguments;
     s.taskType = job.taskType;
     s.line = job.line;
-    Pool &pool = m_pools[s.pool];
-    ++pool.submitted;
+    ++target.submitted;
     const qint64 seq = s.seq;
-    try {
-        SubmitOptions options;
-        options.taskType = job.taskType;
-        const ProcessPoolManager::TrackedTask tracked =
-            pool.manager->submitTracked(job.task, job.arguments, options);
-        s.id = tracked.id;
-        s.watcher = new QFutureWatcher<QVariant>(this);
-        connect(s.watcher, &QFutureWatcherBase::finished, this, [this, seq] { onTaskFinished(seq); });
-        QFutureWatcher<QVariant> *watcher = s.watcher;
-        m_open.emplace(seq, std::move(s));
-        watcher->setFuture(tracked.future);
-    } catch (const std::exception &e) {
-        // Task-type protection (UnknownTaskError), or arguments the engine refused.
+    if (rejection) {
         s.outcome.state = Outcome::State::Rejected;
-        s.outcome.error = QString::fromUtf8(e.what());
-        s.outcome.errorType = errorType(e);
+        s.outcome.error = rejection->first;
+        s.outcome.errorType = rejection->second;
         complete(m_open.emplace(seq, std::move(s)).first->second);
+        return true;
     }
+    s.id = tracked.id;
+    s.watcher = new QFutureWatcher<QVariant>(this);
+    connect(s.watcher, &QFutureWatcherBase::finished, this, [this, seq] { onTaskFinished(seq); });
+    QFutureWatcher<QVariant> *watcher = s.watcher;
+    m_open.emplace(seq, std::move(s));
+    watcher->setFuture(tracked.future);
+    return true;
 }
 
 void Runner::onTaskFinished(qint64 seq)
@@ -575,6 +598,7 @@ void Runner::printRegistry()
                 {QStringLiteral("creator_pid"), creator.key()},
                 {QStringLiteral("state"), stateName(manager->state())},
                 {QStringLiteral("max_workers"), options.maxWorkers},
+                {QStringLiteral("max_queued"), options.maxQueued},
                 {QStringLiteral("task_type"),
                  options.taskType.isEmpty() ? QJsonValue() : QJsonValue(options.taskType)},
                 {QStringLiteral("daemon"), options.daemon},

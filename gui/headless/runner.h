@@ -15,6 +15,7 @@
 
 #include <deque>
 #include <map>
+#include <optional>
 
 namespace procpool::headless {
 
@@ -74,7 +75,9 @@ private:
 
     void pump();
     bool nextFromCommandLine(Job *job);
-    void submit(const Job &job);
+    //! False when the pool's queue is full (PoolOptions::maxQueued): the job is held in m_held
+    //! and submitted first once a task has finished.
+    bool submit(const Job &job);
     void onTaskFinished(qint64 seq);
     void complete(Submission &s);
     void report(const Submission &s);
@@ -99,6 +102,7 @@ private:
     std::map<qint64, Submission> m_open; //!< submitted and not yet reported, by seq
     qint64 m_nextSeq = 1;
     qint64 m_maxOpen = 0;
+    std::optional<Job> m_held; //!< refused by a full queue, submitted first when there is room
     // Where the command line's --submit expansion stands.
     int m_submitPool = 0;
     int m_submitIndex = 0;

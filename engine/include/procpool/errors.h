@@ -57,6 +57,18 @@ public:
     explicit PoolNotRunning(const QString &what);
 };
 
+//! A submission found the pool's queue full (PoolOptions::maxQueued) and no room came within
+//! its SubmitOptions::roomTimeout.
+class PROCPOOL_ENGINE_EXPORT QueueFull : public std::runtime_error
+{
+public:
+    QueueFull(const QString &what, int maxQueued);
+    int maxQueued() const { return m_maxQueued; }
+
+private:
+    int m_maxQueued;
+};
+
 //! start() on a manager whose pool is already running.
 class PROCPOOL_ENGINE_EXPORT PoolAlreadyRunning : public std::runtime_error
 {

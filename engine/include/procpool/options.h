@@ -95,6 +95,13 @@ struct PROCPOOL_ENGINE_EXPORT PoolOptions
     QString initializer;
     QVariantList initializerArguments;
 
+    //! Most tasks waiting in this process for a worker (queued, not yet handed to one); 0: no
+    //! bound. A submission that finds the queue full waits for room as long as
+    //! SubmitOptions::roomTimeout says, then throws QueueFull. Each chunk of a map() counts as
+    //! one task. A bound keeps a producer faster than the workers from filling memory (a
+    //! queued task costs about a kilobyte, its arguments aside).
+    int maxQueued = 0;
+
     //! Finished tasks whose TaskRecord is kept for monitors (ProcessPool::taskRecords());
     //! queued and running tasks are always kept. 0 keeps none (and costs nothing per task).
     int taskHistory = 10000;
@@ -118,6 +125,11 @@ struct PROCPOOL_ENGINE_EXPORT SubmitOptions
     QString taskType; //!< must equal the pool's task type when the pool has one
     //! Time limit of this task: negative = the pool's PoolOptions::taskTimeout; 0 = none.
     std::chrono::milliseconds timeout{-1};
+    //! With PoolOptions::maxQueued, how long the submission waits for room in a full queue
+    //! before it throws QueueFull: negative = as long as it takes, 0 = not at all. On procpool's
+    //! engine thread (in a continuation without a context) it never waits: the engine thread
+    //! is what makes room.
+    std::chrono::milliseconds roomTimeout{-1};
 };
 
 //! Options of ProcessPoolManager::map().
@@ -130,6 +142,8 @@ struct PROCPOOL_ENGINE_EXPORT MapOptions
     QString taskType; //!< must equal the pool's task type when the pool has one
     //! Time limit of one chunk: negative = the pool's PoolOptions::taskTimeout; 0 = none.
     std::chrono::milliseconds timeout{-1};
+    //! With PoolOptions::maxQueued: how long each chunk waits for room (see SubmitOptions).
+    std::chrono::milliseconds roomTimeout{-1};
 };
 
 //! A pool's life: Stopped → Running → Stopping → Stopped. Broken: workers cannot be started.

@@ -286,6 +286,7 @@ public:
         SubmitOptions submit;
         submit.taskType = options.taskType;
         submit.timeout = options.timeout;
+        submit.roomTimeout = options.roomTimeout;
         checkSubmission(submit);
         auto state = std::make_shared<detail::MapState<R>>(items.size());
         QFuture<R> future = state->future();
