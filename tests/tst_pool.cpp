@@ -5,12 +5,14 @@
 
 #include <procpool/procpool.h>
 
+#include "outputmeter_p.h"
 #include "tuning_p.h"
 
 #include <QtCore/QDir>
 #include <QtCore/QFile>
 #include <QtCore/QFileInfo>
 #include <QtCore/QFutureWatcher>
+#include <QtCore/QRegularExpression>
 #include <QtCore/QSet>
 #include <QtCore/QTemporaryDir>
 #include <QtCore/QThread>
@@ -19,6 +21,7 @@
 #include <atomic>
 #include <csignal>
 #include <thread>
+#include <sys/ioctl.h>
 #include <sys/types.h>
 #include <unistd.h>
 
@@ -41,6 +44,31 @@ const Task<int(QString)> waitForFile{"pool.waitForFile", [](const QString &path)
     for (int i = 0; i < 6000 && !QFileInfo::exists(path); ++i)
         QThread::msleep(10);
     return 0;
+}};
+
+// Writes \a lines numbered lines to stderr in large writes, then waits until the pool has read
+// them all (its end of the pipe holds nothing more), so that when its future finishes the pool
+// has seen every line.
+const Task<int(int)> floodStderr{"pool.floodStderr", [](int lines) {
+    QByteArray chunk;
+    for (int i = 0; i < lines; ++i) {
+        chunk += "flood line " + QByteArray::number(i) + " of many, as a chatty library would\n";
+        if (chunk.size() >= 1 << 20 || i + 1 == lines) {
+            for (qsizetype at = 0; at < chunk.size();) {
+                const ssize_t n = ::write(STDERR_FILENO, chunk.constData() + at, size_t(chunk.size() - at));
+                if (n <= 0)
+                    return -1;
+                at += n;
+            }
+            chunk.clear();
+        }
+    }
+    for (int unread = 1; unread > 0;) {
+        if (::ioctl(STDERR_FILENO, FIONREAD, &unread) != 0)
+            return -1;
+        QThread::msleep(1);
+    }
+    return lines;
 }};
 
 } // namespace
@@ -267,6 +295,45 @@ private Q_SLOTS:
         QVERIFY(pid > 0);
         for (const auto &entry : log.values())
             QCOMPARE(entry.first, pid);
+    }
+
+    // A worker that prints far faster than the thread receiving workerLog takes the lines (here
+    // that thread is blocked) makes the pool hold a bounded number of them; the rest are
+    // dropped, and a line says how many: none vanishes unaccounted for.
+    void outputFloodIsBoundedAndCounted()
+    {
+        constexpr int lines = 300000;
+        m_manager->start(1);
+        int received = 0;
+        qint64 dropped = 0;
+        QStringList markers;
+        QStringList others;
+        QObject receiver; // on this thread: each line is a queued event
+        static const QRegularExpression marker(
+            QStringLiteral("^procpool: (\\d+) lines of this worker's output were dropped"));
+        connect(m_manager, &ProcessPoolManager::workerLog, &receiver,
+                [&](qint64, const QString &line) {
+                    if (line.startsWith(QLatin1String("flood line ")))
+                        ++received;
+                    else if (const QRegularExpressionMatch m = marker.match(line); m.hasMatch()) {
+                        dropped += m.captured(1).toLongLong();
+                        markers << line;
+                    } else {
+                        others << line;
+                    }
+                });
+        // Blocks this thread, the manager's, until the worker's lines have all been read.
+        QCOMPARE(m_manager->submitTask(floodStderr, lines).result(), lines);
+        QTRY_COMPARE(received + dropped, qint64(lines));
+        QVERIFY2(received <= int(detail::OutputMeter::maxLines),
+                 qPrintable(QString::number(received)));
+        QVERIFY(dropped > 0);
+        QVERIFY2(markers.first().contains(QLatin1String("the receivers of workerLog fell behind")),
+                 qPrintable(markers.first()));
+        // Once the receiver keeps up again, lines flow again.
+        QCOMPARE(m_manager->submitTask(tasks::printBoth, QStringLiteral("after")).result(), 5);
+        QTRY_VERIFY(others.contains(QStringLiteral("out:after"))
+                    && others.contains(QStringLiteral("err:after")));
     }
 
     void workerNamesInProc()

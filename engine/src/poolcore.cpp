@@ -89,6 +89,9 @@ constexpr int cancelSweepIntervalMs = 100;
 //! Lines of a worker's stderr kept for crash reports.
 constexpr int stderrTailLines = 20;
 constexpr qsizetype maxLogLineBytes = 64 * 1024; //!< longer output lines are cut into pieces
+//! While output lines are being dropped, how often the pool looks whether the receivers have
+//! caught up, to say how many it dropped even if the worker prints nothing more.
+constexpr int outputRetryMs = 100;
 
 QString exitDescription(int exitCode, int sig)
 {
@@ -124,6 +127,17 @@ PoolCore::PoolCore(const PoolOptions &options, const QString &label)
     m_restartTimer = new QTimer(this);
     m_restartTimer->setSingleShot(true);
     connect(m_restartTimer, &QTimer::timeout, this, &PoolCore::dispatch);
+    m_outputTimer = new QTimer(this);
+    m_outputTimer->setInterval(outputRetryMs);
+    connect(m_outputTimer, &QTimer::timeout, this, [this] {
+        bool waiting = false;
+        for (const auto &w : m_workers) {
+            reportDroppedOutput(w.get(), false);
+            waiting = waiting || w->droppedLines > 0;
+        }
+        if (!waiting)
+            m_outputTimer->stop();
+    });
 }
 
 PoolCore::~PoolCore() = default;
@@ -943,10 +957,10 @@ void PoolCore::onStderr(WorkerProcess *w)
         if (line.endsWith('\r'))
             line.chop(1);
         const QString text = QString::fromUtf8(line);
-        w->stderrTail.append(text);
+        w->stderrTail.append(text); // a crash report quotes it, dropped or not
         if (w->stderrTail.size() > stderrTailLines)
             w->stderrTail.removeFirst();
-        Q_EMIT workerLog(w->pid, text);
+        emitOutput(w, text);
     };
     qsizetype start = 0;
     for (;;) {
@@ -962,6 +976,32 @@ void PoolCore::onStderr(WorkerProcess *w)
         start += maxLogLineBytes;
     }
     w->stderrPartial.remove(0, start);
+}
+
+void PoolCore::emitOutput(WorkerProcess *w, const QString &line)
+{
+    if (w->droppedLines > 0)
+        reportDroppedOutput(w, false);
+    if (w->droppedLines > 0 || m_outputMeter->full()) {
+        ++w->droppedLines;
+        if (!m_outputTimer->isActive())
+            m_outputTimer->start();
+        return;
+    }
+    Q_EMIT workerLog(w->pid, line);
+}
+
+void PoolCore::reportDroppedOutput(WorkerProcess *w, bool always)
+{
+    if (w->droppedLines == 0 || (!always && !m_outputMeter->hasRoom()))
+        return;
+    const quint64 dropped = std::exchange(w->droppedLines, 0);
+    Q_EMIT workerLog(w->pid, QStringLiteral("procpool: %1 lines of this worker's output were "
+                                            "dropped: the receivers of workerLog fell behind "
+                                            "(at most %2 lines or %3 MiB wait for them)")
+                                 .arg(dropped)
+                                 .arg(OutputMeter::maxLines)
+                                 .arg(OutputMeter::maxBytes / (1024 * 1024)));
 }
 
 void PoolCore::killWorker(WorkerProcess *w, WorkerProcess::KillKind kind, const QString &reason)
@@ -999,6 +1039,7 @@ void PoolCore::onFinished(WorkerProcess *w, int exitCode, QProcess::ExitStatus s
         w->stderrPartial.append('\n');
         onStderr(w);
     }
+    reportDroppedOutput(w, true);
     const int sig = status == QProcess::CrashExit ? exitCode : 0;
     const int code = status == QProcess::CrashExit ? -1 : exitCode;
     if (w->killKind == WorkerProcess::KillKind::None && !w->inFlight.empty()

@@ -13,6 +13,7 @@
 #include "attachments_p.h"
 #include "childprocess_p.h"
 #include "frame_p.h"
+#include "outputmeter_p.h"
 #include "tuning_p.h"
 
 #include <procpool/options.h>
@@ -155,6 +156,7 @@ struct WorkerProcess
     std::deque<std::unique_ptr<WorkItem>> inFlight; //!< front: running; rest: prefetched
     QStringList stderrTail;                          //!< last lines, for crash reports
     QByteArray stderrPartial;                        //!< an unterminated last line
+    quint64 droppedLines = 0; //!< output lines not emitted since the last marker (OutputMeter)
     QString killReason;                              //!< why we killed it, if we did
     enum class KillKind { None, Protocol, Stopped, Handshake, Timeout, Cancelled } killKind =
         KillKind::None;
@@ -204,6 +206,8 @@ public:
     PoolStats stats() const;
     //! True when the workers run this very program, whose task table is then authoritative.
     bool runsOwnProgram() const { return m_ownProgram; }
+    //! What the relay of workerLog counts and acknowledges (see outputmeter_p.h).
+    const std::shared_ptr<OutputMeter> &outputMeter() const { return m_outputMeter; }
     QList<TaskRecord> taskRecords(quint64 changedSince) const;
     std::optional<TaskRecord> taskRecord(quint64 id) const;
     //! SIGKILLs worker \a pid (from any thread) as a crash would; false if not ours.
@@ -251,6 +255,11 @@ private:
     void adoptHandoff(WorkerProcess *w);
     void adopted(WorkerProcess *w, qsizetype count, bool wasIdle);
     void onStderr(WorkerProcess *w);
+    //! Emits one line of \a w's output, or drops it while the receivers are behind.
+    void emitOutput(WorkerProcess *w, const QString &line);
+    //! Says how many lines of \a w's output were dropped, if any; \a always: even while the
+    //! receivers are still behind (the worker is leaving).
+    void reportDroppedOutput(WorkerProcess *w, bool always);
     void onStarted(WorkerProcess *w, qint64 pid);
     void onFinished(WorkerProcess *w, int exitCode, QProcess::ExitStatus status);
     void onStartFailed(WorkerProcess *w);
@@ -335,6 +344,8 @@ private:
     int m_consecutiveStartFailures = 0;
     int m_consecutiveStartKills = 0;
     QTimer *m_restartTimer = nullptr; //!< active: no worker starts until it fires
+    const std::shared_ptr<OutputMeter> m_outputMeter = std::make_shared<OutputMeter>();
+    QTimer *m_outputTimer = nullptr; //!< while lines were dropped: reports them once there is room
     QString m_lastStartFailure;
     // Automatic prefetch: measured service time per task name (calls and map chunks apart).
     QElapsedTimer m_clock;

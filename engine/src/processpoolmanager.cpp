@@ -189,9 +189,29 @@ void ProcessPoolManager::start(const PoolOptions &options)
                         Q_EMIT m->workerExited(pid, exitCode, signal, reason);
                     });
                 }, Qt::DirectConnection);
+        // Receivers on the manager's thread have caught up with the lines emitted before an
+        // event posted to it once that thread runs it (see outputmeter_p.h).
+        const std::weak_ptr<detail::OutputMeter> weakMeter = core->outputMeter();
+        core->outputMeter()->setPoster([relay, weakMeter](detail::OutputMeter::Mark mark) {
+            relay->deliver([&](ProcessPoolManager *m) {
+                QMetaObject::invokeMethod(
+                    m,
+                    [weakMeter, mark] {
+                        if (const auto meter = weakMeter.lock())
+                            meter->acknowledge(mark);
+                    },
+                    Qt::QueuedConnection);
+            });
+        });
         connect(source, &detail::PoolCore::workerLog, source,
-                [relay](qint64 pid, const QString &line) {
-                    relay->deliver([&](ProcessPoolManager *m) { Q_EMIT m->workerLog(pid, line); });
+                [relay, meter = core->outputMeter()](qint64 pid, const QString &line) {
+                    bool delivered = false;
+                    relay->deliver([&](ProcessPoolManager *m) {
+                        Q_EMIT m->workerLog(pid, line);
+                        delivered = true;
+                    });
+                    if (delivered)
+                        meter->emitted(line.size() * qsizetype(sizeof(QChar)));
                 }, Qt::DirectConnection);
         detail::Engine::instance().adopt(core);
         m_options = options;

@@ -365,7 +365,12 @@ Q_SIGNALS:
     void workerStarted(qint64 pid, const QString &name);
     //! \a exitCode is -1 when \a signal ended the worker; \a reason is a readable summary.
     void workerExited(qint64 pid, int exitCode, int signal, const QString &reason);
-    //! A line a worker printed to stdout or stderr.
+    //! A line a worker printed to stdout or stderr, or one of procpool's about a worker
+    //! (starting with "procpool: "). Emitted on procpool's engine thread. The lines a pool lets
+    //! wait for this manager's thread are bounded (10,000 lines or 8 MiB, counted until that
+    //! thread has run the events queued with them): beyond that a worker's lines are dropped,
+    //! and once the thread has caught up a line "procpool: N lines of this worker's output
+    //! were dropped" says how many. A crash report quotes the last lines all the same.
     void workerLog(qint64 pid, const QString &line);
 
 private:
