@@ -323,8 +323,11 @@ quint64 ProcessPoolManager::enqueue(const QString &taskName, QByteArray &&frame,
         options.timeout.count() < 0 ? core->startOptions().taskTimeout : options.timeout;
     item->timeoutMs = timeout.count();
     item->chunk = chunk;
+    // The worker learns the limit too: it has to enforce it itself should the pool die.
+    detail::CallOptions callOptions;
+    callOptions.timeoutMs = item->timeoutMs;
     detail::finishCallFrame(frame, chunk ? detail::FrameType::MapCall : detail::FrameType::Call,
-                            id);
+                            id, callOptions);
     item->frame = std::move(frame);
     qint64 size = item->frame.size() - 4;
     for (const QByteArray &bytes : attachments)

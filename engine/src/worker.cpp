@@ -146,8 +146,9 @@ void runCall(const detail::Frame &frame)
     const bool chunk = frame.type == detail::FrameType::MapCall;
     QString name;
     QCborArray arguments;
+    detail::CallOptions options;
     QString parseError;
-    if (!detail::parseCall(frame.body, &name, &arguments, &parseError)) {
+    if (!detail::parseCall(frame.body, &name, &arguments, &options, &parseError)) {
         sendError(frame.id, "protocol", QStringLiteral("procpool::ProtocolError"),
                   QStringLiteral("malformed %1 frame: %2")
                       .arg(QLatin1String(detail::frameTypeName(frame.type)), parseError));
