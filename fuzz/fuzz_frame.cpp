@@ -6,7 +6,8 @@
 //  * every frame returned respects the limit and re-encodes to exactly the bytes it came from
 //    (the bytes consumed equal the bytes appended minus the bytes still buffered);
 //  * an error is sticky: next() keeps returning Error;
-//  * parseBody() either accepts a body as exactly one CBOR item or explains why not;
+//  * parseBody() either accepts a body as exactly one CBOR item or explains why not, and
+//    parseCall() a Call's or MapCall's body as a call (whose time limit is never negative);
 //  * decodeAttachments() either yields attachments within the limit or explains why not, for
 //    inline attachments and for those that point into a real shared-memory ring, copied out
 //    or used in place; every array it yields ends in a zero byte, and one kept beyond the
@@ -79,6 +80,17 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             QString error;
             if (!procpool::detail::parseBody(frame.body, &value, &error))
                 check(!error.isEmpty());
+            if (frame.type == procpool::detail::FrameType::Call
+                || frame.type == procpool::detail::FrameType::MapCall) {
+                QString name;
+                QCborArray arguments;
+                procpool::detail::CallOptions options;
+                error.clear();
+                if (procpool::detail::parseCall(frame.body, &name, &arguments, &options, &error))
+                    check(options.timeoutMs >= 0);
+                else
+                    check(!error.isEmpty());
+            }
             if (frame.type == procpool::detail::FrameType::Attachments) {
                 QList<QByteArray> attachments;
                 error.clear();

@@ -19,6 +19,15 @@
 //   sigkill-daemon     like daemon, but then write DIR/helper.pid and block until killed.
 //   sigkill-nondaemon  non-daemon pool of 2; 4 tasks of 1 s; wait until 2 run, write
 //                      DIR/helper.pid and block until killed.
+//   sigkill-timelimit  non-daemon pool of 1; 1 task of 10 minutes with a time limit of 5 s;
+//                      wait until it runs, write DIR/helper.pid and block until killed.
+//   sigkill-prefetched non-daemon pool of 1 with prefetch 1; 2 tasks without time limit that
+//                      each wait for DIR/release after writing their pid file (and report
+//                      progress before they create their done file); wait until the
+//                      first runs and the second is handed to the same worker, write
+//                      DIR/helper.pid and block until killed.
+//
+// METHOD (after PREFIX) is "forkserver" (the default) or "exec": how the workers start.
 //
 // Exit codes: 0 done, 2 usage error, 3 something went wrong (printed on stderr), 4 start()
 // refused to run a pool without a QCoreApplication (noapp-nondaemon only).
@@ -27,6 +36,7 @@
 #include <QtCore/QCoreApplication>
 #include <QtCore/QDeadlineTimer>
 #include <QtCore/QDir>
+#include <QtCore/QFile>
 #include <QtCore/QFuture>
 #include <QtCore/QList>
 #include <QtCore/QRegularExpression>
@@ -62,6 +72,23 @@ const procpool::Task<int(QString, int, int)> announceSleepTouch{
         return index;
     }};
 
+// Like announceSleepTouch, but holds until the test creates DIR/release instead of sleeping,
+// and reports progress before it goes on.
+const procpool::Task<int(QString, int)> announceWaitTouch{
+    "announceWaitTouch", [](const QString &dir, int index) {
+        const QDir d(dir);
+        if (!writeFileAtomically(d.filePath(QStringLiteral("pid-%1").arg(index)),
+                                 QByteArray::number(qint64(::getpid()))))
+            throw std::runtime_error("cannot write the pid file");
+        while (!QFile::exists(d.filePath(QStringLiteral("release"))))
+            QThread::msleep(10);
+        procpool::reportProgress(1, 2, QStringLiteral("released"));
+        if (!writeFileAtomically(d.filePath(QStringLiteral("done-%1").arg(index)),
+                                 QByteArrayLiteral("done")))
+            throw std::runtime_error("cannot write the done file");
+        return index;
+    }};
+
 //! Number of pid-I files in \a dir (QSaveFile's temporary files do not count).
 qsizetype countPidFiles(const QString &dir)
 {
@@ -85,8 +112,13 @@ struct Mode
 {
     bool application = true;
     bool daemon = false;
+    int workers = 2;
+    int prefetch = procpool::PoolOptions::automaticPrefetch;
     int tasks = 6;
     int taskMs = 300;
+    std::chrono::milliseconds timeout{-1}; //!< SubmitOptions::timeout of each task
+    bool waitForRelease = false; //!< the tasks wait for DIR/release instead of sleeping
+    bool waitUntilAllHandedOut = false; //!< and the worker holds every task before going on
     qsizetype waitForRunning = 0; //!< tasks that must have started before going on
     bool blockUntilKilled = false;
     bool exitWithApplicationAlive = false; //!< std::exit() instead of returning from main()
@@ -124,6 +156,26 @@ std::optional<Mode> parseMode(const QByteArray &name)
         m.blockUntilKilled = true;
         return m;
     }
+    if (name == "sigkill-timelimit") {
+        m.workers = 1;
+        m.tasks = 1;
+        m.taskMs = 10 * 60 * 1000; // ends only through its time limit
+        m.timeout = std::chrono::seconds(5);
+        m.waitForRunning = 1;
+        m.blockUntilKilled = true;
+        return m;
+    }
+    if (name == "sigkill-prefetched") {
+        m.workers = 1;
+        m.prefetch = 1;
+        m.tasks = 2; // one running, one prefetched behind it in the same worker
+        m.timeout = std::chrono::milliseconds(0);
+        m.waitForRelease = true;
+        m.waitForRunning = 1;
+        m.waitUntilAllHandedOut = true;
+        m.blockUntilKilled = true;
+        return m;
+    }
     return std::nullopt;
 }
 
@@ -134,10 +186,12 @@ int main(int argc, char **argv)
     procpool::workerMain(argc, argv); // returns at once unless started as a pool worker
 
     const std::optional<Mode> mode = argc >= 3 ? parseMode(QByteArray(argv[1])) : std::nullopt;
-    if (!mode) {
+    const QByteArray method = argc >= 5 ? QByteArray(argv[4]) : QByteArrayLiteral("forkserver");
+    if (!mode || (method != "forkserver" && method != "exec")) {
         std::fprintf(stderr,
                      "usage: exit_helper nondaemon|noapp-nondaemon|second-app-nondaemon|exit-nondaemon|daemon|"
-                     "sigkill-daemon|sigkill-nondaemon DIR [PREFIX]\n");
+                     "sigkill-daemon|sigkill-nondaemon|sigkill-timelimit|sigkill-prefetched DIR "
+                     "[PREFIX [forkserver|exec]]\n");
         return 2;
     }
     const QString dir = QString::fromLocal8Bit(argv[2]);
@@ -161,8 +215,15 @@ int main(int argc, char **argv)
     try {
         procpool::ProcessPoolManager *manager =
             procpool::getOrCreateProcessManager(QStringLiteral("exit"));
+        procpool::PoolOptions options;
+        options.maxWorkers = mode->workers;
+        options.daemon = mode->daemon;
+        options.processNamePrefix = prefix;
+        options.prefetch = mode->prefetch;
+        options.startContext.method =
+            method == "exec" ? procpool::StartMethod::Exec : procpool::StartMethod::ForkServer;
         try {
-            manager->start(2, QString(), mode->daemon, prefix);
+            manager->start(options);
         } catch (const std::logic_error &e) {
             if (mode->application)
                 throw;
@@ -170,12 +231,31 @@ int main(int argc, char **argv)
             return 4;
         }
         QList<QFuture<int>> futures; // never waited for: the engine's exit handling is on trial
+        procpool::SubmitOptions submit;
+        submit.timeout = mode->timeout;
         for (int i = 0; i < mode->tasks; ++i)
-            futures.append(manager->submitTask(announceSleepTouch, dir, i, mode->taskMs));
+            futures.append(mode->waitForRelease
+                               ? manager->submitTask(announceWaitTouch, dir, i, submit)
+                               : manager->submitTask(announceSleepTouch, dir, i, mode->taskMs,
+                                                     submit));
 
         if (mode->waitForRunning > 0 && !waitForRunningTasks(dir, mode->waitForRunning)) {
             std::fprintf(stderr, "exit_helper: the tasks did not start\n");
             return 3;
+        }
+        if (mode->waitUntilAllHandedOut) {
+            // One worker: every task it was handed sits in its input behind the running one.
+            const QDeadlineTimer deadline(std::chrono::minutes(2));
+            for (;;) {
+                const procpool::PoolStats stats = manager->getPool()->stats();
+                if (stats.queued == 0 && stats.running == mode->tasks)
+                    break;
+                if (deadline.hasExpired()) {
+                    std::fprintf(stderr, "exit_helper: the tasks were not handed out\n");
+                    return 3;
+                }
+                QThread::msleep(10);
+            }
         }
         if (mode->blockUntilKilled) {
             if (!writeFileAtomically(QDir(dir).filePath(QStringLiteral("helper.pid")),

@@ -58,9 +58,11 @@ inline bool processAlive(qint64 pid)
 }
 
 //! Waits until \a pid has been seen asleep in nanosleep() or clock_nanosleep(); false if it
-//! ends first or the wait times out. A worker runs its tasks on its only thread, so for a
-//! worker given a task that sleeps, this tells that the task has started: the pool counts a
-//! task as running once it is written to the worker's pipe, before the worker has read it.
+//! ends first or the wait times out. A worker runs its tasks on its main thread, the one
+//! /proc/PID/syscall shows (its other thread waits in poll() for as long as its pool lives),
+//! so for a worker given a task that sleeps, this tells that the task has started: the pool
+//! counts a task as running once it is written to the worker's pipe, before the worker has
+//! read it.
 //! (Not a condition to poll with QTRY_VERIFY: a task that polls a gate is awake for a moment
 //! between sleeps, and QTRY_VERIFY checks its condition once more at the end.)
 inline bool waitUntilSleepingInTask(qint64 pid)

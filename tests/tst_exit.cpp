@@ -10,7 +10,12 @@
 //  * daemon workers never outlive the application — when it returns from main(), and when it is
 //    SIGKILLed (PR_SET_PDEATHSIG);
 //  * when a non-daemon pool's application is SIGKILLed, its workers finish the task they are
-//    running and then exit on their own.
+//    running and then exit on their own, start none of the tasks they had prefetched, and
+//    exit when a task runs past its time limit (which only the pool enforced before).
+//
+// The cases of a killed application make this process a child subreaper while they run: the
+// workers the application leaves behind become its children when their parent dies, so their
+// exit status tells how they ended (by themselves, or killed by the pool before it died).
 #include "testmain.h"
 
 #include <QtCore/QDir>
@@ -24,7 +29,10 @@
 #include <cerrno>
 #include <csignal>
 #include <memory>
+#include <optional>
+#include <sys/prctl.h>
 #include <sys/types.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 namespace {
@@ -57,6 +65,32 @@ QString processComm(qint64 pid)
     return QString::fromUtf8(readFile(QStringLiteral("/proc/%1/comm").arg(pid))).trimmed();
 }
 
+//! The parent pid of /proc/PID/stat; 0 when there is no such process.
+qint64 parentPid(qint64 pid)
+{
+    const QByteArray text = readFile(QStringLiteral("/proc/%1/stat").arg(pid));
+    const qsizetype close = text.lastIndexOf(')');
+    if (close < 0)
+        return 0;
+    return text.mid(close + 2).split(' ').value(1).toLongLong();
+}
+
+//! How a child of this process that has ended did end ("exit 0", "signal 9"); nullopt when
+//! it is no child of ours (another process reaped it) or has not ended yet.
+std::optional<QString> reapChild(qint64 pid)
+{
+    int status = 0;
+    pid_t got;
+    do {
+        got = ::waitpid(pid_t(pid), &status, WNOHANG);
+    } while (got < 0 && errno == EINTR);
+    if (got != pid_t(pid))
+        return std::nullopt;
+    if (WIFEXITED(status))
+        return QStringLiteral("exit %1").arg(WEXITSTATUS(status));
+    return QStringLiteral("signal %1").arg(WIFSIGNALED(status) ? WTERMSIG(status) : -1);
+}
+
 } // namespace
 
 class TestExit : public QObject
@@ -70,14 +104,16 @@ private:
     QString m_helperPath;
     std::unique_ptr<QTemporaryDir> m_dir;
     std::unique_ptr<QProcess> m_helper;
+    bool m_adopting = false; //!< this process is a child subreaper (killHelperWhileTasksRun())
 
     QString path(const QString &name) const { return m_dir->filePath(name); }
 
     void startHelper(const QString &mode,
-                     QProcess::ProcessChannelMode channels = QProcess::ForwardedChannels)
+                     QProcess::ProcessChannelMode channels = QProcess::ForwardedChannels,
+                     const QString &method = QStringLiteral("forkserver"))
     {
         m_helper->setProgram(m_helperPath);
-        m_helper->setArguments({mode, m_dir->path(), m_prefix});
+        m_helper->setArguments({mode, m_dir->path(), m_prefix, method});
         m_helper->setProcessChannelMode(channels); // by default its messages go to our log
         m_helper->start();
     }
@@ -94,6 +130,13 @@ private:
                 started.insert(m.captured(1).toInt(), readFile(path(name)).toLongLong());
         }
         return started;
+    }
+
+    //! Lets tasks that wait for DIR/release go on.
+    bool touchRelease() const
+    {
+        QFile f(path(QStringLiteral("release")));
+        return f.open(QIODevice::WriteOnly);
     }
 
     bool isDone(int index) const
@@ -178,6 +221,52 @@ private:
         return readFile(pidFile).toLongLong();
     }
 
+    static void addStartMethods()
+    {
+        QTest::addColumn<QString>("method");
+        QTest::newRow("fork server") << QStringLiteral("forkserver");
+        QTest::newRow("exec") << QStringLiteral("exec");
+    }
+
+    //! Runs the helper in a sigkill-* \a mode, its workers started by \a method, and SIGKILLs
+    //! it once its tasks run, this process being a child subreaper (see the top of the file):
+    //! the workers it leaves behind become our children. \a runningAtKill: the tasks that had
+    //! started by then.
+    void killHelperWhileTasksRun(const QString &mode, const QString &method,
+                                 QMap<int, qint64> *runningAtKill)
+    {
+        QCOMPARE(::prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0), 0);
+        m_adopting = true;
+        startHelper(mode, QProcess::ForwardedChannels, method);
+        const qint64 helperPid = waitForBlockingHelper();
+        QVERIFY(helperPid > 0);
+        *runningAtKill = startedTasks();
+        killHelper(helperPid);
+    }
+
+    //! Waits for \a pid, a worker the killed helper left behind, to end by itself and says how
+    //! it ended; empty (and a warning) when it did not end within the hang guard or was not
+    //! ours to reap: then it ended before its application died.
+    QString waitForOrphanedWorker(qint64 pid)
+    {
+        if (!QTest::qWaitFor([&] { return workerGone(pid); }, helperRunTimeoutMs)) {
+            qWarning("worker %lld still runs %d ms after its application was killed",
+                     static_cast<long long>(pid), helperRunTimeoutMs);
+            return QString();
+        }
+        // Gone: a zombie waiting for its parent, which is this process once the helper (and
+        // the fork server) have died, or it is already reaped by the pool that killed it.
+        std::optional<QString> how;
+        if (!QTest::qWaitFor([&] { return (how = reapChild(pid)).has_value(); },
+                             helperRunTimeoutMs)) {
+            qWarning("worker %lld ended, but not as a child of this process: it ended before "
+                     "its application was killed",
+                     static_cast<long long>(pid));
+            return QString();
+        }
+        return *how;
+    }
+
     void killHelper(qint64 helperPid)
     {
         QCOMPARE(helperPid, m_helper->processId());
@@ -213,6 +302,19 @@ private Q_SLOTS:
         for (qint64 pid : livingWorkersOfThisRun())
             ::kill(pid_t(pid), SIGKILL);
         QTRY_VERIFY_WITH_TIMEOUT(livingWorkersOfThisRun().isEmpty(), helperRunTimeoutMs);
+        if (m_adopting) {
+            // Workers adopted and not reaped by the test (it failed) are reaped here.
+            const QStringList entries = QDir(QStringLiteral("/proc")).entryList(QDir::Dirs);
+            for (const QString &entry : entries) {
+                bool ok = false;
+                const qint64 pid = entry.toLongLong(&ok);
+                if (ok && parentPid(pid) == qint64(::getpid())
+                    && processComm(pid).startsWith(m_prefix + u'-'))
+                    reapChild(pid);
+            }
+            ::prctl(PR_SET_CHILD_SUBREAPER, 0, 0, 0, 0);
+            m_adopting = false;
+        }
         m_dir.reset();
     }
 
@@ -326,6 +428,46 @@ private Q_SLOTS:
             QVERIFY2(isDone(it.key()),
                      qPrintable(QStringLiteral("task %1 was cut short").arg(it.key())));
         QCOMPARE(doneCount(), int(started.size()));
+    }
+
+    void workerOfKilledApplicationKeepsTheTimeLimit_data() { addStartMethods(); }
+
+    // (d) A task that would run for ten minutes, with a time limit of 5 s that the pool can no
+    // longer enforce once the application is SIGKILLed: the worker enforces it itself. It exits
+    // on its own (status 124, not killed by anyone), long before the task would have finished.
+    void workerOfKilledApplicationKeepsTheTimeLimit()
+    {
+        QFETCH(QString, method);
+        QMap<int, qint64> runningAtKill;
+        killHelperWhileTasksRun(QStringLiteral("sigkill-timelimit"), method, &runningAtKill);
+        if (QTest::currentTestFailed())
+            return;
+        QCOMPARE(runningAtKill.keys(), QList<int>{0});
+        QCOMPARE(waitForOrphanedWorker(runningAtKill.value(0)), QStringLiteral("exit 124"));
+        QVERIFY(!isDone(0));
+        QVERIFY(livingWorkersOfThisRun().isEmpty());
+    }
+
+    void workerOfKilledApplicationRunsNoPrefetchedTask_data() { addStartMethods(); }
+
+    // (d) The worker holds a running task without time limit and a second one prefetched
+    // behind it. Once the application is SIGKILLed the running task still finishes (it is let
+    // go only after the kill, and reports progress that nobody receives on its way), the worker
+    // exits by itself, and the second task never starts.
+    void workerOfKilledApplicationRunsNoPrefetchedTask()
+    {
+        QFETCH(QString, method);
+        QMap<int, qint64> runningAtKill;
+        killHelperWhileTasksRun(QStringLiteral("sigkill-prefetched"), method, &runningAtKill);
+        if (QTest::currentTestFailed())
+            return;
+        QCOMPARE(runningAtKill.keys(), QList<int>{0});
+        QVERIFY(touchRelease());
+        QCOMPARE(waitForOrphanedWorker(runningAtKill.value(0)), QStringLiteral("exit 0"));
+        QVERIFY2(isDone(0), "the running task was cut short");
+        // The worker is gone, so no pid file can appear any more: the second task never ran.
+        QCOMPARE(startedTasks().keys(), QList<int>{0});
+        QVERIFY(livingWorkersOfThisRun().isEmpty());
     }
 };
 

@@ -120,6 +120,61 @@ private slots:
         QCOMPARE(detail::encodeFrame(FrameType::Shutdown, 0).size(), detail::frameHeaderSize);
     }
 
+    // A call's options follow its arguments as a third element, only when it has any; the
+    // bytes are those of the example in docs/protocol.md, section 5.
+    void callOptionsFollowTheArguments()
+    {
+        detail::CallOptions limit;
+        limit.timeoutMs = 2000;
+        const QCborArray arguments{2, 3};
+        const QByteArray frame = detail::encodeCallFrame(FrameType::Call, 3, QStringLiteral("add"),
+                                                         arguments, limit);
+        QCOMPARE(frame.toHex(' '),
+                 QByteArray("1d 00 00 00 02 03 00 00 00 00 00 00 00 "
+                            "83 63 61 64 64 82 02 03 a1 67 74 69 6d 65 6f 75 74 19 07 d0"));
+        QString name, error;
+        QCborArray parsed;
+        detail::CallOptions options;
+        QVERIFY2(detail::parseCall(frame.mid(detail::frameHeaderSize), &name, &parsed, &options,
+                                   &error),
+                 qPrintable(error));
+        QCOMPARE(name, QStringLiteral("add"));
+        QCOMPARE(parsed, arguments);
+        QCOMPARE(options.timeoutMs, qint64(2000));
+
+        // Without a limit the body is the two elements it always was.
+        const QByteArray plain =
+            detail::encodeCallFrame(FrameType::Call, 3, QStringLiteral("add"), arguments);
+        QCOMPARE(quint8(plain.at(detail::frameHeaderSize)), quint8(0x82));
+        QVERIFY(detail::parseCall(plain.mid(detail::frameHeaderSize), &name, &parsed, &options,
+                                  &error));
+        QCOMPARE(options.timeoutMs, qint64(0));
+
+        // Qt's reader (a name beyond ASCII leaves the fast one) reads the same; unknown keys
+        // and a limit that is not a positive integer are ignored.
+        const QString accented = QStringLiteral("d\u00e9j\u00e0");
+        const QCborMap extra{{QStringLiteral("timeout"), 15}, {QStringLiteral("later"), true}};
+        QVERIFY(detail::parseCall(QCborArray{accented, arguments, extra}.toCborValue().toCbor(),
+                                  &name, &parsed, &options, &error));
+        QCOMPARE(name, accented);
+        QCOMPARE(options.timeoutMs, qint64(15));
+        for (const QCborValue &odd : {QCborValue(-5), QCborValue(QStringLiteral("soon"))}) {
+            const QCborMap map{{QStringLiteral("timeout"), odd}};
+            const QByteArray body =
+                QCborArray{QStringLiteral("add"), arguments, map}.toCborValue().toCbor();
+            QVERIFY(detail::parseCall(body, &name, &parsed, &options, &error));
+            QCOMPARE(options.timeoutMs, qint64(0));
+        }
+
+        // Anything else in the third place, or a fourth element, is a malformed call.
+        for (const QCborArray &bad : {QCborArray{QStringLiteral("add"), arguments, 2000},
+                                      QCborArray{QStringLiteral("add"), arguments, extra, extra}}) {
+            QVERIFY(!detail::parseCall(bad.toCborValue().toCbor(), &name, &parsed, &options,
+                                       &error));
+            QVERIFY2(error.contains(QLatin1String("{options}")), qPrintable(error));
+        }
+    }
+
     void decoderReassemblesFramesSplitAnywhere()
     {
         QByteArray stream;
@@ -318,11 +373,16 @@ private slots:
         ProcessPoolManager *m = getOrCreateProcessManager(QStringLiteral("protocol-python"));
         m->start(options);
         QCOMPARE(m->submitTask(tasks::add, 2, 3).result(), 5);
+        // A call with a time limit carries it as a third element, which the worker accepts.
+        SubmitOptions limited;
+        limited.timeout = std::chrono::minutes(5);
+        QCOMPARE(m->submitTask(tasks::add, 4, 5, limited).result(), 9);
         QList<int> items;
         for (int i = -50; i < 50; ++i)
             items.append(i);
         MapOptions chunks;
         chunks.chunkSize = 7;
+        chunks.timeout = std::chrono::minutes(5);
         const QList<int> squares = m->map(square, items, chunks).results();
         QCOMPARE(squares.size(), items.size());
         for (qsizetype i = 0; i < items.size(); ++i)

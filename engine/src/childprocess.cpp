@@ -1,9 +1,11 @@
 #include "childprocess_p.h"
 
+#include "descriptors_p.h"
 #include "forkserver_p.h"
 #include "frame_p.h"
 
 #include <algorithm>
+#include <array>
 #include <cerrno>
 #include <csignal>
 #include <cstring>
@@ -88,15 +90,18 @@ void ChildProcess::startExec()
     const bool daemon = m_setup.daemon;
     const pid_t parent = ::getpid();
     const int input = m_setup.input;
-    const int ring0 = m_setup.rings[0], ring1 = m_setup.rings[1];
-    p->setChildProcessModifier([daemon, parent, input, ring0, ring1] {
+    // Besides 0, 1 and 2, the worker inherits these and nothing else. The rings are
+    // close-on-exec everywhere else; this worker alone inherits them.
+    const std::array<int, 2> inherited{m_setup.rings[0], m_setup.rings[1]};
+    p->setChildProcessModifier([daemon, parent, input, inherited] {
         // Runs in the child between fork and exec: async-signal-safe calls only.
         if (input < 0 || ::dup2(input, STDIN_FILENO) < 0)
             ::_exit(126);
-        // The rings are close-on-exec everywhere else; this worker alone inherits them.
-        for (const int fd : {ring0, ring1})
-            if (fd >= 0)
-                ::fcntl(fd, F_SETFD, 0);
+        // Qt has made its dup2()s onto 0, 1 and 2 by now. Everything else is marked
+        // close-on-exec rather than closed: Qt's own pipe that reports a failed exec must work
+        // until the exec.
+        if (!inheritOnly(inherited.data(), int(inherited.size())))
+            ::_exit(126);
         ::setpgid(0, 0); // a terminal's Ctrl-C goes to the application, not to its workers
         if (daemon)
             ::prctl(PR_SET_PDEATHSIG, SIGKILL);
@@ -368,8 +373,11 @@ void ForkServer::start()
     m_process->setProcessChannelMode(QProcess::ForwardedErrorChannel);
     const pid_t parent = ::getpid();
     m_process->setChildProcessModifier([serverEnd, parent] {
-        // Between fork and exec: async-signal-safe calls only.
-        ::fcntl(serverEnd, F_SETFD, 0);
+        // Between fork and exec: async-signal-safe calls only. The server keeps its end of the
+        // socket and nothing of the application's: whatever it holds, its workers would too.
+        const int inherited[] = {serverEnd};
+        if (!inheritOnly(inherited, int(std::size(inherited))))
+            ::_exit(126);
         ::setpgid(0, 0);
         ::prctl(PR_SET_PDEATHSIG, SIGKILL); // it must never outlive the engine thread
         if (::getppid() != parent)

@@ -6,6 +6,7 @@
 // reports the wait status, since only a parent can learn it.
 #include "forkserver_p.h"
 
+#include "descriptors_p.h"
 #include "frame_p.h"
 
 #include <algorithm>
@@ -154,18 +155,12 @@ void runForkServer(int control)
 
         const pid_t pid = ::fork();
         if (pid == 0) {
-            // The new worker: the server's descriptors go, the pool's become 0, 1 and 2.
-            ::close(control);
-            for (const Child &c : children)
-                ::close(c.pidfd);
-            for (int k = 0; k < 3; ++k) {
-                if (::dup2(fds[k], k) < 0)
-                    std::_Exit(126);
-            }
-            for (int k = 0; k < 3; ++k) {
-                if (fds[k] > STDERR_FILENO)
-                    ::close(fds[k]);
-            }
+            // The new worker holds what the pool sent for it and nothing else: standard input,
+            // output and error become 0, 1 and 2, its rings 3 and 4, and every other
+            // descriptor goes (the control socket, the pidfds of the other workers, anything
+            // the server started with). No exec follows that would close them.
+            if (!keepOnly(fds, fdCount))
+                std::_Exit(126);
             ::setpgid(0, 0); // a terminal's Ctrl-C goes to the application, not to its workers
             if (request.status & forkSpawnDaemon) {
                 ::prctl(PR_SET_PDEATHSIG, SIGKILL);

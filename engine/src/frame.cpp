@@ -204,18 +204,29 @@ void appendCallArgument(QByteArray &frame, const QCborValue &argument)
     appendCbor(frame, argument);
 }
 
-void finishCallFrame(QByteArray &frame, FrameType type, quint64 id)
+void finishCallFrame(QByteArray &frame, FrameType type, quint64 id, const CallOptions &options)
 {
+    // Known only now (the pool's options apply where the caller left them open), so the options
+    // come last: the array beginCallFrame() opened with two elements gets a third.
+    const quint64 entries = options.timeoutMs > 0 ? 1 : 0;
+    if (entries > 0) {
+        frame[frameHeaderSize] = char(0x83);
+        appendHead(frame, 5, entries);
+        if (options.timeoutMs > 0) {
+            appendString(frame, 3, "timeout", 7);
+            appendHead(frame, 0, quint64(options.timeoutMs));
+        }
+    }
     finishHeader(frame, type, id);
 }
 
 QByteArray encodeCallFrame(FrameType type, quint64 id, const QString &taskName,
-                           const QCborArray &arguments)
+                           const QCborArray &arguments, const CallOptions &options)
 {
     QByteArray out = beginCallFrame(taskName, arguments.size());
     for (const QCborValue &argument : arguments)
         appendCbor(out, argument);
-    finishHeader(out, type, id);
+    finishCallFrame(out, type, id, options);
     return out;
 }
 
@@ -232,13 +243,14 @@ public:
     bool atEnd() const { return m_p == m_end; }
     const char *position() const { return m_p; }
 
-    //! The [name, arguments] array of a Call or MapCall, without a QCborValue for the name or
-    //! the outer array (building those cost a worker more than all the rest of a call).
-    bool readCall(QString *name, QCborArray *arguments)
+    //! The [name, arguments(, options)] array of a Call or MapCall, without a QCborValue for
+    //! the name or the outer array (building those cost a worker more than all the rest of a
+    //! call). \a options stays undefined when there are none.
+    bool readCall(QString *name, QCborArray *arguments, QCborValue *options)
     {
-        if (m_end - m_p < 2 || quint8(*m_p) != 0x82)
+        if (m_end - m_p < 2 || (quint8(*m_p) != 0x82 && quint8(*m_p) != 0x83))
             return false;
-        ++m_p;
+        const bool withOptions = quint8(*m_p++) == 0x83;
         const quint8 initial = quint8(*m_p++);
         quint64 n;
         if (initial >> 5 != 3 || !readArgument(initial & 0x1f, &n) || n > quint64(m_end - m_p))
@@ -252,7 +264,7 @@ public:
         if (!read(&value) || !value.isArray())
             return false;
         *arguments = value.toArray();
-        return true;
+        return !withOptions || (read(options) && options->isMap());
     }
 
     bool read(QCborValue *out, int depth = 0)
@@ -395,21 +407,32 @@ private:
 
 } // namespace
 
-bool parseCall(const QByteArray &body, QString *name, QCborArray *arguments, QString *error)
+bool parseCall(const QByteArray &body, QString *name, QCborArray *arguments,
+               CallOptions *options, QString *error)
 {
+    QCborValue extra;
     FastCborReader fast(body.constData(), body.constData() + body.size());
-    if (fast.readCall(name, arguments) && fast.atEnd())
-        return true;
-    QCborValue value;
-    if (!parseBody(body, &value, error))
-        return false;
-    const QCborArray call = value.toArray();
-    if (!value.isArray() || call.size() != 2 || !call.at(0).isString() || !call.at(1).isArray()) {
-        *error = QStringLiteral("expected [name, [arguments]]");
-        return false;
+    if (!fast.readCall(name, arguments, &extra) || !fast.atEnd()) {
+        QCborValue value;
+        if (!parseBody(body, &value, error))
+            return false;
+        const QCborArray call = value.toArray();
+        if (!value.isArray() || call.size() < 2 || call.size() > 3 || !call.at(0).isString()
+            || !call.at(1).isArray() || (call.size() == 3 && !call.at(2).isMap())) {
+            *error = QStringLiteral(
+                "expected [name, [arguments]] or [name, [arguments], {options}]");
+            return false;
+        }
+        *name = call.at(0).toString();
+        *arguments = call.at(1).toArray();
+        if (call.size() == 3)
+            extra = call.at(2);
     }
-    *name = call.at(0).toString();
-    *arguments = call.at(1).toArray();
+    *options = CallOptions();
+    if (extra.isMap()) {
+        const qint64 timeout = integerOr(extra.toMap().value(QStringLiteral("timeout")), 0);
+        options->timeoutMs = std::max<qint64>(timeout, 0);
+    }
     return true;
 }
 

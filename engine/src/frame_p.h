@@ -24,12 +24,14 @@ namespace procpool::detail {
 //! 3: Attachments (large byte arrays beside the CBOR body, inline or in shared memory).
 //! 4: shared payloads are blocks (16 bytes of room, the bytes, a zero byte), so that the
 //!    reader can use them where they lie.
-inline constexpr int protocolVersion = 4;
+//! 5: a Call or MapCall may carry a third element, a map of options: "timeout", the call's
+//!    time limit, which the worker enforces itself once its pool is gone.
+inline constexpr int protocolVersion = 5;
 inline constexpr qsizetype frameHeaderSize = 4 + 1 + 8;
 
 enum class FrameType : quint8 {
     Hello = 1,    //!< worker → pool, first frame: {protocol, pid, name, tasks}
-    Call = 2,     //!< pool → worker: [task name, [arguments...]]
+    Call = 2,     //!< pool → worker: [task name, [arguments...](, {options})]
     Result = 3,   //!< worker → pool: the encoded result
     Error = 4,    //!< worker → pool: {kind, type, message}
     Progress = 5, //!< worker → pool: [value, maximum, text]
@@ -56,15 +58,28 @@ PROCPOOL_ENGINE_EXPORT QByteArray encodeFrame(FrameType type, quint64 id,
                                               const QByteArray &body = QByteArray());
 //! Encodes \a body as CBOR straight after the frame header: no second copy of the body.
 PROCPOOL_ENGINE_EXPORT QByteArray encodeFrame(FrameType type, quint64 id, const QCborValue &body);
-//! Writes the header of a frame from beginCallFrame() (processpoolmanager.h).
-PROCPOOL_ENGINE_EXPORT void finishCallFrame(QByteArray &frame, FrameType type, quint64 id);
-//! A Call or MapCall frame: [taskName, arguments], without building that array first.
+//! What a Call or MapCall asks for besides its task and arguments: the optional third element
+//! of its body, a map.
+struct CallOptions
+{
+    qint64 timeoutMs = 0; //!< "timeout": the call's time limit (0: none)
+};
+
+//! Writes the header of a frame from beginCallFrame() (processpoolmanager.h), and the call's
+//! options after its arguments (when it has any).
+PROCPOOL_ENGINE_EXPORT void finishCallFrame(QByteArray &frame, FrameType type, quint64 id,
+                                            const CallOptions &options = {});
+//! A Call or MapCall frame: [taskName, arguments(, options)], without building that array
+//! first.
 PROCPOOL_ENGINE_EXPORT QByteArray encodeCallFrame(FrameType type, quint64 id,
                                                   const QString &taskName,
-                                                  const QCborArray &arguments);
-//! Parses the body of a Call or MapCall: [name, [arguments]]; false (and why) when it is not.
+                                                  const QCborArray &arguments,
+                                                  const CallOptions &options = {});
+//! Parses the body of a Call or MapCall: [name, [arguments]] or [name, [arguments], {options}];
+//! false (and why) when it is neither. Options it does not know are ignored.
 PROCPOOL_ENGINE_EXPORT bool parseCall(const QByteArray &body, QString *name,
-                                      QCborArray *arguments, QString *error);
+                                      QCborArray *arguments, CallOptions *options,
+                                      QString *error);
 //! \a value as an integer, or \a fallback when it holds anything else. Unlike
 //! QCborValue::toInteger(), never converts a double (undefined beyond qint64's range): for
 //! values a peer sent.

@@ -344,8 +344,11 @@ quint64 ProcessPoolManager::enqueue(const QString &taskName, QByteArray &&frame,
     item->timeoutMs = timeout.count();
     item->roomTimeoutMs = options.roomTimeout.count();
     item->chunk = chunk;
+    // The worker learns the limit too: it has to enforce it itself should the pool die.
+    detail::CallOptions callOptions;
+    callOptions.timeoutMs = item->timeoutMs;
     detail::finishCallFrame(frame, chunk ? detail::FrameType::MapCall : detail::FrameType::Call,
-                            id);
+                            id, callOptions);
     item->frame = std::move(frame);
     qint64 size = item->frame.size() - 4;
     for (const QByteArray &bytes : attachments)
