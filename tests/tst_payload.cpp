@@ -474,7 +474,7 @@ private slots:
         PoolOptions options;
         options.maxWorkers = 1;
         start(options);
-        QList<QByteArray> kept;
+        QList<QByteArray> keptResults;
         for (int round = 0; round < 8; ++round) {
             const QByteArray data = pattern((3 << 20) + round, 30 + round);
             const QByteArray back = m_manager->submitTask(echo, data).result();
@@ -483,10 +483,10 @@ private slots:
             QVERIFY2(!where.contains(QLatin1String("procpool-ring")), qPrintable(where));
             QCOMPARE(back.constData()[back.size()], '\0');
             if (round % 2)
-                kept.append(back); // a caller that keeps every other result
+                keptResults.append(back); // a caller that keeps every other result
         }
-        for (int i = 0; i < kept.size(); ++i)
-            QCOMPARE(kept.at(i), pattern((3 << 20) + 2 * i + 1, 31 + 2 * i));
+        for (int i = 0; i < keptResults.size(); ++i)
+            QCOMPARE(keptResults.at(i), pattern((3 << 20) + 2 * i + 1, 31 + 2 * i));
     }
 
     // A worker can write every byte of both its rings, grow them, punch holes in them and try
@@ -552,6 +552,7 @@ private slots:
             QVERIFY2(held.at(i) == inputs.at(i), qPrintable(QString::number(i)));
         m_manager->stop();
         QVERIFY(removeProcessManager(QStringLiteral("payload")));
+        m_manager = nullptr; // deleted with its namespace
         for (int i = 0; i < held.size(); ++i) // past its pool too
             QVERIFY2(held.at(i) == inputs.at(i), qPrintable(QString::number(i)));
     }
