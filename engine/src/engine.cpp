@@ -106,7 +106,7 @@ void Engine::shutdown(ShutdownReason reason)
         return;
     }
     for (const auto &core : cores)
-        core->requestStop(core->startOptions().daemon ? StopMode::Kill : StopMode::Drain);
+        core->requestStop(core->fixedOptions().daemon ? StopMode::Kill : StopMode::Drain);
     for (const auto &core : cores)
         core->waitStopped();
     {

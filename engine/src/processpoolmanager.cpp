@@ -1,6 +1,7 @@
 #include <procpool/processpoolmanager.h>
 
 #include "engine_p.h"
+#include "postedcall_p.h"
 #include "poolcore_p.h"
 #include "tasktable_p.h"
 
@@ -24,7 +25,25 @@ ResultSink::~ResultSink() = default;
 class ManagerRelay
 {
 public:
-    explicit ManagerRelay(ProcessPoolManager *manager) : m_manager(manager) {}
+    //! A child of the manager (so on its thread, and gone with it) that runs posted calls.
+    class Mailbox : public QObject
+    {
+    public:
+        using QObject::QObject;
+        bool event(QEvent *e) override { return runPostedCall(e) || QObject::event(e); }
+    };
+
+    explicit ManagerRelay(ProcessPoolManager *manager)
+        : m_manager(manager), m_mailbox(new Mailbox(manager))
+    {
+    }
+
+    //! Runs \a call on the manager's thread, after the events queued there; only while the
+    //! manager exists.
+    void post(std::function<void()> call)
+    {
+        deliver([&](ProcessPoolManager *) { postCall(m_mailbox, std::move(call)); });
+    }
 
     template <typename Emit>
     void deliver(Emit &&emit)
@@ -46,6 +65,7 @@ public:
 
 private:
     std::atomic<ProcessPoolManager *> m_manager;
+    Mailbox *const m_mailbox; //!< the manager's child: used only while the manager exists
     std::atomic<int> m_running{0};
 };
 
@@ -61,9 +81,13 @@ public:
         m_promise.start();
     }
     QFuture<QVariant> future() { return m_promise.future(); }
-    void deliver(const QCborValue &result) override
+    void decode(const QCborValue &result) override
     {
-        m_promise.addResult(m_entry ? m_entry->resultToVariant(result) : decodeVariant(result));
+        m_value = m_entry ? m_entry->resultToVariant(result) : decodeVariant(result);
+    }
+    void complete() override
+    {
+        m_promise.addResult(std::move(m_value));
         m_promise.finish();
     }
     void fail(const QException &error) override
@@ -83,6 +107,7 @@ public:
 private:
     std::shared_ptr<const TaskEntry> m_entry;
     QPromise<QVariant> m_promise;
+    QVariant m_value;
 };
 
 } // namespace
@@ -103,13 +128,8 @@ ProcessPoolManager::ProcessPoolManager(QObject *parent)
 
 ProcessPoolManager::~ProcessPoolManager()
 {
-    bool daemon;
-    {
-        QMutexLocker locker(&m_mutex);
-        daemon = m_options.daemon;
-    }
     // The guarantee of non-daemon pools holds even when their manager goes away.
-    stop(!daemon);
+    stop(!options().daemon);
     ManagerRegistry::instance()->untrack(this);
     m_relay->detach(); // a pool that still drains may be emitting right now
 }
@@ -193,14 +213,9 @@ void ProcessPoolManager::start(const PoolOptions &options)
         // event posted to it once that thread runs it (see outputmeter_p.h).
         const std::weak_ptr<detail::OutputMeter> weakMeter = core->outputMeter();
         core->outputMeter()->setPoster([relay, weakMeter](detail::OutputMeter::Mark mark) {
-            relay->deliver([&](ProcessPoolManager *m) {
-                QMetaObject::invokeMethod(
-                    m,
-                    [weakMeter, mark] {
-                        if (const auto meter = weakMeter.lock())
-                            meter->acknowledge(mark);
-                    },
-                    Qt::QueuedConnection);
+            relay->post([weakMeter, mark] {
+                if (const auto meter = weakMeter.lock())
+                    meter->acknowledge(mark);
             });
         });
         connect(source, &detail::PoolCore::workerLog, source,
@@ -214,7 +229,6 @@ void ProcessPoolManager::start(const PoolOptions &options)
                         meter->emitted(line.size() * qsizetype(sizeof(QChar)));
                 }, Qt::DirectConnection);
         detail::Engine::instance().adopt(core);
-        m_options = options;
         m_core = core;
         m_pool.reset(new ProcessPool(core));
     }
@@ -231,10 +245,12 @@ void ProcessPoolManager::stop(bool wait)
         QMutexLocker locker(&m_mutex);
         core = std::move(m_core);
         pool = std::move(m_pool);
+        if (core)
+            m_lastOptions = core->options(); // as resized
     }
     if (!core)
         return;
-    const bool daemon = core->startOptions().daemon;
+    const bool daemon = core->fixedOptions().daemon;
     core->requestStop(!daemon ? detail::StopMode::Drain
                               : (wait ? detail::StopMode::DropQueued : detail::StopMode::Kill));
     if (!wait)
@@ -252,11 +268,7 @@ void ProcessPoolManager::resize(int maxWorkers)
 {
     if (maxWorkers < 1)
         throw std::invalid_argument("procpool: resize() needs maxWorkers of at least 1");
-    const auto core = runningCore();
-    core->resize(maxWorkers);
-    QMutexLocker locker(&m_mutex);
-    m_options.maxWorkers = maxWorkers;
-    m_options.minWorkers = std::min(m_options.minWorkers, maxWorkers);
+    runningCore()->resize(maxWorkers);
 }
 
 void ProcessPoolManager::terminate()
@@ -267,6 +279,8 @@ void ProcessPoolManager::terminate()
         QMutexLocker locker(&m_mutex);
         core = std::move(m_core);
         pool = std::move(m_pool);
+        if (core)
+            m_lastOptions = core->options();
     }
     if (!core)
         return;
@@ -317,13 +331,13 @@ QString ProcessPoolManager::namespaceId() const
 PoolOptions ProcessPoolManager::options() const
 {
     QMutexLocker locker(&m_mutex);
-    return m_options;
+    return m_core ? m_core->options() : m_lastOptions;
 }
 
 void ProcessPoolManager::checkSubmission(const SubmitOptions &options) const
 {
     const auto core = runningCore();
-    const QString &required = core->startOptions().taskType;
+    const QString &required = core->fixedOptions().taskType;
     if (!required.isEmpty() && options.taskType != required)
         throw UnknownTaskError(options.taskType, required);
 }
@@ -340,7 +354,7 @@ quint64 ProcessPoolManager::enqueue(const QString &taskName, QByteArray &&frame,
     item->taskName = taskName;
     item->taskType = options.taskType;
     const std::chrono::milliseconds timeout =
-        options.timeout.count() < 0 ? core->startOptions().taskTimeout : options.timeout;
+        options.timeout.count() < 0 ? core->fixedOptions().taskTimeout : options.timeout;
     item->timeoutMs = timeout.count();
     item->roomTimeoutMs = options.roomTimeout.count();
     item->chunk = chunk;
@@ -353,12 +367,12 @@ quint64 ProcessPoolManager::enqueue(const QString &taskName, QByteArray &&frame,
     qint64 size = item->frame.size() - 4;
     for (const QByteArray &bytes : attachments)
         size += bytes.size();
-    if (size > core->startOptions().maxFrameSize)
+    if (size > core->fixedOptions().maxFrameSize)
         throw CodecError(QStringLiteral("the call of task '%1' is %2 bytes, over the frame limit "
                                         "of %3 bytes (PoolOptions::maxFrameSize)")
                              .arg(taskName)
                              .arg(size)
-                             .arg(core->startOptions().maxFrameSize));
+                             .arg(core->fixedOptions().maxFrameSize));
     item->attachments = std::move(attachments);
     item->sink = std::move(sink);
     core->enqueue(std::move(item));

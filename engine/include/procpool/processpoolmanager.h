@@ -23,6 +23,7 @@
 
 #include <algorithm>
 #include <memory>
+#include <optional>
 #include <tuple>
 #include <utility>
 
@@ -51,7 +52,12 @@ class PROCPOOL_ENGINE_EXPORT ResultSink
 {
 public:
     virtual ~ResultSink();
-    virtual void deliver(const QCborValue &result) = 0; // may throw CodecError
+    //! Decodes \a result and keeps it for complete(); throws CodecError when it cannot. Apart
+    //! from complete(), so that the engine counts a task once, as what it turned out to be,
+    //! before its future finishes.
+    virtual void decode(const QCborValue &result) = 0;
+    //! Finishes the future with what decode() kept.
+    virtual void complete() = 0;
     virtual void fail(const QException &error) = 0;
     virtual void progress(int value, int maximum, const QString &text) = 0;
     virtual bool isCanceled() const = 0;
@@ -69,10 +75,15 @@ class PromiseSink final : public ResultSink
 public:
     PromiseSink() { m_promise.start(); }
     QFuture<R> future() { return m_promise.future(); }
-    void deliver(const QCborValue &result) override
+    void decode(const QCborValue &result) override
     {
         if constexpr (!std::is_void_v<R>)
-            m_promise.addResult(Codec<R>::decode(result));
+            m_value.emplace(Codec<R>::decode(result));
+    }
+    void complete() override
+    {
+        if constexpr (!std::is_void_v<R>)
+            m_promise.addResult(std::move(*m_value));
         m_promise.finish();
     }
     void fail(const QException &error) override
@@ -90,7 +101,11 @@ public:
     void requestCancel() override { m_promise.future().cancel(); }
 
 private:
+    struct Nothing
+    {
+    };
     QPromise<R> m_promise;
+    std::optional<std::conditional_t<std::is_void_v<R>, Nothing, R>> m_value;
 };
 
 //! The one future of a map(): chunks report into it at their items' indexes, in any order.
@@ -169,20 +184,23 @@ public:
         : m_state(std::move(state)), m_begin(begin), m_count(count)
     {
     }
-    void deliver(const QCborValue &result) override
+    void decode(const QCborValue &result) override
     {
         if (!result.isArray() || result.toArray().size() != m_count)
             throw CodecError(QStringLiteral("expected an array of %1 results").arg(m_count));
-        if constexpr (std::is_void_v<R>) {
-            m_state->deliver(m_begin, m_count, nullptr);
-        } else {
+        if constexpr (!std::is_void_v<R>) {
             const QCborArray array = result.toArray();
-            QList<R> values;
-            values.reserve(m_count);
+            m_values.reserve(m_count);
             for (const QCborValue &value : array)
-                values.append(Codec<R>::decode(value));
-            m_state->deliver(m_begin, m_count, &values);
+                m_values.append(Codec<R>::decode(value));
         }
+    }
+    void complete() override
+    {
+        if constexpr (std::is_void_v<R>)
+            m_state->deliver(m_begin, m_count, nullptr);
+        else
+            m_state->deliver(m_begin, m_count, &m_values);
     }
     void fail(const QException &error) override { m_state->fail(error); }
     void progress(int, int, const QString &) override {} // a map's progress counts items
@@ -195,6 +213,7 @@ private:
     std::shared_ptr<MapState<R>> m_state;
     qsizetype m_begin;
     qsizetype m_count;
+    QList<std::conditional_t<std::is_void_v<R>, int, R>> m_values; //!< decoded, not yet reported
 };
 
 template <typename T>
@@ -411,7 +430,7 @@ private:
     mutable QMutex m_mutex;
     const qint64 m_creatorPid;
     QString m_namespaceId;
-    PoolOptions m_options;
+    PoolOptions m_lastOptions; //!< of the last pool, while none runs (the pool's own otherwise)
     std::shared_ptr<detail::PoolCore> m_core;
     std::unique_ptr<ProcessPool> m_pool;
     //! Carries the engine thread's signals of its pools here (see ~ProcessPoolManager()).

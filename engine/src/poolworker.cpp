@@ -1,0 +1,97 @@
+#include "poolworker_p.h"
+
+#include <algorithm>
+#include <limits>
+
+namespace procpool::detail {
+
+namespace {
+//! How long a worker stays idle before its shared-memory rings give their pages back: they
+//! keep them while it is busy, so that the next large payload does not fault them in again.
+constexpr int ringTrimDelayMs = 2000;
+} // namespace
+
+PoolWorker::PoolWorker(int workerIndex, const QString &workerName, qint64 maxFrameSize,
+                       QObject *parent)
+    : QObject(parent), index(workerIndex), name(workerName), decoder(maxFrameSize)
+{
+    for (QTimer *timer : {&m_handshake, &m_task, &m_idle, &m_trim})
+        timer->setSingleShot(true);
+    m_trim.setInterval(ringTrimDelayMs);
+    connect(&m_handshake, &QTimer::timeout, this, &PoolWorker::handshakeExpired);
+    connect(&m_task, &QTimer::timeout, this, [this] {
+        if (!inFlight.empty())
+            Q_EMIT taskExpired();
+    });
+    connect(&m_idle, &QTimer::timeout, this, &PoolWorker::idleExpired);
+    connect(&m_trim, &QTimer::timeout, this, &PoolWorker::trimDue);
+}
+
+PoolWorker::~PoolWorker()
+{
+    input.close(); // its notifier before the process it belongs to
+}
+
+void PoolWorker::startHandshakeTimer(std::chrono::milliseconds limit)
+{
+    m_handshake.start(limit);
+}
+
+void PoolWorker::frontChanged(std::chrono::milliseconds idleTimeout)
+{
+    m_task.stop();
+    if (toWorker && ringsUsed) {
+        if (inFlight.empty())
+            m_trim.start();
+        else
+            m_trim.stop();
+    }
+    if (inFlight.empty()) {
+        if (idleTimeout.count() > 0 && isReady())
+            m_idle.start(idleTimeout);
+        return;
+    }
+    m_idle.stop();
+    if (const qint64 limit = inFlight.front()->timeoutMs; limit > 0)
+        m_task.start(int(std::min<qint64>(limit, std::numeric_limits<int>::max())));
+}
+
+void PoolWorker::stopTimers()
+{
+    for (QTimer *timer : {&m_handshake, &m_task, &m_idle, &m_trim})
+        timer->stop();
+}
+
+QString PoolWorker::keepLine(QByteArray line)
+{
+    if (line.endsWith('\r'))
+        line.chop(1);
+    QString text = QString::fromUtf8(line);
+    stderrTail.append(text); // a crash report quotes it, emitted or not
+    if (stderrTail.size() > tailLines)
+        stderrTail.removeFirst();
+    return text;
+}
+
+QStringList PoolWorker::takeOutputLines(const QByteArray &arrived)
+{
+    m_partial += arrived;
+    QStringList lines;
+    qsizetype start = 0;
+    for (qsizetype nl; (nl = m_partial.indexOf('\n', start)) >= 0; start = nl + 1)
+        lines.append(keepLine(m_partial.mid(start, nl - start)));
+    // Output that never ends its line must not grow the buffer without bound: cut it.
+    for (; m_partial.size() - start >= maxLineBytes; start += maxLineBytes)
+        lines.append(keepLine(m_partial.mid(start, maxLineBytes)));
+    m_partial.remove(0, start);
+    return lines;
+}
+
+QStringList PoolWorker::takeLastOutputLine()
+{
+    if (m_partial.isEmpty())
+        return {};
+    return {keepLine(std::exchange(m_partial, QByteArray()))};
+}
+
+} // namespace procpool::detail

@@ -1,0 +1,129 @@
+// procpool — PoolWorker: the pool's record of one worker process (engine thread only).
+//
+// What the pool knows of the worker and holds for it: its process (ChildProcess), its input
+// (WorkerInput), the frames it sent (FrameDecoder), its shared-memory rings, the tasks it holds
+// (inFlight: the front runs, the rest are prefetched), the tail of its output for crash reports,
+// its place in its life (starting, ready, retiring, killed), and its timers: the handshake,
+// the running task's time limit, idleness, and the rings' trim. The timers only report
+// (signals); what follows is PoolCore's decision.
+#pragma once
+
+#include "attachments_p.h"
+#include "childprocess_p.h"
+#include "frame_p.h"
+#include "workerinput_p.h"
+#include "workitem_p.h"
+
+#include <procpool/options.h>
+
+#include <QtCore/QObject>
+#include <QtCore/QStringList>
+#include <QtCore/QTimer>
+
+#include <atomic>
+#include <chrono>
+#include <deque>
+#include <memory>
+#include <vector>
+
+namespace procpool::detail {
+
+class PoolWorker : public QObject
+{
+    Q_OBJECT
+public:
+    //! Why the pool killed it, if it did.
+    enum class KillKind { None, Protocol, Stopped, Handshake, Timeout, Cancelled };
+
+    PoolWorker(int index, const QString &name, qint64 maxFrameSize, QObject *parent = nullptr);
+    ~PoolWorker() override;
+
+    // ---- where it is in its life ----
+    //! Takes tasks: said hello, initialised, not leaving, not killed.
+    bool isReady() const
+    {
+        return helloReceived && !initializing && !shutdownSent && !retiring && !exited
+               && killKind == KillKind::None;
+    }
+    //! Counts against maxWorkers: alive and not on its way out (its replacement may start).
+    bool isActive() const { return !retiring && !exited && killKind == KillKind::None; }
+    //! Active, but not ready yet (handshake or initializer).
+    bool isStarting() const
+    {
+        return (!helloReceived || initializing) && !exited && killKind == KillKind::None;
+    }
+    //! Alive and holding tasks.
+    bool isBusy() const { return !inFlight.empty() && !exited && killKind == KillKind::None; }
+
+    // ---- timers ----
+    void startHandshakeTimer(std::chrono::milliseconds limit);
+    void stopHandshakeTimer() { m_handshake.stop(); }
+    //! Its front task changed: its time limit runs from now; the idle timer (\a idleTimeout,
+    //! 0: none) and the rings' trim run while it holds nothing.
+    void frontChanged(std::chrono::milliseconds idleTimeout);
+    void stopTimers();
+    //! Asks for the trim again later (the rings were still in use).
+    void retryTrim() { m_trim.start(); }
+
+    //! Splits what arrived on its output into whole lines, cutting any longer than
+    //! maxLineBytes; keeps the last of them for crash reports (stderrTail).
+    QStringList takeOutputLines(const QByteArray &arrived);
+    //! Ends the last, unterminated line (the worker has exited).
+    QStringList takeLastOutputLine();
+
+    ChildProcess *process = nullptr;
+    qint64 pid = 0;
+    const int index;
+    const QString name;
+    WorkerState state = WorkerState::Starting;
+    bool helloReceived = false;
+    bool shutdownSent = false;
+    bool exited = false; //!< its end was seen: frames still count, new work must not go here
+    bool retiring = false;     //!< takes no new work; exits once what it holds is done
+    bool initializing = false; //!< running PoolOptions::initializer; takes no work yet
+    quint64 initializerId = 0;
+    int handedOut = 0; //!< tasks given to it, for maxTasksPerWorker
+    FrameDecoder decoder;
+    WorkerInput input;
+    //! Tasks a submitting thread sent it directly, not yet in inFlight (under the pool's
+    //! queue lock).
+    std::vector<std::unique_ptr<WorkItem>> handoff;
+    std::atomic<bool> hasHandoff{false}; //!< handoff is not empty: checked without the lock
+    std::unique_ptr<SharedRing> toWorker;   //!< attachments of calls (the pool writes)
+    std::unique_ptr<SharedRing> fromWorker; //!< attachments of results (the pool reads)
+    bool sharedMemory = false;              //!< the worker mapped them (its Hello says so)
+    bool ringsUsed = false;                 //!< attachments went through them since the trim
+    quint64 attachmentsId = 0;              //!< the Attachments frame just received, for
+    QList<QByteArray> attachments;          //!< the outcome frame that follows it
+    std::deque<std::unique_ptr<WorkItem>> inFlight; //!< front: running; rest: prefetched
+    QStringList stderrTail;  //!< its last lines of output, for crash reports
+    quint64 droppedLines = 0; //!< output lines not emitted since the last count (OutputMeter)
+    QString killReason;
+    KillKind killKind = KillKind::None;
+    qint64 waitingNs = 0;    //!< expected time of its prefetched (not running) tasks
+    qint64 lastAnswerNs = 0; //!< when its last answer arrived (PoolCore's clock)
+    WorkerInfo info;
+
+    //! Lines of output kept for crash reports.
+    static constexpr int tailLines = 20;
+    //! Longer output lines are cut into pieces of this size.
+    static constexpr qsizetype maxLineBytes = 64 * 1024;
+
+Q_SIGNALS:
+    void handshakeExpired();
+    void taskExpired();
+    void idleExpired();
+    //! Idle for a while with the rings used: time to give their pages back.
+    void trimDue();
+
+private:
+    QString keepLine(QByteArray line);
+
+    QTimer m_handshake;
+    QTimer m_task;  //!< armed while the running task has a time limit
+    QTimer m_idle;  //!< armed while idle above minWorkers
+    QTimer m_trim;  //!< armed while idle with the rings used
+    QByteArray m_partial; //!< an unterminated last line of output
+};
+
+} // namespace procpool::detail
