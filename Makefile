@@ -94,12 +94,13 @@ test-tsan: deps-extra
 	@cd $(TSAN_DIR) && $(TSAN_ENV) ctest --output-on-failure -j $(SANITIZER_JOBS) --timeout 1800 \
 	  -R '$(TSAN_TESTS)'
 
-# libFuzzer on the frame decoder, the codec and the shared-memory rings for FUZZ_SECONDS each. New inputs go to
+# libFuzzer on the frame decoder, the codec, the shared-memory rings and a call's messages,
+# for FUZZ_SECONDS each. New inputs go to
 # $(FUZZ_DIR)/corpus-*; the committed seeds in fuzz/corpus/ are only read.
 fuzz: deps-extra
 	@CC=clang CXX=clang++ cmake -S fuzz -B $(FUZZ_DIR) -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 	@cmake --build $(FUZZ_DIR) -j $(JOBS)
-	@for target in frame codec shm; do \
+	@for target in frame codec shm messages; do \
 	  mkdir -p $(FUZZ_DIR)/corpus-$$target $(FUZZ_DIR)/artifacts-$$target; \
 	  echo "fuzz_$$target: $(FUZZ_SECONDS) s"; \
 	  $(FUZZ_DIR)/fuzz_$$target -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 \

@@ -92,6 +92,9 @@ struct Kills
     std::atomic<int> starting{0}; //!< workers before their handshake
     QMutex mutex;
     QSet<qint64> workerPids; //!< every worker the killer killed (under mutex)
+    // The killer's own (its thread only).
+    QSet<qint64> readySeen;     //!< workers seen ready
+    bool mayKillStarts = true; //!< no kill of a start since a worker was last new and ready
 
     void killedWorker(qint64 pid)
     {
@@ -273,20 +276,32 @@ private Q_SLOTS:
     {
         run(
             [](ProcessPool *pool, QRandomGenerator &random, Kills &kills) {
-                // A worker still starting, when there is one a third of the time (they are
-                // rarely seen: a fork server's worker says hello within a millisecond);
-                // otherwise any process of the pool: below this one, or one of its workers
-                // whose fork server is gone (they live on, below no one of ours).
-                QList<qint64> starting;
-                QList<qint64> all = descendantsOf(qint64(::getpid()));
+                // Any process of the pool: below this one, or one of its workers whose fork
+                // server is gone (they live on, below no one of ours). A worker still starting
+                // a third of the time when there is one (they are rarely seen: a fork server's
+                // worker says hello within a millisecond). But after killing a fork server or
+                // a worker that was not ready, only ready workers until a new one is ready: a
+                // killer that keeps every start from succeeding breaks any pool, on purpose
+                // (after 16 such kills in a row), and a slow machine would let this one do it.
+                QList<qint64> starting, ready;
                 for (const WorkerInfo &w : pool->workers()) {
                     if (w.state == WorkerState::Starting)
                         starting << w.pid;
+                    else if (w.state == WorkerState::Idle || w.state == WorkerState::Busy)
+                        ready << w.pid;
+                }
+                for (qint64 pid : std::as_const(ready))
+                    if (!kills.readySeen.contains(pid)) {
+                        kills.readySeen.insert(pid);
+                        kills.mayKillStarts = true;
+                    }
+                QList<qint64> all = descendantsOf(qint64(::getpid()));
+                for (const WorkerInfo &w : pool->workers())
                     if (!all.contains(w.pid))
                         all << w.pid;
-                }
-                const QList<qint64> &from = !starting.isEmpty() && random.bounded(3) == 0 ? starting
-                                                                                         : all;
+                const QList<qint64> &from = !kills.mayKillStarts ? ready
+                                            : !starting.isEmpty() && random.bounded(3) == 0 ? starting
+                                                                                            : all;
                 if (from.isEmpty())
                     return;
                 const qint64 pid = from.at(int(random.bounded(quint32(from.size()))));
@@ -296,6 +311,8 @@ private Q_SLOTS:
                 if (::kill(pid_t(pid), SIGKILL) != 0)
                     return;
                 kills.total.fetch_add(1);
+                if (!ready.contains(pid))
+                    kills.mayKillStarts = false;
                 if (server)
                     kills.servers.fetch_add(1);
                 else if (starting.contains(pid))

@@ -167,27 +167,31 @@ const Task<QString(int, bool)> scribbleOverRings{"payload.scribble", [](int fill
         void *mapped = ::mmap(nullptr, size_t(grown), PROT_READ | PROT_WRITE, MAP_SHARED, n, 0);
         if (mapped == MAP_FAILED)
             continue;
-        char *bytes = static_cast<char *>(mapped);
-        for (qint64 at = 0; at + 16 <= grown; at += 16) {
-            switch (fill) {
-            case 0:
-                std::memcpy(bytes + at, "TAMPEREDTAMPERED", 16);
-                break;
-            case 1:
-                std::memset(bytes + at, 0, 16);
-                break;
-            case 2:
-                std::memset(bytes + at, 0xff, 16);
-                break;
-            default: {
-                const qint32 count = 1;
-                const qint64 capacity = qint64(1) << 46;
-                std::memcpy(bytes + at, &count, sizeof count);
-                std::memset(bytes + at + 4, 0, 4);
-                std::memcpy(bytes + at + 8, &capacity, sizeof capacity);
-            }
-            }
+        // One 16-byte unit of the fill, repeated over the whole file in one copy.
+        char unit[16];
+        switch (fill) {
+        case 0:
+            std::memcpy(unit, "TAMPEREDTAMPERED", 16);
+            break;
+        case 1:
+            std::memset(unit, 0, 16);
+            break;
+        case 2:
+            std::memset(unit, 0xff, 16);
+            break;
+        default: {
+            const qint32 count = 1;
+            const qint64 capacity = qint64(1) << 46;
+            std::memcpy(unit, &count, sizeof count);
+            std::memset(unit + 4, 0, 4);
+            std::memcpy(unit + 8, &capacity, sizeof capacity);
         }
+        }
+        QByteArray filled;
+        filled.reserve(qsizetype(grown));
+        while (filled.size() + 16 <= grown)
+            filled.append(unit, 16);
+        std::memcpy(mapped, filled.constData(), size_t(filled.size()));
         ::munmap(mapped, size_t(grown));
         if (reshape && ::fallocate(n, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 4096, 1 << 20) == 0)
             report.append(QStringLiteral("fd %1: punched a hole").arg(fd));
