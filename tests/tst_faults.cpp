@@ -10,7 +10,7 @@
 #include "frame_p.h"
 #include "testmain.h"
 #include "testtasks.h"
-#include "worker_p.h"
+#include "workerloop_p.h"
 
 #include <procpool/procpool.h>
 

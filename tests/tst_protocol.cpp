@@ -2,7 +2,7 @@
 // truncated and garbage input, and a real worker whose task code writes to stdout and stderr
 // (through stdio and raw file descriptors) without corrupting a single frame.
 #include "frame_p.h"
-#include "worker_p.h"
+#include "workerloop_p.h"
 #include "testmain.h"
 #include "testtasks.h"
 

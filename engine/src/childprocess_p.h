@@ -25,6 +25,10 @@ namespace procpool::detail {
 
 class ForkServer;
 
+//! True for the signals a program raises on itself when it crashes (SIGSEGV, SIGABRT...),
+//! false for those that come from outside (SIGKILL from a user or the OOM killer, SIGTERM).
+bool isCrashSignal(int signal);
+
 class ChildProcess : public QObject
 {
     Q_OBJECT
@@ -90,53 +94,6 @@ private:
     bool m_finished = false;
     bool m_serverLost = false;
     QString m_error;
-};
-
-//! Fork servers kept for programs and environments no pool uses at the moment.
-inline constexpr qsizetype maxKeptForkServers = 4;
-
-class ForkServer : public QObject
-{
-    Q_OBJECT
-public:
-    //! The server for \a setup's program, arguments, directory and environment, started if
-    //! needed; nullptr if that program did not answer as a fork server (start it with exec).
-    static ForkServer *forSetup(const ChildProcess::Setup &setup);
-    //! Ends every server (engine thread, at shutdown); their workers live on.
-    static void closeAll();
-    //! True for the signals a program raises on itself when it crashes (SIGSEGV, SIGABRT...),
-    //! false for those that come from outside (SIGKILL from a user or the OOM killer, SIGTERM).
-    static bool isCrashSignal(int signal);
-
-    ~ForkServer() override;
-    void spawn(ChildProcess *child);
-    void forget(ChildProcess *child);
-    //! Workers it is starting or that run and have not been reported ended.
-    bool hasChildren() const;
-
-private:
-    ForkServer(const ChildProcess::Setup &setup);
-    bool matches(const ChildProcess::Setup &setup) const;
-    void start();
-    void send(ChildProcess *child);
-    void readMessages();
-    void unusable();
-    void serverFinished(int exitCode, QProcess::ExitStatus status);
-    void abandonChildren();
-
-    QString m_program;
-    QStringList m_arguments;
-    QString m_workingDirectory;
-    QStringList m_environment;
-    QProcess *m_process = nullptr;
-    int m_control = -1;
-    QSocketNotifier *m_notifier = nullptr;
-    QTimer m_helloTimer;
-    enum class State { Starting, Ready, Unusable, Gone } m_state = State::Starting;
-    quint32 m_nextId = 1;
-    std::vector<QPointer<ChildProcess>> m_waiting;      //!< before its hello
-    QHash<quint32, QPointer<ChildProcess>> m_requested; //!< sent, not forked yet
-    QHash<quint32, QPointer<ChildProcess>> m_running;   //!< forked, exit not reported yet
 };
 
 } // namespace procpool::detail

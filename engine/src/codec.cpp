@@ -9,7 +9,7 @@ thread_local QList<QByteArray> *t_collect = nullptr;
 thread_local const QList<QByteArray> *t_source = nullptr;
 } // namespace
 
-// Set by the worker around one call; see resultCollector() in attachments_p.h.
+// Set by the worker around one call; see t_resultCollect in attachments_p.h.
 thread_local QList<QByteArray> *t_resultCollect = nullptr;
 
 AttachmentScope::AttachmentScope(QList<QByteArray> *collect, const QList<QByteArray> *source)

@@ -1,6 +1,6 @@
 #include "engine_p.h"
 
-#include "childprocess_p.h"
+#include "forkserverclient_p.h"
 #include "poolcore_p.h"
 
 #include <QtCore/QAbstractEventDispatcher>

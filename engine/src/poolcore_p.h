@@ -16,6 +16,7 @@
 #include "adaptivemutex_p.h"
 #include "outputmeter_p.h"
 #include "poolworker_p.h"
+#include "restartpolicy_p.h"
 #include "taskledger_p.h"
 #include "tuning_p.h"
 #include "workitem_p.h"
@@ -147,10 +148,8 @@ private:
     void removeWorker(PoolWorker *w, int exitCode, int signal, StartFailure startFailure);
     //! What becomes of the tasks \a w held when it ended.
     void settleTasksOf(PoolWorker *w, int exitCode, int signal);
-    void startSucceeded();
-    //! After a worker was killed while starting: the next start waits a little longer each
-    //! time, and after too many in a row the pool is broken.
-    void startKilled(const QString &reason);
+    //! A worker failed to start: a restart later, or a broken pool (RestartPolicy).
+    void startFailed(RestartPolicy::Cause cause, const QString &reason);
     void retire(PoolWorker *w);
     void retireIfDone(PoolWorker *w);
     void trimRings(PoolWorker *w);
@@ -207,8 +206,7 @@ private:
     QTimer m_outputTimer;  //!< while lines were dropped: reports them once there is room
     int m_nextWorkerIndex = 1;
     QByteArray m_initializerBody; //!< encoded [name, args] of PoolOptions::initializer
-    int m_consecutiveStartFailures = 0;
-    int m_consecutiveStartKills = 0;
+    RestartPolicy m_restarts;
     // Automatic prefetch: measured service time per task name (calls and map chunks apart).
     QElapsedTimer m_clock;
     QHash<QString, qint64> m_serviceNs;

@@ -1,6 +1,7 @@
 #include "poolworker_p.h"
 
 #include <algorithm>
+#include <unistd.h>
 #include <limits>
 
 namespace procpool::detail {
@@ -30,6 +31,42 @@ PoolWorker::PoolWorker(int workerIndex, const QString &workerName, qint64 maxFra
 PoolWorker::~PoolWorker()
 {
     input.close(); // its notifier before the process it belongs to
+}
+
+bool PoolWorker::prepare(const PoolOptions &options, const QString &program,
+                         ChildProcess::Setup *setup, QString *error)
+{
+    const StartContext &ctx = options.startContext;
+    setup->program = program;
+    setup->arguments = ctx.arguments;
+    setup->workingDirectory = ctx.workingDirectory;
+    setup->environment = ctx.environment.isEmpty() ? QProcessEnvironment::systemEnvironment()
+                                                   : ctx.environment;
+    setup->workerEnvironment = {
+        {QByteArrayLiteral("PROCPOOL_WORKER"), QByteArray::number(protocolVersion)},
+        {QByteArrayLiteral("PROCPOOL_WORKER_NAME"), name.toUtf8()},
+        {QByteArrayLiteral("PROCPOOL_MAX_FRAME"), QByteArray::number(options.maxFrameSize)}};
+    setup->daemon = options.daemon;
+    setup->method = ctx.method;
+    setup->serverHandshakeMs = int(options.handshakeTimeout.count());
+    if (options.sharedMemory) {
+        const int in = SharedRing::createFile();
+        const int out = in < 0 ? -1 : SharedRing::createFile();
+        if (out >= 0) {
+            const qint64 ringMax = SharedRing::headerSize + options.maxFrameSize;
+            toWorker = std::make_unique<SharedRing>(in, ringMax);
+            fromWorker = std::make_unique<SharedRing>(out, ringMax);
+            setup->rings[0] = in;
+            setup->rings[1] = out;
+        } else if (in >= 0) {
+            ::close(in); // no memfd here: everything goes through the pipes
+        }
+    }
+    process = new ChildProcess(this);
+    if (!input.open(this, error))
+        return false;
+    setup->input = input.childEnd();
+    return true;
 }
 
 void PoolWorker::startHandshakeTimer(std::chrono::milliseconds limit)

@@ -38,6 +38,12 @@ public:
     PoolWorker(int index, const QString &name, qint64 maxFrameSize, QObject *parent = nullptr);
     ~PoolWorker() override;
 
+    //! Creates its channels (input pipe, shared-memory rings as \a options ask) and its
+    //! process object, and returns how to start \a program as it; the process is started by
+    //! the caller once it has connected to it. False, and why, when its input cannot be made.
+    bool prepare(const PoolOptions &options, const QString &program, ChildProcess::Setup *setup,
+                 QString *error);
+
     // ---- where it is in its life ----
     //! Takes tasks: said hello, initialised, not leaving, not killed.
     bool isReady() const

@@ -1,6 +1,6 @@
 #include "receivebuffers_p.h"
 
-#include "attachments_p.h"
+#include "streamcopy_p.h"
 
 #include <algorithm>
 #include <cstdlib>

@@ -1,10 +1,10 @@
-// procpool — the fork server's loop (the server side of forkserver_p.h).
+// procpool — the fork server's loop (the server side of forkprotocol_p.h).
 //
 // The server is single-threaded and has run nothing but the program's static initialisers and
 // workerMain()'s first lines, so a fork() of it is as clean as a fresh exec. It waits on its
 // control socket and on one pidfd per living child, reaps each child the moment it exits and
 // reports the wait status, since only a parent can learn it.
-#include "forkserver_p.h"
+#include "forkprotocol_p.h"
 
 #include "descriptors_p.h"
 #include "frame_p.h"

@@ -9,9 +9,9 @@
 #include <procpool/worker.h>
 
 #include "attachments_p.h"
-#include "forkserver_p.h"
+#include "forkprotocol_p.h"
 #include "frame_p.h"
-#include "worker_p.h"
+#include "workerloop_p.h"
 #include "tasktable_p.h"
 
 #include <QtCore/QCborArray>

@@ -1,0 +1,376 @@
+// procpool — PoolCore's side of a worker's life: starting it, hearing that it started or
+// failed to, retiring and killing it, and settling what it held when it ends. The loop in
+// poolcore.cpp decides when; this decides how.
+#include "poolcore_p.h"
+
+#include <QtCore/QDateTime>
+
+#include <algorithm>
+
+namespace procpool::detail {
+
+namespace {
+
+QString exitDescription(int exitCode, int sig)
+{
+    if (sig)
+        return QStringLiteral("killed by %1").arg(signalName(sig));
+    if (exitCode < 0) // its fork server, the only one who could tell, was gone
+        return QStringLiteral("exited (its exit status is unknown)");
+    return QStringLiteral("exited with code %1").arg(exitCode);
+}
+
+} // namespace
+
+void PoolCore::spawnWorker()
+{
+    if (m_state == PoolState::Broken || m_restartTimer.isActive())
+        return; // a start that failed just now decided otherwise
+    const QString prefix = m_options.processNamePrefix.isEmpty() ? QStringLiteral("procpool")
+                                                                 : m_options.processNamePrefix;
+    const int index = m_nextWorkerIndex++;
+    // A child too: should the engine thread end before its deferred deletion, the pool's
+    // deletion takes it along.
+    auto owned = std::make_unique<PoolWorker>(index, QStringLiteral("%1-%2").arg(prefix).arg(index),
+                                              m_options.maxFrameSize, this);
+    PoolWorker *w = owned.get();
+
+    ChildProcess::Setup setup;
+    QString inputError;
+    const bool prepared = w->prepare(m_options, m_program, &setup, &inputError);
+    ChildProcess *p = w->process;
+
+    // Every event of this worker enters through enter(), which first takes in what submitting
+    // threads handed it directly.
+    connect(p, &ChildProcess::readyReadStandardOutput, this, [this, w] {
+        enter(w);
+        onOutput(w);
+    });
+    connect(p, &ChildProcess::readyReadStandardError, this, [this, w] { onErrorOutput(w); });
+    connect(p, &ChildProcess::finished, this, [this, w](int code, QProcess::ExitStatus status) {
+        enter(w);
+        onFinished(w, code, status);
+    });
+    connect(p, &ChildProcess::failedToStart, this, [this, w] {
+        enter(w);
+        onStartFailed(w);
+    });
+    connect(p, &ChildProcess::started, this, [this, w](qint64 pid) { onStarted(w, pid); });
+    connect(w, &PoolWorker::handshakeExpired, this, [this, w] {
+        killWorker(w, PoolWorker::KillKind::Handshake,
+                   QStringLiteral("worker %1 did not complete the handshake within %2 ms")
+                       .arg(w->name)
+                       .arg(m_options.handshakeTimeout.count()));
+    });
+    connect(w, &PoolWorker::taskExpired, this, [this, w] {
+        enter(w);
+        killWorker(w, PoolWorker::KillKind::Timeout,
+                   QStringLiteral("task '%1' timed out after %2 ms")
+                       .arg(w->inFlight.front()->taskName)
+                       .arg(w->inFlight.front()->timeoutMs));
+    });
+    connect(w, &PoolWorker::idleExpired, this, [this, w] {
+        enter(w);
+        if (w->inFlight.empty() && w->isReady() && activeWorkerCount() > m_minWorkers.load())
+            retire(w);
+    });
+    connect(w, &PoolWorker::trimDue, this, [this, w] {
+        withdraw(w); // no task may reach it during the trim (dispatch() lists it again)
+        trimRings(w);
+    });
+
+    m_workers.push_back(std::move(owned));
+    if (!prepared) {
+        w->killKind = PoolWorker::KillKind::Handshake;
+        w->killReason = QStringLiteral("cannot create the input channel of a worker: %1")
+                            .arg(inputError);
+        Q_EMIT workerLog(0, QStringLiteral("procpool: ") + w->killReason);
+        removeWorker(w, -1, 0, StartFailure::Fatal);
+        return;
+    }
+    // The handshake's time runs from here: it covers a fork server's own start too.
+    w->startHandshakeTimer(m_options.handshakeTimeout);
+    p->start(setup); // may report started() or failedToStart() (which removes w) inside
+}
+
+void PoolCore::onStarted(PoolWorker *w, qint64 pid)
+{
+    w->pid = pid;
+    w->info.pid = pid;
+    w->info.name = w->name;
+    w->info.state = WorkerState::Starting;
+    w->info.startedAt = QDateTime::currentDateTime();
+    m_ledger.workerStarted(w->info);
+    Q_EMIT workerStarted(w->pid, w->name);
+}
+
+void PoolCore::killWorker(PoolWorker *w, PoolWorker::KillKind kind, const QString &reason)
+{
+    if (w->killKind != PoolWorker::KillKind::None)
+        return;
+    withdraw(w); // no submission may send to it from now on
+    w->killKind = kind;
+    w->killReason = reason;
+    w->state = WorkerState::Exiting;
+    if (kind != PoolWorker::KillKind::Stopped)
+        Q_EMIT workerLog(w->pid, QStringLiteral("procpool: ") + reason);
+    w->process->kill();
+}
+
+void PoolCore::onStartFailed(PoolWorker *w)
+{
+    const QString reason = QStringLiteral("cannot start worker program '%1': %2")
+                               .arg(m_program, w->process->errorString());
+    w->killKind = PoolWorker::KillKind::Handshake;
+    w->killReason = reason;
+    Q_EMIT workerLog(0, QStringLiteral("procpool: ") + reason);
+    removeWorker(w, -1, 0,
+                 w->process->lostItsServer() ? StartFailure::Killed : StartFailure::Fatal);
+}
+
+void PoolCore::onFinished(PoolWorker *w, int exitCode, QProcess::ExitStatus status)
+{
+    // Frames and lines written just before the exit still count.
+    w->exited = true;
+    if (w->killKind == PoolWorker::KillKind::None)
+        onOutput(w);
+    onErrorOutput(w);
+    for (const QString &line : w->takeLastOutputLine())
+        emitOutput(w, line);
+    reportDroppedOutput(w, true);
+    const int sig = status == QProcess::CrashExit ? exitCode : 0;
+    const int code = status == QProcess::CrashExit ? -1 : exitCode;
+    if (w->killKind == PoolWorker::KillKind::None && !w->inFlight.empty()
+        && w->decoder.bufferedBytes() > 0 && status == QProcess::NormalExit) {
+        w->killKind = PoolWorker::KillKind::Protocol;
+        w->killReason = QStringLiteral("worker %1 (pid %2) exited in the middle of a frame "
+                                       "(%3 bytes of a truncated frame)")
+                            .arg(w->name)
+                            .arg(w->pid)
+                            .arg(w->decoder.bufferedBytes());
+    }
+    StartFailure startFailure = StartFailure::None;
+    if ((!w->helloReceived || w->initializing) && w->killKind != PoolWorker::KillKind::Stopped) {
+        // Ended before it was ready, and not because the pool stopped. Killed from outside
+        // (or along with its fork server): another start may well succeed. Anything else it
+        // did itself (exited, crashed, broke the handshake), and would do again.
+        const bool fromOutside = w->killKind == PoolWorker::KillKind::None
+                                 && (w->process->lostItsServer()
+                                     || (sig != 0 && !isCrashSignal(sig)));
+        startFailure = fromOutside ? StartFailure::Killed : StartFailure::Fatal;
+    }
+    removeWorker(w, code, sig, startFailure);
+}
+
+void PoolCore::removeWorker(PoolWorker *w, int exitCode, int sig, StartFailure startFailure)
+{
+    withdraw(w); // tasks sent to it directly fail or go back to the queue like the rest
+    w->stopTimers();
+    QString reason;
+    if (w->killKind != PoolWorker::KillKind::None && w->killKind != PoolWorker::KillKind::Stopped)
+        reason = w->killReason;
+    else if (w->retiring && exitCode == 0 && sig == 0)
+        reason = QStringLiteral("retired");
+    else
+        reason = exitDescription(exitCode, sig);
+
+    // The snapshot first, so that whoever sees a task fail also sees the crash.
+    const qint64 pid = w->pid;
+    const bool deliberate = w->killKind == PoolWorker::KillKind::Stopped
+                            || w->killKind == PoolWorker::KillKind::Timeout
+                            || w->killKind == PoolWorker::KillKind::Cancelled;
+    m_ledger.workerRemoved(pid, !deliberate && startFailure == StartFailure::None
+                                    && (sig != 0 || exitCode != 0));
+    settleTasksOf(w, exitCode, sig);
+
+    w->input.close();
+    QObject::disconnect(w->process, nullptr, this, nullptr);
+    QObject::disconnect(w, nullptr, this, nullptr);
+    const auto it = std::find_if(m_workers.begin(), m_workers.end(),
+                                 [w](const auto &o) { return o.get() == w; });
+    // Later: this may run inside a signal of its process.
+    it->release()->deleteLater();
+    m_workers.erase(it); // w is gone from here on
+
+    Q_EMIT workerExited(pid, sig ? -1 : exitCode, sig, reason);
+
+    if (startFailure != StartFailure::None)
+        startFailed(startFailure == StartFailure::Killed ? RestartPolicy::Cause::Killed
+                                                         : RestartPolicy::Cause::Fatal,
+                    reason);
+    postDispatch(); // queued: a start failure inside spawnWorker() must not recurse
+}
+
+void PoolCore::settleTasksOf(PoolWorker *w, int exitCode, int sig)
+{
+    if (w->inFlight.empty())
+        return;
+    // The running task fails; tasks it had prefetched but not started go back to the queue.
+    // So does the first one if the worker died (of something other than us) before reading a
+    // byte of it: it was sent to a worker that was already dying, and never ran.
+    std::vector<std::unique_ptr<WorkItem>> failed;
+    WorkItem &front = *w->inFlight.front();
+    const qint64 consumed = w->input.consumed();
+    const bool unread = w->killKind == PoolWorker::KillKind::None && !front.requeuedUnread
+                        && front.inputOffset >= 0 && consumed >= 0
+                        && consumed <= front.inputOffset;
+    if (unread) {
+        front.requeuedUnread = true;
+    } else {
+        failed.push_back(std::move(w->inFlight.front()));
+        w->inFlight.pop_front();
+    }
+    std::deque<std::unique_ptr<WorkItem>> requeue;
+    if (w->killKind == PoolWorker::KillKind::Stopped) {
+        for (auto &item : w->inFlight)
+            failed.push_back(std::move(item));
+    } else {
+        requeue = std::move(w->inFlight);
+    }
+    w->inFlight.clear();
+    for (auto &item : failed) {
+        switch (w->killKind) {
+        case PoolWorker::KillKind::Stopped: {
+            const PoolStopped error(QStringLiteral("the pool of %1 was stopped without waiting; "
+                                                   "its worker was killed while task '%2' ran")
+                                        .arg(m_label, item->taskName));
+            finishTask(*item, TaskState::Failed, &error);
+            break;
+        }
+        case PoolWorker::KillKind::Protocol: {
+            const ProtocolError error(w->killReason);
+            finishTask(*item, TaskState::Failed, &error);
+            break;
+        }
+        case PoolWorker::KillKind::Timeout: {
+            const TaskTimeout error(item->taskName, item->timeoutMs, w->pid);
+            finishTask(*item, TaskState::Failed, &error);
+            break;
+        }
+        case PoolWorker::KillKind::Cancelled:
+            finishTask(*item, TaskState::Cancelled);
+            break;
+        default: {
+            const WorkerCrashed error(item->taskName, w->pid, exitCode, sig, w->stderrTail);
+            finishTask(*item, TaskState::Failed, &error);
+        }
+        }
+        m_retired.push_back(std::move(item));
+    }
+    if (!requeue.empty()) {
+        QMutexLocker locker(&m_mutex); // back in the queue and counted so in one step
+        while (!requeue.empty()) {
+            m_ledger.requeued(*requeue.back());
+            m_pending.push_front(std::move(requeue.back()));
+            requeue.pop_back();
+        }
+    }
+}
+
+void PoolCore::startFailed(RestartPolicy::Cause cause, const QString &reason)
+{
+    const RestartPolicy::Decision d =
+        m_restarts.failed(cause, reason, m_restartTimer.isActive());
+    if (!d.brokenReason.isEmpty()) {
+        becomeBroken(d.brokenReason);
+        return;
+    }
+    if (d.restartDelayMs < 0)
+        return;
+    Q_EMIT workerLog(0, QStringLiteral("procpool: a worker was killed before it was ready (%1); "
+                                       "starting another in %2 ms")
+                            .arg(reason)
+                            .arg(d.restartDelayMs));
+    m_restartTimer.start(d.restartDelayMs);
+}
+
+void PoolCore::retire(PoolWorker *w)
+{
+    if (w->shutdownSent || w->exited)
+        return;
+    withdraw(w);
+    w->retiring = true;
+    if (!w->inFlight.empty())
+        return; // a submitting thread handed it a task meanwhile: it retires after that one
+    w->shutdownSent = true;
+    w->state = WorkerState::Exiting;
+    w->stopTimers();
+    if (w->helloReceived)
+        w->input.send(encodeFrame(FrameType::Shutdown, 0));
+    w->input.closeWhenSent(); // the worker then reads end of input
+    updateInfo(w);
+}
+
+void PoolCore::retireIfDone(PoolWorker *w)
+{
+    const bool usedUp = m_options.maxTasksPerWorker > 0 && w->handedOut >= m_options.maxTasksPerWorker;
+    if ((usedUp || w->retiring) && w->inFlight.empty())
+        retire(w);
+    else if (usedUp)
+        w->retiring = true; // no new work; it exits after what it holds
+}
+
+void PoolCore::trimRings(PoolWorker *w)
+{
+    if (!w->inFlight.empty() || !w->toWorker)
+        return;
+    if (!w->toWorker->trim()) {
+        w->retryTrim(); // the worker still uses a call's bytes: later
+        return;
+    }
+    w->fromWorker->trim();
+    w->ringsUsed = false;
+}
+
+void PoolCore::applyResize()
+{
+    // Shrink: idle workers first, then busy ones once their work is done.
+    int excess = activeWorkerCount() - maxWorkers();
+    for (const auto &w : m_workers) {
+        if (excess <= 0)
+            break;
+        if (w->isActive() && w->inFlight.empty()) {
+            retire(w.get());
+            --excess;
+        }
+    }
+    for (const auto &w : m_workers) {
+        if (excess <= 0)
+            break;
+        if (w->isActive()) {
+            w->retiring = true;
+            updateInfo(w.get());
+            --excess;
+        }
+    }
+    dispatch(); // grow, if work waits
+}
+
+int PoolCore::activeWorkerCount() const
+{
+    // Workers on their way out do not count: their replacement may start at once.
+    return int(std::count_if(m_workers.begin(), m_workers.end(),
+                             [](const auto &w) { return w->isActive(); }));
+}
+
+bool PoolCore::killWorkerByPid(qint64 pid)
+{
+    if (!m_ledger.hasWorker(pid))
+        return false;
+    postToEngine([this, pid] {
+        for (const auto &w : m_workers) {
+            if (w->pid == pid) {
+                withdraw(w.get()); // as in killWorker()
+                Q_EMIT workerLog(pid, QStringLiteral("procpool: killing worker %1 (pid %2) "
+                                                     "on request")
+                                          .arg(w->name)
+                                          .arg(pid));
+                w->process->kill(); // handled exactly like a crash
+                return;
+            }
+        }
+    });
+    return true;
+}
+
+} // namespace procpool::detail
