@@ -856,7 +856,11 @@ private Q_SLOTS:
             }
         });
         QTRY_VERIFY(m_manager->getPool()->stats().queued == 3);
+        ProcessPool *pool = m_manager->getPool(); // lives until stop() returns
         std::thread stopper([&] { m_manager->stop(); });
+        // Room opens only after the pool has stopped accepting: the other order would let the
+        // blocked submission in legitimately, before the stop.
+        QTRY_COMPARE_WITH_TIMEOUT(pool->state(), PoolState::Stopping, faultsupport::hangGuardMs);
         QVERIFY(faultsupport::touchFile(gate));
         blocked.join(); // woken by the stop, whether it was waiting by then or came after
         stopper.join();
