@@ -8,6 +8,7 @@ packages=(
   qt6-base-dev qt6-base-dev-tools libgl-dev
   libqt6svg6   # the SVG icon engine plugin: the monitor's icons are SVG files
   python3
+  dpkg-dev file  # the Debian packages (`make package`, ctest package_consumer): dpkg-shlibdeps
 )
 # Optional extras: a display server for screenshots and clang for sanitizers/fuzzing.
 if [ "${PROCPOOL_DEPS_EXTRA:-}" = "1" ]; then

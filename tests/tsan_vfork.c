@@ -1,4 +1,4 @@
-/* Preloaded into the ThreadSanitizer runs of the tests (see the Makefile's test-tsan).
+/* Preloaded into the ThreadSanitizer runs of the tests (test preset tsan in CMakePresets.json).
  *
  * QProcess starts a program with clone(CLONE_VM | CLONE_VFORK): until it execs, the child runs
  * in the parent's memory, on the parent's thread-local storage. Under ThreadSanitizer that child

@@ -53,7 +53,8 @@ set_target_properties(procpool_monitor_module PROPERTIES
   LIBRARY_OUTPUT_DIRECTORY ${CMAKE_CURRENT_BINARY_DIR})
 set_target_properties(procpool PROPERTIES ENABLE_EXPORTS ON)
 add_dependencies(procpool procpool_monitor_module)
-install(TARGETS procpool_monitor_module LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR}/procpool)
+install(TARGETS procpool_monitor_module LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR}/procpool
+        COMPONENT application)
 file(RELATIVE_PATH module_dir_from_bin ${CMAKE_INSTALL_PREFIX}/${CMAKE_INSTALL_BINDIR}
      ${CMAKE_INSTALL_PREFIX}/${CMAKE_INSTALL_LIBDIR}/procpool)
 target_compile_definitions(procpool PRIVATE
@@ -62,6 +63,6 @@ target_compile_definitions(procpool PRIVATE
 
 # The desktop entry and the application icon, for `cmake --install`.
 install(FILES ${PROJECT_SOURCE_DIR}/resources/procpool.desktop
-        DESTINATION ${CMAKE_INSTALL_DATADIR}/applications)
+        DESTINATION ${CMAKE_INSTALL_DATADIR}/applications COMPONENT application)
 install(FILES ${PROJECT_SOURCE_DIR}/resources/icons/procpool.svg
-        DESTINATION ${CMAKE_INSTALL_DATADIR}/icons/hicolor/scalable/apps)
+        DESTINATION ${CMAKE_INSTALL_DATADIR}/icons/hicolor/scalable/apps COMPONENT application)
