@@ -3,6 +3,8 @@
 // procpool's engine thread.
 #pragma once
 
+#include "testwait.h"
+
 #include <procpool/processpoolmanager.h>
 
 #include <QtCore/QDeadlineTimer>
@@ -20,8 +22,7 @@
 
 namespace faultsupport {
 
-//! Upper bound of every wait in these suites: a hang guard, never a performance expectation.
-inline constexpr int hangGuardMs = 180000;
+using procpool::tests::hangGuardMs;
 
 inline QByteArray readFile(const QString &path)
 {
@@ -55,6 +56,27 @@ inline bool processAlive(qint64 pid)
 {
     const char state = processState(pid);
     return state != 0 && state != 'Z' && state != 'X';
+}
+
+//! /proc/PID/comm: a worker's name (PREFIX-N, 15 bytes at most); empty when there is no such
+//! process.
+inline QString processComm(qint64 pid)
+{
+    return QString::fromUtf8(readFile(QStringLiteral("/proc/%1/comm").arg(pid))).trimmed();
+}
+
+//! Live processes (zombies aside) whose name starts with \a prefix.
+inline QList<qint64> processesNamed(const QString &prefix)
+{
+    QList<qint64> pids;
+    const QStringList entries = QDir(QStringLiteral("/proc")).entryList(QDir::Dirs);
+    for (const QString &entry : entries) {
+        bool ok = false;
+        const qint64 pid = entry.toLongLong(&ok);
+        if (ok && processComm(pid).startsWith(prefix) && processAlive(pid))
+            pids.append(pid);
+    }
+    return pids;
 }
 
 //! Waits until \a pid has been seen asleep in nanosleep() or clock_nanosleep(); false if it

@@ -4,6 +4,7 @@
 // Every wait is a hang guard with a generous bound, never a performance expectation: a test
 // waits for the line that says the run reached a given point (a worker printed "ready", the
 // interrupt was acknowledged) rather than for an amount of time.
+#include "faultsupport.h"
 #include "testmain.h"
 
 #include <QtCore/QDir>
@@ -31,8 +32,9 @@
 
 namespace {
 
-constexpr int runTimeoutMs = 180000;   //!< hang guard for one headless run
-constexpr int eventTimeoutMs = 60000;  //!< hang guard for one awaited line
+using faultsupport::hangGuardMs;
+using faultsupport::processAlive;
+using faultsupport::processesNamed;
 
 struct Run
 {
@@ -72,12 +74,6 @@ QList<QJsonObject> events(const QList<QJsonObject> &objects, const QString &even
         if (o.value(QStringLiteral("event")).toString() == event)
             matching.append(o);
     return matching;
-}
-
-QByteArray readFile(const QString &path)
-{
-    QFile f(path);
-    return f.open(QIODevice::ReadOnly) ? f.readAll() : QByteArray();
 }
 
 //! Writes \a content to jobs.jsonl in \a dir; returns its path, empty when it cannot.
@@ -123,30 +119,6 @@ qsizetype terminalControlAt(const QByteArray &bytes)
     return -1;
 }
 
-//! True while \a pid is a process that has not yet been reaped and is not a zombie.
-bool processAlive(qint64 pid)
-{
-    const QByteArray stat = readFile(QStringLiteral("/proc/%1/stat").arg(pid));
-    const qsizetype close = stat.lastIndexOf(')');
-    return close >= 0 && close + 2 < stat.size() && stat.at(close + 2) != 'Z';
-}
-
-//! Live processes whose name (/proc/PID/comm) starts with \a prefix.
-QList<qint64> processesNamed(const QString &prefix)
-{
-    QList<qint64> pids;
-    const QStringList entries = QDir(QStringLiteral("/proc")).entryList(QDir::Dirs);
-    for (const QString &entry : entries) {
-        bool ok = false;
-        const qint64 pid = entry.toLongLong(&ok);
-        if (ok && QString::fromUtf8(readFile(QStringLiteral("/proc/%1/comm").arg(pid)))
-                      .startsWith(prefix)
-            && processAlive(pid))
-            pids.append(pid);
-    }
-    return pids;
-}
-
 } // namespace
 
 class TestHeadless : public QObject
@@ -171,7 +143,7 @@ private:
         p.setProgram(QStringLiteral(PROCPOOL_EXECUTABLE));
         p.setArguments(headless(arguments));
         p.start();
-        if (!p.waitForStarted(eventTimeoutMs))
+        if (!p.waitForStarted(hangGuardMs))
             qFatal("cannot start %s", PROCPOOL_EXECUTABLE);
         if (withInput) {
             p.write(input);
@@ -180,7 +152,7 @@ private:
             p.closeWriteChannel();
         }
         Run r;
-        if (!p.waitForFinished(runTimeoutMs)) {
+        if (!p.waitForFinished(hangGuardMs)) {
             p.kill();
             p.waitForFinished();
             qWarning("procpool --headless %s did not finish", qPrintable(arguments.join(u' ')));
@@ -202,10 +174,10 @@ private:
         QProcess script;
         script.start(QStringLiteral("script"),
                      {QStringLiteral("-qec"), command, QStringLiteral("/dev/null")});
-        if (!script.waitForStarted(eventTimeoutMs))
+        if (!script.waitForStarted(hangGuardMs))
             return std::nullopt;
         script.closeWriteChannel();
-        if (!script.waitForFinished(runTimeoutMs)) {
+        if (!script.waitForFinished(hangGuardMs)) {
             script.kill();
             script.waitForFinished();
             qWarning("%s did not finish", qPrintable(command));
@@ -224,7 +196,7 @@ private:
         m_process->setProgram(QStringLiteral(PROCPOOL_EXECUTABLE));
         m_process->setArguments(headless(arguments));
         m_process->start();
-        QVERIFY(m_process->waitForStarted(eventTimeoutMs));
+        QVERIFY(m_process->waitForStarted(hangGuardMs));
         m_process->closeWriteChannel();
     }
 
@@ -234,7 +206,7 @@ private:
         QElapsedTimer guard;
         guard.start();
         while (!err->contains(text)) {
-            if (guard.elapsed() > eventTimeoutMs || m_process->state() == QProcess::NotRunning)
+            if (guard.elapsed() > hangGuardMs || m_process->state() == QProcess::NotRunning)
                 return false;
             m_process->waitForReadyRead(200);
             *err += m_process->readAllStandardError();
@@ -298,7 +270,7 @@ private Q_SLOTS:
             QProcess p;
             p.setProcessEnvironment(env);
             p.start(QStringLiteral(PROCPOOL_EXECUTABLE), arguments);
-            if (!p.waitForFinished(runTimeoutMs))
+            if (!p.waitForFinished(hangGuardMs))
                 p.kill();
             Run r;
             r.exitCode = p.exitCode();
@@ -938,7 +910,7 @@ private Q_SLOTS:
         QByteArray err;
         QVERIFY2(waitForStderr(&err, "stdout: ready"), err.constData());
         ::kill(pid_t(m_process->processId()), signal);
-        QVERIFY(m_process->waitForFinished(runTimeoutMs));
+        QVERIFY(m_process->waitForFinished(hangGuardMs));
         err += m_process->readAllStandardError();
         QCOMPARE(m_process->exitStatus(), QProcess::NormalExit);
         QCOMPARE(m_process->exitCode(), 1);
@@ -965,12 +937,12 @@ private Q_SLOTS:
         QVERIFY2(waitForStderr(&err, "stdout: ready"), err.constData());
         QList<qint64> workers;
         QTRY_VERIFY_WITH_TIMEOUT((workers = processesNamed(m_prefix + u'-')).size() == 2,
-                                 eventTimeoutMs);
+                                 hangGuardMs);
         ::kill(pid_t(m_process->processId()), SIGINT);
         QVERIFY2(waitForStderr(&err, "press Ctrl-C again"), err.constData());
         QCOMPARE(m_process->state(), QProcess::Running); // the hanging tasks keep it running
         ::kill(pid_t(m_process->processId()), SIGINT);
-        QVERIFY(m_process->waitForFinished(runTimeoutMs));
+        QVERIFY(m_process->waitForFinished(hangGuardMs));
         err += m_process->readAllStandardError();
         QCOMPARE(m_process->exitStatus(), QProcess::NormalExit);
         QCOMPARE(m_process->exitCode(), 1);
@@ -994,7 +966,7 @@ private Q_SLOTS:
                             QStringLiteral("--submit"), QStringLiteral("sleep:20"),
                             QStringLiteral("--count"), QStringLiteral("100000")});
         shell.start();
-        QVERIFY(shell.waitForFinished(runTimeoutMs));
+        QVERIFY(shell.waitForFinished(hangGuardMs));
         const QList<QJsonObject> out = jsonLines(shell.readAllStandardOutput());
         QCOMPARE(out.size(), 1);
         QCOMPARE(out.first().value(QStringLiteral("event")).toString(), QStringLiteral("result"));

@@ -144,10 +144,10 @@ private Q_SLOTS:
 
         // Both workers appear and become busy with the task.
         QList<qint64> pids;
-        QTRY_VERIFY_WITH_TIMEOUT((pids = manager->getPool()->workerPids()).size() == 2, 10000);
+        QTRY_VERIFY((pids = manager->getPool()->workerPids()).size() == 2);
         for (qint64 pid : pids) {
             QTRY_VERIFY(workerRow(window, pid) >= 0);
-            QTRY_COMPARE_WITH_TIMEOUT(workerCell(window, pid, WorkerModel::State), QStringLiteral("busy"), 10000);
+            QTRY_COMPARE(workerCell(window, pid, WorkerModel::State), QStringLiteral("busy"));
             QCOMPARE(workerCell(window, pid, WorkerModel::CurrentTask), QStringLiteral("sleep"));
             QCOMPARE(workerCell(window, pid, WorkerModel::Namespace), QStringLiteral("tm_workers"));
             QVERIFY(workerCell(window, pid, WorkerModel::Name).startsWith(QStringLiteral("tmw-")));
@@ -168,12 +168,12 @@ private Q_SLOTS:
         QAction *kill = window.findChild<QAction *>(QStringLiteral("actionKillWorker"));
         QVERIFY(kill->isEnabled());
         kill->trigger();
-        QTRY_COMPARE_WITH_TIMEOUT(workerCell(window, victim, WorkerModel::State), QStringLiteral("crashed"), 10000);
+        QTRY_COMPARE(workerCell(window, victim, WorkerModel::State), QStringLiteral("crashed"));
         QVERIFY(workerCell(window, victim, WorkerModel::CurrentTask).contains(QStringLiteral("SIGKILL")));
         QTRY_COMPARE(manager->getPool()->stats().failed, quint64(1));
 
         QVERIFY(window.submit(manager, {QStringLiteral("sleep"), {QVariant(10)}, 4, {}}).isEmpty());
-        QTRY_COMPARE_WITH_TIMEOUT(manager->getPool()->stats().completed, quint64(5), 10000);
+        QTRY_COMPARE(manager->getPool()->stats().completed, quint64(5));
         qint64 replacement = 0;
         for (qint64 pid : manager->getPool()->workerPids())
             if (!pids.contains(pid))
@@ -215,12 +215,12 @@ private Q_SLOTS:
         QCOMPARE(futureCell(window, ids[0], FutureModel::Namespace), QStringLiteral("tm_futures"));
 
         for (int i = 0; i < 3; ++i) {
-            QTRY_COMPARE_WITH_TIMEOUT(futureCell(window, ids[i], FutureModel::State), QStringLiteral("finished"), 10000);
+            QTRY_COMPARE(futureCell(window, ids[i], FutureModel::State), QStringLiteral("finished"));
             QTRY_COMPARE(futureCell(window, ids[i], FutureModel::Outcome), QStringLiteral("50"));
             QVERIFY(!futureCell(window, ids[i], FutureModel::Worker).isEmpty());
             QVERIFY(!futureCell(window, ids[i], FutureModel::Duration).isEmpty());
         }
-        QTRY_COMPARE_WITH_TIMEOUT(futureCell(window, ids[3], FutureModel::State), QStringLiteral("failed"), 10000);
+        QTRY_COMPARE(futureCell(window, ids[3], FutureModel::State), QStringLiteral("failed"));
         QVERIFY(futureCell(window, ids[3], FutureModel::Outcome).contains(QStringLiteral("tm boom")));
         const QString details = window.futureModel()->details(ids[3]);
         QVERIFY(details.contains(QStringLiteral("tm boom")));
@@ -228,8 +228,8 @@ private Q_SLOTS:
 
         // The progress task reports progress before it finishes.
         const int progressRow = window.futureModel()->rowOf(ids[4]);
-        QTRY_VERIFY_WITH_TIMEOUT(window.futureModel()->index(progressRow, 0).data(FutureModel::ProgressMaximumRole).toInt() > 0, 10000);
-        QTRY_COMPARE_WITH_TIMEOUT(futureCell(window, ids[4], FutureModel::State), QStringLiteral("finished"), 10000);
+        QTRY_VERIFY(window.futureModel()->index(progressRow, 0).data(FutureModel::ProgressMaximumRole).toInt() > 0);
+        QTRY_COMPARE(futureCell(window, ids[4], FutureModel::State), QStringLiteral("finished"));
         QCOMPARE(window.futureModel()->count(TaskState::Failed) >= 1, true);
 
         // Filters: by state and namespace.
@@ -249,7 +249,7 @@ private Q_SLOTS:
         manager->start(1, QString(), true);
         const ProcessPoolManager::TrackedTask task =
             manager->submitTracked(QStringLiteral("sleep"), {QVariant(10)});
-        QTRY_COMPARE_WITH_TIMEOUT(futureCell(window, task.id, FutureModel::State), QStringLiteral("finished"), 10000);
+        QTRY_COMPARE(futureCell(window, task.id, FutureModel::State), QStringLiteral("finished"));
         QCOMPARE(futureCell(window, task.id, FutureModel::Namespace), QStringLiteral("tm_elsewhere"));
         QVERIFY(!window.futureModel()->index(window.futureModel()->rowOf(task.id), 0)
                      .data(FutureModel::CancellableRole).toBool());
@@ -265,7 +265,7 @@ private Q_SLOTS:
         QVERIFY(window.submit(manager, {QStringLiteral("sleep"), {QVariant(10)}, 3, {}}).isEmpty());
         const QList<quint64> ids = futureIds(window);
         QCOMPARE(ids.size(), 4);
-        QTRY_COMPARE_WITH_TIMEOUT(futureCell(window, ids[0], FutureModel::State), QStringLiteral("running"), 10000);
+        QTRY_COMPARE(futureCell(window, ids[0], FutureModel::State), QStringLiteral("running"));
 
         // Select the three queued sleeps and the running hang, and cancel them all.
         window.futureView()->selectAll();
@@ -273,7 +273,7 @@ private Q_SLOTS:
         QTRY_VERIFY(cancel->isEnabled());
         cancel->trigger();
         for (quint64 id : ids)
-            QTRY_COMPARE_WITH_TIMEOUT(futureCell(window, id, FutureModel::State), QStringLiteral("cancelled"), 10000);
+            QTRY_COMPARE(futureCell(window, id, FutureModel::State), QStringLiteral("cancelled"));
         QTRY_VERIFY(!cancel->isEnabled());
         QCOMPARE(window.futureModel()->count(TaskState::Cancelled), quint64(4));
         QCOMPARE(manager->getPool()->stats().completed, quint64(0));
@@ -288,18 +288,18 @@ private Q_SLOTS:
         // Submitted by code, not by the window: the monitor knows only the ids.
         const ProcessPoolManager::TrackedTask hang = manager->submitTracked(QStringLiteral("hang"), {});
         const ProcessPoolManager::TrackedTask queued = manager->submitTracked(QStringLiteral("sleep"), {QVariant(10)});
-        QTRY_COMPARE_WITH_TIMEOUT(futureCell(window, hang.id, FutureModel::State), QStringLiteral("running"), 10000);
-        QTRY_COMPARE_WITH_TIMEOUT(futureCell(window, queued.id, FutureModel::State), QStringLiteral("queued"), 10000);
+        QTRY_COMPARE(futureCell(window, hang.id, FutureModel::State), QStringLiteral("running"));
+        QTRY_COMPARE(futureCell(window, queued.id, FutureModel::State), QStringLiteral("queued"));
 
         window.futureView()->selectAll();
         QAction *cancel = window.findChild<QAction *>(QStringLiteral("actionCancel"));
         QTRY_VERIFY(cancel->isEnabled());
         cancel->trigger();
-        QTRY_VERIFY_WITH_TIMEOUT(hang.future.isFinished() && queued.future.isFinished(), 10000);
+        QTRY_VERIFY(hang.future.isFinished() && queued.future.isFinished());
         QVERIFY(hang.future.isCanceled());
         QVERIFY(queued.future.isCanceled());
         for (quint64 id : {hang.id, queued.id})
-            QTRY_COMPARE_WITH_TIMEOUT(futureCell(window, id, FutureModel::State), QStringLiteral("cancelled"), 10000);
+            QTRY_COMPARE(futureCell(window, id, FutureModel::State), QStringLiteral("cancelled"));
         QCOMPARE(manager->getPool()->stats().completed, quint64(0));
     }
 
@@ -382,7 +382,7 @@ private Q_SLOTS:
 
         // Stop (wait) runs off the GUI thread; the window shows the pool stopping, then stopped.
         QVERIFY(window.submit(manager, {QStringLiteral("sleep"), {QVariant(600)}, 1, {}}).isEmpty());
-        QTRY_COMPARE_WITH_TIMEOUT(manager->getPool()->stats().running, qint64(1), 10000);
+        QTRY_COMPARE(manager->getPool()->stats().running, qint64(1));
         QAction *stop = window.findChild<QAction *>(QStringLiteral("actionStop"));
         QTRY_VERIFY(stop->isEnabled());
         QElapsedTimer clock;
@@ -390,7 +390,7 @@ private Q_SLOTS:
         stop->trigger();
         QVERIFY2(clock.elapsed() < 300, "Stop blocked the GUI thread");
         QCOMPARE(managerCell(window, manager, NamespaceModel::State), QStringLiteral("stopping"));
-        QTRY_COMPARE_WITH_TIMEOUT(managerCell(window, manager, NamespaceModel::State), QStringLiteral("stopped"), 10000);
+        QTRY_COMPARE(managerCell(window, manager, NamespaceModel::State), QStringLiteral("stopped"));
         QCOMPARE(window.futureModel()->count(TaskState::Finished) >= 1, true);
     }
 
@@ -405,14 +405,14 @@ private Q_SLOTS:
         drain->start(1, QString(), false);
         QVERIFY(window.submit(drain, {QStringLiteral("sleep"), {QVariant(800)}, 1, {}}).isEmpty());
         const quint64 sleeper = futureIds(window).last();
-        QTRY_COMPARE_WITH_TIMEOUT(futureCell(window, sleeper, FutureModel::State), QStringLiteral("running"), 10000);
+        QTRY_COMPARE(futureCell(window, sleeper, FutureModel::State), QStringLiteral("running"));
         window.selectManager(drain);
         QAction *stopNow = window.findChild<QAction *>(QStringLiteral("actionStopNow"));
         QTRY_VERIFY(stopNow->isEnabled());
         stopNow->trigger();
         QCOMPARE(drain->state(), PoolState::Stopped); // as far as the manager is concerned
         QTRY_COMPARE(managerCell(window, drain, NamespaceModel::State), QStringLiteral("stopping"));
-        QTRY_COMPARE_WITH_TIMEOUT(managerCell(window, drain, NamespaceModel::State), QStringLiteral("stopped"), 10000);
+        QTRY_COMPARE(managerCell(window, drain, NamespaceModel::State), QStringLiteral("stopped"));
         QTRY_COMPARE(futureCell(window, sleeper, FutureModel::State), QStringLiteral("finished"));
         QCOMPARE(futureCell(window, sleeper, FutureModel::Outcome), QStringLiteral("800"));
 
@@ -421,12 +421,12 @@ private Q_SLOTS:
         stuck->start(1, QString(), false);
         QVERIFY(window.submit(stuck, {QStringLiteral("hang"), {}, 1, {}}).isEmpty());
         const quint64 hung = futureIds(window).last();
-        QTRY_COMPARE_WITH_TIMEOUT(futureCell(window, hung, FutureModel::State), QStringLiteral("running"), 10000);
+        QTRY_COMPARE(futureCell(window, hung, FutureModel::State), QStringLiteral("running"));
         window.selectManager(stuck);
         QAction *terminate = window.findChild<QAction *>(QStringLiteral("actionTerminate"));
         QTRY_VERIFY(terminate->isEnabled());
         terminate->trigger();
-        QTRY_COMPARE_WITH_TIMEOUT(managerCell(window, stuck, NamespaceModel::State), QStringLiteral("stopped"), 10000);
+        QTRY_COMPARE(managerCell(window, stuck, NamespaceModel::State), QStringLiteral("stopped"));
         QTRY_COMPARE(futureCell(window, hung, FutureModel::State), QStringLiteral("failed"));
         QVERIFY(window.futureModel()->details(hung).contains(QStringLiteral("stop"), Qt::CaseInsensitive));
     }
@@ -594,7 +594,7 @@ private Q_SLOTS:
             lastTick = probeClock.elapsed();
             probe.start();
             submitAll();
-            QTRY_VERIFY_WITH_TIMEOUT(target->getPool()->stats().completed == expectDone, 240000);
+            QTRY_VERIFY(target->getPool()->stats().completed == expectDone);
             const qint64 elapsed = clock.elapsed();
             // Let the views catch up with the last poll.
             QTRY_COMPARE(managerCell(window, target, NamespaceModel::Done), QString::number(expectDone));
