@@ -7,6 +7,7 @@
 
 #include <procpool/processpoolmanager.h>
 
+#include <QtCore/QAbstractEventDispatcher>
 #include <QtCore/QDeadlineTimer>
 #include <QtCore/QDir>
 #include <QtCore/QFile>
@@ -99,6 +100,28 @@ inline bool waitUntilSleepingInTask(qint64 pid)
             return false;
         QThread::msleep(1);
     }
+}
+
+//! The system call thread \a tid of this process is in (a SYS_ number); -1 while it runs or
+//! when there is no such thread.
+inline long threadSyscall(qint64 tid)
+{
+    bool ok = false;
+    const long call = readFile(QStringLiteral("/proc/self/task/%1/syscall").arg(tid))
+                          .split(' ')
+                          .value(0)
+                          .toLong(&ok);
+    return ok ? call : -1;
+}
+
+//! Returns once procpool's engine thread \a engine has handled every event posted to it before
+//! the call, and the events those posted in turn, two levels deep: a pool core that has stopped
+//! posts its release, and the release posts the core's deletion. Three trips through its queue.
+inline void drainEngineThread(QThread *engine)
+{
+    for (int trip = 0; trip < 3; ++trip)
+        QMetaObject::invokeMethod(QAbstractEventDispatcher::instance(engine), [] {},
+                                  Qt::BlockingQueuedConnection);
 }
 
 //! Children of this process, by state: every child when \a state is 0.

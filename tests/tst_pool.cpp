@@ -242,6 +242,7 @@ private Q_SLOTS:
         QVERIFY_THROWS_EXCEPTION(TaskException, m_manager->submitTask(tasks::throwInt).result());
         try {
             m_manager->submitTask(tasks::throwInt).waitForFinished();
+            QFAIL("expected TaskException");
         } catch (const TaskException &e) {
             QCOMPARE(e.typeName(), QStringLiteral("int"));
         }
@@ -818,12 +819,15 @@ private Q_SLOTS:
 
         // Without a timeout it waits, on its own thread, until the worker makes room.
         std::atomic<bool> submitted{false};
+        std::atomic<qint64> waiterTid{0};
         QFuture<int> waited;
         std::thread waiter([&] {
+            waiterTid = qint64(::gettid());
             waited = m_manager->submitTask(tasks::add, 40, 2);
             submitted = true;
         });
-        QTest::qWait(200); // a hang guard's worth is not needed: it must still be waiting
+        // Until the submission sleeps on its wait for room (a futex), or returns.
+        QTRY_VERIFY(submitted || (waiterTid != 0 && faultsupport::threadSyscall(waiterTid) == SYS_futex));
         QVERIFY(!submitted);
         QVERIFY(faultsupport::touchFile(gate));
         waiter.join();
