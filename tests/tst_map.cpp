@@ -219,9 +219,11 @@ private Q_SLOTS:
         }
         // The pool replaced the worker and runs the next map completely.
         const QList<int> again = m_manager->map(square, range(2000), chunked(50)).results();
-        QCOMPARE(again.size(), 2000);
-        QCOMPARE(again.last(), 1999 * 1999);
-        QTRY_VERIFY(m_manager->getPool()->stats().workersCrashed >= 1);
+        QList<int> squares;
+        for (int i : range(2000))
+            squares << i * i;
+        QCOMPARE(again, squares);
+        QCOMPARE(m_manager->getPool()->stats().workersCrashed, quint64(1)); // the one chunk
     }
 
     void cancelDropsRemainingChunks()
@@ -236,11 +238,14 @@ private Q_SLOTS:
         future.cancel();
         QTRY_VERIFY(future.isFinished());
         QVERIFY(future.isCanceled());
-        // The queued chunks never ran: the pool empties quickly and counts them cancelled.
-        QTRY_COMPARE_WITH_TIMEOUT(m_manager->getPool()->stats().queued, qint64(0), 2000);
+        // The queued chunks never ran: once the pool is empty, most of the 200 were counted
+        // cancelled, not completed (run, they would all have completed), and none twice.
+        QTRY_VERIFY(m_manager->getPool()->stats().queued == 0
+                    && m_manager->getPool()->stats().running == 0);
         const PoolStats stats = m_manager->getPool()->stats();
         QVERIFY2(stats.completed < 50, qPrintable(QString::number(stats.completed)));
         QVERIFY(stats.cancelled > 100);
+        QCOMPARE(stats.completed + stats.cancelled + stats.failed, stats.submitted);
         // And it keeps working.
         QCOMPARE(m_manager->map(square, range(10)).results().size(), 10);
     }
