@@ -792,7 +792,7 @@ private Q_SLOTS:
         // Shortcuts reach their actions (even though the views' context menus share them).
         window.show();
         QApplication::setActiveWindow(&window);
-        QVERIFY(QTest::qWaitForWindowActive(&window));
+        QVERIFY(QTest::qWaitForWindowActive(&window, hangGuardMs));
         window.logModel()->addMessage(LogModel::Source::Engine, QString(), QStringLiteral("line"));
         QVERIFY(window.logModel()->rowCount() > 0);
         QTest::keySequence(&window, QKeySequence(Qt::CTRL | Qt::Key_L));
@@ -813,7 +813,7 @@ private Q_SLOTS:
         MainWindow window;
         window.resize(1280, 800);
         window.show();
-        QVERIFY(QTest::qWaitForWindowExposed(&window));
+        QVERIFY(QTest::qWaitForWindowExposed(&window, hangGuardMs));
         ProcessPoolManager *manager = getOrCreateProcessManager(QStringLiteral("tm_burst"));
         PoolOptions options;
         options.maxWorkers = 2;
@@ -907,7 +907,7 @@ private Q_SLOTS:
         // saw them end show as ended.
         const bool settled = QTest::qWaitFor([&] {
             return window.futureModel()->count(TaskState::Queued) + window.futureModel()->count(TaskState::Running) == 0;
-        }, 5000);
+        }, hangGuardMs);
         if (!settled) { // say which rows are stuck
             FutureModel *m = window.futureModel();
             for (int r = 0, shown = 0; r < m->rowCount() && shown < 5; ++r) {
