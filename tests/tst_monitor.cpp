@@ -533,7 +533,7 @@ private Q_SLOTS:
         }
         QStringList expected = always + enabled;
         expected.sort();
-        QCOMPARE(actual, expected);
+        QCOMPARE(actual.join(QLatin1String(", ")), expected.join(QLatin1String(", ")));
 
         QVERIFY(faultsupport::touchFile(gate)); // whatever waits for it ends
         if (scenario == u"stop waiting" || scenario == u"draining")
