@@ -15,7 +15,8 @@
 //   procpool_bench rss                        resident size of an idle worker
 //
 // bench/run_bench.py runs these next to bench/python_bench.py and bench_floor, and prints the
-// comparison.
+// comparison. Every workload compares every answer it got with the one it must be (outside the
+// timed region), and fails with a message on stderr and exit status 1 on a wrong one.
 #include <procpool/procpool.h>
 
 #include <QtCore/QCoreApplication>
@@ -41,6 +42,31 @@ const procpool::Task<qint64(qint64)> spin{"bench.spin", [](qint64 n) {
     return qint64(x >> 1);
 }};
 const procpool::Task<qint64()> workerPid{"bench.pid", [] { return qint64(::getpid()); }};
+
+//! What spin(n) returns, computed another way: n steps of the generator x -> a x + c (mod 2^64)
+//! are the one affine map a^n x + c (a^(n-1) + ... + 1), built by squaring in log2(n) steps.
+qint64 spinExpected(qint64 n)
+{
+    quint64 mul = 1, add = 0;                                         // n steps so far: none
+    quint64 a = 6364136223846793005ULL, c = 1442695040888963407ULL; // 2^k steps
+    for (quint64 k = quint64(n); k != 0; k >>= 1) {
+        if (k & 1) {
+            mul *= a;
+            add = add * a + c;
+        }
+        c = c * a + c;
+        a *= a;
+    }
+    return qint64((mul * quint64(n) + add) >> 1);
+}
+
+//! Says which answer of \a workload was wrong, and fails the run.
+int wrong(const char *workload, qint64 index, const QString &got, const QString &expected)
+{
+    std::fprintf(stderr, "procpool_bench %s: answer %lld is %s, not %s\n", workload,
+                 static_cast<long long>(index), qPrintable(got), qPrintable(expected));
+    return 1;
+}
 
 double seconds(const QElapsedTimer &t)
 {
@@ -78,13 +104,14 @@ int submit(int tasks, int workers)
     futures.reserve(size_t(tasks));
     for (int i = 0; i < tasks; ++i)
         futures.push_back(m->submitTask(increment, i));
-    long long sum = 0;
     for (auto &f : futures)
-        sum += f.result();
+        f.waitForFinished();
     const double s = seconds(t);
     m->stop();
-    if (sum != static_cast<long long>(tasks) * (tasks + 1) / 2)
-        return 1;
+    for (int i = 0; i < tasks; ++i)
+        if (futures[size_t(i)].result() != i + 1)
+            return wrong("submit", i, QString::number(futures[size_t(i)].result()),
+                         QString::number(i + 1));
     std::printf("{\"workload\": \"submit\", \"tasks\": %d, \"seconds\": %.6f, \"per_s\": %.1f}\n",
                 tasks, s, tasks / s);
     return 0;
@@ -104,9 +131,12 @@ int map(int items, int workers, int chunk)
     const QList<int> results = future.results();
     const double s = seconds(t);
     m->stop();
+    if (results.size() != items)
+        return wrong("map", -1, QStringLiteral("%1 results").arg(results.size()),
+                     QString::number(items));
     for (int i = 0; i < items; ++i)
-        if (results.value(i, -1) != i + 1)
-            return 1;
+        if (results.at(i) != i + 1)
+            return wrong("map", i, QString::number(results.at(i)), QString::number(i + 1));
     std::printf("{\"workload\": \"map\", \"items\": %d, \"seconds\": %.6f, \"per_s\": %.1f}\n",
                 items, s, items / s);
     return 0;
@@ -123,7 +153,7 @@ int latency(int rounds)
         const int r = m->submitTask(increment, i).result();
         const qint64 ns = t.nsecsElapsed();
         if (r != i + 1)
-            return 1;
+            return wrong("latency", i, QString::number(r), QString::number(i + 1));
         if (i >= 0)
             samples.push_back(ns);
     }
@@ -150,14 +180,15 @@ int payload(qint64 bytes, int reps, bool keep)
         const QByteArray back = m->submitTask(echo, data).result();
         samples.push_back(seconds(t));
         if (back != data) // every byte, outside the timing
-            return 1;
+            return wrong("payload", i, QStringLiteral("other bytes"), QStringLiteral("its argument"));
         if (keep)
             kept.push_back(back);
     }
     m->stop();
-    for (const QByteArray &back : kept) // and still every byte, once all the others came
-        if (back != data)
-            return 1;
+    for (size_t i = 0; i < kept.size(); ++i) // and still every byte, once all the others came
+        if (kept[i] != data)
+            return wrong("payload", qint64(i), QStringLiteral("other bytes once all came"),
+                         QStringLiteral("its argument"));
     std::sort(samples.begin(), samples.end());
     const double best = samples.front();
     const double median = samples[samples.size() / 2];
@@ -180,10 +211,12 @@ int burst(qint64 bytes, int tasks, int workers)
     for (int i = 0; i < tasks; ++i)
         futures.push_back(m->submitTask(echo, data));
     for (auto &f : futures)
-        if (f.result().size() != data.size())
-            return 1;
+        f.waitForFinished();
     const double s = seconds(t);
     m->stop();
+    for (size_t i = 0; i < futures.size(); ++i) // every byte of every echo
+        if (futures[i].result() != data)
+            return wrong("burst", qint64(i), QStringLiteral("other bytes"), QStringLiteral("its argument"));
     std::printf("{\"workload\": \"burst\", \"bytes\": %lld, \"tasks\": %d, \"seconds\": %.6f, "
                 "\"mib_per_s\": %.1f}\n",
                 static_cast<long long>(bytes), tasks, s, double(bytes) * tasks / s / 1048576.0);
@@ -208,7 +241,7 @@ int startup(int reps)
         samples.push_back(seconds(t));
         m->stop();
         if (r != 2)
-            return 1;
+            return wrong("startup", i, QString::number(r), QStringLiteral("2"));
     }
     // The first start of the process also starts the fork server.
     const double first = samples.front();
@@ -231,6 +264,10 @@ int cpu(int tasks, int workers, qint64 work)
         f.waitForFinished();
     const double s = seconds(t);
     m->stop();
+    for (int i = 0; i < tasks; ++i)
+        if (futures[i].result() != spinExpected(work + i))
+            return wrong("cpu", i, QString::number(futures[i].result()),
+                         QString::number(spinExpected(work + i)));
     std::printf("{\"workload\": \"cpu\", \"tasks\": %d, \"workers\": %d, \"seconds\": %.6f}\n",
                 tasks, workers, s);
     return 0;

@@ -5,7 +5,9 @@
                     payload BYTES REPS | startup REPS | cpu TASKS WORKERS WORK | rss
 
 One JSON object on stdout, with the fields procpool_bench prints for the same workload.
-Workers are started with fork, Python's default on Linux.
+Workers are started with fork, Python's default on Linux. Every workload compares every answer
+it got with the one it must be (outside the timed region) and exits with status 1 and a
+message on a wrong one.
 """
 import json
 import multiprocessing
@@ -36,6 +38,31 @@ def pid():
     return os.getpid()
 
 
+def spin_expected(n):
+    """What spin(n) returns, computed another way: n steps of x -> a x + c (mod 2^64) are one
+    affine map, built by squaring in log2(n) steps."""
+    mask = 0xFFFFFFFFFFFFFFFF
+    mul, add = 1, 0  # the steps taken so far: none
+    a, c = 6364136223846793005, 1442695040888963407  # 2^k steps
+    k = n
+    while k:
+        if k & 1:
+            mul, add = (mul * a) & mask, (add * a + c) & mask
+        a, c = (a * a) & mask, (c * a + c) & mask
+        k >>= 1
+    return ((mul * n + add) & mask) >> 1
+
+
+def check(workload, got, expected):
+    """Fails the run (exit status 1) unless every answer is the one expected."""
+    if got == expected:
+        return
+    if isinstance(got, list) and isinstance(expected, list) and len(got) == len(expected):
+        i = next(i for i, (g, e) in enumerate(zip(got, expected)) if g != e)
+        sys.exit("python_bench %s: answer %d is %r, not %r" % (workload, i, got[i], expected[i]))
+    sys.exit("python_bench %s: the answers are not the expected ones" % workload)
+
+
 def pool(workers):
     ex = ProcessPoolExecutor(max_workers=workers, mp_context=CTX)
     for f in [ex.submit(increment, i) for i in range(workers * 4)]:
@@ -47,10 +74,10 @@ def submit(tasks, workers):
     ex = pool(workers)
     t = time.perf_counter()
     futures = [ex.submit(increment, i) for i in range(tasks)]
-    total = sum(f.result() for f in futures)
+    results = [f.result() for f in futures]
     s = time.perf_counter() - t
     ex.shutdown()
-    assert total == tasks * (tasks + 1) // 2
+    check("submit", results, [i + 1 for i in range(tasks)])
     return {"workload": "submit", "tasks": tasks, "seconds": s, "per_s": tasks / s}
 
 
@@ -61,19 +88,21 @@ def map_(items, workers, chunk):
     results = list(ex.map(increment, data, chunksize=chunk))
     s = time.perf_counter() - t
     ex.shutdown()
-    assert results == [x + 1 for x in data]
+    check("map", results, [x + 1 for x in data])
     return {"workload": "map", "items": items, "seconds": s, "per_s": items / s}
 
 
 def latency(rounds):
     ex = pool(1)
     samples = []
+    results = []
     for i in range(-(rounds // 10), rounds):
         t = time.perf_counter_ns()
-        assert ex.submit(increment, i).result() == i + 1
+        results.append(ex.submit(increment, i).result())
         if i >= 0:
             samples.append(time.perf_counter_ns() - t)
     ex.shutdown()
+    check("latency", results, [i + 1 for i in range(-(rounds // 10), rounds)])
     samples.sort()
     return {"workload": "latency", "rounds": rounds, "median_us": samples[len(samples) // 2] / 1e3,
             "p99_us": samples[len(samples) * 99 // 100] / 1e3}
@@ -88,7 +117,7 @@ def payload(size, reps):
         t = time.perf_counter()
         back = ex.submit(echo, data).result()
         best = min(best, time.perf_counter() - t)
-        assert len(back) == size
+        check("payload", back, data)  # every byte, outside the timing
     ex.shutdown()
     return {"workload": "payload", "bytes": size, "seconds": best,
             "mib_per_s": size / best / 1048576}
@@ -99,9 +128,10 @@ def startup(reps):
     for _ in range(reps):
         t = time.perf_counter()
         ex = ProcessPoolExecutor(max_workers=2, mp_context=CTX)
-        assert ex.submit(increment, 1).result() == 2
+        result = ex.submit(increment, 1).result()
         samples.append(time.perf_counter() - t)
         ex.shutdown()
+        check("startup", result, 2)
     first = samples[0]
     samples.sort()
     return {"workload": "startup", "reps": reps, "median_ms": samples[len(samples) // 2] * 1e3,
@@ -111,10 +141,10 @@ def startup(reps):
 def cpu(tasks, workers, work):
     ex = pool(workers)
     t = time.perf_counter()
-    for f in [ex.submit(spin, work + i) for i in range(tasks)]:
-        f.result()
+    results = [f.result() for f in [ex.submit(spin, work + i) for i in range(tasks)]]
     s = time.perf_counter() - t
     ex.shutdown()
+    check("cpu", results, [spin_expected(work + i) for i in range(tasks)])
     return {"workload": "cpu", "tasks": tasks, "workers": workers, "seconds": s}
 
 

@@ -14,8 +14,9 @@
 //                      destroyed: the second application's exit must drain the pool too.
 //   exit-nondaemon     like nondaemon, but leaves through std::exit(0) while the application
 //                      object is still alive: no post routine runs, only static destructors.
-//   daemon             daemon pool of 2; 6 tasks of 60 s; wait until 2 tasks run (pid files),
-//                      then return from main(): the workers must be killed at exit.
+//   daemon             daemon pool of 2; 6 tasks that wait for DIR/release, which the test
+//                      never creates; wait until 2 tasks run (pid files), then return from
+//                      main(): the workers must be killed at exit, the tasks never end.
 //   sigkill-daemon     like daemon, but then write DIR/helper.pid and block until killed.
 //   sigkill-nondaemon  non-daemon pool of 2; 4 tasks of 1 s; wait until 2 run, write
 //                      DIR/helper.pid and block until killed.
@@ -144,7 +145,7 @@ std::optional<Mode> parseMode(const QByteArray &name)
     }
     if (name == "daemon" || name == "sigkill-daemon") {
         m.daemon = true;
-        m.taskMs = 60000;
+        m.waitForRelease = true; // never given: only a kill ends these tasks
         m.waitForRunning = 2;
         m.blockUntilKilled = name == "sigkill-daemon";
         return m;

@@ -3,8 +3,11 @@
 // procpool's engine thread.
 #pragma once
 
+#include "testwait.h"
+
 #include <procpool/processpoolmanager.h>
 
+#include <QtCore/QAbstractEventDispatcher>
 #include <QtCore/QDeadlineTimer>
 #include <QtCore/QDir>
 #include <QtCore/QFile>
@@ -20,8 +23,7 @@
 
 namespace faultsupport {
 
-//! Upper bound of every wait in these suites: a hang guard, never a performance expectation.
-inline constexpr int hangGuardMs = 180000;
+using procpool::tests::hangGuardMs;
 
 inline QByteArray readFile(const QString &path)
 {
@@ -57,6 +59,27 @@ inline bool processAlive(qint64 pid)
     return state != 0 && state != 'Z' && state != 'X';
 }
 
+//! /proc/PID/comm: a worker's name (PREFIX-N, 15 bytes at most); empty when there is no such
+//! process.
+inline QString processComm(qint64 pid)
+{
+    return QString::fromUtf8(readFile(QStringLiteral("/proc/%1/comm").arg(pid))).trimmed();
+}
+
+//! Live processes (zombies aside) whose name starts with \a prefix.
+inline QList<qint64> processesNamed(const QString &prefix)
+{
+    QList<qint64> pids;
+    const QStringList entries = QDir(QStringLiteral("/proc")).entryList(QDir::Dirs);
+    for (const QString &entry : entries) {
+        bool ok = false;
+        const qint64 pid = entry.toLongLong(&ok);
+        if (ok && processComm(pid).startsWith(prefix) && processAlive(pid))
+            pids.append(pid);
+    }
+    return pids;
+}
+
 //! Waits until \a pid has been seen asleep in nanosleep() or clock_nanosleep(); false if it
 //! ends first or the wait times out. A worker runs its tasks on its main thread, the one
 //! /proc/PID/syscall shows (its other thread waits in poll() for as long as its pool lives),
@@ -77,6 +100,28 @@ inline bool waitUntilSleepingInTask(qint64 pid)
             return false;
         QThread::msleep(1);
     }
+}
+
+//! The system call thread \a tid of this process is in (a SYS_ number); -1 while it runs or
+//! when there is no such thread.
+inline long threadSyscall(qint64 tid)
+{
+    bool ok = false;
+    const long call = readFile(QStringLiteral("/proc/self/task/%1/syscall").arg(tid))
+                          .split(' ')
+                          .value(0)
+                          .toLong(&ok);
+    return ok ? call : -1;
+}
+
+//! Returns once procpool's engine thread \a engine has handled every event posted to it before
+//! the call, and the events those posted in turn, two levels deep: a pool core that has stopped
+//! posts its release, and the release posts the core's deletion. Three trips through its queue.
+inline void drainEngineThread(QThread *engine)
+{
+    for (int trip = 0; trip < 3; ++trip)
+        QMetaObject::invokeMethod(QAbstractEventDispatcher::instance(engine), [] {},
+                                  Qt::BlockingQueuedConnection);
 }
 
 //! Children of this process, by state: every child when \a state is 0.

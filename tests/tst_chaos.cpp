@@ -79,11 +79,6 @@ QList<qint64> descendantsOf(qint64 root)
     return found;
 }
 
-QString commOf(qint64 pid)
-{
-    return QString::fromUtf8(readFile(QStringLiteral("/proc/%1/comm").arg(pid))).trimmed();
-}
-
 //! What the killer did, for the checks and the log.
 struct Kills
 {
@@ -305,7 +300,7 @@ private Q_SLOTS:
                 if (from.isEmpty())
                     return;
                 const qint64 pid = from.at(int(random.bounded(quint32(from.size()))));
-                const bool server = commOf(pid) == QLatin1String("procpool-fork");
+                const bool server = processComm(pid) == QLatin1String("procpool-fork");
                 if (!server)
                     kills.killedWorker(pid);
                 if (::kill(pid_t(pid), SIGKILL) != 0)

@@ -16,6 +16,7 @@
 // The cases of a killed application make this process a child subreaper while they run: the
 // workers the application leaves behind become its children when their parent dies, so their
 // exit status tells how they ended (by themselves, or killed by the pool before it died).
+#include "faultsupport.h"
 #include "testmain.h"
 
 #include <QtCore/QDir>
@@ -37,43 +38,7 @@
 
 namespace {
 
-// Generous upper bounds for QTRY_* polls; none of them is a performance expectation.
-constexpr int helperRunTimeoutMs = 120000;
-// Below the 60 s that the helper's daemon tasks sleep: a daemon worker that is gone within this
-// time was killed, it did not just finish its task.
-constexpr int daemonGoneTimeoutMs = 30000;
-
-QByteArray readFile(const QString &path)
-{
-    QFile f(path);
-    return f.open(QIODevice::ReadOnly) ? f.readAll() : QByteArray();
-}
-
-//! The "state" field of /proc/PID/stat ('R', 'S', 'Z', ...), or 0 when there is no such process.
-char processState(qint64 pid)
-{
-    const QByteArray text = readFile(QStringLiteral("/proc/%1/stat").arg(pid));
-    const qsizetype close = text.lastIndexOf(')'); // the command name may contain anything
-    if (close < 0 || close + 2 >= text.size())
-        return 0;
-    return text.at(close + 2);
-}
-
-//! /proc/PID/comm: procpool workers set it to their name (PREFIX-N, 15 bytes at most).
-QString processComm(qint64 pid)
-{
-    return QString::fromUtf8(readFile(QStringLiteral("/proc/%1/comm").arg(pid))).trimmed();
-}
-
-//! The parent pid of /proc/PID/stat; 0 when there is no such process.
-qint64 parentPid(qint64 pid)
-{
-    const QByteArray text = readFile(QStringLiteral("/proc/%1/stat").arg(pid));
-    const qsizetype close = text.lastIndexOf(')');
-    if (close < 0)
-        return 0;
-    return text.mid(close + 2).split(' ').value(1).toLongLong();
-}
+using namespace faultsupport;
 
 //! How a child of this process that has ended did end ("exit 0", "signal 9"); nullopt when
 //! it is no child of ours (another process reaped it) or has not ended yet.
@@ -150,18 +115,11 @@ private:
         return int(QDir(m_dir->path()).entryList(QDir::Files).filter(doneFile).size());
     }
 
-    //! True when \a pid is no worker of this run any more: no such process (kill() fails with
-    //! ESRCH), a zombie nobody reaped yet, or a pid the system already gave to another program.
+    //! True when \a pid is no worker of this run any more: no such process, a zombie nobody
+    //! reaped yet, or a pid the system already gave to another program.
     bool workerGone(qint64 pid) const
     {
-        if (pid <= 0)
-            return true;
-        if (::kill(pid_t(pid), 0) != 0 && errno == ESRCH)
-            return true;
-        const char state = processState(pid);
-        if (state == 0 || state == 'Z' || state == 'X')
-            return true;
-        return !processComm(pid).startsWith(m_prefix + u'-');
+        return pid <= 0 || !processAlive(pid) || !processComm(pid).startsWith(m_prefix + u'-');
     }
 
     bool allGone(const QList<qint64> &pids) const
@@ -173,18 +131,7 @@ private:
     }
 
     //! Every live process named after this run's workers, whether or not it wrote a pid file.
-    QList<qint64> livingWorkersOfThisRun() const
-    {
-        QList<qint64> pids;
-        const QStringList entries = QDir(QStringLiteral("/proc")).entryList(QDir::Dirs);
-        for (const QString &entry : entries) {
-            bool ok = false;
-            const qint64 pid = entry.toLongLong(&ok);
-            if (ok && processComm(pid).startsWith(m_prefix + u'-') && !workerGone(pid))
-                pids.append(pid);
-        }
-        return pids;
-    }
+    QList<qint64> livingWorkersOfThisRun() const { return processesNamed(m_prefix + u'-'); }
 
     //! Waits for the helper to exit by itself and checks that it succeeded.
     bool helperExitsCleanly(int timeoutMs)
@@ -208,9 +155,9 @@ private:
         const QString pidFile = path(QStringLiteral("helper.pid"));
         const bool ready = QTest::qWaitFor(
             [&] { return QFile::exists(pidFile) || m_helper->state() == QProcess::NotRunning; },
-            helperRunTimeoutMs);
+            hangGuardMs);
         if (!ready) {
-            qWarning("exit_helper did not write helper.pid within %d ms", helperRunTimeoutMs);
+            qWarning("exit_helper did not write helper.pid within %d ms", hangGuardMs);
             return 0;
         }
         if (!QFile::exists(pidFile)) {
@@ -249,16 +196,16 @@ private:
     //! ours to reap: then it ended before its application died.
     QString waitForOrphanedWorker(qint64 pid)
     {
-        if (!QTest::qWaitFor([&] { return workerGone(pid); }, helperRunTimeoutMs)) {
+        if (!QTest::qWaitFor([&] { return workerGone(pid); }, hangGuardMs)) {
             qWarning("worker %lld still runs %d ms after its application was killed",
-                     static_cast<long long>(pid), helperRunTimeoutMs);
+                     static_cast<long long>(pid), hangGuardMs);
             return QString();
         }
         // Gone: a zombie waiting for its parent, which is this process once the helper (and
         // the fork server) have died, or it is already reaped by the pool that killed it.
         std::optional<QString> how;
         if (!QTest::qWaitFor([&] { return (how = reapChild(pid)).has_value(); },
-                             helperRunTimeoutMs)) {
+                             hangGuardMs)) {
             qWarning("worker %lld ended, but not as a child of this process: it ended before "
                      "its application was killed",
                      static_cast<long long>(pid));
@@ -271,7 +218,7 @@ private:
     {
         QCOMPARE(helperPid, m_helper->processId());
         QCOMPARE(::kill(pid_t(helperPid), SIGKILL), 0);
-        QVERIFY(m_helper->waitForFinished(helperRunTimeoutMs));
+        QVERIFY(m_helper->waitForFinished(hangGuardMs));
         QCOMPARE(m_helper->exitStatus(), QProcess::CrashExit);
     }
 
@@ -296,12 +243,12 @@ private Q_SLOTS:
         // Whatever happened, leave no helper and no worker of this run behind.
         if (m_helper && m_helper->state() != QProcess::NotRunning) {
             m_helper->kill();
-            m_helper->waitForFinished(helperRunTimeoutMs);
+            m_helper->waitForFinished(hangGuardMs);
         }
         m_helper.reset();
         for (qint64 pid : livingWorkersOfThisRun())
             ::kill(pid_t(pid), SIGKILL);
-        QTRY_VERIFY_WITH_TIMEOUT(livingWorkersOfThisRun().isEmpty(), helperRunTimeoutMs);
+        QTRY_VERIFY_WITH_TIMEOUT(livingWorkersOfThisRun().isEmpty(), hangGuardMs);
         if (m_adopting) {
             // Workers adopted and not reaped by the test (it failed) are reaped here.
             const QStringList entries = QDir(QStringLiteral("/proc")).entryList(QDir::Dirs);
@@ -322,24 +269,25 @@ private Q_SLOTS:
     void nonDaemonPoolFinishesEveryTaskAtApplicationExit()
     {
         startHelper(QStringLiteral("nondaemon"));
-        QVERIFY(helperExitsCleanly(helperRunTimeoutMs));
+        QVERIFY(helperExitsCleanly(hangGuardMs));
         for (int i = 0; i < 6; ++i)
             QVERIFY2(isDone(i), qPrintable(QStringLiteral("task %1 did not finish").arg(i)));
         const QMap<int, qint64> started = startedTasks();
         QCOMPARE(started.size(), 6);
-        QTRY_VERIFY_WITH_TIMEOUT(allGone(started.values()), helperRunTimeoutMs);
-        QTRY_VERIFY_WITH_TIMEOUT(livingWorkersOfThisRun().isEmpty(), helperRunTimeoutMs);
+        QTRY_VERIFY_WITH_TIMEOUT(allGone(started.values()), hangGuardMs);
+        QTRY_VERIFY_WITH_TIMEOUT(livingWorkersOfThisRun().isEmpty(), hangGuardMs);
     }
 
-    // (b) Returning from main() kills the daemon workers in the middle of their 60 s tasks.
+    // (b) Returning from main() kills the daemon workers in the middle of their tasks, which
+    // nothing but a kill ends: an exit that waited for them would never come.
     void daemonWorkersDieAtApplicationExit()
     {
         startHelper(QStringLiteral("daemon"));
-        QVERIFY(helperExitsCleanly(daemonGoneTimeoutMs)); // did not wait for the 60 s tasks
+        QVERIFY(helperExitsCleanly(hangGuardMs));
         const QMap<int, qint64> started = startedTasks();
         QVERIFY2(started.size() >= 2, "the helper returned before two tasks were running");
-        QTRY_VERIFY_WITH_TIMEOUT(allGone(started.values()), daemonGoneTimeoutMs);
-        QTRY_VERIFY_WITH_TIMEOUT(livingWorkersOfThisRun().isEmpty(), daemonGoneTimeoutMs);
+        QTRY_VERIFY_WITH_TIMEOUT(allGone(started.values()), hangGuardMs);
+        QTRY_VERIFY_WITH_TIMEOUT(livingWorkersOfThisRun().isEmpty(), hangGuardMs);
         QCOMPARE(doneCount(), 0); // killed, not finished
     }
 
@@ -348,7 +296,7 @@ private Q_SLOTS:
     void startWithoutApplicationIsAClearError()
     {
         startHelper(QStringLiteral("noapp-nondaemon"), QProcess::ForwardedOutputChannel);
-        QVERIFY2(m_helper->waitForFinished(helperRunTimeoutMs), "exit_helper hung");
+        QVERIFY2(m_helper->waitForFinished(hangGuardMs), "exit_helper hung");
         QCOMPARE(m_helper->exitStatus(), QProcess::NormalExit);
         QCOMPARE(m_helper->exitCode(), 4);
         const QString err = QString::fromLocal8Bit(m_helper->readAllStandardError());
@@ -361,10 +309,10 @@ private Q_SLOTS:
     void nonDaemonPoolFinishesUnderSecondApplication()
     {
         startHelper(QStringLiteral("second-app-nondaemon"));
-        QVERIFY(helperExitsCleanly(helperRunTimeoutMs));
+        QVERIFY(helperExitsCleanly(hangGuardMs));
         for (int i = 0; i < 6; ++i)
             QVERIFY2(isDone(i), qPrintable(QStringLiteral("task %1 did not finish").arg(i)));
-        QTRY_VERIFY_WITH_TIMEOUT(livingWorkersOfThisRun().isEmpty(), helperRunTimeoutMs);
+        QTRY_VERIFY_WITH_TIMEOUT(livingWorkersOfThisRun().isEmpty(), hangGuardMs);
     }
 
     // (c) std::exit() with the application object still alive: ~QCoreApplication and its post
@@ -372,13 +320,13 @@ private Q_SLOTS:
     void nonDaemonPoolFinishesEveryTaskOnStdExit()
     {
         startHelper(QStringLiteral("exit-nondaemon"));
-        QVERIFY(helperExitsCleanly(helperRunTimeoutMs));
+        QVERIFY(helperExitsCleanly(hangGuardMs));
         for (int i = 0; i < 6; ++i)
             QVERIFY2(isDone(i), qPrintable(QStringLiteral("task %1 did not finish").arg(i)));
         const QMap<int, qint64> started = startedTasks();
         QCOMPARE(started.size(), 6);
-        QTRY_VERIFY_WITH_TIMEOUT(allGone(started.values()), helperRunTimeoutMs);
-        QTRY_VERIFY_WITH_TIMEOUT(livingWorkersOfThisRun().isEmpty(), helperRunTimeoutMs);
+        QTRY_VERIFY_WITH_TIMEOUT(allGone(started.values()), hangGuardMs);
+        QTRY_VERIFY_WITH_TIMEOUT(livingWorkersOfThisRun().isEmpty(), hangGuardMs);
     }
 
     // (d) A SIGKILLed application takes its daemon workers with it (PR_SET_PDEATHSIG).
@@ -395,8 +343,8 @@ private Q_SLOTS:
         killHelper(helperPid);
         if (QTest::currentTestFailed())
             return;
-        QTRY_VERIFY_WITH_TIMEOUT(allGone(workers), daemonGoneTimeoutMs);
-        QTRY_VERIFY_WITH_TIMEOUT(livingWorkersOfThisRun().isEmpty(), daemonGoneTimeoutMs);
+        QTRY_VERIFY_WITH_TIMEOUT(allGone(workers), hangGuardMs);
+        QTRY_VERIFY_WITH_TIMEOUT(livingWorkersOfThisRun().isEmpty(), hangGuardMs);
         QCOMPARE(doneCount(), 0);
     }
 
@@ -414,8 +362,8 @@ private Q_SLOTS:
         if (QTest::currentTestFailed())
             return;
         // Nobody kills these workers: they must end by themselves.
-        QTRY_VERIFY_WITH_TIMEOUT(allGone(runningAtKill.values()), helperRunTimeoutMs);
-        QTRY_VERIFY_WITH_TIMEOUT(livingWorkersOfThisRun().isEmpty(), helperRunTimeoutMs);
+        QTRY_VERIFY_WITH_TIMEOUT(allGone(runningAtKill.values()), hangGuardMs);
+        QTRY_VERIFY_WITH_TIMEOUT(livingWorkersOfThisRun().isEmpty(), hangGuardMs);
 
         for (auto it = runningAtKill.cbegin(); it != runningAtKill.cend(); ++it)
             QVERIFY2(isDone(it.key()),

@@ -14,15 +14,6 @@
 using namespace procpool;
 using namespace faultsupport;
 
-namespace {
-
-QString commandName(qint64 pid)
-{
-    return QString::fromUtf8(readFile(QStringLiteral("/proc/%1/comm").arg(pid)).trimmed());
-}
-
-} // namespace
-
 class TestForkServer : public QObject
 {
     Q_OBJECT
@@ -76,8 +67,8 @@ private Q_SLOTS:
         QVERIFY(server != ::getpid());
         QCOMPARE(parentPid(server), qint64(::getpid())); // our child, not a worker
         QCOMPARE(parentPid(b), server);                  // same program and environment
-        QCOMPARE(commandName(server), QStringLiteral("procpool-fork"));
-        QCOMPARE(commandName(a), QStringLiteral("procpool-1")); // named like any worker
+        QCOMPARE(processComm(server), QStringLiteral("procpool-fork"));
+        QCOMPARE(processComm(a), QStringLiteral("procpool-1")); // named like any worker
         QVERIFY(!m_manager->getPool()->workerPids().contains(server));
 
         // A restarted pool uses the same server.
@@ -128,7 +119,7 @@ private Q_SLOTS:
         m_manager->start(options);
         const qint64 worker = workerOf(m_manager);
         QCOMPARE(parentPid(worker), qint64(::getpid()));
-        QCOMPARE(commandName(worker), QStringLiteral("procpool-1"));
+        QCOMPARE(processComm(worker), QStringLiteral("procpool-1"));
         QCOMPARE(m_manager->submitTask(tasks::add, 2, 3).result(), 5);
     }
 

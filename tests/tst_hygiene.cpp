@@ -72,6 +72,10 @@ private Q_SLOTS:
     {
         m_manager = getOrCreateProcessManager(QStringLiteral("hygiene"));
         auto events = std::make_unique<WorkerEvents>(m_manager);
+        // The thread workerStarted is emitted on: procpool's engine thread.
+        auto engine = std::make_unique<SignalRecorder<QThread *>>(
+            m_manager, &ProcessPoolManager::workerStarted,
+            [](qint64, const QString &) { return QThread::currentThread(); });
         for (int i = 0; i < 12; ++i) { // warm-up: the engine thread, Qt's lazy singletons
             cycle(i);
             if (QTest::currentTestFailed())
@@ -81,7 +85,8 @@ private Q_SLOTS:
         // The fork server stays for the pools to come; workers were its children, not ours.
         QTRY_COMPARE_WITH_TIMEOUT(childProcesses().size(), qsizetype(1), hangGuardMs);
         const QList<qint64> server = childProcesses();
-        QTest::qWait(200); // let the engine thread delete the last core
+        QVERIFY(!engine->values().isEmpty());
+        drainEngineThread(engine->values().constLast()); // the last core is deleted
         const int fdsBefore = openFds();
         const int threadsBefore = threads();
 
@@ -102,6 +107,7 @@ private Q_SLOTS:
 
         QVERIFY(removeProcessManager(QStringLiteral("hygiene")));
         events.reset(); // the manager, and with it every connection, is gone
+        engine.reset();
     }
 };
 

@@ -34,10 +34,76 @@
 
 #include <functional>
 
+#include <unistd.h>
+
 using namespace procpool;
 using namespace procpool::monitor;
+using faultsupport::hangGuardMs;
 
 namespace {
+
+//! Holds its worker until \a gate exists (0), or gives up after the hang guard (-1).
+const Task<int(QString)> gated{"monitor.gated",
+                               [](const QString &gate) { return faultsupport::waitForGate(gate); }};
+
+//! The window's actions (objects named "action…") that are enabled now, sorted.
+QStringList enabledActions(MainWindow &window)
+{
+    QStringList enabled;
+    for (const QAction *action : window.findChildren<QAction *>())
+        if (action->objectName().startsWith(QLatin1String("action")) && action->isEnabled())
+            enabled.append(action->objectName());
+    enabled.sort();
+    return enabled;
+}
+
+//! Selects the row of \a view whose \a role is \a value; false if there is none.
+bool selectRow(QAbstractItemView *view, int role, const QVariant &value)
+{
+    QAbstractItemModel *model = view->model();
+    for (int r = 0; r < model->rowCount(); ++r) {
+        if (model->index(r, 0).data(role) == value) {
+            view->selectionModel()->select(model->index(r, 0), QItemSelectionModel::ClearAndSelect
+                                                                   | QItemSelectionModel::Rows);
+            view->selectionModel()->setCurrentIndex(model->index(r, 0), QItemSelectionModel::NoUpdate);
+            return true;
+        }
+    }
+    return false;
+}
+
+//! Resident memory of \a pid as /proc/PID/statm says, in bytes (-1 if it cannot be read).
+qint64 residentBytes(qint64 pid)
+{
+    const QList<QByteArray> fields =
+        faultsupport::readFile(QStringLiteral("/proc/%1/statm").arg(pid)).trimmed().split(' ');
+    bool ok = false;
+    const qint64 pages = fields.value(1).toLongLong(&ok);
+    return ok ? pages * ::sysconf(_SC_PAGESIZE) : -1;
+}
+
+//! CPU time (user + system) of this thread, in clock ticks.
+qint64 threadCpuTicks()
+{
+    const QByteArray stat = faultsupport::readFile(
+        QStringLiteral("/proc/self/task/%1/stat").arg(qint64(::gettid())));
+    const QList<QByteArray> fields = stat.mid(stat.lastIndexOf(')') + 2).split(' ');
+    return fields.value(11).toLongLong() + fields.value(12).toLongLong();
+}
+
+//! The log's lines as "namespace | pid | source | message", oldest first.
+QStringList logLines(MainWindow &window)
+{
+    QStringList lines;
+    LogModel *log = window.logModel();
+    for (int r = 0; r < log->rowCount(); ++r) {
+        QStringList cells;
+        for (int c : {LogModel::Namespace, LogModel::Pid, LogModel::SourceColumn, LogModel::Message})
+            cells << log->index(r, c).data().toString();
+        lines << cells.join(QLatin1String(" | "));
+    }
+    return lines;
+}
 
 //! The row of \a manager's namespace model entry, as a display string of \a column.
 QString managerCell(MainWindow &window, ProcessPoolManager *manager, int column)
@@ -144,13 +210,15 @@ private Q_SLOTS:
 
         // Both workers appear and become busy with the task.
         QList<qint64> pids;
-        QTRY_VERIFY_WITH_TIMEOUT((pids = manager->getPool()->workerPids()).size() == 2, 10000);
+        QMap<qint64, QString> names;
+        QTRY_VERIFY((pids = manager->getPool()->workerPids()).size() == 2);
         for (qint64 pid : pids) {
             QTRY_VERIFY(workerRow(window, pid) >= 0);
-            QTRY_COMPARE_WITH_TIMEOUT(workerCell(window, pid, WorkerModel::State), QStringLiteral("busy"), 10000);
+            QTRY_COMPARE(workerCell(window, pid, WorkerModel::State), QStringLiteral("busy"));
             QCOMPARE(workerCell(window, pid, WorkerModel::CurrentTask), QStringLiteral("sleep"));
             QCOMPARE(workerCell(window, pid, WorkerModel::Namespace), QStringLiteral("tm_workers"));
-            QVERIFY(workerCell(window, pid, WorkerModel::Name).startsWith(QStringLiteral("tmw-")));
+            names.insert(pid, workerCell(window, pid, WorkerModel::Name));
+            QVERIFY(names.value(pid).startsWith(QStringLiteral("tmw-")));
         }
         // CPU and memory are read from /proc.
         QTRY_VERIFY(!workerCell(window, pids.first(), WorkerModel::Memory).isEmpty());
@@ -168,12 +236,12 @@ private Q_SLOTS:
         QAction *kill = window.findChild<QAction *>(QStringLiteral("actionKillWorker"));
         QVERIFY(kill->isEnabled());
         kill->trigger();
-        QTRY_COMPARE_WITH_TIMEOUT(workerCell(window, victim, WorkerModel::State), QStringLiteral("crashed"), 10000);
+        QTRY_COMPARE(workerCell(window, victim, WorkerModel::State), QStringLiteral("crashed"));
         QVERIFY(workerCell(window, victim, WorkerModel::CurrentTask).contains(QStringLiteral("SIGKILL")));
         QTRY_COMPARE(manager->getPool()->stats().failed, quint64(1));
 
         QVERIFY(window.submit(manager, {QStringLiteral("sleep"), {QVariant(10)}, 4, {}}).isEmpty());
-        QTRY_COMPARE_WITH_TIMEOUT(manager->getPool()->stats().completed, quint64(5), 10000);
+        QTRY_COMPARE(manager->getPool()->stats().completed, quint64(5));
         qint64 replacement = 0;
         for (qint64 pid : manager->getPool()->workerPids())
             if (!pids.contains(pid))
@@ -187,16 +255,21 @@ private Q_SLOTS:
         QTRY_COMPARE(workerCell(window, replacement, WorkerModel::State), QString()); // row gone
         QTRY_COMPARE(window.workerModel()->rowCount(), 0);
 
-        // The log saw the lifecycle.
-        bool sawStart = false, sawKill = false;
-        LogModel *log = window.logModel();
-        for (int r = 0; r < log->rowCount(); ++r) {
-            const QString text = log->index(r, LogModel::Message).data().toString();
-            sawStart |= text.contains(QStringLiteral("started"));
-            sawKill |= text.contains(QStringLiteral("SIGKILL"));
+        // The log saw the lifecycle, line by line (namespace | pid | source | message).
+        const QStringList lines = logLines(window);
+        qsizetype lastStart = -1;
+        for (qint64 pid : pids) {
+            const qsizetype at = lines.indexOf(QStringLiteral("tm_workers | %1 | engine | worker %2 started")
+                                                   .arg(pid)
+                                                   .arg(names.value(pid)));
+            QVERIFY2(at >= 0, qPrintable(lines.join(u'\n')));
+            lastStart = std::max(lastStart, at);
         }
-        QVERIFY(sawStart);
-        QVERIFY(sawKill);
+        const qsizetype killed = lines.indexOf(
+            QStringLiteral("tm_workers |  | engine | monitor: sent SIGKILL to worker %1").arg(victim));
+        const qsizetype exited = lines.indexOf(
+            QStringLiteral("tm_workers | %1 | error | worker exited: killed by SIGKILL (signal 9)").arg(victim));
+        QVERIFY2(killed > lastStart && exited > killed, qPrintable(lines.join(u'\n')));
     }
 
     void futuresFollowTheirTasks()
@@ -215,12 +288,12 @@ private Q_SLOTS:
         QCOMPARE(futureCell(window, ids[0], FutureModel::Namespace), QStringLiteral("tm_futures"));
 
         for (int i = 0; i < 3; ++i) {
-            QTRY_COMPARE_WITH_TIMEOUT(futureCell(window, ids[i], FutureModel::State), QStringLiteral("finished"), 10000);
+            QTRY_COMPARE(futureCell(window, ids[i], FutureModel::State), QStringLiteral("finished"));
             QTRY_COMPARE(futureCell(window, ids[i], FutureModel::Outcome), QStringLiteral("50"));
             QVERIFY(!futureCell(window, ids[i], FutureModel::Worker).isEmpty());
             QVERIFY(!futureCell(window, ids[i], FutureModel::Duration).isEmpty());
         }
-        QTRY_COMPARE_WITH_TIMEOUT(futureCell(window, ids[3], FutureModel::State), QStringLiteral("failed"), 10000);
+        QTRY_COMPARE(futureCell(window, ids[3], FutureModel::State), QStringLiteral("failed"));
         QVERIFY(futureCell(window, ids[3], FutureModel::Outcome).contains(QStringLiteral("tm boom")));
         const QString details = window.futureModel()->details(ids[3]);
         QVERIFY(details.contains(QStringLiteral("tm boom")));
@@ -228,8 +301,8 @@ private Q_SLOTS:
 
         // The progress task reports progress before it finishes.
         const int progressRow = window.futureModel()->rowOf(ids[4]);
-        QTRY_VERIFY_WITH_TIMEOUT(window.futureModel()->index(progressRow, 0).data(FutureModel::ProgressMaximumRole).toInt() > 0, 10000);
-        QTRY_COMPARE_WITH_TIMEOUT(futureCell(window, ids[4], FutureModel::State), QStringLiteral("finished"), 10000);
+        QTRY_VERIFY(window.futureModel()->index(progressRow, 0).data(FutureModel::ProgressMaximumRole).toInt() > 0);
+        QTRY_COMPARE(futureCell(window, ids[4], FutureModel::State), QStringLiteral("finished"));
         QCOMPARE(window.futureModel()->count(TaskState::Failed) >= 1, true);
 
         // Filters: by state and namespace.
@@ -242,6 +315,42 @@ private Q_SLOTS:
         QCOMPARE(shown->rowCount(), window.futureModel()->rowCount());
     }
 
+    // CPU % and resident memory of each worker, as /proc tells them: a worker computing without
+    // pause uses about one core, one asleep none; memory is statm's resident pages.
+    void workerCellsShowCpuAndMemoryFromProc()
+    {
+        MainWindow window;
+        ProcessPoolManager *manager = getOrCreateProcessManager(QStringLiteral("tm_cells"));
+        manager->start(2, QString(), true, QStringLiteral("tmc"));
+        window.selectManager(manager);
+        const auto burning = manager->submitTracked(QStringLiteral("primes"), {QVariant(qint64(1) << 40)});
+        const auto resting = manager->submitTracked(QStringLiteral("sleep"), {QVariant(600000)});
+        ProcessPool *pool = manager->getPool();
+        QTRY_VERIFY(pool->taskRecord(burning.id)->state == TaskState::Running
+                    && pool->taskRecord(resting.id)->state == TaskState::Running);
+        const qint64 burner = pool->taskRecord(burning.id)->workerPid;
+        const qint64 sleeper = pool->taskRecord(resting.id)->workerPid;
+        QVERIFY(faultsupport::waitUntilSleepingInTask(sleeper));
+        const auto cpu = [&](qint64 pid) {
+            bool ok = false;
+            const double percent = workerCell(window, pid, WorkerModel::Cpu).toDouble(&ok);
+            return ok ? percent : -1.0;
+        };
+        QTRY_VERIFY(cpu(burner) >= 50.0);
+        // One thread cannot use more than one core; a unit mixed up would be far beyond.
+        QVERIFY2(cpu(burner) <= 100.0 * QThread::idealThreadCount(),
+                 qPrintable(workerCell(window, burner, WorkerModel::Cpu)));
+        QTRY_COMPARE(workerCell(window, sleeper, WorkerModel::Cpu), QStringLiteral("0.0"));
+        for (qint64 pid : {burner, sleeper})
+            QTRY_COMPARE(workerCell(window, pid, WorkerModel::Memory),
+                         QStringLiteral("%1 MiB").arg(double(residentBytes(pid)) / (1024.0 * 1024.0), 0, 'f', 1));
+        // Ended workers show neither.
+        QVERIFY(pool->killWorker(sleeper));
+        QTRY_COMPARE(workerCell(window, sleeper, WorkerModel::State), QStringLiteral("crashed"));
+        QCOMPARE(workerCell(window, sleeper, WorkerModel::Cpu), QString());
+        QCOMPARE(workerCell(window, sleeper, WorkerModel::Memory), QString());
+    }
+
     void tasksSubmittedElsewhereAppearToo()
     {
         MainWindow window;
@@ -249,7 +358,7 @@ private Q_SLOTS:
         manager->start(1, QString(), true);
         const ProcessPoolManager::TrackedTask task =
             manager->submitTracked(QStringLiteral("sleep"), {QVariant(10)});
-        QTRY_COMPARE_WITH_TIMEOUT(futureCell(window, task.id, FutureModel::State), QStringLiteral("finished"), 10000);
+        QTRY_COMPARE(futureCell(window, task.id, FutureModel::State), QStringLiteral("finished"));
         QCOMPARE(futureCell(window, task.id, FutureModel::Namespace), QStringLiteral("tm_elsewhere"));
         QVERIFY(!window.futureModel()->index(window.futureModel()->rowOf(task.id), 0)
                      .data(FutureModel::CancellableRole).toBool());
@@ -265,7 +374,7 @@ private Q_SLOTS:
         QVERIFY(window.submit(manager, {QStringLiteral("sleep"), {QVariant(10)}, 3, {}}).isEmpty());
         const QList<quint64> ids = futureIds(window);
         QCOMPARE(ids.size(), 4);
-        QTRY_COMPARE_WITH_TIMEOUT(futureCell(window, ids[0], FutureModel::State), QStringLiteral("running"), 10000);
+        QTRY_COMPARE(futureCell(window, ids[0], FutureModel::State), QStringLiteral("running"));
 
         // Select the three queued sleeps and the running hang, and cancel them all.
         window.futureView()->selectAll();
@@ -273,7 +382,7 @@ private Q_SLOTS:
         QTRY_VERIFY(cancel->isEnabled());
         cancel->trigger();
         for (quint64 id : ids)
-            QTRY_COMPARE_WITH_TIMEOUT(futureCell(window, id, FutureModel::State), QStringLiteral("cancelled"), 10000);
+            QTRY_COMPARE(futureCell(window, id, FutureModel::State), QStringLiteral("cancelled"));
         QTRY_VERIFY(!cancel->isEnabled());
         QCOMPARE(window.futureModel()->count(TaskState::Cancelled), quint64(4));
         QCOMPARE(manager->getPool()->stats().completed, quint64(0));
@@ -288,19 +397,147 @@ private Q_SLOTS:
         // Submitted by code, not by the window: the monitor knows only the ids.
         const ProcessPoolManager::TrackedTask hang = manager->submitTracked(QStringLiteral("hang"), {});
         const ProcessPoolManager::TrackedTask queued = manager->submitTracked(QStringLiteral("sleep"), {QVariant(10)});
-        QTRY_COMPARE_WITH_TIMEOUT(futureCell(window, hang.id, FutureModel::State), QStringLiteral("running"), 10000);
-        QTRY_COMPARE_WITH_TIMEOUT(futureCell(window, queued.id, FutureModel::State), QStringLiteral("queued"), 10000);
+        QTRY_COMPARE(futureCell(window, hang.id, FutureModel::State), QStringLiteral("running"));
+        QTRY_COMPARE(futureCell(window, queued.id, FutureModel::State), QStringLiteral("queued"));
 
         window.futureView()->selectAll();
         QAction *cancel = window.findChild<QAction *>(QStringLiteral("actionCancel"));
         QTRY_VERIFY(cancel->isEnabled());
         cancel->trigger();
-        QTRY_VERIFY_WITH_TIMEOUT(hang.future.isFinished() && queued.future.isFinished(), 10000);
+        QTRY_VERIFY(hang.future.isFinished() && queued.future.isFinished());
         QVERIFY(hang.future.isCanceled());
         QVERIFY(queued.future.isCanceled());
         for (quint64 id : {hang.id, queued.id})
-            QTRY_COMPARE_WITH_TIMEOUT(futureCell(window, id, FutureModel::State), QStringLiteral("cancelled"), 10000);
+            QTRY_COMPARE(futureCell(window, id, FutureModel::State), QStringLiteral("cancelled"));
         QCOMPARE(manager->getPool()->stats().completed, quint64(0));
+    }
+
+    // Every action of the window, enabled or not, for each state a pool can be in and each
+    // thing the user can have selected: the exact set, not only the action a test is about.
+    void enabledActionsFollowThePoolAndTheSelection_data()
+    {
+        QTest::addColumn<QString>("scenario");
+        QTest::addColumn<QStringList>("enabled"); // besides those that are always enabled
+        const auto list = [](std::initializer_list<const char *> names) {
+            QStringList l;
+            for (const char *name : names)
+                l << QString::fromLatin1(name);
+            return l;
+        };
+        const QStringList running = list({"actionStop", "actionStopNow", "actionTerminate", "actionSubmit"});
+        QTest::newRow("no namespace selected") << "none" << QStringList();
+        QTest::newRow("stopped pool") << "stopped" << list({"actionStart", "actionRemoveNamespace"});
+        QTest::newRow("running pool") << "running" << running;
+        QTest::newRow("running pool, its running future selected")
+            << "running future" << running + list({"actionCancel"});
+        QTest::newRow("running pool, its queued future selected")
+            << "queued future" << running + list({"actionCancel"});
+        QTest::newRow("running pool, its finished future selected") << "finished future" << running;
+        QTest::newRow("running pool, a live worker selected")
+            << "live worker" << running + list({"actionKillWorker"});
+        QTest::newRow("running pool, a crashed worker selected") << "crashed worker" << running;
+        QTest::newRow("pool stopping: Stop waits for its task") << "stop waiting" << QStringList();
+        QTest::newRow("pool draining after Stop Now") << "draining" << list({"actionTerminate"});
+        QTest::newRow("broken pool") << "broken" << list({"actionStop", "actionStopNow", "actionTerminate"});
+    }
+
+    void enabledActionsFollowThePoolAndTheSelection()
+    {
+        QFETCH(QString, scenario);
+        QFETCH(QStringList, enabled);
+        const QStringList always = {
+            QStringLiteral("actionNewNamespace"), QStringLiteral("actionAllWorkers"),
+            QStringLiteral("actionFind"),         QStringLiteral("actionClearLog"),
+            QStringLiteral("actionPreferences"),  QStringLiteral("actionQuit"),
+            QStringLiteral("actionAbout")};
+        MainWindow window;
+        alwaysConfirm(window);
+        QTemporaryDir dir;
+        const QString gate = dir.filePath(QStringLiteral("gate"));
+        ProcessPoolManager *manager = nullptr;
+        if (scenario != u"none")
+            manager = getOrCreateProcessManager(QStringLiteral("tm_actions"));
+        const auto state = [&] { return managerCell(window, manager, NamespaceModel::State); };
+        // A task of the window's own that holds its worker until the gate opens.
+        const auto hold = [&] {
+            if (!window.submit(manager, {gated.name(), {gate}, 1, {}}).isEmpty())
+                return quint64(0);
+            const quint64 id = futureIds(window).last();
+            return QTest::qWaitFor([&] { return futureCell(window, id, FutureModel::State) == u"running"; },
+                                   hangGuardMs)
+                       ? id
+                       : quint64(0);
+        };
+        const auto workerOf = [&](quint64 id) {
+            const auto record = manager->getPool()->taskRecord(id);
+            return record ? record->workerPid : qint64(0);
+        };
+        if (scenario == u"broken") {
+            PoolOptions options;
+            options.startContext.program = QStringLiteral("/nonexistent/procpool-worker");
+            manager->start(options);
+            manager->submitTask(QStringLiteral("sleep"), {0});
+            QTRY_COMPARE(manager->state(), PoolState::Broken);
+        } else if (manager && scenario != u"stopped") {
+            const bool daemon = scenario != u"stop waiting" && scenario != u"draining";
+            manager->start(1, QString(), daemon);
+        }
+        if (manager)
+            window.selectManager(manager);
+        QTRY_VERIFY(!manager || window.selectedManager() == manager);
+
+        if (scenario == u"running future") {
+            const quint64 id = hold();
+            QVERIFY(id != 0);
+            QVERIFY(selectRow(window.futureView(), FutureModel::IdRole, QVariant::fromValue(id)));
+        } else if (scenario == u"queued future") {
+            QVERIFY(hold() != 0);
+            QVERIFY(window.submit(manager, {QStringLiteral("sleep"), {0}, 1, {}}).isEmpty());
+            const quint64 id = futureIds(window).last();
+            QTRY_COMPARE(futureCell(window, id, FutureModel::State), QStringLiteral("queued"));
+            QVERIFY(selectRow(window.futureView(), FutureModel::IdRole, QVariant::fromValue(id)));
+        } else if (scenario == u"finished future") {
+            QVERIFY(window.submit(manager, {QStringLiteral("sleep"), {0}, 1, {}}).isEmpty());
+            const quint64 id = futureIds(window).last();
+            QTRY_COMPARE(futureCell(window, id, FutureModel::State), QStringLiteral("finished"));
+            QVERIFY(selectRow(window.futureView(), FutureModel::IdRole, QVariant::fromValue(id)));
+        } else if (scenario == u"live worker" || scenario == u"crashed worker") {
+            const qint64 pid = workerOf(hold());
+            QVERIFY(pid > 0);
+            if (scenario == u"crashed worker") {
+                QVERIFY(manager->getPool()->killWorker(pid));
+                QTRY_COMPARE(workerCell(window, pid, WorkerModel::State), QStringLiteral("crashed"));
+            } else {
+                QTRY_COMPARE(workerCell(window, pid, WorkerModel::State), QStringLiteral("busy"));
+            }
+            QVERIFY(selectRow(window.workerView(), WorkerModel::PidRole, pid));
+        } else if (scenario == u"stop waiting" || scenario == u"draining") {
+            QVERIFY(hold() != 0);
+            window.findChild<QAction *>(scenario == u"draining" ? "actionStopNow" : "actionStop")->trigger();
+            QTRY_COMPARE(state(), QStringLiteral("stopping"));
+        } else if (scenario == u"running") {
+            QTRY_COMPARE(state(), QStringLiteral("running"));
+        } else if (scenario == u"broken") {
+            QTRY_COMPARE(state(), QStringLiteral("broken"));
+        }
+
+        window.watcher()->pollNow(); // the actions follow every poll
+        QStringList actual = enabledActions(window);
+        if (scenario == u"draining") {
+            QEXPECT_FAIL("", "Remove is offered while the pool drains after Stop Now: "
+                             "MainWindow::updateActions() checks the stop it runs itself, not "
+                             "the pool's draining",
+                         Continue);
+            QVERIFY(!actual.contains(QStringLiteral("actionRemoveNamespace")));
+            actual.removeAll(QStringLiteral("actionRemoveNamespace"));
+        }
+        QStringList expected = always + enabled;
+        expected.sort();
+        QCOMPARE(actual.join(QLatin1String(", ")), expected.join(QLatin1String(", ")));
+
+        QVERIFY(faultsupport::touchFile(gate)); // whatever waits for it ends
+        if (scenario == u"stop waiting" || scenario == u"draining")
+            QTRY_COMPARE(state(), QStringLiteral("stopped"));
     }
 
     void startDialogValidatesInput()
@@ -380,18 +617,22 @@ private Q_SLOTS:
         QCOMPARE(manager->options().maxWorkers, 2);
         QTRY_COMPARE(managerCell(window, manager, NamespaceModel::State), QStringLiteral("running"));
 
-        // Stop (wait) runs off the GUI thread; the window shows the pool stopping, then stopped.
-        QVERIFY(window.submit(manager, {QStringLiteral("sleep"), {QVariant(600)}, 1, {}}).isEmpty());
-        QTRY_COMPARE_WITH_TIMEOUT(manager->getPool()->stats().running, qint64(1), 10000);
+        // Stop (wait) runs off the GUI thread: it returns while the task it waits for still
+        // waits for its gate, which only this thread opens afterwards. (A Stop that blocked
+        // would return only once the task gave up, after the hang guard, with -1.)
+        QTemporaryDir dir;
+        const QString gate = dir.filePath(QStringLiteral("gate"));
+        QVERIFY(window.submit(manager, {gated.name(), {gate}, 1, {}}).isEmpty());
+        const quint64 held = futureIds(window).last();
+        QTRY_COMPARE(futureCell(window, held, FutureModel::State), QStringLiteral("running"));
         QAction *stop = window.findChild<QAction *>(QStringLiteral("actionStop"));
         QTRY_VERIFY(stop->isEnabled());
-        QElapsedTimer clock;
-        clock.start();
         stop->trigger();
-        QVERIFY2(clock.elapsed() < 300, "Stop blocked the GUI thread");
         QCOMPARE(managerCell(window, manager, NamespaceModel::State), QStringLiteral("stopping"));
-        QTRY_COMPARE_WITH_TIMEOUT(managerCell(window, manager, NamespaceModel::State), QStringLiteral("stopped"), 10000);
-        QCOMPARE(window.futureModel()->count(TaskState::Finished) >= 1, true);
+        QVERIFY(faultsupport::touchFile(gate));
+        QTRY_COMPARE(managerCell(window, manager, NamespaceModel::State), QStringLiteral("stopped"));
+        QTRY_COMPARE(futureCell(window, held, FutureModel::State), QStringLiteral("finished"));
+        QCOMPARE(futureCell(window, held, FutureModel::Outcome), QStringLiteral("0"));
     }
 
     void stopNowAndTerminate()
@@ -405,14 +646,14 @@ private Q_SLOTS:
         drain->start(1, QString(), false);
         QVERIFY(window.submit(drain, {QStringLiteral("sleep"), {QVariant(800)}, 1, {}}).isEmpty());
         const quint64 sleeper = futureIds(window).last();
-        QTRY_COMPARE_WITH_TIMEOUT(futureCell(window, sleeper, FutureModel::State), QStringLiteral("running"), 10000);
+        QTRY_COMPARE(futureCell(window, sleeper, FutureModel::State), QStringLiteral("running"));
         window.selectManager(drain);
         QAction *stopNow = window.findChild<QAction *>(QStringLiteral("actionStopNow"));
         QTRY_VERIFY(stopNow->isEnabled());
         stopNow->trigger();
         QCOMPARE(drain->state(), PoolState::Stopped); // as far as the manager is concerned
         QTRY_COMPARE(managerCell(window, drain, NamespaceModel::State), QStringLiteral("stopping"));
-        QTRY_COMPARE_WITH_TIMEOUT(managerCell(window, drain, NamespaceModel::State), QStringLiteral("stopped"), 10000);
+        QTRY_COMPARE(managerCell(window, drain, NamespaceModel::State), QStringLiteral("stopped"));
         QTRY_COMPARE(futureCell(window, sleeper, FutureModel::State), QStringLiteral("finished"));
         QCOMPARE(futureCell(window, sleeper, FutureModel::Outcome), QStringLiteral("800"));
 
@@ -421,12 +662,12 @@ private Q_SLOTS:
         stuck->start(1, QString(), false);
         QVERIFY(window.submit(stuck, {QStringLiteral("hang"), {}, 1, {}}).isEmpty());
         const quint64 hung = futureIds(window).last();
-        QTRY_COMPARE_WITH_TIMEOUT(futureCell(window, hung, FutureModel::State), QStringLiteral("running"), 10000);
+        QTRY_COMPARE(futureCell(window, hung, FutureModel::State), QStringLiteral("running"));
         window.selectManager(stuck);
         QAction *terminate = window.findChild<QAction *>(QStringLiteral("actionTerminate"));
         QTRY_VERIFY(terminate->isEnabled());
         terminate->trigger();
-        QTRY_COMPARE_WITH_TIMEOUT(managerCell(window, stuck, NamespaceModel::State), QStringLiteral("stopped"), 10000);
+        QTRY_COMPARE(managerCell(window, stuck, NamespaceModel::State), QStringLiteral("stopped"));
         QTRY_COMPARE(futureCell(window, hung, FutureModel::State), QStringLiteral("failed"));
         QVERIFY(window.futureModel()->details(hung).contains(QStringLiteral("stop"), Qt::CaseInsensitive));
     }
@@ -491,19 +732,28 @@ private Q_SLOTS:
         QCOMPARE(ProcStatSampler::residentBytes("2000 300 100 1 0 50 0\n", 4096), qint64(300 * 4096));
         QCOMPARE(ProcStatSampler::residentBytes("", 4096), qint64(-1));
 
-        // This very process, sampled twice while it burns CPU.
+        // This very process, sampled before and after this thread burns 20 clock ticks of CPU:
+        // the sampler sees most of a core used, however long those ticks took to come (a busy
+        // machine) — waited for, not timed.
         ProcStatSampler sampler;
         const qint64 self = QCoreApplication::applicationPid();
-        sampler.sample({self});
-        QElapsedTimer busy;
-        busy.start();
-        volatile double sink = 0;
-        while (busy.elapsed() < 300)
-            sink = sink + 1.0;
-        sampler.sample({self});
+        const bool busy = QTest::qWaitFor(
+            [&] {
+                sampler.sample({self});
+                volatile double sink = 0;
+                for (const qint64 start = threadCpuTicks(); threadCpuTicks() < start + 20;)
+                    for (int i = 0; i < 100000; ++i)
+                        sink = sink + 1.0;
+                sampler.sample({self});
+                return sampler.usage(self).cpuPercent >= 50.0;
+            },
+            hangGuardMs);
+        QVERIFY2(busy, qPrintable(QString::number(sampler.usage(self).cpuPercent)));
         QVERIFY(sampler.usage(self).valid);
         QVERIFY(sampler.usage(self).residentBytes > 0);
-        QVERIFY2(sampler.usage(self).cpuPercent > 20, qPrintable(QString::number(sampler.usage(self).cpuPercent)));
+        QVERIFY(sampler.usage(self).cpuPercent <= 100.0 * QThread::idealThreadCount());
+        sampler.sample({}); // forgets the process
+        QVERIFY(!sampler.usage(self).valid);
     }
 
     void layoutAndColumnWidthsPersist()
@@ -542,7 +792,7 @@ private Q_SLOTS:
         // Shortcuts reach their actions (even though the views' context menus share them).
         window.show();
         QApplication::setActiveWindow(&window);
-        QVERIFY(QTest::qWaitForWindowActive(&window));
+        QVERIFY(QTest::qWaitForWindowActive(&window, hangGuardMs));
         window.logModel()->addMessage(LogModel::Source::Engine, QString(), QStringLiteral("line"));
         QVERIFY(window.logModel()->rowCount() > 0);
         QTest::keySequence(&window, QKeySequence(Qt::CTRL | Qt::Key_L));
@@ -563,7 +813,7 @@ private Q_SLOTS:
         MainWindow window;
         window.resize(1280, 800);
         window.show();
-        QVERIFY(QTest::qWaitForWindowExposed(&window));
+        QVERIFY(QTest::qWaitForWindowExposed(&window, hangGuardMs));
         ProcessPoolManager *manager = getOrCreateProcessManager(QStringLiteral("tm_burst"));
         PoolOptions options;
         options.maxWorkers = 2;
@@ -594,7 +844,7 @@ private Q_SLOTS:
             lastTick = probeClock.elapsed();
             probe.start();
             submitAll();
-            QTRY_VERIFY_WITH_TIMEOUT(target->getPool()->stats().completed == expectDone, 240000);
+            QTRY_VERIFY(target->getPool()->stats().completed == expectDone);
             const qint64 elapsed = clock.elapsed();
             // Let the views catch up with the last poll.
             QTRY_COMPARE(managerCell(window, target, NamespaceModel::Done), QString::number(expectDone));
@@ -657,7 +907,7 @@ private Q_SLOTS:
         // saw them end show as ended.
         const bool settled = QTest::qWaitFor([&] {
             return window.futureModel()->count(TaskState::Queued) + window.futureModel()->count(TaskState::Running) == 0;
-        }, 5000);
+        }, hangGuardMs);
         if (!settled) { // say which rows are stuck
             FutureModel *m = window.futureModel();
             for (int r = 0, shown = 0; r < m->rowCount() && shown < 5; ++r) {

@@ -27,7 +27,7 @@ using namespace procpool;
 
 namespace {
 
-constexpr int hangGuardMs = 60000;
+using procpool::tests::hangGuardMs;
 
 QByteArray pattern(qsizetype size, int seed)
 {

@@ -29,20 +29,13 @@ using namespace procpool;
 
 namespace {
 
-bool processAlive(qint64 pid)
-{
-    QFile stat(QStringLiteral("/proc/%1/stat").arg(pid));
-    if (!stat.open(QIODevice::ReadOnly))
-        return false;
-    const QByteArray text = stat.readAll();
-    const qsizetype close = text.lastIndexOf(')');
-    return close < 0 || text.mid(close + 2, 1) != "Z";
-}
+using faultsupport::hangGuardMs;
+using faultsupport::processAlive;
 
 // Keeps its worker busy until \a path exists.
 const Task<int(QString)> waitForFile{"pool.waitForFile", [](const QString &path) {
-    for (int i = 0; i < 6000 && !QFileInfo::exists(path); ++i)
-        QThread::msleep(10);
+    if (faultsupport::waitForGate(path) != 0)
+        throw std::runtime_error("the gate never opened");
     return 0;
 }};
 
@@ -137,7 +130,7 @@ private Q_SLOTS:
             for (int i = 0; i < 12; ++i)
                 queued << submitOne(i);
             const bool seen = QTest::qWaitFor(
-                [&] { return dispatched(m_manager->getPool()->stats()); }, 60000);
+                [&] { return dispatched(m_manager->getPool()->stats()); }, hangGuardMs);
             const qint64 handedOut = seen ? m_manager->getPool()->stats().running : -1;
             QFile(gate).open(QIODevice::WriteOnly); // opens the gate
             blocker.waitForFinished();
@@ -249,6 +242,7 @@ private Q_SLOTS:
         QVERIFY_THROWS_EXCEPTION(TaskException, m_manager->submitTask(tasks::throwInt).result());
         try {
             m_manager->submitTask(tasks::throwInt).waitForFinished();
+            QFAIL("expected TaskException");
         } catch (const TaskException &e) {
             QCOMPARE(e.typeName(), QStringLiteral("int"));
         }
@@ -675,15 +669,15 @@ private Q_SLOTS:
         auto running = m_manager->submitTracked(QStringLiteral("sleepMs"), {600000});
         auto queued = m_manager->submitTracked(QStringLiteral("touch"), {never});
         ProcessPool *pool = m_manager->getPool();
-        QTRY_COMPARE_WITH_TIMEOUT(pool->taskRecord(running.id)->state, TaskState::Running, 30000);
+        QTRY_COMPARE(pool->taskRecord(running.id)->state, TaskState::Running);
         const qint64 busyPid = pool->taskRecord(running.id)->workerPid;
 
         QVERIFY(pool->cancelTask(queued.id));
         QVERIFY(pool->cancelTask(running.id)); // default policy: its worker is killed
-        QTRY_VERIFY_WITH_TIMEOUT(queued.future.isFinished() && running.future.isFinished(), 30000);
+        QTRY_VERIFY(queued.future.isFinished() && running.future.isFinished());
         QVERIFY(queued.future.isCanceled());
         QVERIFY(running.future.isCanceled());
-        QTRY_COMPARE_WITH_TIMEOUT(pool->taskRecord(running.id)->state, TaskState::Cancelled, 30000);
+        QTRY_COMPARE(pool->taskRecord(running.id)->state, TaskState::Cancelled);
         QCOMPARE(pool->taskRecord(queued.id)->state, TaskState::Cancelled);
         QVERIFY(!pool->cancelTask(running.id)); // no longer queued or running
         QVERIFY(!pool->cancelTask(999999999));  // never existed
@@ -825,12 +819,15 @@ private Q_SLOTS:
 
         // Without a timeout it waits, on its own thread, until the worker makes room.
         std::atomic<bool> submitted{false};
+        std::atomic<qint64> waiterTid{0};
         QFuture<int> waited;
         std::thread waiter([&] {
+            waiterTid = qint64(::gettid());
             waited = m_manager->submitTask(tasks::add, 40, 2);
             submitted = true;
         });
-        QTest::qWait(200); // a hang guard's worth is not needed: it must still be waiting
+        // Until the submission sleeps on its wait for room (a futex), or returns.
+        QTRY_VERIFY(submitted || (waiterTid != 0 && faultsupport::threadSyscall(waiterTid) == SYS_futex));
         QVERIFY(!submitted);
         QVERIFY(faultsupport::touchFile(gate));
         waiter.join();

@@ -1,6 +1,7 @@
 // procpool tests — the wire protocol: the frame encoder and decoder on split, oversized,
 // truncated and garbage input, and a real worker whose task code writes to stdout and stderr
 // (through stdio and raw file descriptors) without corrupting a single frame.
+#include "faultsupport.h"
 #include "frame_p.h"
 #include "workerloop_p.h"
 #include "testmain.h"
@@ -15,7 +16,6 @@
 #include <QtCore/QRandomGenerator>
 #include <QtCore/QStandardPaths>
 #include <QtCore/QTemporaryDir>
-#include <QtTest/QSignalSpy>
 #include <QtTest/QTest>
 
 #include <cstdio>
@@ -291,16 +291,16 @@ private slots:
     {
         ProcessPoolManager *m = getOrCreateProcessManager(QStringLiteral("protocol-print"));
         m->start(2);
-        QSignalSpy log(m, &ProcessPoolManager::workerLog);
+        // workerLog is emitted on the engine thread: recorded under a mutex, not by a spy.
+        faultsupport::SignalRecorder<QString> log(
+            m, &ProcessPoolManager::workerLog, [](qint64, const QString &line) { return line; });
         QList<QFuture<int>> futures;
         for (int i = 0; i < 40; ++i)
             futures << m->submitTask(rawFrameToStdout, i);
         for (int i = 0; i < futures.size(); ++i)
             QCOMPARE(futures[i].result(), 2 * i); // never 666, the forged frame's value
         m->stop();
-        QStringList lines;
-        for (const QList<QVariant> &args : std::as_const(log))
-            lines << args.at(1).toString();
+        const QStringList lines = log.values();
         QCOMPARE(lines.count(QStringLiteral("stderr line")), 40);
         QCOMPARE(lines.count(QStringLiteral("buffered stdout without a newline")), 40);
         QVERIFY(lines.filter(QStringLiteral("binary on stderr")).size() == 40);
@@ -312,14 +312,14 @@ private slots:
     {
         ProcessPoolManager *m = getOrCreateProcessManager(QStringLiteral("protocol-huge"));
         m->start(1);
-        QSignalSpy log(m, &ProcessPoolManager::workerLog);
+        faultsupport::SignalRecorder<QString> log(
+            m, &ProcessPoolManager::workerLog, [](qint64, const QString &line) { return line; });
         const int bytes = 1 << 20;
         QCOMPARE(m->submitTask(hugeLine, bytes).result(), bytes);
         m->stop(); // the worker exits: the rest of its output is flushed as a last line
         qsizetype total = 0;
         int pieces = 0;
-        for (const QList<QVariant> &args : std::as_const(log)) {
-            const QString line = args.at(1).toString();
+        for (const QString &line : log.values()) {
             if (line.startsWith(QLatin1Char('y'))) {
                 QVERIFY(line.size() <= 64 * 1024);
                 total += line.size();
