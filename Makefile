@@ -26,8 +26,8 @@ endif
 preset = cmake --preset $(1)$(if $(2), $(2)) && cmake --build --preset $(1) -j $(JOBS) && \
          ctest --preset $(1) -j $(3)
 
-.PHONY: all deps deps-extra configure build run test package install clean distclean \
-        test-sanitize test-asan test-tsan fuzz bench
+.PHONY: all deps deps-extra deps-docs configure build run test package install docs clean \
+        distclean test-sanitize test-asan test-tsan fuzz bench
 
 all: build
 
@@ -37,6 +37,9 @@ deps:
 # clang and its sanitizer runtimes, and Xvfb for screenshots.
 deps-extra:
 	@PROCPOOL_DEPS_EXTRA=1 ./scripts/install-deps.sh
+
+deps-docs:
+	@PROCPOOL_DEPS_DOCS=1 ./scripts/install-deps.sh
 
 configure: deps
 	cmake --preset default$(if $(BUILD_TYPE), -DCMAKE_BUILD_TYPE=$(BUILD_TYPE))
@@ -76,6 +79,12 @@ package: build
 
 install: build
 	cmake --install $(BUILD_DIR) --prefix $(PREFIX)
+
+# The API reference from the public headers' //! comments: build/docs/html/index.html. Doxygen's
+# warnings are errors, so a comment that no longer matches its declaration fails here.
+docs: deps-docs configure
+	cmake --build --preset default --target docs
+	@echo "make docs: $(BUILD_DIR)/docs/html/index.html"
 
 # The whole suite under ASan+UBSan, then the threaded suites under TSan, each in its own build.
 test-sanitize: test-asan test-tsan

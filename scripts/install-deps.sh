@@ -15,6 +15,11 @@ if [ "${PROCPOOL_DEPS_EXTRA:-}" = "1" ]; then
   packages+=(xvfb xauth clang libclang-rt-14-dev)
 fi
 
+# Doxygen for the API reference (`make docs`).
+if [ "${PROCPOOL_DEPS_DOCS:-}" = "1" ]; then
+  packages+=(doxygen)
+fi
+
 missing=()
 for p in "${packages[@]}"; do
   if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then

@@ -960,9 +960,10 @@ private Q_SLOTS:
             if (task == u"print")
                 continue;
             QCOMPARE(task, QStringLiteral("sleep"));
+            // Its full time: the task returns its argument only after sleeping all of it.
+            // (duration_ms runs from when the pool learnt the task had started, which can be a
+            // few milliseconds after it did, so it is no measure of that.)
             QCOMPARE(o.value(QStringLiteral("result")).toInt(), sleepMs);
-            QVERIFY2(o.value(QStringLiteral("duration_ms")).toInteger() >= sleepMs,
-                     qPrintable(QString::number(o.value(QStringLiteral("duration_ms")).toInteger())));
             finishedBy.insert(o.value(QStringLiteral("worker_pid")).toInteger());
         }
         // Both sleeps that ran when the interrupt came finished in their workers.

@@ -6,6 +6,7 @@
 #include <procpool/procpool.h>
 
 #include <QtCore/QMutex>
+#include <QtCore/QTemporaryDir>
 #include <QtCore/QThread>
 #include <QtTest/QSignalSpy>
 
@@ -13,6 +14,14 @@
 #include <unistd.h>
 
 using namespace procpool;
+
+namespace {
+const Task<int(QString)> waitForGate{"registry.waitForGate", [](const QString &path) {
+    if (faultsupport::waitForGate(path) != 0)
+        throw std::runtime_error("the gate never opened");
+    return 7;
+}};
+} // namespace
 
 class TestRegistry : public QObject
 {
@@ -75,6 +84,42 @@ private Q_SLOTS:
     {
         QVERIFY_THROWS_EXCEPTION(std::invalid_argument,
                                  getOrCreateProcessManager(QStringLiteral("x"), true, true));
+    }
+
+    void lookupChoicesActAsTheirFlags()
+    {
+        QVERIFY_THROWS_EXCEPTION(
+            ManagerNotFound,
+            getOrCreateProcessManager(QStringLiteral("absent"), ManagerLookup::StrictlyGet));
+        QVERIFY(!ProcessPoolManager::registry().value(::getpid()).contains(QStringLiteral("absent")));
+        ProcessPoolManager *m = getOrCreateProcessManager(QStringLiteral("chosen"),
+                                                          ManagerLookup::GetOrCreate);
+        QCOMPARE(getOrCreateProcessManager(QStringLiteral("chosen"), ManagerLookup::StrictlyGet), m);
+        QCOMPARE(getOrCreateProcessManager(QStringLiteral("chosen"), ManagerLookup::GetOrCreate), m);
+        ProcessPoolManager *fresh = getOrCreateProcessManager(QStringLiteral("chosen"),
+                                                              ManagerLookup::ForceCreate);
+        QVERIFY(fresh != m);
+        QCOMPARE(getOrCreateProcessManager(QStringLiteral("chosen")), fresh);
+        QCOMPARE(fresh->namespaceId(), QStringLiteral("chosen"));
+    }
+
+    void requestStopReturnsWhileTasksStillRun()
+    {
+        QTemporaryDir dir;
+        const QString gate = dir.filePath(QStringLiteral("gate"));
+        ProcessPoolManager *m = getOrCreateProcessManager(QStringLiteral("asked"));
+        m->start(1);
+        QFuture<int> running = m->submitTask(waitForGate, gate);
+        QFuture<int> queued = m->submitTask(tasks::add, 3, 4);
+        m->requestStop(); // returns at once: the gate is still shut
+        QVERIFY(!running.isFinished());
+        QVERIFY(!m->isRunning());
+        QVERIFY_THROWS_EXCEPTION(PoolNotRunning, m->submitTask(tasks::add, 1, 1));
+        QVERIFY(faultsupport::touchFile(gate));
+        // A non-daemon pool still runs everything it accepted.
+        QCOMPARE(running.result(), 7);
+        QCOMPARE(queued.result(), 7);
+        QTRY_COMPARE_WITH_TIMEOUT(m->state(), PoolState::Stopped, faultsupport::hangGuardMs);
     }
 
     void forceCreateKeepsOtherNamespaces()

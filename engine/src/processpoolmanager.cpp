@@ -73,14 +73,10 @@ namespace {
 
 //! The sink of an untyped submission: decodes the result to the task's declared type when
 //! this program knows the task, and generically otherwise.
-class VariantSink final : public ResultSink
+class VariantSink final : public PromiseSinkBase<QVariant>
 {
 public:
-    explicit VariantSink(std::shared_ptr<const TaskEntry> entry) : m_entry(std::move(entry))
-    {
-        m_promise.start();
-    }
-    QFuture<QVariant> future() { return m_promise.future(); }
+    explicit VariantSink(std::shared_ptr<const TaskEntry> entry) : m_entry(std::move(entry)) {}
     void decode(const QCborValue &result) override
     {
         m_value = m_entry ? m_entry->resultToVariant(result) : decodeVariant(result);
@@ -90,34 +86,33 @@ public:
         m_promise.addResult(std::move(m_value));
         m_promise.finish();
     }
-    void fail(const QException &error) override
-    {
-        m_promise.setException(error);
-        m_promise.finish();
-    }
-    void progress(int value, int maximum, const QString &text) override
-    {
-        m_promise.setProgressRange(0, maximum);
-        m_promise.setProgressValueAndText(value, text);
-    }
-    bool isCanceled() const override { return m_promise.isCanceled(); }
-    void finishCanceled() override { m_promise.finish(); }
-    void requestCancel() override { m_promise.future().cancel(); }
 
 private:
     std::shared_ptr<const TaskEntry> m_entry;
-    QPromise<QVariant> m_promise;
     QVariant m_value;
 };
 
 } // namespace
 } // namespace detail
 
-ProcessPoolManager::ProcessPoolManager(qint64 creatorPid, QObject *parent)
-    : QObject(parent)
-    , m_creatorPid(creatorPid)
-    , m_relay(std::make_shared<detail::ManagerRelay>(this))
+struct ProcessPoolManager::Private
 {
+    explicit Private(qint64 pid) : creatorPid(pid) {}
+
+    mutable QMutex mutex;
+    const qint64 creatorPid;
+    QString namespaceId;
+    PoolOptions lastOptions; //!< of the last pool, while none runs (the pool's own otherwise)
+    std::shared_ptr<detail::PoolCore> core;
+    std::unique_ptr<ProcessPool> pool;
+    //! Carries the engine thread's signals of its pools here (see ~ProcessPoolManager()).
+    std::shared_ptr<detail::ManagerRelay> relay;
+};
+
+ProcessPoolManager::ProcessPoolManager(qint64 creatorPid, QObject *parent)
+    : QObject(parent), d(std::make_unique<Private>(creatorPid))
+{
+    d->relay = std::make_shared<detail::ManagerRelay>(this);
     ManagerRegistry::instance()->track(this);
 }
 
@@ -131,7 +126,18 @@ ProcessPoolManager::~ProcessPoolManager()
     // The guarantee of non-daemon pools holds even when their manager goes away.
     stop(!options().daemon);
     ManagerRegistry::instance()->untrack(this);
-    m_relay->detach(); // a pool that still drains may be emitting right now
+    d->relay->detach(); // a pool that still drains may be emitting right now
+}
+
+qint64 ProcessPoolManager::creatorPid() const
+{
+    return d->creatorPid;
+}
+
+void ProcessPoolManager::setNamespaceId(const QString &id)
+{
+    QMutexLocker locker(&d->mutex);
+    d->namespaceId = id;
 }
 
 qint64 ProcessPoolManager::currentProcessId()
@@ -181,20 +187,20 @@ void ProcessPoolManager::start(const PoolOptions &options)
                                "to procpool's engine thread without one");
     std::shared_ptr<detail::PoolCore> core;
     {
-        QMutexLocker locker(&m_mutex);
-        if (m_core) {
+        QMutexLocker locker(&d->mutex);
+        if (d->core) {
             locker.unlock();
             throw PoolAlreadyRunning(
                 QStringLiteral("%1: the process pool is already active or running; stop() it "
                                "before starting it again")
                     .arg(toString()));
         }
-        const QString label = m_namespaceId.isEmpty()
+        const QString label = d->namespaceId.isEmpty()
                                   ? QStringLiteral("an unregistered manager")
-                                  : QStringLiteral("namespace '%1'").arg(m_namespaceId);
+                                  : QStringLiteral("namespace '%1'").arg(d->namespaceId);
         core = std::shared_ptr<detail::PoolCore>(new detail::PoolCore(options, label),
                                                  &detail::Engine::deleteCore);
-        const std::shared_ptr<detail::ManagerRelay> relay = m_relay;
+        const std::shared_ptr<detail::ManagerRelay> relay = d->relay;
         detail::PoolCore *source = core.get();
         connect(source, &detail::PoolCore::stateChanged, source, [relay](PoolState state) {
             relay->deliver([&](ProcessPoolManager *m) { Q_EMIT m->stateChanged(state); });
@@ -229,8 +235,8 @@ void ProcessPoolManager::start(const PoolOptions &options)
                         meter->emitted(line.size() * qsizetype(sizeof(QChar)));
                 }, Qt::DirectConnection);
         detail::Engine::instance().adopt(core);
-        m_core = core;
-        m_pool.reset(new ProcessPool(core));
+        d->core = core;
+        d->pool.reset(new ProcessPool(core));
     }
     if (options.minWorkers > 0)
         core->postDispatch(); // starts minWorkers now rather than with the first task
@@ -242,11 +248,11 @@ void ProcessPoolManager::stop(bool wait)
     std::shared_ptr<detail::PoolCore> core;
     std::unique_ptr<ProcessPool> pool;
     {
-        QMutexLocker locker(&m_mutex);
-        core = std::move(m_core);
-        pool = std::move(m_pool);
+        QMutexLocker locker(&d->mutex);
+        core = std::move(d->core);
+        pool = std::move(d->pool);
         if (core)
-            m_lastOptions = core->options(); // as resized
+            d->lastOptions = core->options(); // as resized
     }
     if (!core)
         return;
@@ -264,6 +270,11 @@ void ProcessPoolManager::stop(bool wait)
     core->waitStopped();
 }
 
+void ProcessPoolManager::requestStop()
+{
+    stop(false);
+}
+
 void ProcessPoolManager::resize(int maxWorkers)
 {
     if (maxWorkers < 1)
@@ -276,11 +287,11 @@ void ProcessPoolManager::terminate()
     std::shared_ptr<detail::PoolCore> core;
     std::unique_ptr<ProcessPool> pool;
     {
-        QMutexLocker locker(&m_mutex);
-        core = std::move(m_core);
-        pool = std::move(m_pool);
+        QMutexLocker locker(&d->mutex);
+        core = std::move(d->core);
+        pool = std::move(d->pool);
         if (core)
-            m_lastOptions = core->options();
+            d->lastOptions = core->options();
     }
     if (!core)
         return;
@@ -293,8 +304,8 @@ std::shared_ptr<detail::PoolCore> ProcessPoolManager::runningCore() const
 {
     std::shared_ptr<detail::PoolCore> core;
     {
-        QMutexLocker locker(&m_mutex);
-        core = m_core;
+        QMutexLocker locker(&d->mutex);
+        core = d->core;
     }
     if (!core)
         throw PoolNotRunning(QStringLiteral("%1: the process pool is not running; call start() "
@@ -306,32 +317,32 @@ std::shared_ptr<detail::PoolCore> ProcessPoolManager::runningCore() const
 ProcessPool *ProcessPoolManager::getPool() const
 {
     runningCore(); // throws before start()
-    QMutexLocker locker(&m_mutex);
-    return m_pool.get();
+    QMutexLocker locker(&d->mutex);
+    return d->pool.get();
 }
 
 bool ProcessPoolManager::isRunning() const
 {
-    QMutexLocker locker(&m_mutex);
-    return m_core && m_core->state() == PoolState::Running;
+    QMutexLocker locker(&d->mutex);
+    return d->core && d->core->state() == PoolState::Running;
 }
 
 PoolState ProcessPoolManager::state() const
 {
-    QMutexLocker locker(&m_mutex);
-    return m_core ? m_core->state() : PoolState::Stopped;
+    QMutexLocker locker(&d->mutex);
+    return d->core ? d->core->state() : PoolState::Stopped;
 }
 
 QString ProcessPoolManager::namespaceId() const
 {
-    QMutexLocker locker(&m_mutex);
-    return m_namespaceId;
+    QMutexLocker locker(&d->mutex);
+    return d->namespaceId;
 }
 
 PoolOptions ProcessPoolManager::options() const
 {
-    QMutexLocker locker(&m_mutex);
-    return m_core ? m_core->options() : m_lastOptions;
+    QMutexLocker locker(&d->mutex);
+    return d->core ? d->core->options() : d->lastOptions;
 }
 
 void ProcessPoolManager::checkSubmission(const SubmitOptions &options) const
@@ -429,22 +440,22 @@ ProcessPoolManager::TrackedTask ProcessPoolManager::submitTracked(const QString 
 
 QString ProcessPoolManager::toString() const
 {
-    QMutexLocker locker(&m_mutex);
-    const PoolState s = m_core ? m_core->state() : PoolState::Stopped;
+    QMutexLocker locker(&d->mutex);
+    const PoolState s = d->core ? d->core->state() : PoolState::Stopped;
     QString text = QStringLiteral("<ProcessPoolManager namespace=%1 creator=%2 state=%3")
-                       .arg(m_namespaceId.isEmpty() ? QStringLiteral("none")
-                                                    : u'\'' + m_namespaceId + u'\'')
-                       .arg(m_creatorPid)
+                       .arg(d->namespaceId.isEmpty() ? QStringLiteral("none")
+                                                    : u'\'' + d->namespaceId + u'\'')
+                       .arg(d->creatorPid)
                        .arg(stateName(s));
-    if (m_core) {
-        const PoolOptions &o = m_core->options();
+    if (d->core) {
+        const PoolOptions &o = d->core->options();
         text += QStringLiteral(" max_workers=%1 task_type=%2 daemon=%3 prefix=%4 workers=%5")
                     .arg(o.maxWorkers)
                     .arg(o.taskType.isEmpty() ? QStringLiteral("any") : u'\'' + o.taskType + u'\'')
                     .arg(o.daemon ? QStringLiteral("true") : QStringLiteral("false"))
                     .arg(o.processNamePrefix.isEmpty() ? QStringLiteral("none")
                                                        : u'\'' + o.processNamePrefix + u'\'')
-                    .arg(m_core->workers().size());
+                    .arg(d->core->workers().size());
         if (o.maxQueued > 0)
             text += QStringLiteral(" max_queued=%1").arg(o.maxQueued);
     }

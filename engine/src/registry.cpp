@@ -124,7 +124,7 @@ ProcessPoolManager *getOrCreateProcessManager(const QString &id, bool forceCreat
             throw ManagerNotFound(ns);
         }
         created = new ProcessPoolManager(pid);
-        created->m_namespaceId = ns;
+        created->setNamespaceId(ns);
         if (QCoreApplication *app = QCoreApplication::instance())
             created->moveToThread(app->thread()); // signals are delivered to a living thread
         replaced = existing;
@@ -136,6 +136,12 @@ ProcessPoolManager *getOrCreateProcessManager(const QString &id, bool forceCreat
         Q_EMIT registry->managerRemoved(replaced);
     Q_EMIT registry->managerAdded(created);
     return created;
+}
+
+ProcessPoolManager *getOrCreateProcessManager(const QString &id, ManagerLookup lookup)
+{
+    return getOrCreateProcessManager(id, lookup == ManagerLookup::ForceCreate,
+                                     lookup == ManagerLookup::StrictlyGet);
 }
 
 bool removeProcessManager(const QString &id)
