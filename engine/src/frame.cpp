@@ -1,6 +1,6 @@
 #include "frame_p.h"
 
-#include <procpool/processpoolmanager.h>
+#include <procpool/detail/callframe.h>
 
 #include <QtCore/QCborArray>
 #include <QtCore/QCborMap>

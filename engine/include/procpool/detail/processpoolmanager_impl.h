@@ -3,6 +3,7 @@
 // not an API of its own.
 #pragma once
 
+#include <procpool/detail/callframe.h>
 #include <procpool/processpoolmanager.h>
 
 #include <QtCore/QCborArray>
@@ -20,13 +21,6 @@
 namespace procpool {
 
 namespace detail {
-
-//! A Call frame under construction: the frame header's room and the head of
-//! [taskName, [arguments]] for \a argumentCount arguments. The pool writes the header (length,
-//! type, task id) when it queues the frame.
-PROCPOOL_ENGINE_EXPORT QByteArray beginCallFrame(const QString &taskName, qsizetype argumentCount);
-//! Appends one argument to a frame from beginCallFrame().
-PROCPOOL_ENGINE_EXPORT void appendCallArgument(QByteArray &frame, const QCborValue &argument);
 
 //! Where the engine delivers one task's outcome. Lives on the engine thread once submitted.
 class PROCPOOL_ENGINE_EXPORT ResultSink
