@@ -1072,7 +1072,7 @@ private Q_SLOTS:
     }
 
     // One worker runs task 0 and holds task 1 (prefetched); tasks 2..5 are queued. Every task
-    // waits for the gate, then creates its file. See README, ProcessPoolManager::stop().
+    // waits for the gate, then creates its file. See ProcessPoolManager::stop().
     void stopSemantics()
     {
         QFETCH(bool, daemon);
