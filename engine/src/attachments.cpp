@@ -65,13 +65,14 @@ bool decodeAttachments(const QByteArray &body, SharedRing *ring, qint64 maxBytes
         const qint64 kind = integerAt(entry, 0);
         const qint64 offset = integerAt(entry, 1);
         const qint64 size = integerAt(entry, 2);
-        total += std::max<qint64>(size, 0);
-        if (offset < 0 || size < 0 || total > maxBytes
+        // Compared before it is added: sizes a worker chose must not overflow the running total.
+        if (offset < 0 || size < 0 || size > maxBytes - total
             || !((kind == 0 && entry.size() == 3)
                  || (kind == 1 && entry.size() == 4 && integerAt(entry, 3) >= 0))) {
             *error = QStringLiteral("attachment %1 has a malformed descriptor").arg(i);
             return false;
         }
+        total += size;
         if (kind == 0) {
             if (offset > inlineSize - size) {
                 *error = QStringLiteral("attachment %1 (%2+%3) lies beyond the frame's %4 "

@@ -500,7 +500,7 @@ void MainWindow::updateActions()
     m_actStop->setEnabled(active);
     m_actStopNow->setEnabled(active);
     m_actTerminate->setEnabled(active || (v && v->stopping && !m_watcher->isBeingStopped(manager)));
-    m_actRemove->setEnabled(v && v->registered && v->state == PoolState::Stopped && !m_watcher->isBeingStopped(manager));
+    m_actRemove->setEnabled(v && v->registered && v->state == PoolState::Stopped && !stopping);
     m_actSubmit->setEnabled(v && v->state == PoolState::Running && !stopping);
     bool cancellable = false;
     for (const QModelIndex &i : m_futureView->selectionModel()->selectedRows())
