@@ -116,7 +116,7 @@ void WorkerModel::append(Row &&row)
     endInsertRows();
 }
 
-void WorkerModel::removeRows(const QList<int> &sortedRows)
+void WorkerModel::dropRows(const QList<int> &sortedRows)
 {
     forEachRunFromEnd(sortedRows, [this](int first, int last) {
         beginRemoveRows({}, first, last);
@@ -232,7 +232,7 @@ void WorkerModel::update()
             Q_EMIT dataChanged(index(i, 0), index(i, ColumnCount - 1));
     }
     if (!remove.isEmpty())
-        removeRows(remove);
+        dropRows(remove);
 }
 
 } // namespace procpool::monitor

@@ -57,7 +57,7 @@ private:
     void update();
     Row *rowFor(qint64 pid);
     void append(Row &&row);
-    void removeRows(const QList<int> &sortedRows);
+    void dropRows(const QList<int> &sortedRows);
 
     EngineWatcher *m_watcher;
     QList<Row> m_rows;
