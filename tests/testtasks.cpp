@@ -8,6 +8,7 @@
 #include <csignal>
 #include <cstdio>
 #include <stdexcept>
+#include <sys/ioctl.h>
 #include <unistd.h>
 
 namespace tasks {
@@ -85,5 +86,30 @@ const procpool::Task<QStringList(QString, int)> nested{
         m->stop();
         return out;
     }};
+
+// Writes \a lines numbered lines to stderr in large writes, then waits until the pool has read
+// them all (its end of the pipe holds nothing more), so that when its future finishes the pool
+// has seen every line.
+const procpool::Task<int(int)> floodStderr{"floodStderr", [](int lines) {
+    QByteArray chunk;
+    for (int i = 0; i < lines; ++i) {
+        chunk += "flood line " + QByteArray::number(i) + " of many, as a chatty library would\n";
+        if (chunk.size() >= 1 << 20 || i + 1 == lines) {
+            for (qsizetype at = 0; at < chunk.size();) {
+                const ssize_t n = ::write(STDERR_FILENO, chunk.constData() + at, size_t(chunk.size() - at));
+                if (n <= 0)
+                    return -1;
+                at += n;
+            }
+            chunk.clear();
+        }
+    }
+    for (int unread = 1; unread > 0;) {
+        if (::ioctl(STDERR_FILENO, FIONREAD, &unread) != 0)
+            return -1;
+        QThread::msleep(1);
+    }
+    return lines;
+}};
 
 } // namespace tasks

@@ -21,4 +21,6 @@ extern const procpool::Task<int()> segfault;
 extern const procpool::Task<QVariant(QVariant)> echoVariant;
 extern const procpool::Task<QByteArray(QByteArray)> echoBytes;
 extern const procpool::Task<QStringList(QString, int)> nested; //!< runs a nested pool
+//! Writes that many numbered lines to stderr, then waits until its pool has read them all.
+extern const procpool::Task<int(int)> floodStderr;
 } // namespace tasks

@@ -14,12 +14,14 @@
 #include "workermodel.h"
 
 #include <QtCore/QElapsedTimer>
+#include <QtCore/QRegularExpression>
 #include <QtCore/QSettings>
 #include <QtCore/QStandardPaths>
 #include <QtCore/QTemporaryFile>
 #include <QtCore/QThread>
 #include <QtTest/QTest>
 
+#include "testtasks.h"
 #include "testwait.h"
 #include <QtWidgets/QApplication>
 #include <QtWidgets/QCheckBox>
@@ -798,6 +800,36 @@ private Q_SLOTS:
             for (int x = 0; x < image.width() && !painted; ++x)
                 painted = qAlpha(image.pixel(x, y)) > 0;
         QVERIFY2(painted, "the SVG icon rendered nothing: is the Qt SVG icon engine (libqt6svg6) installed?");
+    }
+
+    // A worker floods its output while the window's thread is busy: the engine keeps at most
+    // its bound of lines waiting for that thread, and once the window catches up its log says,
+    // in a line of its own under the worker's pid, how many it dropped.
+    void outputFloodShowsTheEnginesDropLine()
+    {
+        MainWindow window;
+        ProcessPoolManager *manager = getOrCreateProcessManager(QStringLiteral("tm_flood"));
+        manager->start(1);
+        constexpr int lines = 300000;
+        // Blocks this thread (the window's and the manager's) until every line has been read.
+        QCOMPARE(manager->submitTask(tasks::floodStderr, lines).result(), lines);
+        const qint64 pid = manager->getPool()->workerPids().value(0);
+        const QRegularExpression marker(
+            QStringLiteral("^tm_flood \\| %1 \\| engine \\| procpool: (\\d+) lines of this "
+                           "worker's output were dropped: the receivers of workerLog fell behind "
+                           "\\(at most 10000 lines or 8 MiB wait for them\\)$")
+                .arg(pid));
+        qint64 dropped = 0;
+        QVERIFY2(QTest::qWaitFor(
+                     [&] {
+                         for (const QString &line : logLines(window))
+                             if (const QRegularExpressionMatch m = marker.match(line); m.hasMatch())
+                                 dropped += m.captured(1).toLongLong();
+                         return dropped > 0;
+                     },
+                     hangGuardMs),
+                 qPrintable(logLines(window).mid(0, 5).join(u'\n')));
+        QVERIFY(dropped <= lines);
     }
 
     void burstOfTinyTasksNeverStallsTheWindow()

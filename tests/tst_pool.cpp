@@ -21,7 +21,6 @@
 #include <atomic>
 #include <csignal>
 #include <thread>
-#include <sys/ioctl.h>
 #include <sys/types.h>
 #include <unistd.h>
 
@@ -37,31 +36,6 @@ const Task<int(QString)> waitForFile{"pool.waitForFile", [](const QString &path)
     if (faultsupport::waitForGate(path) != 0)
         throw std::runtime_error("the gate never opened");
     return 0;
-}};
-
-// Writes \a lines numbered lines to stderr in large writes, then waits until the pool has read
-// them all (its end of the pipe holds nothing more), so that when its future finishes the pool
-// has seen every line.
-const Task<int(int)> floodStderr{"pool.floodStderr", [](int lines) {
-    QByteArray chunk;
-    for (int i = 0; i < lines; ++i) {
-        chunk += "flood line " + QByteArray::number(i) + " of many, as a chatty library would\n";
-        if (chunk.size() >= 1 << 20 || i + 1 == lines) {
-            for (qsizetype at = 0; at < chunk.size();) {
-                const ssize_t n = ::write(STDERR_FILENO, chunk.constData() + at, size_t(chunk.size() - at));
-                if (n <= 0)
-                    return -1;
-                at += n;
-            }
-            chunk.clear();
-        }
-    }
-    for (int unread = 1; unread > 0;) {
-        if (::ioctl(STDERR_FILENO, FIONREAD, &unread) != 0)
-            return -1;
-        QThread::msleep(1);
-    }
-    return lines;
 }};
 
 } // namespace
@@ -317,7 +291,7 @@ private Q_SLOTS:
                     }
                 });
         // Blocks this thread, the manager's, until the worker's lines have all been read.
-        QCOMPARE(m_manager->submitTask(floodStderr, lines).result(), lines);
+        QCOMPARE(m_manager->submitTask(tasks::floodStderr, lines).result(), lines);
         QTRY_COMPARE(received + dropped, qint64(lines));
         QVERIFY2(received <= int(detail::OutputMeter::maxLines),
                  qPrintable(QString::number(received)));
