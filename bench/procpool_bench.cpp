@@ -4,9 +4,13 @@
 //   procpool_bench submit TASKS WORKERS       TASKS trivial tasks, one future each
 //   procpool_bench map ITEMS WORKERS CHUNK    ITEMS trivial items through one mapped future
 //   procpool_bench latency ROUNDS             one task at a time on one worker
-//   procpool_bench payload BYTES REPS [keep]  echo of a byte array of BYTES; with keep, every
-//                                             result is kept until the end (each into fresh
-//                                             memory); best and median of REPS
+//   procpool_bench payload BYTES REPS [keep|keep-back-to-back]
+//                                             echo of a byte array of BYTES; best and median of
+//                                             REPS. With keep, every result is kept until the
+//                                             end (each into fresh memory) and compared as it
+//                                             comes; with keep-back-to-back, the next echo is
+//                                             submitted at once and the results are compared
+//                                             after the last
 //   procpool_bench burst BYTES TASKS WORKERS  TASKS echoes of BYTES submitted at once (not in
 //                                             the table: how the rings hold up under prefetch)
 //   procpool_bench startup REPS               start() of a 2-worker pool to the first result
@@ -166,8 +170,11 @@ int latency(int rounds)
     return 0;
 }
 
-int payload(qint64 bytes, int reps, bool keep)
+enum class Results { Dropped, Kept, KeptBackToBack };
+
+int payload(qint64 bytes, int reps, Results results)
 {
+    const bool keep = results != Results::Dropped;
     auto *m = startPool(1);
     QByteArray data(bytes, Qt::Uninitialized);
     for (qint64 i = 0; i < bytes; ++i)
@@ -179,7 +186,7 @@ int payload(qint64 bytes, int reps, bool keep)
         t.start();
         const QByteArray back = m->submitTask(echo, data).result();
         samples.push_back(seconds(t));
-        if (back != data) // every byte, outside the timing
+        if (results != Results::KeptBackToBack && back != data) // every byte, outside the timing
             return wrong("payload", i, QStringLiteral("other bytes"), QStringLiteral("its argument"));
         if (keep)
             kept.push_back(back);
@@ -194,7 +201,11 @@ int payload(qint64 bytes, int reps, bool keep)
     const double median = samples[samples.size() / 2];
     std::printf("{\"workload\": \"payload\", \"bytes\": %lld, \"kept\": %s, \"seconds\": %.6f, "
                 "\"mib_per_s\": %.1f, \"median_mib_per_s\": %.1f}\n",
-                static_cast<long long>(bytes), keep ? "true" : "false", best,
+                static_cast<long long>(bytes),
+                results == Results::Dropped ? "false"
+                : results == Results::Kept  ? "true"
+                                            : "\"back to back\"",
+                best,
                 double(bytes) / best / 1048576.0, double(bytes) / median / 1048576.0);
     return 0;
 }
@@ -311,9 +322,11 @@ int main(int argc, char **argv)
     if (w == QLatin1String("latency") && a.size() == 3)
         return latency(int(n(2)));
     if (w == QLatin1String("payload") && a.size() == 4)
-        return payload(n(2), int(n(3)), false);
+        return payload(n(2), int(n(3)), Results::Dropped);
     if (w == QLatin1String("payload") && a.size() == 5 && a.at(4) == QLatin1String("keep"))
-        return payload(n(2), int(n(3)), true);
+        return payload(n(2), int(n(3)), Results::Kept);
+    if (w == QLatin1String("payload") && a.size() == 5 && a.at(4) == QLatin1String("keep-back-to-back"))
+        return payload(n(2), int(n(3)), Results::KeptBackToBack);
     if (w == QLatin1String("burst") && a.size() == 5)
         return burst(n(2), int(n(3)), int(n(4)));
     if (w == QLatin1String("startup") && a.size() == 3)

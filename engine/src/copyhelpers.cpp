@@ -5,8 +5,11 @@
 #include <algorithm>
 #include <atomic>
 #include <condition_variable>
+#include <cstdlib>
+#include <deque>
 #include <mutex>
 #include <pthread.h>
+#include <sys/mman.h>
 #include <system_error>
 #include <thread>
 #include <unistd.h>
@@ -143,7 +146,109 @@ private:
     Job *m_job = nullptr;     //!< under m_mutex: the job on offer
 };
 
+//! The thread that faults in Prefaulted blocks, one after another: started at the first block
+//! and then parked. It belongs to the process that started it; a child forked afterwards has
+//! none and prepares nothing ahead.
+class Prefaulter
+{
+public:
+    //! Never destroyed: the thread may still be parked on it while the process exits.
+    static Prefaulter &instance()
+    {
+        static Prefaulter *prefaulter = new Prefaulter;
+        return *prefaulter;
+    }
+
+    bool post(std::shared_ptr<Prefaulted> block)
+    {
+        if (::getpid() != m_pid) // before the lock, which the parent may have held at the fork
+            return false;
+        std::lock_guard<std::mutex> lock(m_mutex);
+        if (m_started == 0) {
+            try {
+                std::thread(&Prefaulter::loop, this).detach();
+                m_started = 1;
+            } catch (const std::system_error &) {
+                m_started = -1;
+            }
+        }
+        if (m_started < 0)
+            return false;
+        m_queue.push_back(std::move(block));
+        m_wake.notify_one();
+        return true;
+    }
+
+private:
+    Prefaulter() : m_pid(::getpid()) {}
+
+    [[noreturn]] void loop()
+    {
+        pthread_setname_np(pthread_self(), "procpool fault");
+        for (;;) {
+            std::shared_ptr<Prefaulted> block;
+            {
+                std::unique_lock<std::mutex> lock(m_mutex);
+                m_wake.wait(lock, [&] { return !m_queue.empty(); });
+                block = std::move(m_queue.front());
+                m_queue.pop_front();
+            }
+            block->run();
+        }
+    }
+
+    const pid_t m_pid;
+    std::mutex m_mutex;
+    std::condition_variable m_wake;
+    std::deque<std::shared_ptr<Prefaulted>> m_queue; //!< under m_mutex
+    int m_started = 0; //!< under m_mutex: 1 running, -1 no thread could be had
+};
+
 } // namespace
+
+std::shared_ptr<Prefaulted> Prefaulted::start(void *block, std::size_t size)
+{
+    std::shared_ptr<Prefaulted> prefaulted(new Prefaulted(block, size));
+    if (Prefaulter::instance().post(prefaulted))
+        return prefaulted;
+    prefaulted->m_state.store(Taken, std::memory_order_relaxed); // the block stays the caller's
+    return nullptr;
+}
+
+Prefaulted::~Prefaulted()
+{
+    if (m_state.load(std::memory_order_acquire) != Taken)
+        std::free(m_block);
+}
+
+void *Prefaulted::take()
+{
+    int state = Queued;
+    if (!m_state.compare_exchange_strong(state, Taken, std::memory_order_acq_rel)) {
+        while (state == Running) {
+            m_state.wait(Running, std::memory_order_acquire);
+            state = m_state.load(std::memory_order_acquire);
+        }
+        m_state.store(Taken, std::memory_order_relaxed);
+    }
+    return m_block;
+}
+
+void Prefaulted::run()
+{
+    int state = Queued;
+    if (!m_state.compare_exchange_strong(state, Running, std::memory_order_acq_rel))
+        return; // taken before its turn came
+    if (::madvise(m_block, m_size, MADV_POPULATE_WRITE) != 0) {
+        // Kernels before 5.14: a write to each page instead. No byte of the block matters yet,
+        // and no one else sees it until take() returns it, which waits for this.
+        static const long page = ::sysconf(_SC_PAGESIZE);
+        for (std::size_t offset = 0; offset < m_size; offset += std::size_t(page))
+            static_cast<volatile char *>(m_block)[offset] = 0;
+    }
+    m_state.store(Done, std::memory_order_release);
+    m_state.notify_all();
+}
 
 void copyWithHelpers(char *to, const char *from, size_t size, CopyFunction function)
 {

@@ -1,10 +1,12 @@
 #include "receivebuffers_p.h"
 
+#include "copyhelpers_p.h"
 #include "streamcopy_p.h"
 
 #include <algorithm>
 #include <cstdlib>
 #include <new>
+#include <utility>
 #include <sys/mman.h>
 
 namespace procpool::detail {
@@ -16,22 +18,48 @@ constexpr size_t headerSize = sizeof(QTypedArrayData<char>);
 static_assert(headerSize == 16 && alignof(QTypedArrayData<char>) <= 16,
               "the bytes must follow the header where Qt expects them");
 
-//! Allocates an array's header and room for \a size bytes as Qt would (freed with free() once
-//! the last reference goes), but starting on a huge-page boundary and ending on one: an array
+//! Bytes to allocate for an array of \a size bytes as allocateOnHugePages() lays it out.
+size_t blockSize(qsizetype size)
+{
+    return (headerSize + size_t(size) + 1 + hugePage - 1) / hugePage * hugePage;
+}
+
+//! A block of \a bytes on a huge-page boundary (blockSize()), with huge pages asked for: an array
 //! that starts at a malloc()ed address leaves up to 4 MiB at its two ends in 4 KiB pages, whose
 //! faults cost more than the copy. nullptr when there is no memory.
-QArrayData *allocateOnHugePages(qsizetype size, int references)
+void *allocateBlock(size_t bytes)
 {
-    const size_t bytes = (headerSize + size_t(size) + 1 + hugePage - 1) / hugePage * hugePage;
     void *block = nullptr;
     if (::posix_memalign(&block, hugePage, bytes) != 0)
         return nullptr;
     ::madvise(block, bytes, MADV_HUGEPAGE); // a hint: where huge pages are off, nothing changes
+    return block;
+}
+
+//! An array's header at the start of \a block (of \a bytes), as Qt would have allocated it (freed
+//! with free() once the last of its \a references goes).
+QArrayData *headerAt(void *block, size_t bytes, int references)
+{
     auto *header = new (block) QTypedArrayData<char>;
     header->ref_.storeRelaxed(references);
     header->flags = {};
     header->alloc = qsizetype(bytes - headerSize - 1); // room for the zero byte after the last
     return header;
+}
+
+//! A new array's header with room for \a size bytes on huge pages, or nullptr.
+QArrayData *allocateOnHugePages(qsizetype size, int references)
+{
+    const size_t bytes = blockSize(size);
+    void *block = allocateBlock(bytes);
+    return block ? headerAt(block, bytes, references) : nullptr;
+}
+
+//! Whether an array with room for \a capacity bytes suits \a size bytes: it fits, without
+//! wasting more than a huge page and a quarter.
+bool suits(qsizetype capacity, qsizetype size)
+{
+    return capacity >= size && capacity <= size + size / 4 + qsizetype(hugePage);
 }
 
 char *bytesOf(QArrayData *header)
@@ -94,12 +122,10 @@ QByteArray ReceiveBuffers::copy(const char *from, qsizetype size)
         release(k);
         return true;
     });
-    // The smallest unused one that fits without wasting more than a huge page and a quarter.
+    // The smallest unused one that suits.
     Kept *best = nullptr;
     for (Kept &k : m_kept) {
-        const qsizetype capacity = k.header->alloc;
-        if (unused(k) && capacity >= size && capacity <= size + size / 4 + qsizetype(hugePage)
-            && (!best || capacity < best->header->alloc))
+        if (unused(k) && suits(k.header->alloc, size) && (!best || k.header->alloc < best->header->alloc))
             best = &k;
     }
     if (best) {
@@ -116,15 +142,45 @@ QByteArray ReceiveBuffers::copy(const char *from, qsizetype size)
         release(*victim);
         m_kept.erase(victim);
     }
-    QArrayData *header = allocateOnHugePages(size, 2);
+    // Every array handed out before is still in use: the caller keeps its results, and each
+    // needs new memory. Its pages are faulted in ahead, while the caller works on this one.
+    const bool keeping = !m_kept.empty();
+    QArrayData *header = takeSpare(size);
+    if (!header)
+        header = allocateOnHugePages(size, 2);
     if (!header)
         return copiedArray(from, size);
     m_kept.push_back(Kept{header, now});
-    return copyInto(header, from, size);
+    QByteArray copied = copyInto(header, from, size);
+    if (keeping)
+        prepareSpare(size);
+    return copied;
+}
+
+QArrayData *ReceiveBuffers::takeSpare(qsizetype size)
+{
+    if (!m_spare)
+        return nullptr;
+    const std::shared_ptr<Prefaulted> spare = std::exchange(m_spare, nullptr);
+    if (!suits(qsizetype(spare->size() - headerSize - 1), size))
+        return nullptr; // freed once the helper lets go of it
+    return headerAt(spare->take(), spare->size(), 2);
+}
+
+void ReceiveBuffers::prepareSpare(qsizetype size)
+{
+    const size_t bytes = blockSize(size);
+    void *block = allocateBlock(bytes);
+    if (!block)
+        return;
+    m_spare = Prefaulted::start(block, bytes);
+    if (!m_spare)
+        std::free(block);
 }
 
 void ReceiveBuffers::trim()
 {
+    m_spare.reset();
     std::erase_if(m_kept, [](const Kept &k) {
         if (!unused(k))
             return false;

@@ -7,14 +7,19 @@
 //    2 MiB pages (uninitializedArray());
 //  - a ring's consumer keeps the last few large arrays it handed out (ReceiveBuffers) and
 //    reuses one once its caller has dropped it: a caller that drops its results gets the same
-//    warm pages every time, one that keeps them gets fresh arrays.
+//    warm pages every time, one that keeps them gets fresh arrays;
+//  - for a caller that keeps them, the next fresh array is made ready ahead: a helper thread
+//    faults its pages in while the caller works on the last result (one spare at a time).
 #pragma once
 
 #include <QtCore/QByteArray>
 
+#include <memory>
 #include <vector>
 
 namespace procpool::detail {
+
+class Prefaulted;
 
 //! A new byte array holding a copy of the \a size bytes at \a from (and a zero byte after
 //! them). One of 4 MiB or more starts and ends on a huge-page boundary.
@@ -38,7 +43,7 @@ public:
     //! A copy of the \a size bytes at \a from, in a kept array no one uses any more when one
     //! fits, otherwise in a new one.
     QByteArray copy(const char *from, qsizetype size);
-    //! Frees the kept arrays no one uses (an idle consumer gives its memory back).
+    //! Frees the kept arrays no one uses and the spare (an idle consumer gives its memory back).
     void trim();
 
     //! Arrays smaller than this are left to malloc(), which reuses such memory itself.
@@ -55,9 +60,15 @@ private:
     };
     static bool unused(const Kept &k);
     static void release(const Kept &k);
+    //! The spare as a new array's header with two references, if it suits \a size; nullptr
+    //! otherwise (an unsuited spare is let go).
+    QArrayData *takeSpare(qsizetype size);
+    //! Starts faulting in memory for a next array of \a size bytes.
+    void prepareSpare(qsizetype size);
 
     std::vector<Kept> m_kept;
     quint64 m_copies = 0;
+    std::shared_ptr<Prefaulted> m_spare; //!< memory for the next new array, being faulted in
 };
 
 } // namespace procpool::detail
