@@ -10,6 +10,8 @@
 #include <cstdio>
 #include <cstdlib>
 #include <stdexcept>
+#include <sys/ioctl.h>
+#include <unistd.h>
 #include <vector>
 
 namespace procpool::samples {
@@ -89,6 +91,27 @@ const Task<int(int)> allocateTask{"allocate", [](int megabytesPerStep) -> int {
                                       }
                                   }};
 
+const Task<int(int)> floodTask{"flood", [](int lines) -> int {
+    // In chunks of about 1 MiB, so that the flood outruns whoever shows the lines.
+    QByteArray chunk;
+    for (int i = 0; i < lines; ++i) {
+        chunk += "flood line " + QByteArray::number(i + 1) + " of " + QByteArray::number(lines) + '\n';
+        if (chunk.size() >= 1 << 20 || i + 1 == lines) {
+            std::fwrite(chunk.constData(), 1, size_t(chunk.size()), stderr);
+            std::fflush(stderr);
+            chunk.clear();
+        }
+    }
+    // Returns once the pool has read every line: its result then comes after all of them.
+    for (int unread = 1; unread > 0;) {
+        if (::ioctl(STDERR_FILENO, FIONREAD, &unread) != 0)
+            break;
+        if (unread > 0)
+            QThread::msleep(1);
+    }
+    return lines;
+}};
+
 } // namespace
 
 const QList<SampleTask> &sampleTasks()
@@ -105,6 +128,7 @@ const QList<SampleTask> &sampleTasks()
         {QStringLiteral("abort"), {}, QStringLiteral("Calls abort() in its worker")},
         {QStringLiteral("hang"), {}, QStringLiteral("Never returns (for timeouts and kills)")},
         {QStringLiteral("allocate"), {QStringLiteral("mbPerStep:int=64")}, QStringLiteral("Allocates memory until the worker is killed")},
+        {QStringLiteral("flood"), {QStringLiteral("lines:int=100000")}, QStringLiteral("Prints N lines to stderr at once; what the pool cannot pass on, it counts in a line of its own")},
     };
     return tasks;
 }

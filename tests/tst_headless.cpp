@@ -24,6 +24,8 @@
 #include <limits>
 #include <memory>
 #include <optional>
+#include <fcntl.h>
+#include <sys/syscall.h>
 #include <sys/types.h>
 #include <unistd.h>
 
@@ -893,6 +895,81 @@ private Q_SLOTS:
         QVERIFY(r.out.contains("threw std::runtime_error: \\x1b[2Jgone"));
         QVERIFY(r.out.contains("    second\\x0dline"));
         QVERIFY(r.out.contains("print(\"" + shownText + "\") = 41"));
+    }
+
+    void floodedOutputIsCountedInTheEnginesDropLine()
+    {
+        // A worker prints far more lines than anyone reads: this run's stderr is a pipe the
+        // test leaves unread until the worker is done, so the thread that prints them is stuck
+        // after the first 64 KiB. The pool holds a bounded backlog and counts the rest; once
+        // the pipe is read, the count arrives as a line of its own. Every line is either shown
+        // or counted.
+        constexpr int lines = 200000;
+        int err[2];
+        QVERIFY(::pipe2(err, O_CLOEXEC) == 0);
+        QProcess p;
+        p.setProgram(QStringLiteral(PROCPOOL_EXECUTABLE));
+        p.setArguments(headless(words(QStringLiteral("--workers 1 --prefix %1 --submit flood:%2")
+                                          .arg(m_prefix)
+                                          .arg(lines))));
+        p.setChildProcessModifier([w = err[1]] { ::dup2(w, STDERR_FILENO); });
+        p.start();
+        ::close(err[1]);
+        QVERIFY(p.waitForStarted(hangGuardMs));
+        p.closeWriteChannel();
+
+        // Done: the worker wrote the flood (its result comes only after the pool read every
+        // line) and waits for its next call.
+        QList<qint64> workers;
+        QTRY_VERIFY_WITH_TIMEOUT((workers = processesNamed(m_prefix + u'-')).size() == 1, hangGuardMs);
+        const qint64 worker = workers.first();
+        QDeadlineTimer deadline(hangGuardMs);
+        for (;;) {
+            const QByteArray io = faultsupport::readFile(QStringLiteral("/proc/%1/io").arg(worker));
+            const qint64 written = QRegularExpression(QStringLiteral("wchar: (\\d+)"))
+                                       .match(QString::fromLatin1(io))
+                                       .captured(1)
+                                       .toLongLong();
+            const long call = faultsupport::readFile(QStringLiteral("/proc/%1/syscall").arg(worker))
+                                  .split(' ')
+                                  .value(0)
+                                  .toLong();
+            if (written >= qint64(lines) * 16 && call == SYS_read)
+                break;
+            QVERIFY2(!deadline.hasExpired() && processAlive(worker), io.constData());
+            QThread::msleep(1);
+        }
+
+        QByteArray shown;
+        ::fcntl(err[0], F_SETFL, O_NONBLOCK);
+        auto drain = [&] {
+            char buffer[65536];
+            for (ssize_t n; (n = ::read(err[0], buffer, sizeof buffer)) > 0;)
+                shown.append(buffer, n);
+        };
+        while (!p.waitForFinished(10) && !deadline.hasExpired())
+            drain();
+        drain();
+        ::close(err[0]);
+        QCOMPARE(p.exitStatus(), QProcess::NormalExit);
+        QCOMPARE(p.exitCode(), 0);
+        QVERIFY2(p.readAllStandardOutput().contains(QByteArray("flood(") + QByteArray::number(lines)
+                                                    + ") = " + QByteArray::number(lines)),
+                 shown.right(2000).constData());
+
+        qint64 printed = 0;
+        qint64 dropped = 0;
+        const QRegularExpression marker(
+            QStringLiteral("^\\[\\S+ worker %1\\] procpool: (\\d+) lines of this worker's output "
+                           "were dropped: the receivers of workerLog fell behind").arg(worker));
+        for (const QByteArray &line : shown.split('\n')) {
+            if (line.contains(" flood line "))
+                ++printed;
+            else if (const QRegularExpressionMatch m = marker.match(QString::fromUtf8(line)); m.hasMatch())
+                dropped += m.captured(1).toLongLong();
+        }
+        QVERIFY2(dropped > 0, shown.right(2000).constData());
+        QCOMPARE(printed + dropped, qint64(lines));
     }
 
     void firstInterruptCancelsQueuedAndWaitsForRunning_data()
