@@ -4,6 +4,7 @@
 
 #include "engine_p.h"
 #include "managerrelay_p.h"
+#include "registryaccess_p.h"
 #include "poolcore_p.h"
 #include "tasktable_p.h"
 
@@ -431,5 +432,15 @@ QDebug operator<<(QDebug debug, const ProcessPoolManager *manager)
     debug.noquote().nospace() << manager->toString();
     return debug;
 }
+
+namespace detail {
+
+std::shared_ptr<PoolCore> RegistryAccess::coreOf(const ProcessPoolManager *manager)
+{
+    QMutexLocker locker(&manager->d->mutex);
+    return manager->d->core;
+}
+
+} // namespace detail
 
 } // namespace procpool

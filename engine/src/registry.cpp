@@ -1,6 +1,8 @@
 #include <procpool/processpoolmanager.h>
 
 #include "engine_p.h"
+#include "inspectionserver_p.h"
+#include "registryaccess_p.h"
 
 #include <QtCore/QCoreApplication>
 #include <QtCore/QThread>
@@ -107,6 +109,7 @@ ProcessPoolManager *getOrCreateProcessManager(const QString &id, bool forceCreat
                                     "strictlyGet, not both: one asks for a new manager, the other "
                                     "forbids creating one");
     ManagerRegistry *registry = ManagerRegistry::instance();
+    detail::startInspection(); // once per process: the socket through which others see it
     const QString ns = id.isEmpty() ? QString::fromUtf16(defaultNamespace) : id;
     const qint64 pid = ProcessPoolManager::currentProcessId();
 
@@ -148,5 +151,28 @@ bool removeProcessManager(const QString &id)
 {
     return ManagerRegistry::instance()->remove(id);
 }
+
+namespace detail {
+
+std::vector<ManagerView> RegistryAccess::views()
+{
+    ManagerRegistry *registry = ManagerRegistry::instance();
+    std::vector<ManagerView> views;
+    QMutexLocker locker(&registry->d->mutex);
+    const QMap<QString, ProcessPoolManager *> own =
+        registry->d->map.value(ProcessPoolManager::currentProcessId());
+    for (const auto &[ns, manager] : own.asKeyValueRange())
+        views.push_back(ManagerView{ns, manager->creatorPid(), manager->options(), coreOf(manager)});
+    return views;
+}
+
+ProcessPoolManager *RegistryAccess::find(const QString &id)
+{
+    ManagerRegistry *registry = ManagerRegistry::instance();
+    QMutexLocker locker(&registry->d->mutex);
+    return registry->d->map.value(ProcessPoolManager::currentProcessId()).value(id);
+}
+
+} // namespace detail
 
 } // namespace procpool

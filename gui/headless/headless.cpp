@@ -1,5 +1,6 @@
 #include "headless.h"
 
+#include "attach.h"
 #include "options.h"
 #include "runner.h"
 #include "signals.h"
@@ -10,6 +11,7 @@
 #include <QtCore/QJsonArray>
 #include <QtCore/QJsonObject>
 
+#include <algorithm>
 #include <csignal>
 
 namespace procpool::headless {
@@ -65,9 +67,21 @@ int run(int argc, char **argv)
     const Config &config = parsed.config;
     if (config.listTasks)
         return listTasks(config, terminal);
+    if (config.ps)
+        return listProcesses(config, terminal);
+    if (config.attachPid > 0) {
+        if (!config.hasWork() && !config.list && config.stops.isEmpty()
+            && std::none_of(config.pools.cbegin(), config.pools.cend(),
+                            [](const PoolSpec &p) { return p.resize > 0; })) {
+            terminal.diagnostic(QStringLiteral("procpool: --attach needs something to do: --list, "
+                                               "--submit, --stop or --resize (see --help)"));
+            return usageError;
+        }
+        return attachTo(config, terminal);
+    }
     if (!config.hasWork() && !config.list) {
         terminal.diagnostic(QStringLiteral("procpool: nothing to do: give --submit, --jobs, "
-                                           "--list or --list-tasks (see --help)"));
+                                           "--list, --list-tasks, --ps or --attach (see --help)"));
         return usageError;
     }
 

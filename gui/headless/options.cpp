@@ -8,6 +8,7 @@
 #include <QtCore/QCommandLineParser>
 #include <QtCore/QThread>
 
+#include <algorithm>
 #include <stdexcept>
 
 namespace procpool::headless {
@@ -90,6 +91,22 @@ const QList<OptionDef> &optionDefs()
         {QStringLiteral("list"), {}, Scope::Global,
          QStringLiteral("Print the registry (namespaces, managers, workers) once the work is "
                         "done, before the pools stop.\nExample: --namespace a --namespace b --list")},
+        {QStringLiteral("ps"), {}, Scope::Global,
+         QStringLiteral("List this user's running procpool processes that can be attached to "
+                        "(their inspection sockets), and remove the sockets of dead ones.\n"
+                        "Example: --ps --json")},
+        {QStringLiteral("attach"), QStringLiteral("PID"), Scope::Global,
+         QStringLiteral("Work on the pools of running procpool process PID instead of pools of "
+                        "this one: --list shows them, --submit runs that process's own tasks "
+                        "(named as its catalogue in --list names them), --stop and --resize "
+                        "steer its pools.\n"
+                        "Example: --attach 4242 --namespace render --submit scale:800,600 --count 4")},
+        {QStringLiteral("stop"), QStringLiteral("NS"), Scope::Global,
+         QStringLiteral("With --attach: stop the pool of namespace NS once its queued tasks "
+                        "are done.\nExample: --attach 4242 --stop render")},
+        {QStringLiteral("resize"), QStringLiteral("N"), Scope::Pool,
+         QStringLiteral("With --attach: set the current namespace's pool to at most N workers.\n"
+                        "Example: --attach 4242 --namespace render --resize 8")},
         {QStringLiteral("watch"), {}, Scope::Global,
          QStringLiteral("While the work runs, redraw a table of the pools and their workers, "
                         "like top (only when standard output is a terminal).\n"
@@ -131,7 +148,7 @@ QString nonEmpty(const QString &option, const QString &value)
     return value;
 }
 
-SubmitSpec parseSubmit(const QString &text)
+SubmitSpec parseSubmit(const QString &text, bool attached)
 {
     SubmitSpec spec;
     spec.text = text;
@@ -141,6 +158,10 @@ SubmitSpec parseSubmit(const QString &text)
         throw UsageError(QStringLiteral("--submit '%1': no task name; expected TASK[:ARG,...], "
                                         "e.g. --submit sleep:200")
                              .arg(text));
+    if (attached) { // the other process's tasks: checked against its catalogue
+        spec.argumentTexts = colon < 0 ? QStringList() : text.mid(colon + 1).split(u',');
+        return spec;
+    }
     const auto task = findTask(spec.task);
     if (!task)
         throw UsageError(QStringLiteral("--submit '%1': there is no task '%2'; known tasks: %3 "
@@ -177,6 +198,9 @@ Config walk(const QStringList &arguments)
     PoolSpec *current = nullptr;
     bool implicitDefault = false;
     QStringList seenGlobal;
+    const bool attached = std::any_of(arguments.cbegin(), arguments.cend(), [](const QString &a) {
+        return a == u"--attach" || a.startsWith(u"--attach=");
+    });
 
     auto newSection = [&](const QString &id) {
         for (const PoolSpec &p : config.pools)
@@ -220,7 +244,7 @@ Config walk(const QStringList &arguments)
         }
 
         if (def->scope == Scope::Global) {
-            if (name != u"headless" && seenGlobal.contains(name))
+            if (name != u"headless" && name != u"stop" && seenGlobal.contains(name))
                 throw UsageError(QStringLiteral("--%1 is given twice").arg(name));
             seenGlobal.append(name);
         }
@@ -254,7 +278,12 @@ Config walk(const QStringList &arguments)
             section().options.maxTasksPerWorker =
                 int(std::min<qint64>(integerValue(name, value, 0), 1 << 30));
         } else if (name == u"submit") {
-            section().submits.append(parseSubmit(value));
+            section().submits.append(parseSubmit(value, attached));
+        } else if (name == u"resize") {
+            if (!attached)
+                throw UsageError(QStringLiteral("--resize steers a pool of another process: give "
+                                                "--attach PID (a pool of this run takes --workers)"));
+            section().resize = int(std::min<qint64>(integerValue(name, value, 1), 4096));
         } else if (def->scope == Scope::Submit) {
             if (!current || current->submits.isEmpty())
                 throw UsageError(QStringLiteral("--%1 applies to the --submit before it, and "
@@ -292,11 +321,28 @@ Config walk(const QStringList &arguments)
             config.list = true;
         } else if (name == u"watch") {
             config.watch = true;
+        } else if (name == u"ps") {
+            config.ps = true;
+        } else if (name == u"attach") {
+            config.attachPid = integerValue(name, value, 1);
+        } else if (name == u"stop") {
+            if (!attached)
+                throw UsageError(QStringLiteral("--stop steers a pool of another process: give "
+                                                "--attach PID"));
+            config.stops.append(nonEmpty(name, value));
         }
     }
-    if (config.pools.isEmpty() && (!config.jobsPath.isEmpty() || config.list))
+    if (config.pools.isEmpty() && (!config.jobsPath.isEmpty() || config.list) && !attached)
         section();
+    if (attached && !config.jobsPath.isEmpty())
+        throw UsageError(QStringLiteral("--jobs runs pools of this process; with --attach give "
+                                        "--submit"));
+    if (attached && config.watch)
+        throw UsageError(QStringLiteral("--watch shows pools of this process; with --attach use "
+                                        "--list"));
     for (const PoolSpec &pool : std::as_const(config.pools)) {
+        if (attached)
+            break; // the other process's pools keep their own options
         try {
             pool.options.validate();
         } catch (const std::invalid_argument &e) {

@@ -18,6 +18,8 @@ struct SubmitSpec
     QVariantList arguments;
     QString taskType; //!< --submit-type: the type the submission carries
     qint64 count = 1;
+    //! With --attach: the arguments as written, converted once the process's catalogue is known.
+    QStringList argumentTexts;
 };
 
 //! One `--namespace ID` section: a pool and the submissions aimed at it.
@@ -26,6 +28,7 @@ struct PoolSpec
     QString namespaceId;
     PoolOptions options;
     QList<SubmitSpec> submits;
+    int resize = 0; //!< --resize with --attach; 0: none
 };
 
 enum class Order { Completed, Submitted };
@@ -41,6 +44,9 @@ struct Config
     bool listTasks = false;
     bool list = false;
     bool watch = false;
+    bool ps = false;          //!< --ps
+    qint64 attachPid = 0;     //!< --attach; 0: this process runs its own pools
+    QStringList stops;        //!< --stop with --attach
 
     bool hasWork() const;
     int totalWorkers() const;

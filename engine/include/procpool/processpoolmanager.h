@@ -31,6 +31,7 @@ using RegistryMap = QMap<qint64, QMap<QString, ProcessPoolManager *>>;
 
 namespace detail {
 class ManagerRelay;
+struct RegistryAccess;
 class ResultSink;
 } // namespace detail
 
@@ -167,6 +168,7 @@ private:
     void setNamespaceId(const QString &id);
 
     friend class ManagerRegistry;
+    friend struct detail::RegistryAccess;
     friend ProcessPoolManager *getOrCreateProcessManager(const QString &, bool, bool);
     struct Private;
     std::unique_ptr<Private> d;
@@ -192,6 +194,7 @@ Q_SIGNALS:
 
 private:
     friend class ProcessPoolManager;
+    friend struct detail::RegistryAccess;
     friend ProcessPoolManager *getOrCreateProcessManager(const QString &, bool, bool);
     ManagerRegistry();
     ~ManagerRegistry() override;

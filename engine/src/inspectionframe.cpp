@@ -1,0 +1,156 @@
+#include <procpool/detail/inspectionframe.h>
+
+#include <QtCore/QCborValue>
+#include <QtCore/QtEndian>
+
+#include <array>
+#include <utility>
+
+namespace procpool::detail {
+
+QByteArray encodeInspectionFrame(const QCborMap &message)
+{
+    const QByteArray body = QCborValue(message).toCbor();
+    QByteArray frame(4, Qt::Uninitialized);
+    qToBigEndian(quint32(body.size()), frame.data());
+    return frame + body;
+}
+
+FrameRead readInspectionFrame(QByteArray *buffer, qint64 maxBytes, QCborMap *message, QString *error)
+{
+    if (buffer->size() < 4)
+        return FrameRead::NeedMore;
+    const quint32 length = qFromBigEndian<quint32>(buffer->constData());
+    if (qint64(length) > maxBytes) {
+        *error = QStringLiteral("a frame of %1 bytes is larger than the %2 allowed").arg(length).arg(maxBytes);
+        return FrameRead::Error;
+    }
+    if (buffer->size() - 4 < qint64(length))
+        return FrameRead::NeedMore;
+    QCborParserError parsed;
+    const QCborValue value = QCborValue::fromCbor(buffer->mid(4, length), &parsed);
+    buffer->remove(0, 4 + qsizetype(length));
+    if (parsed.error != QCborError::NoError) {
+        *error = QStringLiteral("a frame is not CBOR: %1").arg(parsed.errorString());
+        return FrameRead::Error;
+    }
+    if (!value.isMap()) {
+        *error = QStringLiteral("a frame holds no CBOR map");
+        return FrameRead::Error;
+    }
+    *message = value.toMap();
+    return FrameRead::Message;
+}
+
+namespace {
+
+using Op = InspectionRequest::Op;
+
+constexpr std::array<std::pair<const char *, Op>, 12> operations{{
+    {"hello", Op::Hello},
+    {"snapshot", Op::Snapshot},
+    {"watch", Op::Watch},
+    {"unwatch", Op::Unwatch},
+    {"start", Op::Start},
+    {"stop", Op::Stop},
+    {"stopNow", Op::StopNow},
+    {"terminate", Op::Terminate},
+    {"resize", Op::Resize},
+    {"cancel", Op::Cancel},
+    {"kill", Op::Kill},
+    {"submit", Op::Submit},
+}};
+
+//! Reads the integer field \a key into \a out; false (and why) when it is missing or not an
+//! integer in [minimum, maximum].
+bool integer(const QCborMap &m, const char *key, qint64 minimum, qint64 maximum, qint64 *out,
+             QString *error)
+{
+    const QCborValue v = m.value(QLatin1String(key));
+    if (!v.isInteger() || v.toInteger() < minimum || v.toInteger() > maximum) {
+        *error = QStringLiteral("'%1' must be an integer from %2 to %3").arg(QLatin1String(key)).arg(minimum).arg(maximum);
+        return false;
+    }
+    *out = v.toInteger();
+    return true;
+}
+
+bool text(const QCborMap &m, const char *key, QString *out, QString *error)
+{
+    const QCborValue v = m.value(QLatin1String(key));
+    if (!v.isString() || v.toString().isEmpty() || v.toString().size() > 1024) {
+        *error = QStringLiteral("'%1' must be a text of 1 to 1024 characters").arg(QLatin1String(key));
+        return false;
+    }
+    *out = v.toString();
+    return true;
+}
+
+} // namespace
+
+bool decodeInspectionRequest(const QCborMap &message, InspectionRequest *request, QString *error)
+{
+    const QCborValue op = message.value(QLatin1String("op"));
+    if (!op.isString()) {
+        *error = QStringLiteral("a request needs an 'op' text");
+        return false;
+    }
+    const QString name = op.toString();
+    bool known = false;
+    for (const auto &[label, value] : operations) {
+        if (name == QLatin1String(label)) {
+            request->op = value;
+            known = true;
+        }
+    }
+    if (!known) {
+        *error = QStringLiteral("unknown operation '%1'").arg(name.left(64));
+        return false;
+    }
+    if (message.contains(QLatin1String("id"))
+        && !integer(message, "id", 0, std::numeric_limits<qint64>::max(), &request->id, error))
+        return false;
+    switch (request->op) {
+    case Op::Hello: {
+        qint64 version = 0;
+        if (!integer(message, "version", 1, 1 << 20, &version, error))
+            return false;
+        request->version = int(version);
+        return true;
+    }
+    case Op::Snapshot:
+    case Op::Unwatch:
+        return true;
+    case Op::Watch:
+        return integer(message, "intervalMs", 10, 3600 * 1000, &request->intervalMs, error);
+    case Op::Start:
+    case Op::Resize:
+        return text(message, "namespace", &request->namespaceId, error)
+            && integer(message, "workers", 1, 4096, &request->workers, error);
+    case Op::Stop:
+    case Op::StopNow:
+    case Op::Terminate:
+        return text(message, "namespace", &request->namespaceId, error);
+    case Op::Cancel:
+        return text(message, "namespace", &request->namespaceId, error)
+            && integer(message, "task", 1, std::numeric_limits<qint64>::max(), &request->task, error);
+    case Op::Kill:
+        return text(message, "namespace", &request->namespaceId, error)
+            && integer(message, "pid", 1, std::numeric_limits<qint32>::max(), &request->pid, error);
+    case Op::Submit: {
+        if (!text(message, "namespace", &request->namespaceId, error)
+            || !text(message, "task", &request->taskName, error))
+            return false;
+        const QCborValue arguments = message.value(QLatin1String("arguments"));
+        if (!arguments.isUndefined() && !arguments.isArray()) {
+            *error = QStringLiteral("'arguments' must be an array");
+            return false;
+        }
+        request->arguments = arguments.toArray();
+        return true;
+    }
+    }
+    return false;
+}
+
+} // namespace procpool::detail

@@ -1,0 +1,55 @@
+// An application that uses procpool as any would: its own executable, its own tasks, pools in
+// two namespaces. tst_attach attaches to it from outside, through its inspection socket.
+//
+//   attach_app PREFIX   starts namespace "alpha" (2 workers, PREFIX-N) and "beta" (1 worker),
+//                       prints "ready PID SOCKET" on stdout, and exits when stdin closes.
+#include <procpool/procpool.h>
+
+#include <QtCore/QCoreApplication>
+#include <QtCore/QSocketNotifier>
+#include <QtCore/QThread>
+
+#include <cstdio>
+#include <unistd.h>
+
+namespace {
+const procpool::Task<int(int)> square{"app.square", [](int x) { return x * x; }};
+const procpool::Task<QString(QString, QString)> join{
+    "app.join", [](const QString &a, const QString &b) { return a + u'+' + b; }};
+const procpool::Task<int(int)> nap{"app.nap", [](int ms) {
+                                       QThread::msleep(ulong(ms));
+                                       return ms;
+                                   }};
+const procpool::Task<int(int)> shout{"app.shout", [](int lines) {
+                                         for (int i = 0; i < lines; ++i)
+                                             std::fprintf(stderr, "shout %d\n", i);
+                                         return lines;
+                                     }};
+} // namespace
+
+int main(int argc, char **argv)
+{
+    procpool::workerMain(argc, argv);
+    QCoreApplication app(argc, argv);
+    const QString prefix = app.arguments().value(1, QStringLiteral("attach"));
+    procpool::PoolOptions alpha;
+    alpha.maxWorkers = 2;
+    alpha.minWorkers = 2;
+    alpha.processNamePrefix = prefix;
+    procpool::getOrCreateProcessManager(QStringLiteral("alpha"))->start(alpha);
+    procpool::PoolOptions beta;
+    beta.maxWorkers = 1;
+    beta.processNamePrefix = prefix + QStringLiteral("b");
+    procpool::getOrCreateProcessManager(QStringLiteral("beta"))->start(beta);
+
+    QSocketNotifier input(STDIN_FILENO, QSocketNotifier::Read);
+    QObject::connect(&input, &QSocketNotifier::activated, &app, [&] {
+        char byte;
+        if (::read(STDIN_FILENO, &byte, 1) <= 0)
+            app.quit();
+    });
+    std::printf("ready %lld %s\n", static_cast<long long>(::getpid()),
+                qPrintable(procpool::inspectionListeningPath()));
+    std::fflush(stdout);
+    return app.exec();
+}

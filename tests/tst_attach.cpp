@@ -1,0 +1,609 @@
+// procpool tests — attaching to a running application from outside. attach_app is an ordinary
+// procpool application with tasks of its own; these tests reach its pools through its
+// inspection socket, with headless mode (`procpool --headless --ps / --attach PID ...`) and with
+// raw clients that speak the protocol of docs/inspection.md frame by frame.
+#include "faultsupport.h"
+#include "testmain.h"
+
+#include <procpool/detail/inspectionframe.h>
+#include <procpool/inspection.h>
+
+#include <QtCore/QCborArray>
+#include <QtCore/QCborValue>
+#include <QtCore/QCoreApplication>
+#include <QtCore/QDir>
+#include <QtCore/QFile>
+#include <QtCore/QFileInfo>
+#include <QtCore/QJsonArray>
+#include <QtCore/QJsonDocument>
+#include <QtCore/QJsonObject>
+#include <QtCore/QProcess>
+#include <QtCore/QTemporaryDir>
+#include <QtCore/QtEndian>
+#include <QtNetwork/QLocalSocket>
+#include <QtTest/QTest>
+
+#include <memory>
+#include <optional>
+#include <csignal>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+using namespace procpool;
+using faultsupport::hangGuardMs;
+using faultsupport::processAlive;
+
+namespace {
+
+struct Run
+{
+    int exitCode = -1;
+    QByteArray out;
+    QByteArray err;
+};
+
+QList<QJsonObject> jsonLines(const QByteArray &out)
+{
+    QList<QJsonObject> objects;
+    for (const QByteArray &line : out.split('\n'))
+        if (!line.trimmed().isEmpty())
+            objects.append(QJsonDocument::fromJson(line).object());
+    return objects;
+}
+
+QList<QJsonObject> events(const QByteArray &out, const QString &event)
+{
+    QList<QJsonObject> found;
+    for (const QJsonObject &o : jsonLines(out))
+        if (o.value(QStringLiteral("event")).toString() == event)
+            found.append(o);
+    return found;
+}
+
+//! A raw client: frames in, frames out, blocking, with the hang guard as its only timeout.
+class Client
+{
+public:
+    bool connectTo(const QString &path)
+    {
+        m_socket.connectToServer(path);
+        return m_socket.waitForConnected(hangGuardMs);
+    }
+    void sendRaw(const QByteArray &bytes)
+    {
+        m_socket.write(bytes);
+        m_socket.flush();
+    }
+    void send(const QCborMap &message) { sendRaw(detail::encodeInspectionFrame(message)); }
+    //! The next frame; nullopt once the connection is closed or after the hang guard.
+    std::optional<QCborMap> next()
+    {
+        QDeadlineTimer deadline(hangGuardMs);
+        for (;;) {
+            QCborMap message;
+            QString error;
+            const detail::FrameRead r =
+                detail::readInspectionFrame(&m_input, detail::maxInspectionReplyBytes, &message, &error);
+            if (r == detail::FrameRead::Message)
+                return message;
+            if (r == detail::FrameRead::Error || deadline.hasExpired())
+                return std::nullopt;
+            if (m_socket.bytesAvailable() == 0 && !m_socket.waitForReadyRead(int(deadline.remainingTime()))
+                && m_socket.state() != QLocalSocket::ConnectedState && m_socket.bytesAvailable() == 0)
+                return std::nullopt;
+            m_input += m_socket.readAll();
+        }
+    }
+    //! The next frame whose op is \a op.
+    std::optional<QCborMap> nextOf(const QString &op)
+    {
+        while (std::optional<QCborMap> m = next())
+            if (m->value(QLatin1String("op")).toString() == op)
+                return m;
+        return std::nullopt;
+    }
+    bool closed()
+    {
+        return m_socket.state() == QLocalSocket::UnconnectedState
+               || (!m_socket.waitForReadyRead(hangGuardMs) && m_socket.state() == QLocalSocket::UnconnectedState)
+               || m_socket.waitForDisconnected(hangGuardMs);
+    }
+    QLocalSocket &socket() { return m_socket; }
+
+private:
+    QLocalSocket m_socket;
+    QByteArray m_input;
+};
+
+QCborMap hello()
+{
+    return {{QStringLiteral("op"), QStringLiteral("hello")}, {QStringLiteral("id"), 1},
+            {QStringLiteral("version"), detail::inspectionProtocolVersion}};
+}
+
+} // namespace
+
+class TestAttach : public QObject
+{
+    Q_OBJECT
+
+    QTemporaryDir m_runtime; //!< XDG_RUNTIME_DIR of everything these tests start
+    QString m_prefix = QStringLiteral("ta%1").arg(::getpid() % 100000);
+    std::unique_ptr<QProcess> m_app;
+    qint64 m_pid = 0;
+    QString m_socket;
+
+    //! Starts attach_app with \a environment added; false if it did not say it was ready.
+    bool startApp(const QStringList &environment = {})
+    {
+        m_app = std::make_unique<QProcess>();
+        QProcessEnvironment env = QProcessEnvironment::systemEnvironment();
+        for (const QString &assignment : environment)
+            env.insert(assignment.section(u'=', 0, 0), assignment.section(u'=', 1));
+        m_app->setProcessEnvironment(env);
+        m_app->setProcessChannelMode(QProcess::ForwardedErrorChannel);
+        m_app->start(QStringLiteral(ATTACH_APP), {m_prefix});
+        if (!m_app->waitForStarted(hangGuardMs))
+            return false;
+        QByteArray line;
+        while (!line.endsWith('\n')) {
+            if (!m_app->waitForReadyRead(hangGuardMs))
+                return false;
+            line += m_app->readLine();
+        }
+        const QList<QByteArray> words = line.trimmed().split(' ');
+        if (words.value(0) != "ready")
+            return false;
+        m_pid = words.value(1).toLongLong();
+        m_socket = QString::fromLocal8Bit(words.value(2));
+        return m_pid > 0;
+    }
+
+    void stopApp() // QVERIFY inside: call through QVERIFY-aware callers only
+    {
+        if (!m_app)
+            return;
+        m_app->closeWriteChannel();
+        if (!m_app->waitForFinished(hangGuardMs)) {
+            m_app->kill();
+            m_app->waitForFinished();
+        }
+        const bool exitedCleanly = m_app->exitStatus() == QProcess::NormalExit && m_app->exitCode() == 0;
+        m_app.reset();
+        QVERIFY2(exitedCleanly, "attach_app did not exit cleanly");
+    }
+
+    Run headless(const QStringList &arguments)
+    {
+        QProcess p;
+        p.start(QStringLiteral(PROCPOOL_EXECUTABLE), QStringList{QStringLiteral("--headless")} + arguments);
+        Run r;
+        if (!p.waitForStarted(hangGuardMs))
+            return r;
+        p.closeWriteChannel();
+        if (!p.waitForFinished(hangGuardMs)) {
+            p.kill();
+            p.waitForFinished();
+        }
+        r.exitCode = p.exitStatus() == QProcess::NormalExit ? p.exitCode() : -1;
+        r.out = p.readAllStandardOutput();
+        r.err = p.readAllStandardError();
+        return r;
+    }
+
+    Run attach(const QStringList &arguments)
+    {
+        return headless(QStringList{QStringLiteral("--attach"), QString::number(m_pid)} + arguments);
+    }
+
+    //! The namespace objects of --attach PID --list --json, by namespace.
+    QMap<QString, QJsonObject> namespaces()
+    {
+        QMap<QString, QJsonObject> out;
+        const Run r = attach({QStringLiteral("--list"), QStringLiteral("--json")});
+        for (const QJsonObject &ns : events(r.out, QStringLiteral("namespace")))
+            out.insert(ns.value(QStringLiteral("namespace")).toString(), ns);
+        return out;
+    }
+
+private Q_SLOTS:
+    void initTestCase()
+    {
+        QVERIFY(m_runtime.isValid());
+        qputenv("XDG_RUNTIME_DIR", QFile::encodeName(m_runtime.path()));
+        qputenv("PROCPOOL_INSPECT", "on");
+    }
+
+    void init() { QVERIFY(startApp()); }
+
+    void cleanup() { stopApp(); }
+
+    void socketIsPrivateToTheUser()
+    {
+        QCOMPARE(m_socket, inspectionSocketPath(m_pid));
+        QCOMPARE(QFileInfo(m_socket).absolutePath(), m_runtime.path() + QStringLiteral("/procpool"));
+        struct stat dir, sock;
+        QCOMPARE(::stat(QFile::encodeName(QFileInfo(m_socket).absolutePath()).constData(), &dir), 0);
+        QCOMPARE(::stat(QFile::encodeName(m_socket).constData(), &sock), 0);
+        QCOMPARE(dir.st_mode & 0777, mode_t(0700));
+        QVERIFY(S_ISSOCK(sock.st_mode));
+        QCOMPARE(sock.st_mode & 077, mode_t(0));
+    }
+
+    void psListsTheApplication()
+    {
+        const Run r = headless({QStringLiteral("--ps"), QStringLiteral("--json")});
+        QCOMPARE(r.exitCode, 0);
+        const QList<QJsonObject> processes = events(r.out, QStringLiteral("process"));
+        QCOMPARE(processes.size(), 1);
+        const QJsonObject p = processes.first();
+        QCOMPARE(p.value(QStringLiteral("pid")).toInteger(), m_pid);
+        QVERIFY(p.value(QStringLiteral("program")).toString().endsWith(QStringLiteral("attach_app")));
+        QCOMPARE(p.value(QStringLiteral("namespaces")).toArray(),
+                 QJsonArray({QStringLiteral("alpha"), QStringLiteral("beta")}));
+        QCOMPARE(p.value(QStringLiteral("mode")).toString(), QStringLiteral("full"));
+
+        const Run human = headless({QStringLiteral("--ps")});
+        QCOMPARE(human.exitCode, 0);
+        QVERIFY2(human.out.contains(QByteArray::number(m_pid) + '\t'), human.out.constData());
+        QVERIFY(human.out.contains("alpha,beta"));
+    }
+
+    void listShowsNamespacesWorkersAndTasks()
+    {
+        const Run r = attach({QStringLiteral("--list"), QStringLiteral("--json")});
+        QCOMPARE(r.exitCode, 0);
+        QMap<QString, QJsonObject> ns;
+        for (const QJsonObject &o : events(r.out, QStringLiteral("namespace")))
+            ns.insert(o.value(QStringLiteral("namespace")).toString(), o);
+        QCOMPARE(ns.keys(), QStringList({QStringLiteral("alpha"), QStringLiteral("beta")}));
+        QCOMPARE(ns.value(QStringLiteral("alpha")).value(QStringLiteral("state")).toString(), QStringLiteral("running"));
+        QCOMPARE(ns.value(QStringLiteral("alpha"))[QStringLiteral("options")][QStringLiteral("maxWorkers")].toInt(), 2);
+        // alpha keeps two workers (minWorkers), named as the application named them.
+        QTRY_VERIFY_WITH_TIMEOUT(namespaces().value(QStringLiteral("alpha")).value(QStringLiteral("workers")).toArray().size() == 2,
+                                 hangGuardMs);
+        const QJsonArray workers = namespaces().value(QStringLiteral("alpha")).value(QStringLiteral("workers")).toArray();
+        for (const QJsonValue &w : workers) {
+            QVERIFY(w[QStringLiteral("name")].toString().startsWith(m_prefix + u'-'));
+            QVERIFY(processAlive(w[QStringLiteral("pid")].toInteger()));
+        }
+        QMap<QString, QJsonObject> tasks;
+        for (const QJsonObject &t : events(r.out, QStringLiteral("task")))
+            tasks.insert(t.value(QStringLiteral("task")).toString(), t);
+        QVERIFY2(tasks.contains(QStringLiteral("app.square")), r.out.constData());
+        QCOMPARE(tasks.value(QStringLiteral("app.square")).value(QStringLiteral("arguments")).toArray(),
+                 QJsonArray({QStringLiteral("int")}));
+        QCOMPARE(tasks.value(QStringLiteral("app.square")).value(QStringLiteral("result")).toString(), QStringLiteral("int"));
+        QCOMPARE(tasks.value(QStringLiteral("app.join")).value(QStringLiteral("arguments")).toArray(),
+                 QJsonArray({QStringLiteral("QString"), QStringLiteral("QString")}));
+
+        const Run human = attach({QStringLiteral("--list")});
+        QCOMPARE(human.exitCode, 0);
+        QVERIFY2(human.out.contains("namespace alpha: running, at most 2 workers"), human.out.constData());
+        QVERIFY(human.out.contains("app.square(int) -> int"));
+    }
+
+    void submitRunsTheApplicationsOwnTasks()
+    {
+        const Run r = attach({QStringLiteral("--json"), QStringLiteral("--namespace"), QStringLiteral("alpha"),
+                              QStringLiteral("--submit"), QStringLiteral("app.square:7"), QStringLiteral("--count"),
+                              QStringLiteral("3"), QStringLiteral("--namespace"), QStringLiteral("beta"),
+                              QStringLiteral("--submit"), QStringLiteral("app.join:left,right")});
+        QCOMPARE(r.exitCode, 0);
+        const QList<QJsonObject> results = events(r.out, QStringLiteral("result"));
+        QCOMPARE(results.size(), 4);
+        int squares = 0;
+        for (const QJsonObject &o : results) {
+            QCOMPARE(o.value(QStringLiteral("state")).toString(), QStringLiteral("ok"));
+            if (o.value(QStringLiteral("task")).toString() == u"app.square") {
+                QCOMPARE(o.value(QStringLiteral("result")).toInt(), 49);
+                QCOMPARE(o.value(QStringLiteral("namespace")).toString(), QStringLiteral("alpha"));
+                ++squares;
+            } else {
+                QCOMPARE(o.value(QStringLiteral("result")).toString(), QStringLiteral("left+right"));
+            }
+        }
+        QCOMPARE(squares, 3);
+        // The application's own pools ran them: its counters say so.
+        const QMap<QString, QJsonObject> ns = namespaces();
+        QCOMPARE(ns.value(QStringLiteral("alpha"))[QStringLiteral("stats")][QStringLiteral("completed")].toInt(), 3);
+        QCOMPARE(ns.value(QStringLiteral("beta"))[QStringLiteral("stats")][QStringLiteral("completed")].toInt(), 1);
+
+        const Run human = attach({QStringLiteral("--submit"), QStringLiteral("app.square:12"), QStringLiteral("--namespace"),
+                                  QStringLiteral("alpha")});
+        QCOMPARE(human.exitCode, 1); // options before the first --namespace are the default namespace's
+        QVERIFY2(human.out.contains("there is no namespace 'default' in this process"), human.out.constData());
+        const Run text = attach({QStringLiteral("--namespace"), QStringLiteral("alpha"), QStringLiteral("--submit"),
+                                 QStringLiteral("app.square:12")});
+        QCOMPARE(text.exitCode, 0);
+        QCOMPARE(text.out.trimmed(), QByteArray("alpha: app.square(12) = 144"));
+    }
+
+    void badSubmissionsSayWhy()
+    {
+        Run r = attach({QStringLiteral("--namespace"), QStringLiteral("alpha"), QStringLiteral("--submit"), QStringLiteral("nosuch")});
+        QCOMPARE(r.exitCode, 2);
+        QVERIFY2(r.err.contains("the process has no task 'nosuch'; its tasks: ") && r.err.contains("app.square"),
+                 r.err.constData());
+        r = attach({QStringLiteral("--namespace"), QStringLiteral("alpha"), QStringLiteral("--submit"), QStringLiteral("app.square:x")});
+        QCOMPARE(r.exitCode, 2);
+        QVERIFY2(r.err.contains("app.square:x"), r.err.constData());
+        r = attach({QStringLiteral("--namespace"), QStringLiteral("gamma"), QStringLiteral("--submit"), QStringLiteral("app.square:2")});
+        QCOMPARE(r.exitCode, 1);
+        QVERIFY2(r.out.contains("gamma: app.square(2) failed: there is no namespace 'gamma' in this process"), r.out.constData());
+        r = headless({QStringLiteral("--attach"), QStringLiteral("999999999"), QStringLiteral("--list")});
+        QCOMPARE(r.exitCode, 2);
+        QVERIFY2(r.err.contains("process 999999999 has no procpool inspection socket"), r.err.constData());
+        r = attach({});
+        QCOMPARE(r.exitCode, 2);
+        QVERIFY2(r.err.contains("--attach needs something to do"), r.err.constData());
+    }
+
+    void stopAndResizeSteerTheApplicationsPools()
+    {
+        Run r = attach({QStringLiteral("--namespace"), QStringLiteral("alpha"), QStringLiteral("--resize"), QStringLiteral("3")});
+        QCOMPARE(r.exitCode, 0);
+        QCOMPARE(namespaces().value(QStringLiteral("alpha"))[QStringLiteral("options")][QStringLiteral("maxWorkers")].toInt(), 3);
+        r = attach({QStringLiteral("--stop"), QStringLiteral("beta")});
+        QCOMPARE(r.exitCode, 0);
+        QTRY_COMPARE_WITH_TIMEOUT(namespaces().value(QStringLiteral("beta")).value(QStringLiteral("state")).toString(),
+                                  QStringLiteral("stopped"), hangGuardMs);
+        QCOMPARE(namespaces().value(QStringLiteral("alpha")).value(QStringLiteral("state")).toString(), QStringLiteral("running"));
+        r = attach({QStringLiteral("--namespace"), QStringLiteral("beta"), QStringLiteral("--submit"), QStringLiteral("app.square:2")});
+        QCOMPARE(r.exitCode, 1);
+        QVERIFY2(r.out.contains("beta: app.square(2) failed: ") && r.out.contains("not running"), r.out.constData());
+    }
+
+    void readOnlyRefusesCommands()
+    {
+        stopApp();
+        QVERIFY(startApp({QStringLiteral("PROCPOOL_INSPECT=read-only")}));
+        Run r = attach({QStringLiteral("--list"), QStringLiteral("--json")});
+        QCOMPARE(r.exitCode, 0);
+        QCOMPARE(events(r.out, QStringLiteral("process")).value(0).value(QStringLiteral("mode")).toString(),
+                 QStringLiteral("read-only"));
+        r = attach({QStringLiteral("--namespace"), QStringLiteral("alpha"), QStringLiteral("--submit"), QStringLiteral("app.square:3")});
+        QCOMPARE(r.exitCode, 1);
+        QVERIFY2(r.out.contains("alpha: app.square(3) failed: refused: this process's inspection socket is read-only"), r.out.constData());
+        r = attach({QStringLiteral("--stop"), QStringLiteral("alpha")});
+        QCOMPARE(r.exitCode, 1);
+        QCOMPARE(namespaces().value(QStringLiteral("alpha")).value(QStringLiteral("state")).toString(), QStringLiteral("running"));
+    }
+
+    void offOpensNoSocket()
+    {
+        stopApp();
+        QVERIFY(startApp({QStringLiteral("PROCPOOL_INSPECT=off")}));
+        QVERIFY(m_socket.isEmpty());
+        QVERIFY(!QFileInfo::exists(inspectionSocketPath(m_pid)));
+        const Run ps = headless({QStringLiteral("--ps"), QStringLiteral("--json")});
+        QCOMPARE(events(ps.out, QStringLiteral("process")).size(), 0);
+        const Run r = attach({QStringLiteral("--list")});
+        QCOMPARE(r.exitCode, 2);
+        QVERIFY2(r.err.contains("PROCPOOL_INSPECT=off"), r.err.constData());
+    }
+
+    void anotherUserIsRefused()
+    {
+        if (::geteuid() != 0)
+            QSKIP("switching to another user needs root");
+        // The directory (0700) keeps other users out. Opened up here, the server's own check
+        // of the peer's credentials must refuse them too.
+        const QByteArray dir = QFile::encodeName(QFileInfo(m_socket).absolutePath());
+        const QByteArray path = QFile::encodeName(m_socket);
+        auto otherUserConnects = [&]() -> int {
+            const pid_t child = ::fork();
+            if (child == 0) {
+                if (::setgid(65534) != 0 || ::setuid(65534) != 0)
+                    ::_exit(10);
+                const int fd = ::socket(AF_UNIX, SOCK_STREAM, 0);
+                sockaddr_un address{};
+                address.sun_family = AF_UNIX;
+                std::strncpy(address.sun_path, path.constData(), sizeof address.sun_path - 1);
+                if (::connect(fd, reinterpret_cast<sockaddr *>(&address), sizeof address) != 0)
+                    ::_exit(errno == EACCES ? 20 : 21);
+                // The server may have said no and hung up before the hello arrives.
+                ::signal(SIGPIPE, SIG_IGN);
+                const QByteArray frame = detail::encodeInspectionFrame(hello());
+                [[maybe_unused]] const ssize_t written = ::write(fd, frame.constData(), size_t(frame.size()));
+                QByteArray answer;
+                QCborMap message;
+                QString error;
+                char buffer[4096];
+                detail::FrameRead read = detail::FrameRead::NeedMore;
+                for (ssize_t n; read == detail::FrameRead::NeedMore && (n = ::read(fd, buffer, sizeof buffer)) > 0;) {
+                    answer.append(buffer, n); // up to the first whole frame
+                    read = detail::readInspectionFrame(&answer, 1 << 20, &message, &error);
+                }
+                if (read != detail::FrameRead::Message)
+                    ::_exit(23);
+                const bool refused = message.value(QLatin1String("op")).toString() == u"error"
+                                     && message.value(QLatin1String("error")).toString().startsWith(u"refused");
+                ::_exit(refused ? 0 : 24);
+            }
+            int status = 0;
+            ::waitpid(child, &status, 0);
+            return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+        };
+        const QByteArray runtime = QFile::encodeName(m_runtime.path());
+        QCOMPARE(::chmod(runtime.constData(), 0755), 0);
+        QCOMPARE(otherUserConnects(), 20); // EACCES: the directory
+        QCOMPARE(::chmod(dir.constData(), 0755), 0);
+        QCOMPARE(::chmod(path.constData(), 0777), 0);
+        const int opened = otherUserConnects();
+        ::chmod(path.constData(), 0600);
+        ::chmod(dir.constData(), 0700);
+        ::chmod(runtime.constData(), 0700);
+        QCOMPARE(opened, 0); // connected, and refused by the server
+        // The owner still gets in.
+        QCOMPARE(attach({QStringLiteral("--list")}).exitCode, 0);
+    }
+
+    void twentyClientsAtOnce()
+    {
+        std::vector<std::unique_ptr<Client>> clients;
+        for (int i = 0; i < 20; ++i) {
+            clients.push_back(std::make_unique<Client>());
+            QVERIFY(clients.back()->connectTo(m_socket));
+            clients.back()->send(hello());
+            clients.back()->send({{QStringLiteral("op"), QStringLiteral("snapshot")}, {QStringLiteral("id"), 2}});
+        }
+        for (auto &c : clients) {
+            const std::optional<QCborMap> snapshot = c->nextOf(QStringLiteral("snapshot"));
+            QVERIFY(snapshot);
+            QCOMPARE(snapshot->value(QLatin1String("namespaces")).toArray().size(), 2);
+        }
+        Client last;
+        QVERIFY(last.connectTo(m_socket));
+        last.send({{QStringLiteral("op"), QStringLiteral("snapshot")}, {QStringLiteral("id"), 1}});
+        const std::optional<QCborMap> snapshot = last.nextOf(QStringLiteral("snapshot"));
+        QVERIFY(snapshot);
+        QCOMPARE(snapshot->value(QLatin1String("clients")).toArray().size(), 21);
+    }
+
+    void clientThatNeverReadsStaysBounded()
+    {
+        // A client watches at 100 Hz and never reads, while the application's workers print
+        // as fast as they can: what waits for it in the application stays under the bound,
+        // and once it reads, it gets a fresh snapshot in place of what it missed.
+        Client stuck;
+        QVERIFY(stuck.connectTo(m_socket));
+        stuck.socket().setReadBufferSize(1); // Qt reads no more than this for us
+        stuck.send({{QStringLiteral("op"), QStringLiteral("watch")}, {QStringLiteral("id"), 1}, {QStringLiteral("intervalMs"), 10}});
+        Client observer;
+        QVERIFY(observer.connectTo(m_socket));
+        qint64 bound = 0;
+        qint64 mostQueued = 0;
+        auto queued = [&]() -> qint64 {
+            observer.send({{QStringLiteral("op"), QStringLiteral("snapshot")}, {QStringLiteral("id"), 7}});
+            const std::optional<QCborMap> snapshot = observer.nextOf(QStringLiteral("snapshot"));
+            if (!snapshot)
+                return -1;
+            bound = snapshot->value(QLatin1String("maxQueuedBytes")).toInteger();
+            qint64 most = 0;
+            for (const QCborValue &c : snapshot->value(QLatin1String("clients")).toArray())
+                most = std::max(most, c.toMap().value(QLatin1String("queuedBytes")).toInteger());
+            return most;
+        };
+        // Until the client is over the bound, then five rounds more: it must stay near it.
+        for (int round = 0, over = 0; round < 60 && over < 5; ++round, over += mostQueued > bound) {
+            const Run r = attach({QStringLiteral("--namespace"), QStringLiteral("alpha"), QStringLiteral("--submit"),
+                                  QStringLiteral("app.shout:20000"), QStringLiteral("--count"), QStringLiteral("4")});
+            QCOMPARE(r.exitCode, 0);
+            const qint64 now = queued();
+            QVERIFY(now >= 0);
+            mostQueued = std::max(mostQueued, now);
+            // Below the bound plus one delta (at most 1,000 log lines and 2,000 task records
+            // per pool), whatever the client does.
+            QVERIFY2(now <= bound + 2 * 1024 * 1024, qPrintable(QString::number(now)));
+        }
+        QVERIFY2(mostQueued > bound, qPrintable(QStringLiteral("%1 of %2").arg(mostQueued).arg(bound)));
+        stuck.socket().setReadBufferSize(0);
+        QVERIFY(stuck.nextOf(QStringLiteral("delta")));
+        QVERIFY(stuck.nextOf(QStringLiteral("snapshot")));
+    }
+
+    void malformedFramesGetAnError()
+    {
+        Client unknown;
+        QVERIFY(unknown.connectTo(m_socket));
+        unknown.send({{QStringLiteral("op"), QStringLiteral("explode")}, {QStringLiteral("id"), 5}});
+        std::optional<QCborMap> answer = unknown.next();
+        QVERIFY(answer);
+        QCOMPARE(answer->value(QLatin1String("op")).toString(), QStringLiteral("error"));
+        QCOMPARE(answer->value(QLatin1String("id")).toInteger(), 5);
+        QCOMPARE(answer->value(QLatin1String("error")).toString(), QStringLiteral("unknown operation 'explode'"));
+        unknown.send(hello()); // the connection stays
+        answer = unknown.next();
+        QVERIFY(answer);
+        QCOMPARE(answer->value(QLatin1String("op")).toString(), QStringLiteral("hello"));
+
+        Client oversized;
+        QVERIFY(oversized.connectTo(m_socket));
+        QByteArray length(4, Qt::Uninitialized);
+        qToBigEndian(quint32(0x7fffffff), length.data());
+        oversized.sendRaw(length);
+        answer = oversized.next();
+        QVERIFY(answer);
+        QVERIFY2(answer->value(QLatin1String("error")).toString().contains(QStringLiteral("larger than the 65536 allowed")),
+                 qPrintable(answer->value(QLatin1String("error")).toString()));
+        QVERIFY(oversized.closed());
+
+        Client garbage;
+        QVERIFY(garbage.connectTo(m_socket));
+        QByteArray frame(4, Qt::Uninitialized);
+        qToBigEndian(quint32(3), frame.data());
+        garbage.sendRaw(frame + QByteArray("\xff\xff\xff", 3));
+        answer = garbage.next();
+        QVERIFY(answer);
+        QVERIFY2(answer->value(QLatin1String("error")).toString().startsWith(QStringLiteral("a frame is not CBOR")),
+                 qPrintable(answer->value(QLatin1String("error")).toString()));
+        QVERIFY(garbage.closed());
+
+        QCOMPARE(attach({QStringLiteral("--list")}).exitCode, 0); // the server serves on
+    }
+
+    void applicationExitingMidSession()
+    {
+        Client watching;
+        QVERIFY(watching.connectTo(m_socket));
+        watching.send({{QStringLiteral("op"), QStringLiteral("watch")}, {QStringLiteral("id"), 1}, {QStringLiteral("intervalMs"), 50}});
+        QVERIFY(watching.nextOf(QStringLiteral("snapshot")));
+        stopApp();
+        QVERIFY(watching.closed());
+        QVERIFY(!QFileInfo::exists(m_socket)); // removed as the application exited
+        const Run r = attach({QStringLiteral("--list")});
+        QCOMPARE(r.exitCode, 2);
+        QVERIFY2(r.err.contains("has no procpool inspection socket"), r.err.constData());
+    }
+
+    void modeChangesAtRunTime()
+    {
+        // In this process: a manager opens the socket, Off closes it (file and all), and
+        // ReadOnly opens it again for reading only.
+        setInspectionMode(InspectionMode::Full);
+        QVERIFY(getOrCreateProcessManager(QStringLiteral("ta_self")));
+        const QString path = inspectionListeningPath();
+        QCOMPARE(path, inspectionSocketPath(QCoreApplication::applicationPid()));
+        QVERIFY(QFileInfo::exists(path));
+        setInspectionMode(InspectionMode::Off);
+        QVERIFY(inspectionListeningPath().isEmpty());
+        QVERIFY(!QFileInfo::exists(path));
+        setInspectionMode(InspectionMode::ReadOnly);
+        QCOMPARE(inspectionListeningPath(), path);
+        Client client;
+        QVERIFY(client.connectTo(path));
+        client.send(hello());
+        const std::optional<QCborMap> answer = client.nextOf(QStringLiteral("hello"));
+        QVERIFY(answer);
+        QCOMPARE(answer->value(QLatin1String("process")).toMap().value(QLatin1String("mode")).toString(),
+                 QStringLiteral("read-only"));
+        client.send({{QStringLiteral("op"), QStringLiteral("stop")}, {QStringLiteral("id"), 9},
+                     {QStringLiteral("namespace"), QStringLiteral("ta_self")}});
+        const std::optional<QCborMap> refused = client.nextOf(QStringLiteral("error"));
+        QVERIFY(refused);
+        QVERIFY(refused->value(QLatin1String("error")).toString().startsWith(QStringLiteral("refused")));
+        QVERIFY(removeProcessManager(QStringLiteral("ta_self")));
+        setInspectionMode(InspectionMode::Off);
+    }
+
+    void socketOfAKilledApplicationIsCleanedUp()
+    {
+        const qint64 pid = m_pid;
+        ::kill(pid_t(pid), SIGKILL);
+        QVERIFY(m_app->waitForFinished(hangGuardMs));
+        QVERIFY(QFileInfo::exists(m_socket)); // nobody removed it
+        const Run r = headless({QStringLiteral("--ps"), QStringLiteral("--json")});
+        QCOMPARE(r.exitCode, 0);
+        QCOMPARE(events(r.out, QStringLiteral("process")).size(), 0);
+        QVERIFY2(r.err.contains(QByteArray("removed the socket of process ") + QByteArray::number(pid)), r.err.constData());
+        QVERIFY(!QFileInfo::exists(m_socket));
+        m_app.reset();
+    }
+};
+
+PROCPOOL_TEST_MAIN(TestAttach)
+#include "tst_attach.moc"
