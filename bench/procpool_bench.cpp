@@ -2,6 +2,11 @@
 // on stdout. The executable is also its own worker (workerMain() first).
 //
 //   procpool_bench submit TASKS WORKERS       TASKS trivial tasks, one future each
+//   procpool_bench submit-watched TASKS WORKERS
+//                                             the same, while another process watches this
+//                                             one's pools through its inspection socket at
+//                                             10 Hz, as an attached monitor does
+//   procpool_bench watch PID MS               that watcher: a delta every MS, all read
 //   procpool_bench map ITEMS WORKERS CHUNK    ITEMS trivial items through one mapped future
 //   procpool_bench latency ROUNDS             one task at a time on one worker
 //   procpool_bench payload BYTES REPS [keep|keep-back-to-back]
@@ -21,15 +26,20 @@
 // bench/run_bench.py runs these next to bench/python_bench.py and bench_floor, and prints the
 // comparison. Every workload compares every answer it got with the one it must be (outside the
 // timed region), and fails with a message on stderr and exit status 1 on a wrong one.
+#include <procpool/detail/inspectionframe.h>
 #include <procpool/procpool.h>
 
 #include <QtCore/QCoreApplication>
 #include <QtCore/QElapsedTimer>
 #include <QtCore/QFile>
+#include <QtCore/QProcess>
 #include <QtCore/QThread>
 
 #include <algorithm>
 #include <cstdio>
+#include <cstring>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <unistd.h>
 #include <vector>
 
@@ -99,9 +109,10 @@ procpool::ProcessPoolManager *startPool(int workers)
     return m;
 }
 
-int submit(int tasks, int workers)
+//! Submits \a tasks trivial tasks to \a m, waits for them all and checks every answer; the
+//! seconds that took, or a negative number after saying which answer was wrong.
+double timedSubmit(procpool::ProcessPoolManager *m, int tasks)
 {
-    auto *m = startPool(workers);
     QElapsedTimer t;
     t.start();
     std::vector<QFuture<int>> futures;
@@ -111,13 +122,99 @@ int submit(int tasks, int workers)
     for (auto &f : futures)
         f.waitForFinished();
     const double s = seconds(t);
-    m->stop();
     for (int i = 0; i < tasks; ++i)
-        if (futures[size_t(i)].result() != i + 1)
-            return wrong("submit", i, QString::number(futures[size_t(i)].result()),
-                         QString::number(i + 1));
+        if (futures[size_t(i)].result() != i + 1) {
+            wrong("submit", i, QString::number(futures[size_t(i)].result()), QString::number(i + 1));
+            return -1;
+        }
+    return s;
+}
+
+int submit(int tasks, int workers)
+{
+    auto *m = startPool(workers);
+    const double s = timedSubmit(m, tasks);
+    m->stop();
+    if (s < 0)
+        return 1;
     std::printf("{\"workload\": \"submit\", \"tasks\": %d, \"seconds\": %.6f, \"per_s\": %.1f}\n",
                 tasks, s, tasks / s);
+    return 0;
+}
+
+int submitWatched(int tasks, int workers)
+{
+    auto *m = startPool(workers);
+    QProcess watcher;
+    watcher.setProcessChannelMode(QProcess::ForwardedErrorChannel);
+    watcher.start(QCoreApplication::applicationFilePath(),
+                  {QStringLiteral("watch"), QString::number(::getpid()), QStringLiteral("100")});
+    QByteArray said;
+    while (!said.contains("watching\n")) {
+        if (!watcher.waitForReadyRead(30000)) {
+            std::fprintf(stderr, "procpool_bench submit-watched: the watcher did not start watching\n");
+            return 1;
+        }
+        said += watcher.readAllStandardOutput();
+    }
+    const double s = timedSubmit(m, tasks);
+    m->stop();
+    procpool::setInspectionMode(procpool::InspectionMode::Off); // the watcher reads its end
+    watcher.waitForFinished(30000);
+    said += watcher.readAllStandardOutput();
+    if (s < 0)
+        return 1;
+    const QByteArray report = said.trimmed().split('\n').constLast();
+    std::printf("{\"workload\": \"submit-watched\", \"tasks\": %d, \"seconds\": %.6f, "
+                "\"per_s\": %.1f, \"watcher\": %s}\n",
+                tasks, s, tasks / s, report.startsWith('{') ? report.constData() : "null");
+    return 0;
+}
+
+//! An attached monitor's connection, reduced to its load: hello, watch, read every frame until
+//! the process closes the connection.
+int watch(qint64 pid, int intervalMs)
+{
+    const QByteArray path = QFile::encodeName(procpool::inspectionSocketPath(pid));
+    sockaddr_un address{};
+    address.sun_family = AF_UNIX;
+    std::strncpy(address.sun_path, path.constData(), sizeof address.sun_path - 1);
+    const int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0 || ::connect(fd, reinterpret_cast<const sockaddr *>(&address), sizeof address) != 0) {
+        std::fprintf(stderr, "procpool_bench watch: cannot connect to %s\n", path.constData());
+        return 1;
+    }
+    using procpool::detail::encodeInspectionFrame;
+    const QByteArray hello = encodeInspectionFrame(
+        {{QStringLiteral("op"), QStringLiteral("hello")}, {QStringLiteral("version"), 1}});
+    const QByteArray watching = encodeInspectionFrame(
+        {{QStringLiteral("op"), QStringLiteral("watch")}, {QStringLiteral("intervalMs"), intervalMs}});
+    if (::write(fd, hello.constData(), size_t(hello.size())) != hello.size()
+        || ::write(fd, watching.constData(), size_t(watching.size())) != watching.size())
+        return 1;
+    QByteArray input;
+    qint64 frames = 0, bytes = 0, records = 0;
+    char buffer[65536];
+    for (ssize_t n; (n = ::read(fd, buffer, sizeof buffer)) > 0;) {
+        input.append(buffer, n);
+        bytes += n;
+        QCborMap message;
+        QString error;
+        while (procpool::detail::readInspectionFrame(&input, procpool::detail::maxInspectionReplyBytes,
+                                                     &message, &error)
+               == procpool::detail::FrameRead::Message) {
+            if (frames++ == 1) { // the hello, then the first snapshot
+                std::printf("watching\n");
+                std::fflush(stdout);
+            }
+            for (const QCborValue &ns : message.value(QLatin1String("namespaces")).toArray())
+                records += ns.toMap().value(QLatin1String("tasks")).toArray().size();
+        }
+    }
+    ::close(fd);
+    std::printf("{\"frames\": %lld, \"bytes\": %lld, \"records\": %lld}\n",
+                static_cast<long long>(frames), static_cast<long long>(bytes),
+                static_cast<long long>(records));
     return 0;
 }
 
@@ -317,6 +414,10 @@ int main(int argc, char **argv)
     auto n = [&a](int i) { return a.value(i).toLongLong(); };
     if (w == QLatin1String("submit") && a.size() == 4)
         return submit(int(n(2)), int(n(3)));
+    if (w == QLatin1String("submit-watched") && a.size() == 4)
+        return submitWatched(int(n(2)), int(n(3)));
+    if (w == QLatin1String("watch") && a.size() == 4)
+        return watch(n(2), int(n(3)));
     if (w == QLatin1String("map") && a.size() == 5)
         return map(int(n(2)), int(n(3)), int(n(4)));
     if (w == QLatin1String("latency") && a.size() == 3)
@@ -335,6 +436,6 @@ int main(int argc, char **argv)
         return cpu(int(n(2)), int(n(3)), n(4));
     if (w == QLatin1String("rss") && a.size() == 2)
         return rss();
-    std::fprintf(stderr, "usage: procpool_bench submit|map|latency|payload|burst|startup|cpu|rss ...\n");
+    std::fprintf(stderr, "usage: procpool_bench submit|submit-watched|watch|map|latency|payload|burst|startup|cpu|rss ...\n");
     return 2;
 }

@@ -83,6 +83,8 @@ def main():
     step("submit/procpool-prefetch%d" % PREFETCH,
          lambda: best(pp + ["submit", str(tasks), "2"], "per_s", r,
                       env={"PROCPOOL_BENCH_PREFETCH": str(PREFETCH)}))
+    step("submit/procpool-watched",
+         lambda: best(pp + ["submit-watched", str(tasks), "2"], "per_s", r))
     step("submit/python", lambda: best(py + ["submit", str(tasks), "2"], "per_s", r))
     step("map/procpool", lambda: best(pp + ["map", str(items), "2", "256"], "per_s", r))
     step("map/python", lambda: best(py + ["map", str(items), "2", "256"], "per_s", r))
@@ -137,6 +139,11 @@ def main():
     sq = res["submit/procpool-prefetch%d" % PREFETCH]["per_s"]
     row("submit %d tasks, prefetch %d" % (tasks, PREFETCH), "tasks/s", sq, sy, None,
         "procpool/python", sq / sy, typical=res["submit/procpool-prefetch%d" % PREFETCH]["typical"])
+    # Another process watching this one's pools at 10 Hz through the inspection socket, as an
+    # attached monitor does, against the same submissions unwatched.
+    sw = res["submit/procpool-watched"]["per_s"]
+    row("submit %d tasks, watched at 10 Hz" % tasks, "tasks/s", sw, None, sp, "watched/unwatched",
+        sw / sp, ">= 0.95", sw / sp >= 0.95, typical=res["submit/procpool-watched"]["typical"])
     mp, my = res["map/procpool"]["per_s"], res["map/python"]["per_s"]
     row("map %d items, chunk 256" % items, "items/s", mp, my, None, "procpool/python", mp / my,
         ">= 2", mp / my >= 2, typical=res["map/procpool"]["typical"])

@@ -496,7 +496,7 @@ private Q_SLOTS:
             const qint64 now = queued();
             QVERIFY(now >= 0);
             mostQueued = std::max(mostQueued, now);
-            // Below the bound plus one delta (at most 1,000 log lines and 2,000 task records
+            // Below the bound plus one delta (at most 1,000 log lines and 500 task records
             // per pool), whatever the client does.
             QVERIFY2(now <= bound + 2 * 1024 * 1024, qPrintable(QString::number(now)));
         }

@@ -81,8 +81,9 @@ namespace {
 //! Beyond this many bytes waiting to be written to one client, that client gets no deltas;
 //! once it has read them, it gets a fresh snapshot instead of the deltas it missed.
 constexpr qint64 maxQueuedBytes = 4 * 1024 * 1024;
-//! Task records per pool in one snapshot or delta: the latest ones.
-constexpr qsizetype maxRecordsPerPool = 2000;
+//! Task records per pool in one snapshot or delta: of those changed, the newest tasks'. A busy
+//! pool changes tens of thousands a second; a monitor shows a screenful.
+constexpr qsizetype maxRecordsPerPool = 500;
 //! Log lines kept for clients, and sent at most in one delta.
 constexpr qsizetype maxLogLines = 1000;
 
@@ -133,14 +134,15 @@ QCborArray encodeWorkers(const QList<WorkerInfo> &workers)
     return out;
 }
 
-//! The latest records (at most maxRecordsPerPool), and in \a serial the largest serial seen.
-QCborArray encodeRecords(QList<TaskRecord> records, quint64 *serial)
+//! Milliseconds since the epoch, UTC; 0 for a time not reached.
+qint64 epochMs(const QDateTime &t)
 {
-    if (records.size() > maxRecordsPerPool) {
-        std::nth_element(records.begin(), records.end() - maxRecordsPerPool, records.end(),
-                         [](const TaskRecord &a, const TaskRecord &b) { return a.serial < b.serial; });
-        records.erase(records.begin(), records.end() - maxRecordsPerPool);
-    }
+    return t.isValid() ? t.toMSecsSinceEpoch() : 0;
+}
+
+//! \a records as CBOR, and in \a serial the largest serial among them.
+QCborArray encodeRecords(const QList<TaskRecord> &records, quint64 *serial)
+{
     QCborArray out;
     for (const TaskRecord &r : records) {
         *serial = std::max(*serial, r.serial);
@@ -149,9 +151,9 @@ QCborArray encodeRecords(QList<TaskRecord> records, quint64 *serial)
                    {QStringLiteral("task"), r.taskName},
                    {QStringLiteral("state"), stateName(r.state)},
                    {QStringLiteral("workerPid"), r.workerPid},
-                   {QStringLiteral("submittedAt"), isoTime(r.submittedAt)},
-                   {QStringLiteral("startedAt"), isoTime(r.startedAt)},
-                   {QStringLiteral("finishedAt"), isoTime(r.finishedAt)}};
+                   {QStringLiteral("submittedMs"), epochMs(r.submittedAt)},
+                   {QStringLiteral("startedMs"), epochMs(r.startedAt)},
+                   {QStringLiteral("finishedMs"), epochMs(r.finishedAt)}};
         if (!r.taskType.isEmpty())
             m.insert(QStringLiteral("taskType"), r.taskType);
         if (r.progressMaximum > 0 || !r.progressText.isEmpty()) {
@@ -689,7 +691,11 @@ private:
             if (v.core) {
                 ns.insert(QStringLiteral("stats"), encodeStats(v.core->stats()));
                 ns.insert(QStringLiteral("workers"), encodeWorkers(v.core->workers()));
-                ns.insert(QStringLiteral("tasks"), encodeRecords(v.core->taskRecords(serial), &serial));
+                bool more = false;
+                const QList<TaskRecord> records = v.core->latestTaskRecords(serial, maxRecordsPerPool, &more);
+                ns.insert(QStringLiteral("tasks"), encodeRecords(records, &serial));
+                if (more)
+                    ns.insert(QStringLiteral("tasksLeftOut"), true);
             }
             out.append(ns);
         }

@@ -75,6 +75,10 @@ public:
     PoolStats stats() const;
     QList<WorkerInfo> workers() const { return m_ledger.workers(); }
     QList<TaskRecord> taskRecords(quint64 changedSince) const;
+    QList<TaskRecord> latestTaskRecords(quint64 changedSince, qsizetype limit, bool *more) const
+    {
+        return m_ledger.latestRecords(changedSince, limit, more);
+    }
     std::optional<TaskRecord> taskRecord(quint64 id) const { return m_ledger.record(id); }
     //! True when the workers run this very program, whose task table is then authoritative.
     bool runsOwnProgram() const { return m_ownProgram; }

@@ -209,6 +209,24 @@ QList<TaskRecord> TaskLedger::records(quint64 changedSince) const
     return out;
 }
 
+QList<TaskRecord> TaskLedger::latestRecords(quint64 changedSince, qsizetype limit, bool *more) const
+{
+    QMutexLocker locker(&m_mutex);
+    QList<TaskRecord> out;
+    *more = false;
+    // Newest first, and no further than needed: a busy pool changes mostly its newest tasks.
+    for (auto it = m_records.crbegin(); it != m_records.crend(); ++it) {
+        if (it->second.serial <= changedSince)
+            continue;
+        if (out.size() == limit) {
+            *more = true;
+            break;
+        }
+        out.append(it->second.toRecord(it->first));
+    }
+    return out;
+}
+
 std::optional<TaskRecord> TaskLedger::record(quint64 id) const
 {
     QMutexLocker locker(&m_mutex);

@@ -80,6 +80,10 @@ public:
     QList<WorkerInfo> workers() const;
     bool hasWorker(qint64 pid) const;
     QList<TaskRecord> records(quint64 changedSince) const;
+    //! Of the records changed since \a changedSince, the \a limit of the newest tasks, newest
+    //! first; \a more says whether there were others. It stops once it has them, so that a
+    //! frequent reader of a busy pool holds the lock the engine thread needs only briefly.
+    QList<TaskRecord> latestRecords(quint64 changedSince, qsizetype limit, bool *more) const;
     std::optional<TaskRecord> record(quint64 id) const;
     //! Queued or running (the task exists and is not finished).
     bool isUnfinished(quint64 id) const;
