@@ -13,7 +13,7 @@
 #include <unistd.h>
 
 namespace {
-const procpool::Task<int(int)> square{"app.square", [](int x) { return x * x; }};
+const procpool::Task<int(int)> square{"app.square", "Squares an integer", [](int x) { return x * x; }};
 const procpool::Task<QString(QString, QString)> join{
     "app.join", [](const QString &a, const QString &b) { return a + u'+' + b; }};
 const procpool::Task<int(int)> nap{"app.nap", [](int ms) {

@@ -277,13 +277,16 @@ private Q_SLOTS:
         QCOMPARE(tasks.value(QStringLiteral("app.square")).value(QStringLiteral("arguments")).toArray(),
                  QJsonArray({QStringLiteral("int")}));
         QCOMPARE(tasks.value(QStringLiteral("app.square")).value(QStringLiteral("result")).toString(), QStringLiteral("int"));
+        QCOMPARE(tasks.value(QStringLiteral("app.square")).value(QStringLiteral("description")).toString(),
+                 QStringLiteral("Squares an integer"));
+        QCOMPARE(tasks.value(QStringLiteral("app.join")).value(QStringLiteral("description")).toString(), QString());
         QCOMPARE(tasks.value(QStringLiteral("app.join")).value(QStringLiteral("arguments")).toArray(),
                  QJsonArray({QStringLiteral("QString"), QStringLiteral("QString")}));
 
         const Run human = attach({QStringLiteral("--list")});
         QCOMPARE(human.exitCode, 0);
         QVERIFY2(human.out.contains("namespace alpha: running, at most 2 workers"), human.out.constData());
-        QVERIFY(human.out.contains("app.square(int) -> int"));
+        QVERIFY2(human.out.contains("app.square(int) -> int: Squares an integer"), human.out.constData());
     }
 
     void submitRunsTheApplicationsOwnTasks()

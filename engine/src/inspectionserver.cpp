@@ -179,6 +179,7 @@ QCborArray encodeCatalogue()
         for (const QMetaType &type : entry->argumentTypes)
             arguments.append(QString::fromLatin1(type.name()));
         out.append(QCborMap{{QStringLiteral("name"), name},
+                            {QStringLiteral("description"), entry->description},
                             {QStringLiteral("arguments"), arguments},
                             {QStringLiteral("result"), entry->resultType.isValid()
                                                            ? QString::fromLatin1(entry->resultType.name())

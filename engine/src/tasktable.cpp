@@ -89,4 +89,10 @@ QList<QMetaType> taskArgumentTypes(const QString &name)
     return entry ? entry->argumentTypes : QList<QMetaType>();
 }
 
+QString taskDescription(const QString &name)
+{
+    const auto entry = detail::findTask(name);
+    return entry ? entry->description : QString();
+}
+
 } // namespace procpool

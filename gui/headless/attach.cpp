@@ -252,9 +252,12 @@ bool printRegistry(const Config &config, Terminal &terminal, const QCborMap &sna
         QStringList arguments;
         for (const QCborValue &a : t.toMap().value(QLatin1String("arguments")).toArray())
             arguments.append(a.toString());
-        tasks.append(QStringLiteral("%1(%2) -> %3")
+        const QString description = text(t.toMap(), "description");
+        tasks.append(QStringLiteral("%1(%2) -> %3%4")
                          .arg(escapeControls(text(t.toMap(), "name"), Newlines::Escape),
-                              arguments.join(QStringLiteral(", ")), text(t.toMap(), "result")));
+                              arguments.join(QStringLiteral(", ")), text(t.toMap(), "result"),
+                              description.isEmpty() ? QString()
+                                                    : QStringLiteral(": ") + escapeControls(description, Newlines::Escape)));
     }
     lines.append(QStringLiteral("tasks: ") + (tasks.isEmpty() ? QStringLiteral("none") : tasks.join(QStringLiteral(", "))));
     for (const QString &line : lines)

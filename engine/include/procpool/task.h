@@ -43,17 +43,28 @@ public:
     template <typename F>
         requires std::is_invocable_r_v<R, F &, Args...>
     Task(const char *name, F function)
-        : TaskBase(makeEntry(QString::fromUtf8(name), std::move(function)))
+        : TaskBase(makeEntry(QString::fromUtf8(name), QString(), std::move(function)))
+    {
+    }
+
+    //! A task with a one-line \a description, which tools attached to the process show next to
+    //! its name and types (taskDescription(), docs/inspection.md).
+    template <typename F>
+        requires std::is_invocable_r_v<R, F &, Args...>
+    Task(const char *name, const char *description, F function)
+        : TaskBase(makeEntry(QString::fromUtf8(name), QString::fromUtf8(description), std::move(function)))
     {
     }
 
 private:
     template <typename F>
-    static std::shared_ptr<detail::TaskEntry> makeEntry(const QString &name, F function)
+    static std::shared_ptr<detail::TaskEntry> makeEntry(const QString &name, const QString &description,
+                                                        F function)
     {
         using ResultType = std::conditional_t<std::is_void_v<R>, void, std::decay_t<R>>;
         auto entry = std::make_shared<detail::TaskEntry>();
         entry->name = name;
+        entry->description = description;
         entry->argumentTypes = {detail::metaTypeOf<std::decay_t<Args>>()...};
         entry->resultType = detail::metaTypeOf<ResultType>();
         entry->resultToVariant = &detail::resultToVariant<ResultType>;
@@ -82,5 +93,9 @@ PROCPOOL_ENGINE_EXPORT QStringList registeredTaskNames();
 PROCPOOL_ENGINE_EXPORT bool isTaskRegistered(const QString &name);
 //! The declared argument types of a registered task (empty list for an unknown name).
 PROCPOOL_ENGINE_EXPORT QList<QMetaType> taskArgumentTypes(const QString &name);
+
+//! The description registered task \a name was given; empty when it has none or there is no
+//! such task.
+PROCPOOL_ENGINE_EXPORT QString taskDescription(const QString &name);
 
 } // namespace procpool

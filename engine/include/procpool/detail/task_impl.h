@@ -22,6 +22,7 @@ namespace detail {
 struct PROCPOOL_ENGINE_EXPORT TaskEntry
 {
     QString name;
+    QString description; //!< optional, for tools attached to the process
     QList<QMetaType> argumentTypes;
     QMetaType resultType; //!< invalid for void
     //! Runs the task on encoded arguments and returns the encoded result (throws on failure).
