@@ -17,7 +17,6 @@
 #include <QtCore/QDir>
 #include <QtCore/QFutureWatcher>
 #include <QtCore/QMutex>
-#include <QtCore/QPointer>
 #include <QtCore/QThread>
 #include <QtCore/QTimer>
 #include <QtCore/QWaitCondition>
@@ -329,6 +328,11 @@ struct Client
     quint64 logSent = 0;                  //!< the last log line sent
 };
 
+class Server;
+//! Runs \a answer on \a server's thread, unless that server has stopped meanwhile (the thread
+//! of the registry, where commands run, may outlive it).
+void answerLater(Server *server, std::function<void(Server *)> answer);
+
 class Server : public QObject
 {
 public:
@@ -562,8 +566,8 @@ private:
     void onRegistryThread(Client &c, const InspectionRequest &r)
     {
         const quint64 client = c.id;
-        QPointer<Server> self(this);
-        const bool posted = QMetaObject::invokeMethod(ManagerRegistry::instance(), [self, client, r] {
+        Server *server = this;
+        const bool posted = QMetaObject::invokeMethod(ManagerRegistry::instance(), [server, client, r] {
             QString error;
             std::optional<QFuture<QVariant>> submitted;
             try {
@@ -571,16 +575,14 @@ private:
             } catch (const std::exception &e) {
                 error = QString::fromUtf8(e.what());
             }
-            if (!self)
-                return;
-            QMetaObject::invokeMethod(self.data(), [self, client, id = r.id, error, submitted] {
+            answerLater(server, [client, id = r.id, error, submitted](Server *self) {
                 if (Client *asking = self->client(client)) {
                     if (submitted && error.isEmpty())
                         self->watchResult(*asking, id, *submitted);
                     else
                         self->reply(*asking, id, error);
                 }
-            }, Qt::QueuedConnection);
+            });
         }, Qt::QueuedConnection);
         if (!posted)
             reply(c, r.id, QStringLiteral("the registry's thread takes no commands"));
@@ -797,6 +799,18 @@ State &state()
 {
     static State *s = new State;
     return *s;
+}
+
+void answerLater(Server *server, std::function<void(Server *)> answer)
+{
+    // Under the lock that stop() takes before it lets go of the server: while it is held, a
+    // server that is still the running one is alive, and an event posted to it now is either
+    // delivered or dropped with it.
+    QMutexLocker locker(&state().mutex);
+    if (state().running.server != server)
+        return;
+    QMetaObject::invokeMethod(server, [server, answer = std::move(answer)] { answer(server); },
+                              Qt::QueuedConnection);
 }
 
 //! Ends the server thread. Called with \a locker holding mutex(), which it lets go of while it
