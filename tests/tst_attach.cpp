@@ -509,6 +509,54 @@ private Q_SLOTS:
         QVERIFY(stuck.nextOf(QStringLiteral("snapshot")));
     }
 
+    void requestsOfAClientThatNeverReadsWait()
+    {
+        // Requests, too, are answers waiting to be read: a client that asks for snapshot after
+        // snapshot and reads none is not heard beyond the bound, and is answered in full once
+        // it reads.
+        Client greedy;
+        QVERIFY(greedy.connectTo(m_socket));
+        greedy.socket().setReadBufferSize(1);
+        constexpr int requests = 10000;
+        QByteArray all;
+        for (int i = 1; i <= requests; ++i)
+            all += detail::encodeInspectionFrame({{QStringLiteral("op"), QStringLiteral("snapshot")},
+                                                  {QStringLiteral("id"), i}});
+        greedy.sendRaw(all);
+        Client observer;
+        QVERIFY(observer.connectTo(m_socket));
+        qint64 bound = 0, snapshotBytes = 0;
+        auto queued = [&]() -> qint64 {
+            observer.send({{QStringLiteral("op"), QStringLiteral("snapshot")}, {QStringLiteral("id"), 1}});
+            const std::optional<QCborMap> snapshot = observer.nextOf(QStringLiteral("snapshot"));
+            if (!snapshot)
+                return -1;
+            bound = snapshot->value(QLatin1String("maxQueuedBytes")).toInteger();
+            snapshotBytes = QCborValue(*snapshot).toCbor().size();
+            qint64 most = 0;
+            for (const QCborValue &c : snapshot->value(QLatin1String("clients")).toArray())
+                most = std::max(most, c.toMap().value(QLatin1String("queuedBytes")).toInteger());
+            return most;
+        };
+        // Over the bound first (the server answers until then), then it stays there: five
+        // looks, a tenth of a second apart, while the rest of the requests wait unread.
+        QTRY_VERIFY_WITH_TIMEOUT(queued() > bound, hangGuardMs);
+        QVERIFY2(qint64(requests) * snapshotBytes > 2 * bound, "the requests must ask for more than the bound");
+        for (int look = 0; look < 5; ++look) {
+            QTest::qWait(100);
+            const qint64 now = queued();
+            QVERIFY2(now > bound && now <= bound + 2 * snapshotBytes,
+                     qPrintable(QStringLiteral("%1 queued, bound %2").arg(now).arg(bound)));
+        }
+        greedy.socket().setReadBufferSize(0);
+        int answered = 0;
+        while (answered < requests) {
+            const std::optional<QCborMap> answer = greedy.nextOf(QStringLiteral("snapshot"));
+            QVERIFY2(answer, qPrintable(QString::number(answered)));
+            QCOMPARE(answer->value(QLatin1String("id")).toInteger(), qint64(++answered));
+        }
+    }
+
     void malformedFramesGetAnError()
     {
         Client unknown;

@@ -260,6 +260,13 @@ public:
 
     qint64 queuedBytes() const { return m_output.size() - m_written; }
 
+    //! Stops or resumes reading: a client whose answers are not read is not heard either.
+    void setReading(bool on)
+    {
+        if (!m_closed && !m_closing)
+            m_read.setEnabled(on);
+    }
+
     //! Hangs up once what is queued is written.
     void closeAfterWriting()
     {
@@ -457,13 +464,25 @@ private:
         }
     }
 
+    //! Whether \a c has more answers waiting than the bound; then it is not read until they
+    //! are written, so that requests cannot pile answers up either.
+    bool backedUp(Client &c)
+    {
+        if (c.peer->queuedBytes() <= maxQueuedBytes)
+            return false;
+        c.peer->setReading(false);
+        return true;
+    }
+
     void read(quint64 id)
     {
         Client *c = client(id);
-        if (!c)
+        if (!c || backedUp(*c))
             return;
         c->peer->readAvailable(&c->input);
         for (;;) {
+            if (backedUp(*c))
+                return; // the rest of its input waits in c->input
             QCborMap message;
             QString error;
             const FrameRead r = readInspectionFrame(&c->input, maxInspectionRequestBytes, &message, &error);
@@ -761,8 +780,12 @@ private:
     void drained(quint64 id)
     {
         Client *c = client(id);
-        if (c && c->needsSnapshot && c->peer->queuedBytes() == 0)
+        if (c && c->needsSnapshot)
             tick(id);
+        if ((c = client(id))) {
+            c->peer->setReading(true);
+            read(id); // the requests that waited while its answers were queued
+        }
     }
 
     int m_fd = -1; //!< the listening socket
