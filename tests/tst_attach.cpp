@@ -124,6 +124,30 @@ QCborMap hello()
             {QStringLiteral("version"), detail::inspectionProtocolVersion}};
 }
 
+//! What a snapshot, asked for by \a observer, says of the server's clients: the most bytes
+//! waiting for any of them (-1 without an answer), the bound, and the snapshot's own size.
+struct Queues
+{
+    qint64 most = -1;
+    qint64 bound = 0;
+    qint64 snapshotBytes = 0;
+};
+
+Queues queues(Client &observer)
+{
+    Queues q;
+    observer.send({{QStringLiteral("op"), QStringLiteral("snapshot")}, {QStringLiteral("id"), 7}});
+    const std::optional<QCborMap> snapshot = observer.nextOf(QStringLiteral("snapshot"));
+    if (!snapshot)
+        return q;
+    q.bound = snapshot->value(QLatin1String("maxQueuedBytes")).toInteger();
+    q.snapshotBytes = QCborValue(*snapshot).toCbor().size();
+    q.most = 0;
+    for (const QCborValue &c : snapshot->value(QLatin1String("clients")).toArray())
+        q.most = std::max(q.most, c.toMap().value(QLatin1String("queuedBytes")).toInteger());
+    return q;
+}
+
 } // namespace
 
 class TestAttach : public QObject
@@ -481,15 +505,9 @@ private Q_SLOTS:
         qint64 bound = 0;
         qint64 mostQueued = 0;
         auto queued = [&]() -> qint64 {
-            observer.send({{QStringLiteral("op"), QStringLiteral("snapshot")}, {QStringLiteral("id"), 7}});
-            const std::optional<QCborMap> snapshot = observer.nextOf(QStringLiteral("snapshot"));
-            if (!snapshot)
-                return -1;
-            bound = snapshot->value(QLatin1String("maxQueuedBytes")).toInteger();
-            qint64 most = 0;
-            for (const QCborValue &c : snapshot->value(QLatin1String("clients")).toArray())
-                most = std::max(most, c.toMap().value(QLatin1String("queuedBytes")).toInteger());
-            return most;
+            const Queues q = queues(observer);
+            bound = q.bound;
+            return q.most;
         };
         // Until the client is over the bound, then five rounds more: it must stay near it.
         for (int round = 0, over = 0; round < 60 && over < 5; ++round, over += mostQueued > bound) {
@@ -527,16 +545,10 @@ private Q_SLOTS:
         QVERIFY(observer.connectTo(m_socket));
         qint64 bound = 0, snapshotBytes = 0;
         auto queued = [&]() -> qint64 {
-            observer.send({{QStringLiteral("op"), QStringLiteral("snapshot")}, {QStringLiteral("id"), 1}});
-            const std::optional<QCborMap> snapshot = observer.nextOf(QStringLiteral("snapshot"));
-            if (!snapshot)
-                return -1;
-            bound = snapshot->value(QLatin1String("maxQueuedBytes")).toInteger();
-            snapshotBytes = QCborValue(*snapshot).toCbor().size();
-            qint64 most = 0;
-            for (const QCborValue &c : snapshot->value(QLatin1String("clients")).toArray())
-                most = std::max(most, c.toMap().value(QLatin1String("queuedBytes")).toInteger());
-            return most;
+            const Queues q = queues(observer);
+            bound = q.bound;
+            snapshotBytes = q.snapshotBytes;
+            return q.most;
         };
         // Over the bound first (the server answers until then), then it stays there: five
         // looks, a tenth of a second apart, while the rest of the requests wait unread.
