@@ -1,7 +1,8 @@
 // An application that uses procpool as any would: its own executable, its own tasks, pools in
 // two namespaces. tst_attach attaches to it from outside, through its inspection socket.
 //
-//   attach_app PREFIX   starts namespace "alpha" (2 workers, PREFIX-N) and "beta" (1 worker),
+//   attach_app PREFIX   starts namespace "alpha" (2 workers, PREFIX-N) and "beta" (1 worker,
+//                       accepting only task type "batch"),
 //                       prints "ready PID SOCKET" on stdout, and exits when stdin closes.
 #include <procpool/procpool.h>
 
@@ -39,6 +40,7 @@ int main(int argc, char **argv)
     procpool::getOrCreateProcessManager(QStringLiteral("alpha"))->start(alpha);
     procpool::PoolOptions beta;
     beta.maxWorkers = 1;
+    beta.taskType = QStringLiteral("batch");
     beta.processNamePrefix = prefix + QStringLiteral("b");
     procpool::getOrCreateProcessManager(QStringLiteral("beta"))->start(beta);
 

@@ -318,7 +318,8 @@ private Q_SLOTS:
         const Run r = attach({QStringLiteral("--json"), QStringLiteral("--namespace"), QStringLiteral("alpha"),
                               QStringLiteral("--submit"), QStringLiteral("app.square:7"), QStringLiteral("--count"),
                               QStringLiteral("3"), QStringLiteral("--namespace"), QStringLiteral("beta"),
-                              QStringLiteral("--submit"), QStringLiteral("app.join:left,right")});
+                              QStringLiteral("--submit"), QStringLiteral("app.join:left,right"),
+                              QStringLiteral("--submit-type"), QStringLiteral("batch")});
         QCOMPARE(r.exitCode, 0);
         const QList<QJsonObject> results = events(r.out, QStringLiteral("result"));
         QCOMPARE(results.size(), 4);
@@ -338,6 +339,14 @@ private Q_SLOTS:
         const QMap<QString, QJsonObject> ns = namespaces();
         QCOMPARE(ns.value(QStringLiteral("alpha"))[QStringLiteral("stats")][QStringLiteral("completed")].toInt(), 3);
         QCOMPARE(ns.value(QStringLiteral("beta"))[QStringLiteral("stats")][QStringLiteral("completed")].toInt(), 1);
+
+        // beta is a protected pool: a submission without its task type is refused there.
+        const Run untyped = attach({QStringLiteral("--namespace"), QStringLiteral("beta"), QStringLiteral("--submit"),
+                                    QStringLiteral("app.square:2")});
+        QCOMPARE(untyped.exitCode, 1);
+        QVERIFY2(untyped.out.contains("beta: app.square(2) failed: ") && untyped.out.contains("batch"),
+                 untyped.out.constData());
+        QCOMPARE(namespaces().value(QStringLiteral("beta"))[QStringLiteral("stats")][QStringLiteral("completed")].toInt(), 1);
 
         const Run human = attach({QStringLiteral("--submit"), QStringLiteral("app.square:12"), QStringLiteral("--namespace"),
                                   QStringLiteral("alpha")});
@@ -379,7 +388,8 @@ private Q_SLOTS:
         QTRY_COMPARE_WITH_TIMEOUT(namespaces().value(QStringLiteral("beta")).value(QStringLiteral("state")).toString(),
                                   QStringLiteral("stopped"), hangGuardMs);
         QCOMPARE(namespaces().value(QStringLiteral("alpha")).value(QStringLiteral("state")).toString(), QStringLiteral("running"));
-        r = attach({QStringLiteral("--namespace"), QStringLiteral("beta"), QStringLiteral("--submit"), QStringLiteral("app.square:2")});
+        r = attach({QStringLiteral("--namespace"), QStringLiteral("beta"), QStringLiteral("--submit"), QStringLiteral("app.square:2"),
+                    QStringLiteral("--submit-type"), QStringLiteral("batch")});
         QCOMPARE(r.exitCode, 1);
         QVERIFY2(r.out.contains("beta: app.square(2) failed: ") && r.out.contains("not running"), r.out.constData());
     }

@@ -147,7 +147,8 @@ bool decodeInspectionRequest(const QCborMap &message, InspectionRequest *request
             return false;
         }
         request->arguments = arguments.toArray();
-        return true;
+        return !message.contains(QLatin1String("taskType"))
+            || text(message, "taskType", &request->taskType, error);
     }
     }
     return false;

@@ -655,7 +655,11 @@ private:
                                                     .toStdString());
                 arguments.append(v);
             }
-            return m->submitTask(r.taskName, arguments);
+            SubmitOptions options;
+            options.taskType = r.taskType;
+            // Never wait for room in a bounded queue: this is the application's own thread.
+            options.roomTimeout = std::chrono::milliseconds(0);
+            return m->submitTask(r.taskName, arguments, options);
         }
         default:
             break;

@@ -409,11 +409,14 @@ int attachTo(const Config &config, Terminal &terminal)
             QCborArray values;
             for (const QVariant &v : arguments.values)
                 values.append(QCborValue::fromVariant(v));
+            QCborMap call{{QStringLiteral("op"), QStringLiteral("submit")},
+                          {QStringLiteral("namespace"), pool.namespaceId},
+                          {QStringLiteral("task"), submit.task},
+                          {QStringLiteral("arguments"), values}};
+            if (!submit.taskType.isEmpty())
+                call.insert(QStringLiteral("taskType"), submit.taskType);
             for (qint64 i = 0; i < submit.count; ++i) {
-                const qint64 id = connection.send({{QStringLiteral("op"), QStringLiteral("submit")},
-                                                   {QStringLiteral("namespace"), pool.namespaceId},
-                                                   {QStringLiteral("task"), submit.task},
-                                                   {QStringLiteral("arguments"), values}});
+                const qint64 id = connection.send(call);
                 pending[id] = Pending{pool.namespaceId, submit.task, arguments.values};
             }
         }

@@ -55,6 +55,7 @@ struct InspectionRequest
     qint64 pid = 0;        //!< kill: a worker's pid
     QString taskName;      //!< submit
     QCborArray arguments;  //!< submit
+    QString taskType;      //!< submit, optional: the task type the submission carries
 
     //! Whether it changes anything (refused on a read-only socket).
     bool isCommand() const { return op >= Op::Start; }
