@@ -4,11 +4,12 @@
 #include <procpool/inspection.h>
 #include <procpool/processpool.h>
 #include <procpool/processpoolmanager.h>
-#include <procpool/task.h>
 
+#include "inspectioncommands_p.h"
+#include "inspectionencoding_p.h"
+#include "inspectionpeer_p.h"
 #include "poolcore_p.h"
 #include "registryaccess_p.h"
-#include "tasktable_p.h"
 
 #include <QtCore/QCborArray>
 #include <QtCore/QCborValue>
@@ -86,117 +87,6 @@ constexpr qsizetype maxRecordsPerPool = 500;
 //! Log lines kept for clients, and sent at most in one delta.
 constexpr qsizetype maxLogLines = 1000;
 
-QString isoTime(const QDateTime &t)
-{
-    return t.isValid() ? t.toUTC().toString(Qt::ISODateWithMs) : QString();
-}
-
-QCborMap encodeOptions(const PoolOptions &o)
-{
-    return QCborMap{{QStringLiteral("maxWorkers"), o.maxWorkers},
-                    {QStringLiteral("taskType"), o.taskType},
-                    {QStringLiteral("daemon"), o.daemon},
-                    {QStringLiteral("processNamePrefix"), o.processNamePrefix},
-                    {QStringLiteral("prefetch"), o.prefetch},
-                    {QStringLiteral("minWorkers"), o.minWorkers},
-                    {QStringLiteral("maxQueued"), o.maxQueued},
-                    {QStringLiteral("maxTasksPerWorker"), o.maxTasksPerWorker},
-                    {QStringLiteral("taskTimeoutMs"), qint64(o.taskTimeout.count())},
-                    {QStringLiteral("idleTimeoutMs"), qint64(o.idleTimeout.count())},
-                    {QStringLiteral("sharedMemory"), o.sharedMemory},
-                    {QStringLiteral("program"), o.startContext.resolvedProgram()}};
-}
-
-QCborMap encodeStats(const PoolStats &s)
-{
-    return QCborMap{{QStringLiteral("queued"), s.queued},
-                    {QStringLiteral("running"), s.running},
-                    {QStringLiteral("submitted"), qint64(s.submitted)},
-                    {QStringLiteral("completed"), qint64(s.completed)},
-                    {QStringLiteral("failed"), qint64(s.failed)},
-                    {QStringLiteral("cancelled"), qint64(s.cancelled)},
-                    {QStringLiteral("workersStarted"), qint64(s.workersStarted)},
-                    {QStringLiteral("workersCrashed"), qint64(s.workersCrashed)}};
-}
-
-QCborArray encodeWorkers(const QList<WorkerInfo> &workers)
-{
-    QCborArray out;
-    for (const WorkerInfo &w : workers)
-        out.append(QCborMap{{QStringLiteral("pid"), w.pid},
-                            {QStringLiteral("name"), w.name},
-                            {QStringLiteral("state"), stateName(w.state)},
-                            {QStringLiteral("currentTask"), w.currentTask},
-                            {QStringLiteral("tasksDone"), qint64(w.tasksDone)},
-                            {QStringLiteral("tasksFailed"), qint64(w.tasksFailed)},
-                            {QStringLiteral("startedAt"), isoTime(w.startedAt)}});
-    return out;
-}
-
-//! Milliseconds since the epoch, UTC; 0 for a time not reached.
-qint64 epochMs(const QDateTime &t)
-{
-    return t.isValid() ? t.toMSecsSinceEpoch() : 0;
-}
-
-//! \a records as CBOR, and in \a serial the largest serial among them.
-QCborArray encodeRecords(const QList<TaskRecord> &records, quint64 *serial)
-{
-    QCborArray out;
-    for (const TaskRecord &r : records) {
-        *serial = std::max(*serial, r.serial);
-        QCborMap m{{QStringLiteral("id"), qint64(r.id)},
-                   {QStringLiteral("serial"), qint64(r.serial)},
-                   {QStringLiteral("task"), r.taskName},
-                   {QStringLiteral("state"), stateName(r.state)},
-                   {QStringLiteral("workerPid"), r.workerPid},
-                   {QStringLiteral("submittedMs"), epochMs(r.submittedAt)},
-                   {QStringLiteral("startedMs"), epochMs(r.startedAt)},
-                   {QStringLiteral("finishedMs"), epochMs(r.finishedAt)}};
-        if (!r.taskType.isEmpty())
-            m.insert(QStringLiteral("taskType"), r.taskType);
-        if (r.progressMaximum > 0 || !r.progressText.isEmpty()) {
-            m.insert(QStringLiteral("progress"), r.progressValue);
-            m.insert(QStringLiteral("progressMaximum"), r.progressMaximum);
-            m.insert(QStringLiteral("progressText"), r.progressText);
-        }
-        if (!r.error.isEmpty())
-            m.insert(QStringLiteral("error"), r.error);
-        out.append(m);
-    }
-    return out;
-}
-
-QCborArray encodeCatalogue()
-{
-    QCborArray out;
-    for (const QString &name : registeredTaskNames()) {
-        const auto entry = findTask(name);
-        if (!entry)
-            continue;
-        QCborArray arguments;
-        for (const QMetaType &type : entry->argumentTypes)
-            arguments.append(QString::fromLatin1(type.name()));
-        out.append(QCborMap{{QStringLiteral("name"), name},
-                            {QStringLiteral("description"), entry->description},
-                            {QStringLiteral("arguments"), arguments},
-                            {QStringLiteral("result"), entry->resultType.isValid()
-                                                           ? QString::fromLatin1(entry->resultType.name())
-                                                           : QStringLiteral("void")}});
-    }
-    return out;
-}
-
-//! A value for the client: CBOR where Qt can make it, otherwise the value as text.
-QCborValue encodeValue(const QVariant &value)
-{
-    const QCborValue encoded = QCborValue::fromVariant(value);
-    if (!encoded.isUndefined() || !value.isValid())
-        return encoded;
-    return QCborMap{{QStringLiteral("type"), QString::fromLatin1(value.metaType().name())},
-                    {QStringLiteral("text"), value.toString()}};
-}
-
 struct LogLine
 {
     quint64 sequence;
@@ -204,124 +94,6 @@ struct LogLine
     qint64 pid;
     QString text;
     QString at;
-};
-
-//! One client's end of a connection: a non-blocking socket with an output buffer of its own,
-//! so that what waits for a slow client is counted exactly (queuedBytes()).
-class Peer : public QObject
-{
-public:
-    Peer(int fd, QObject *parent)
-        : QObject(parent), m_fd(fd), m_read(fd, QSocketNotifier::Read, this),
-          m_write(fd, QSocketNotifier::Write, this)
-    {
-        m_write.setEnabled(false);
-        connect(&m_read, &QSocketNotifier::activated, this, [this] {
-            if (readable)
-                readable();
-        });
-        connect(&m_write, &QSocketNotifier::activated, this, [this] {
-            flush();
-            if (queuedBytes() == 0 && !m_closed && drained)
-                drained();
-        });
-    }
-    ~Peer() override { ::close(m_fd); }
-
-    //! Called when bytes arrived, when the connection ended (once, later, from the event loop),
-    //! and when a backlog was written out.
-    std::function<void()> readable, closed, drained;
-
-    //! Appends what arrived to \a into; the end of the connection is reported through closed.
-    void readAvailable(QByteArray *into)
-    {
-        char buffer[65536];
-        for (;;) {
-            const ssize_t n = ::read(m_fd, buffer, sizeof buffer);
-            if (n > 0) {
-                into->append(buffer, n);
-                continue;
-            }
-            if (n < 0 && errno == EINTR)
-                continue;
-            if (n == 0 || errno != EAGAIN)
-                shut();
-            return;
-        }
-    }
-
-    void write(const QByteArray &bytes)
-    {
-        if (m_closed || m_closing)
-            return;
-        m_output += bytes;
-        flush();
-    }
-
-    qint64 queuedBytes() const { return m_output.size() - m_written; }
-
-    //! Stops or resumes reading: a client whose answers are not read is not heard either.
-    void setReading(bool on)
-    {
-        if (!m_closed && !m_closing)
-            m_read.setEnabled(on);
-    }
-
-    //! Hangs up once what is queued is written.
-    void closeAfterWriting()
-    {
-        m_closing = true;
-        m_read.setEnabled(false);
-        if (queuedBytes() == 0)
-            shut();
-    }
-
-private:
-    void flush()
-    {
-        while (queuedBytes() > 0 && !m_closed) {
-            const ssize_t n = ::send(m_fd, m_output.constData() + m_written, size_t(queuedBytes()), MSG_NOSIGNAL);
-            if (n > 0) {
-                m_written += n;
-            } else if (n < 0 && errno == EINTR) {
-                continue;
-            } else if (n < 0 && errno == EAGAIN) {
-                m_write.setEnabled(true);
-                return;
-            } else {
-                shut();
-                return;
-            }
-        }
-        m_output.clear();
-        m_written = 0;
-        m_write.setEnabled(false);
-        if (m_closing)
-            shut();
-    }
-
-    void shut()
-    {
-        if (m_closed)
-            return;
-        m_closed = true;
-        m_read.setEnabled(false);
-        m_write.setEnabled(false);
-        ::shutdown(m_fd, SHUT_RDWR);
-        // Later: the caller may be in the middle of using this client.
-        QMetaObject::invokeMethod(this, [this] {
-            if (closed)
-                closed();
-        }, Qt::QueuedConnection);
-    }
-
-    const int m_fd;
-    QSocketNotifier m_read;
-    QSocketNotifier m_write;
-    QByteArray m_output;
-    qint64 m_written = 0; //!< of m_output, already sent
-    bool m_closing = false;
-    bool m_closed = false;
 };
 
 struct Client
@@ -590,7 +362,7 @@ private:
             QString error;
             std::optional<QFuture<QVariant>> submitted;
             try {
-                submitted = command(r);
+                submitted = runInspectionCommand(r);
             } catch (const std::exception &e) {
                 error = QString::fromUtf8(e.what());
             }
@@ -605,66 +377,6 @@ private:
         }, Qt::QueuedConnection);
         if (!posted)
             reply(c, r.id, QStringLiteral("the registry's thread takes no commands"));
-    }
-
-    //! Registry thread: carries out \a r; a future for a submission.
-    static std::optional<QFuture<QVariant>> command(const InspectionRequest &r)
-    {
-        using Op = InspectionRequest::Op;
-        ProcessPoolManager *m = RegistryAccess::find(r.namespaceId);
-        if (r.op == Op::Start) {
-            if (!m)
-                m = getOrCreateProcessManager(r.namespaceId);
-            PoolOptions options = m->options();
-            options.maxWorkers = int(r.workers);
-            m->start(options);
-            return std::nullopt;
-        }
-        if (!m)
-            throw std::invalid_argument(QStringLiteral("there is no namespace '%1' in this process")
-                                            .arg(r.namespaceId).toStdString());
-        switch (r.op) {
-        case Op::Stop:
-            m->requestStop();
-            break;
-        case Op::StopNow:
-            if (ProcessPool *pool = m->getPool())
-                for (const TaskRecord &t : pool->taskRecords())
-                    if (t.state == TaskState::Queued)
-                        pool->cancelTask(t.id);
-            m->requestStop();
-            break;
-        case Op::Terminate:
-            m->terminate();
-            break;
-        case Op::Resize:
-            m->resize(int(r.workers));
-            break;
-        case Op::Submit: {
-            const QList<QMetaType> types = taskArgumentTypes(r.taskName);
-            if (isTaskRegistered(r.taskName) && types.size() != r.arguments.size())
-                throw std::invalid_argument(QStringLiteral("task '%1' takes %2 arguments, not %3")
-                                                .arg(r.taskName).arg(types.size()).arg(r.arguments.size())
-                                                .toStdString());
-            QVariantList arguments;
-            for (qsizetype i = 0; i < r.arguments.size(); ++i) {
-                QVariant v = r.arguments.at(i).toVariant();
-                if (i < types.size() && v.metaType() != types.at(i) && !v.convert(types.at(i)))
-                    throw std::invalid_argument(QStringLiteral("argument %1 of task '%2' must be a %3")
-                                                    .arg(i + 1).arg(r.taskName, QString::fromLatin1(types.at(i).name()))
-                                                    .toStdString());
-                arguments.append(v);
-            }
-            SubmitOptions options;
-            options.taskType = r.taskType;
-            // Never wait for room in a bounded queue: this is the application's own thread.
-            options.roomTimeout = std::chrono::milliseconds(0);
-            return m->submitTask(r.taskName, arguments, options);
-        }
-        default:
-            break;
-        }
-        return std::nullopt;
     }
 
     void watchResult(Client &c, qint64 id, const QFuture<QVariant> &future)

@@ -1,0 +1,72 @@
+#include "inspectioncommands_p.h"
+
+#include <procpool/processpool.h>
+#include <procpool/processpoolmanager.h>
+#include <procpool/task.h>
+
+#include "registryaccess_p.h"
+
+#include <stdexcept>
+
+namespace procpool::detail {
+
+std::optional<QFuture<QVariant>> runInspectionCommand(const InspectionRequest &r)
+{
+    using Op = InspectionRequest::Op;
+    ProcessPoolManager *m = RegistryAccess::find(r.namespaceId);
+    if (r.op == Op::Start) {
+        if (!m)
+            m = getOrCreateProcessManager(r.namespaceId);
+        PoolOptions options = m->options();
+        options.maxWorkers = int(r.workers);
+        m->start(options);
+        return std::nullopt;
+    }
+    if (!m)
+        throw std::invalid_argument(QStringLiteral("there is no namespace '%1' in this process")
+                                        .arg(r.namespaceId).toStdString());
+    switch (r.op) {
+    case Op::Stop:
+        m->requestStop();
+        break;
+    case Op::StopNow:
+        if (ProcessPool *pool = m->getPool())
+            for (const TaskRecord &t : pool->taskRecords())
+                if (t.state == TaskState::Queued)
+                    pool->cancelTask(t.id);
+        m->requestStop();
+        break;
+    case Op::Terminate:
+        m->terminate();
+        break;
+    case Op::Resize:
+        m->resize(int(r.workers));
+        break;
+    case Op::Submit: {
+        const QList<QMetaType> types = taskArgumentTypes(r.taskName);
+        if (isTaskRegistered(r.taskName) && types.size() != r.arguments.size())
+            throw std::invalid_argument(QStringLiteral("task '%1' takes %2 arguments, not %3")
+                                            .arg(r.taskName).arg(types.size()).arg(r.arguments.size())
+                                            .toStdString());
+        QVariantList arguments;
+        for (qsizetype i = 0; i < r.arguments.size(); ++i) {
+            QVariant v = r.arguments.at(i).toVariant();
+            if (i < types.size() && v.metaType() != types.at(i) && !v.convert(types.at(i)))
+                throw std::invalid_argument(QStringLiteral("argument %1 of task '%2' must be a %3")
+                                                .arg(i + 1).arg(r.taskName, QString::fromLatin1(types.at(i).name()))
+                                                .toStdString());
+            arguments.append(v);
+        }
+        SubmitOptions options;
+        options.taskType = r.taskType;
+        // Never wait for room in a bounded queue: this is the application's own thread.
+        options.roomTimeout = std::chrono::milliseconds(0);
+        return m->submitTask(r.taskName, arguments, options);
+    }
+    default:
+        break;
+    }
+    return std::nullopt;
+}
+
+} // namespace procpool::detail

@@ -1,0 +1,124 @@
+#include "inspectionencoding_p.h"
+
+#include <procpool/task.h>
+
+#include "tasktable_p.h"
+
+#include <algorithm>
+
+namespace procpool::detail {
+
+namespace {
+
+//! Milliseconds since the epoch, UTC; 0 for a time not reached.
+qint64 epochMs(const QDateTime &t)
+{
+    return t.isValid() ? t.toMSecsSinceEpoch() : 0;
+}
+
+} // namespace
+
+QString isoTime(const QDateTime &t)
+{
+    return t.isValid() ? t.toUTC().toString(Qt::ISODateWithMs) : QString();
+}
+
+QCborMap encodeOptions(const PoolOptions &o)
+{
+    return QCborMap{{QStringLiteral("maxWorkers"), o.maxWorkers},
+                    {QStringLiteral("taskType"), o.taskType},
+                    {QStringLiteral("daemon"), o.daemon},
+                    {QStringLiteral("processNamePrefix"), o.processNamePrefix},
+                    {QStringLiteral("prefetch"), o.prefetch},
+                    {QStringLiteral("minWorkers"), o.minWorkers},
+                    {QStringLiteral("maxQueued"), o.maxQueued},
+                    {QStringLiteral("maxTasksPerWorker"), o.maxTasksPerWorker},
+                    {QStringLiteral("taskTimeoutMs"), qint64(o.taskTimeout.count())},
+                    {QStringLiteral("idleTimeoutMs"), qint64(o.idleTimeout.count())},
+                    {QStringLiteral("sharedMemory"), o.sharedMemory},
+                    {QStringLiteral("program"), o.startContext.resolvedProgram()}};
+}
+
+QCborMap encodeStats(const PoolStats &s)
+{
+    return QCborMap{{QStringLiteral("queued"), s.queued},
+                    {QStringLiteral("running"), s.running},
+                    {QStringLiteral("submitted"), qint64(s.submitted)},
+                    {QStringLiteral("completed"), qint64(s.completed)},
+                    {QStringLiteral("failed"), qint64(s.failed)},
+                    {QStringLiteral("cancelled"), qint64(s.cancelled)},
+                    {QStringLiteral("workersStarted"), qint64(s.workersStarted)},
+                    {QStringLiteral("workersCrashed"), qint64(s.workersCrashed)}};
+}
+
+QCborArray encodeWorkers(const QList<WorkerInfo> &workers)
+{
+    QCborArray out;
+    for (const WorkerInfo &w : workers)
+        out.append(QCborMap{{QStringLiteral("pid"), w.pid},
+                            {QStringLiteral("name"), w.name},
+                            {QStringLiteral("state"), stateName(w.state)},
+                            {QStringLiteral("currentTask"), w.currentTask},
+                            {QStringLiteral("tasksDone"), qint64(w.tasksDone)},
+                            {QStringLiteral("tasksFailed"), qint64(w.tasksFailed)},
+                            {QStringLiteral("startedAt"), isoTime(w.startedAt)}});
+    return out;
+}
+
+QCborArray encodeRecords(const QList<TaskRecord> &records, quint64 *serial)
+{
+    QCborArray out;
+    for (const TaskRecord &r : records) {
+        *serial = std::max(*serial, r.serial);
+        QCborMap m{{QStringLiteral("id"), qint64(r.id)},
+                   {QStringLiteral("serial"), qint64(r.serial)},
+                   {QStringLiteral("task"), r.taskName},
+                   {QStringLiteral("state"), stateName(r.state)},
+                   {QStringLiteral("workerPid"), r.workerPid},
+                   {QStringLiteral("submittedMs"), epochMs(r.submittedAt)},
+                   {QStringLiteral("startedMs"), epochMs(r.startedAt)},
+                   {QStringLiteral("finishedMs"), epochMs(r.finishedAt)}};
+        if (!r.taskType.isEmpty())
+            m.insert(QStringLiteral("taskType"), r.taskType);
+        if (r.progressMaximum > 0 || !r.progressText.isEmpty()) {
+            m.insert(QStringLiteral("progress"), r.progressValue);
+            m.insert(QStringLiteral("progressMaximum"), r.progressMaximum);
+            m.insert(QStringLiteral("progressText"), r.progressText);
+        }
+        if (!r.error.isEmpty())
+            m.insert(QStringLiteral("error"), r.error);
+        out.append(m);
+    }
+    return out;
+}
+
+QCborArray encodeCatalogue()
+{
+    QCborArray out;
+    for (const QString &name : registeredTaskNames()) {
+        const auto entry = findTask(name);
+        if (!entry)
+            continue;
+        QCborArray arguments;
+        for (const QMetaType &type : entry->argumentTypes)
+            arguments.append(QString::fromLatin1(type.name()));
+        out.append(QCborMap{{QStringLiteral("name"), name},
+                            {QStringLiteral("description"), entry->description},
+                            {QStringLiteral("arguments"), arguments},
+                            {QStringLiteral("result"), entry->resultType.isValid()
+                                                           ? QString::fromLatin1(entry->resultType.name())
+                                                           : QStringLiteral("void")}});
+    }
+    return out;
+}
+
+QCborValue encodeValue(const QVariant &value)
+{
+    const QCborValue encoded = QCborValue::fromVariant(value);
+    if (!encoded.isUndefined() || !value.isValid())
+        return encoded;
+    return QCborMap{{QStringLiteral("type"), QString::fromLatin1(value.metaType().name())},
+                    {QStringLiteral("text"), value.toString()}};
+}
+
+} // namespace procpool::detail
