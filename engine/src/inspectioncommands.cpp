@@ -10,7 +10,7 @@
 
 namespace procpool::detail {
 
-std::optional<QFuture<QVariant>> runInspectionCommand(const InspectionRequest &r)
+std::optional<ProcessPoolManager::TrackedTask> runInspectionCommand(const InspectionRequest &r)
 {
     using Op = InspectionRequest::Op;
     ProcessPoolManager *m = RegistryAccess::find(r.namespaceId);
@@ -61,7 +61,7 @@ std::optional<QFuture<QVariant>> runInspectionCommand(const InspectionRequest &r
         options.taskType = r.taskType;
         // Never wait for room in a bounded queue: this is the application's own thread.
         options.roomTimeout = std::chrono::milliseconds(0);
-        return m->submitTask(r.taskName, arguments, options);
+        return m->submitTracked(r.taskName, arguments, options);
     }
     default:
         break;

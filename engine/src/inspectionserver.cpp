@@ -360,7 +360,7 @@ private:
         Server *server = this;
         const bool posted = QMetaObject::invokeMethod(ManagerRegistry::instance(), [server, client, r] {
             QString error;
-            std::optional<QFuture<QVariant>> submitted;
+            std::optional<ProcessPoolManager::TrackedTask> submitted;
             try {
                 submitted = runInspectionCommand(r);
             } catch (const std::exception &e) {
@@ -379,23 +379,30 @@ private:
             reply(c, r.id, QStringLiteral("the registry's thread takes no commands"));
     }
 
-    void watchResult(Client &c, qint64 id, const QFuture<QVariant> &future)
+    void watchResult(Client &c, qint64 id, const ProcessPoolManager::TrackedTask &task)
     {
         auto *watcher = new QFutureWatcher<QVariant>(c.peer);
-        connect(watcher, &QFutureWatcherBase::finished, this, [this, watcher, client = c.id, id] {
+        connect(watcher, &QFutureWatcherBase::finished, this, [this, watcher, client = c.id, id, task = task.id] {
             watcher->deleteLater();
             Client *asking = this->client(client);
             if (!asking)
                 return;
-            QCborMap m{{QStringLiteral("op"), QStringLiteral("result")}, {QStringLiteral("id"), id}};
+            QCborMap m{{QStringLiteral("op"), QStringLiteral("result")},
+                       {QStringLiteral("id"), id},
+                       {QStringLiteral("task"), qint64(task)}};
+            QFuture<QVariant> future = watcher->future();
             try {
-                m.insert(QStringLiteral("value"), encodeValue(watcher->future().result()));
+                future.waitForFinished(); // finished already: rethrows the task's failure
+                if (future.resultCount() > 0)
+                    m.insert(QStringLiteral("value"), encodeValue(future.result()));
+                else // cancelled, from outside or by the application: there is no result to read
+                    m.insert(QStringLiteral("error"), QStringLiteral("the task was cancelled"));
             } catch (const std::exception &e) {
                 m.insert(QStringLiteral("error"), QString::fromUtf8(e.what()));
             }
             send(*asking, m);
         });
-        watcher->setFuture(future);
+        watcher->setFuture(task.future);
     }
 
     QCborMap processInfo() const
