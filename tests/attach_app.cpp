@@ -21,6 +21,13 @@ const procpool::Task<int(int)> nap{"app.nap", [](int ms) {
                                        QThread::msleep(ulong(ms));
                                        return ms;
                                    }};
+//! A nested argument: the monitor edits it as JSON.
+const procpool::Task<int(QVariantList)> sum{"app.sum", [](const QVariantList &values) {
+                                                int total = 0;
+                                                for (const QVariant &v : values)
+                                                    total += v.toInt();
+                                                return total;
+                                            }};
 const procpool::Task<int(int)> shout{"app.shout", [](int lines) {
                                          for (int i = 0; i < lines; ++i)
                                              std::fprintf(stderr, "shout %d\n", i);

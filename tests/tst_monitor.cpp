@@ -451,7 +451,7 @@ private Q_SLOTS:
             QStringLiteral("actionNewNamespace"), QStringLiteral("actionAllWorkers"),
             QStringLiteral("actionFind"),         QStringLiteral("actionClearLog"),
             QStringLiteral("actionPreferences"),  QStringLiteral("actionQuit"),
-            QStringLiteral("actionAbout")};
+            QStringLiteral("actionAbout"),        QStringLiteral("actionAttach")};
         MainWindow window;
         alwaysConfirm(window);
         QTemporaryDir dir;
@@ -773,7 +773,7 @@ private Q_SLOTS:
         auto *toolbar = window.findChild<QToolBar *>(QStringLiteral("mainToolBar"));
         QVERIFY(toolbar);
         const QList<QAction *> onToolbar = toolbar->actions();
-        for (const char *name : {"actionNewNamespace", "actionStart", "actionStop", "actionStopNow",
+        for (const char *name : {"actionAttach", "actionNewNamespace", "actionStart", "actionStop", "actionStopNow",
                                  "actionTerminate", "actionRemoveNamespace", "actionSubmit",
                                  "actionCancel", "actionKillWorker", "actionAllWorkers",
                                  "actionFind", "actionClearLog", "actionPreferences"}) {

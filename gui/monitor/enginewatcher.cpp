@@ -1,9 +1,15 @@
 #include "enginewatcher.h"
 
+#include <procpool/inspection.h>
+
+#include <QtCore/QDir>
+#include <QtCore/QFileInfo>
+#include <QtCore/QFile>
 #include <QtCore/QMutex>
 #include <QtCore/QScopedValueRollback>
 #include <QtCore/QThread>
 
+#include <csignal>
 #include <exception>
 
 namespace procpool::monitor {
@@ -20,6 +26,28 @@ void addCounters(PoolStats &into, const PoolStats &from)
     into.workersStarted += from.workersStarted;
     into.workersCrashed += from.workersCrashed;
 }
+
+bool processRuns(qint64 pid)
+{
+    return ::kill(pid_t(pid), 0) == 0 || errno == EPERM;
+}
+
+//! The arguments process \a pid was started with, from /proc (empty once it is gone).
+QStringList commandLine(qint64 pid)
+{
+    QFile file(QStringLiteral("/proc/%1/cmdline").arg(pid));
+    if (!file.open(QIODevice::ReadOnly))
+        return {};
+    QStringList out;
+    for (const QByteArray &part : file.readAll().split('\0'))
+        out.append(QString::fromLocal8Bit(part));
+    if (!out.isEmpty() && out.constLast().isEmpty())
+        out.removeLast();
+    return out;
+}
+
+//! Slots above bit 48 of a task uid; ids of one process stay below it.
+constexpr int slotShift = 48;
 
 } // namespace
 
@@ -75,6 +103,7 @@ struct EngineWatcher::Sink
             EngineEvent e;
             e.kind = kind;
             e.manager = manager;
+            e.key = quintptr(manager);
             e.namespaceId = ns;
             e.pid = pid;
             e.text = text;
@@ -159,6 +188,157 @@ const ManagerView *EngineWatcher::view(const ProcessPoolManager *manager) const
     return nullptr;
 }
 
+const ManagerView *EngineWatcher::viewByKey(quintptr key) const
+{
+    for (const ManagerView &v : m_managers)
+        if (v.key == key)
+            return &v;
+    return nullptr;
+}
+
+RemoteProcess *EngineWatcher::attach(qint64 pid)
+{
+    if (RemoteProcess *existing = remote(pid))
+        return existing;
+    Attached attached;
+    attached.process = new RemoteProcess(pid, interval(), this);
+    attached.slot = m_nextSlot++;
+    connect(attached.process, &RemoteProcess::statusChanged, this, &EngineWatcher::poll);
+    m_attached.append(attached);
+    poll();
+    return attached.process;
+}
+
+void EngineWatcher::detach(qint64 pid)
+{
+    for (qsizetype i = 0; i < m_attached.size(); ++i) {
+        if (m_attached.at(i).process->pid() != pid)
+            continue;
+        RemoteProcess *process = m_attached.takeAt(i).process;
+        process->disconnect(this);
+        poll(); // the views let go of it before it goes
+        process->deleteLater();
+        return;
+    }
+}
+
+RemoteProcess *EngineWatcher::remote(qint64 pid) const
+{
+    for (const Attached &a : m_attached)
+        if (a.process->pid() == pid)
+            return a.process;
+    return nullptr;
+}
+
+QList<ProcessView> EngineWatcher::processes() const
+{
+    QList<ProcessView> out;
+    QSet<qint64> local;
+    for (const ManagerView &v : m_managers)
+        if (!v.remote && !local.contains(v.creatorPid)) {
+            local.insert(v.creatorPid);
+            out.append(ProcessView{v.creatorPid, nullptr});
+        }
+    for (const Attached &a : m_attached)
+        out.append(ProcessView{a.process->pid(), a.process});
+    return out;
+}
+
+quint64 EngineWatcher::uidOf(const ManagerView &view, quint64 id) const
+{
+    for (const Attached &a : m_attached)
+        if (a.process == view.remote)
+            return (a.slot << slotShift) | id;
+    return id;
+}
+
+void EngineWatcher::readRemote(Attached &attached, QList<ManagerView> &views)
+{
+    RemoteProcess *process = attached.process;
+    auto keyOf = [&](const QString &ns) {
+        auto it = attached.keys.find(ns);
+        if (it == attached.keys.end()) {
+            it = attached.keys.insert(ns, m_nextRemoteKey);
+            m_nextRemoteKey += 2; // odd: never the address of a manager
+        }
+        return *it;
+    };
+    for (const RemoteNamespace &ns : process->namespaces()) {
+        ManagerView view;
+        view.key = keyOf(ns.id);
+        view.remote = process;
+        view.creatorPid = process->pid();
+        view.namespaceId = ns.id;
+        view.registered = true;
+        view.state = ns.state;
+        view.hasPool = ns.hasPool;
+        view.options = ns.options;
+        view.stats = ns.stats;
+        view.workers = ns.workers;
+        view.description = QStringLiteral("namespace '%1' of process %2 (%3), %4")
+                               .arg(ns.id).arg(process->pid())
+                               .arg(QFileInfo(process->program()).fileName(), stateName(ns.state));
+        views.append(std::move(view));
+    }
+    const RemoteChanges changes = process->takeChanges();
+    const quint64 slot = attached.slot << slotShift;
+    for (const auto &[ns, record] : changes.records)
+        m_records.append(RecordUpdate{record, ns, nullptr, keyOf(ns), slot | record.id});
+    for (const RemoteChanges::Line &line : changes.log) {
+        EngineEvent e;
+        e.kind = EngineEvent::Kind::WorkerLog;
+        e.key = keyOf(line.namespaceId);
+        e.namespaceId = line.namespaceId;
+        e.time = line.at;
+        e.pid = line.pid;
+        e.text = line.text;
+        m_events.append(std::move(e));
+    }
+}
+
+void EngineWatcher::reattach()
+{
+    // A process that went away may come back: under the same pid once it opens its socket
+    // again, or as a new process of the same program and arguments.
+    if (m_reattachClock.isValid() && m_reattachClock.elapsed() < 2000)
+        return;
+    m_reattachClock.start();
+    QList<qint64> candidates;
+    for (const QString &name : QDir(inspectionDirectory()).entryList({QStringLiteral("*.sock")}, QDir::System)) {
+        const qint64 pid = name.chopped(5).toLongLong();
+        if (pid > 0 && pid != ProcessPoolManager::currentProcessId() && !remote(pid) && processRuns(pid))
+            candidates.append(pid);
+    }
+    for (Attached &a : m_attached) {
+        RemoteProcess *old = a.process;
+        if (old->status() != RemoteProcess::Status::Exited)
+            continue;
+        qint64 next = 0;
+        if (processRuns(old->pid())) {
+            if (QFileInfo::exists(inspectionSocketPath(old->pid())))
+                next = old->pid(); // same process, same task ids: the slot stays
+        } else if (!old->program().isEmpty()) {
+            for (qint64 pid : std::as_const(candidates)) {
+                const QStringList line = commandLine(pid);
+                if (QFile::symLinkTarget(QStringLiteral("/proc/%1/exe").arg(pid)) == old->program()
+                    && line.mid(1) == old->arguments().mid(1)) {
+                    next = pid;
+                    a.slot = m_nextSlot++;
+                    a.keys.clear();
+                    candidates.removeAll(pid);
+                    break;
+                }
+            }
+        }
+        if (!next)
+            continue;
+        a.process = new RemoteProcess(next, interval(), this);
+        connect(a.process, &RemoteProcess::statusChanged, this, &EngineWatcher::poll);
+        old->disconnect(this);
+        old->deleteLater(); // after this poll, in which no view holds it any more
+    }
+}
+
 bool EngineWatcher::isBeingStopped(const ProcessPoolManager *manager) const
 {
     return m_stopThreads.contains(manager);
@@ -229,7 +409,7 @@ void EngineWatcher::readPool(ManagerView &view, PoolCursor &cursor)
     m_records.reserve(m_records.size() + changed.size());
     for (const TaskRecord &record : changed) {
         cursor.serial = std::max(cursor.serial, record.serial);
-        m_records.append(RecordUpdate{record, view.namespaceId, view.manager});
+        m_records.append(RecordUpdate{record, view.namespaceId, view.manager, view.key, record.id});
     }
 }
 
@@ -276,6 +456,7 @@ void EngineWatcher::poll()
         alive.insert(manager);
         ManagerView view;
         view.manager = manager;
+        view.key = quintptr(manager);
         view.creatorPid = manager->creatorPid();
         view.namespaceId = manager->namespaceId();
         view.registered = registered.contains(manager);
@@ -292,6 +473,9 @@ void EngineWatcher::poll()
         view.description = manager->toString();
         views.append(view);
     }
+    reattach();
+    for (Attached &attached : m_attached)
+        readRemote(attached, views);
     for (auto it = m_cursors.begin(); it != m_cursors.end();) {
         if (!alive.contains(it.key()))
             it = m_cursors.erase(it);

@@ -5,11 +5,18 @@
 // are connected directly to a mutex-protected buffer, never to the GUI event loop, so a
 // chatty worker or a pool finishing tens of thousands of tasks a second costs the GUI one
 // drain per tick. After each poll the watcher emits polled(); models read what changed.
+//
+// Other processes' pools join through their inspection sockets (attach()): each is a
+// RemoteProcess, read at the same rate, and shown in the same views. A view's key tells the
+// pools apart: a local manager's address, or an odd number for a remote namespace.
 #pragma once
+
+#include "remoteprocess.h"
 
 #include <procpool/processpoolmanager.h>
 
 #include <QtCore/QDateTime>
+#include <QtCore/QElapsedTimer>
 #include <QtCore/QHash>
 #include <QtCore/QList>
 #include <QtCore/QObject>
@@ -25,7 +32,9 @@ namespace procpool::monitor {
 //! What the monitor shows of one manager after a poll.
 struct ManagerView
 {
-    ProcessPoolManager *manager = nullptr;
+    ProcessPoolManager *manager = nullptr; //!< null for a remote namespace
+    quintptr key = 0;                      //!< identity: quintptr(manager), or odd when remote
+    RemoteProcess *remote = nullptr;       //!< the process a remote namespace lives in
     qint64 creatorPid = 0;
     QString namespaceId;   //!< empty for a manager outside the registry
     bool registered = false;
@@ -47,6 +56,7 @@ struct EngineEvent
     enum class Kind { WorkerStarted, WorkerExited, WorkerLog, StateChanged };
     Kind kind = Kind::WorkerLog;
     ProcessPoolManager *manager = nullptr; //!< only for lookups; may be gone by now
+    quintptr key = 0;                      //!< the ManagerView::key of its pool
     QString namespaceId;
     QDateTime time;
     qint64 pid = 0;
@@ -62,6 +72,17 @@ struct RecordUpdate
     TaskRecord record;
     QString namespaceId;
     ProcessPoolManager *manager = nullptr;
+    quintptr key = 0; //!< the ManagerView::key of its pool
+    //! Unique among every attached process: the task id here, the process's slot above bit 48
+    //! for a remote task (task ids are unique within one process only).
+    quint64 uid = 0;
+};
+
+//! A process whose pools the monitor shows: this one, or one it attached to.
+struct ProcessView
+{
+    qint64 pid = 0;
+    RemoteProcess *remote = nullptr; //!< null for this process
 };
 
 //! Totals over every pool of the process, including pools that have been stopped since the
@@ -96,6 +117,18 @@ public:
 
     const QList<ManagerView> &managers() const { return m_managers; }
     const ManagerView *view(const ProcessPoolManager *manager) const;
+    const ManagerView *viewByKey(quintptr key) const;
+
+    //! Shows the pools of process \a pid, through its inspection socket; the attachment (an
+    //! existing one too). Its status says when it cannot be reached.
+    RemoteProcess *attach(qint64 pid);
+    //! Stops showing process \a pid.
+    void detach(qint64 pid);
+    RemoteProcess *remote(qint64 pid) const;
+    //! This process (when it has managers) and every attached one, in attach order.
+    QList<ProcessView> processes() const;
+    //! The uid of task \a id of the pool \a view (RecordUpdate::uid).
+    quint64 uidOf(const ManagerView &view, quint64 id) const;
     //! Events and changed task records gathered by the last poll.
     const QList<EngineEvent> &events() const { return m_events; }
     const QList<RecordUpdate> &records() const { return m_records; }
@@ -125,9 +158,17 @@ private:
         bool restarted = false; //!< a Running announcement arrived since the last read
         PoolStats lastStats; //!< of the pool last seen, added to the totals when it goes
     };
+    struct Attached
+    {
+        RemoteProcess *process = nullptr;
+        quint64 slot = 0;
+        QHash<QString, quintptr> keys; //!< namespace → ManagerView::key
+    };
     void watch(ProcessPoolManager *manager);
     void poll();
     void readPool(ManagerView &view, PoolCursor &cursor);
+    void readRemote(Attached &attached, QList<ManagerView> &views);
+    void reattach();
 
     QTimer m_timer;
     std::shared_ptr<Sink> m_sink;
@@ -135,6 +176,10 @@ private:
     QHash<ProcessPoolManager *, PoolCursor> m_cursors;
     QHash<const ProcessPoolManager *, QThread *> m_stopThreads;
     QList<ManagerView> m_managers;
+    QList<Attached> m_attached;
+    quintptr m_nextRemoteKey = 1;
+    quint64 m_nextSlot = 1;
+    QElapsedTimer m_reattachClock;
     QList<EngineEvent> m_events;
     QList<RecordUpdate> m_records;
     Totals m_totals;

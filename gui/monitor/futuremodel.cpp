@@ -87,7 +87,7 @@ QVariant FutureModel::data(const QModelIndex &index, int role) const
     const TaskRecord &r = row.record;
     const QString state = row.lost ? QStringLiteral("ended") : stateName(r.state);
     switch (role) {
-    case IdRole: return QVariant::fromValue(r.id);
+    case IdRole: return QVariant::fromValue(row.uid);
     case StateRole: return row.lost ? -1 : int(r.state);
     case NamespaceRole: return row.namespaceId;
     case TaskTypeRole: return r.taskType;
@@ -205,6 +205,8 @@ void FutureModel::addSubmission(const QString &namespaceId, ProcessPoolManager *
     row.record.submittedAt = QDateTime::currentDateTimeUtc();
     row.namespaceId = namespaceId;
     row.manager = manager;
+    row.key = quintptr(manager);
+    row.uid = task.id;
     row.own = true;
     row.arguments = arguments;
     row.future = task.future;
@@ -224,6 +226,43 @@ void FutureModel::addSubmission(const QString &namespaceId, ProcessPoolManager *
     m_openOwn.append(task.id);
 }
 
+void FutureModel::addRemoteOutcome(const ManagerView &view, quint64 id, const QString &taskName,
+                                   const QVariantList &arguments, const QString &result,
+                                   const QString &error)
+{
+    const quint64 uid = m_watcher->uidOf(view, id);
+    int at = rowOf(uid);
+    if (at < 0) { // the answer came before the record: what the answer says is all there is
+        Row row;
+        row.record.id = id;
+        row.record.taskName = taskName;
+        row.record.state = TaskState::Queued;
+        row.record.submittedAt = QDateTime::currentDateTimeUtc();
+        row.namespaceId = view.namespaceId;
+        row.key = view.key;
+        row.uid = uid;
+        ++m_counts[size_t(TaskState::Queued)];
+        ++m_seen;
+        QList<Row> rows;
+        rows.append(std::move(row));
+        appendRows(std::move(rows));
+        at = rowOf(uid);
+    }
+    Row &row = m_rows[at];
+    row.sentFromHere = true;
+    row.arguments = arguments;
+    row.result = error.isEmpty() ? result : QString();
+    row.futureSettled = true;
+    if (!isFinal(row.record.state)) {
+        setState(row, error.isEmpty() ? TaskState::Finished : TaskState::Failed);
+        row.record.finishedAt = QDateTime::currentDateTimeUtc();
+    }
+    if (row.record.error.isEmpty())
+        row.record.error = error;
+    QList<int> changed{at};
+    announce(changed);
+}
+
 int FutureModel::cancel(const QList<quint64> &ids)
 {
     int cancelled = 0;
@@ -232,6 +271,16 @@ int FutureModel::cancel(const QList<quint64> &ids)
         if (at < 0)
             continue;
         Row &row = m_rows[at];
+        if (const ManagerView *view = m_watcher->viewByKey(row.key); view && view->remote) {
+            // In another process: ask it, as it would be asked to cancel any task of its own.
+            if (row.lost || isFinal(row.record.state) || !view->hasPool)
+                continue;
+            view->remote->request({{QStringLiteral("op"), QStringLiteral("cancel")},
+                                   {QStringLiteral("namespace"), view->namespaceId},
+                                   {QStringLiteral("task"), qint64(row.record.id)}});
+            ++cancelled;
+            continue;
+        }
         if (row.own) {
             if (row.future.isFinished() || row.future.isCanceled())
                 continue;
@@ -244,7 +293,7 @@ int FutureModel::cancel(const QList<quint64> &ids)
             || !ProcessPoolManager::allInstances().contains(row.manager) || !row.manager->isRunning())
             continue;
         try {
-            cancelled += row.manager->getPool()->cancelTask(id) ? 1 : 0;
+            cancelled += row.manager->getPool()->cancelTask(row.record.id) ? 1 : 0;
         } catch (const PoolNotRunning &) {
             // stopped in the meantime: the stop settles the task
         }
@@ -284,7 +333,7 @@ bool FutureModel::settleFromFuture(Row &row)
 void FutureModel::merge(const RecordUpdate &update, QList<int> &changed, QList<Row> &added)
 {
     const TaskRecord &record = update.record;
-    const int at = rowOf(record.id);
+    const int at = rowOf(update.uid);
     if (at >= m_rows.size())
         return; // added earlier in this poll
     if (at < 0) {
@@ -292,13 +341,15 @@ void FutureModel::merge(const RecordUpdate &update, QList<int> &changed, QList<R
         row.record = record;
         row.namespaceId = update.namespaceId;
         row.manager = update.manager;
+        row.key = update.key;
+        row.uid = update.uid;
         ++m_counts[size_t(record.state)];
         ++m_seen;
         if (isFinal(record.state))
             ++m_finishedRows;
         else
-            m_openOthers.append(record.id);
-        m_rowOfId.insert(record.id, int(m_rows.size() + added.size()));
+            m_openOthers.append(update.uid);
+        m_rowOfId.insert(update.uid, int(m_rows.size() + added.size()));
         added.append(std::move(row));
         return;
     }
@@ -338,40 +389,44 @@ void FutureModel::reconcileOthers(QList<int> &changed)
     // more tasks between two polls than it keeps (PoolOptions::taskHistory) drops some records
     // before the monitor sees them end; a stopped pool drops them all. Such rows would stay
     // "running" for ever: compare with what the engine still holds.
-    QHash<const ProcessPoolManager *, qint64> open;
+    QHash<quintptr, qint64> open;
     QList<quint64> stillOpen;
     for (quint64 id : std::as_const(m_openOthers)) {
         const int at = rowOf(id);
         if (at < 0 || at >= m_rows.size() || isFinal(m_rows.at(at).record.state) || m_rows.at(at).lost)
             continue;
         stillOpen.append(id);
-        ++open[m_rows.at(at).manager];
+        ++open[m_rows.at(at).key];
     }
     m_openOthers = std::move(stillOpen);
     for (auto it = open.cbegin(); it != open.cend(); ++it) {
-        const ManagerView *view = m_watcher->view(it.key());
+        const ManagerView *view = m_watcher->viewByKey(it.key());
         const ProcessPool *pool = nullptr;
-        if (view && view->hasPool) {
+        if (view && view->remote && view->remote->status() == RemoteProcess::Status::Attached) {
+            continue; // its records come in deltas; a pool that changes faster is shown, not replayed
+        } else if (view && view->remote) {
+            // The process is gone: what it ran ended without the monitor seeing how.
+        } else if (view && view->hasPool) {
             if (view->stats.queued + view->stats.running >= it.value())
                 continue; // as many tasks active as the monitor believes: nothing was missed
             try {
-                pool = it.key()->getPool();
+                pool = view->manager->getPool();
             } catch (const std::exception &) {
                 continue;
             }
         } else if (view && (view->stopping || view->state != PoolState::Stopped
-                            || m_watcher->isBeingStopped(it.key()))) {
+                            || m_watcher->isBeingStopped(view->manager))) {
             continue; // draining where the monitor cannot see: wait for the pool to go
         }
         for (quint64 id : std::as_const(m_openOthers)) {
             const int at = rowOf(id);
             Row &row = m_rows[at];
-            if (row.manager != it.key())
+            if (row.key != it.key())
                 continue;
-            if (const std::optional<TaskRecord> record = pool ? pool->taskRecord(id) : std::nullopt) {
+            if (const std::optional<TaskRecord> record = pool ? pool->taskRecord(row.record.id) : std::nullopt) {
                 if (isFinal(record->state)) { // an end the polls did not deliver: take it now
                     QList<Row> none;
-                    merge(RecordUpdate{*record, row.namespaceId, row.manager}, changed, none);
+                    merge(RecordUpdate{*record, row.namespaceId, row.manager, row.key, row.uid}, changed, none);
                 }
                 continue;
             }
@@ -392,7 +447,7 @@ void FutureModel::appendRows(QList<Row> &&rows)
     const int first = int(m_rows.size());
     beginInsertRows({}, first, first + int(rows.size()) - 1);
     for (Row &row : rows) {
-        m_rowOfId.insert(row.record.id, int(m_rows.size()));
+        m_rowOfId.insert(row.uid, int(m_rows.size()));
         noteVocabulary(row);
         m_rows.append(std::move(row));
     }
@@ -430,7 +485,7 @@ void FutureModel::trimHistory()
     m_rowOfId.clear();
     m_rowOfId.reserve(m_rows.size());
     for (int i = 0; i < m_rows.size(); ++i)
-        m_rowOfId.insert(m_rows.at(i).record.id, i);
+        m_rowOfId.insert(m_rows.at(i).uid, i);
     m_openOwn.removeIf([this](quint64 id) { return !m_rowOfId.contains(id); });
     m_openOthers.removeIf([this](quint64 id) { return !m_rowOfId.contains(id); });
 }
@@ -464,7 +519,7 @@ void FutureModel::update()
         QList<quint64> others;
         for (const Row &row : std::as_const(m_rows))
             if (!row.own && !row.lost && !isFinal(row.record.state))
-                others.append(row.record.id);
+                others.append(row.uid);
         m_openOthers = std::move(others);
     }
     reconcileOthers(changed);
@@ -510,19 +565,21 @@ QString FutureModel::details(quint64 id) const
         line(QStringLiteral("Duration"), style::formatDuration(r.startedAt.msecsTo(r.finishedAt)));
     if (r.progressMaximum > 0)
         line(QStringLiteral("Progress"), QStringLiteral("%1 / %2 %3").arg(r.progressValue).arg(r.progressMaximum).arg(r.progressText));
-    if (row.own) {
+    if (row.own || row.sentFromHere) {
         QStringList args;
         for (const QVariant &a : row.arguments)
             args.append(describeValue(a, 0));
         line(QStringLiteral("Arguments"), args.isEmpty() ? QStringLiteral("()") : u'(' + args.join(QStringLiteral(", ")) + u')');
     } else {
-        line(QStringLiteral("Arguments"), QStringLiteral("(submitted elsewhere in this process)"));
+        line(QStringLiteral("Arguments"), (row.key & 1) ? QStringLiteral("(submitted by the attached process)")
+                                                          : QStringLiteral("(submitted elsewhere in this process)"));
     }
     text += QStringLiteral("</table>");
     if (r.state == TaskState::Finished)
         text += QStringLiteral("<p><b>Result</b></p><pre>%1</pre>")
-                    .arg((row.own ? (row.futureSettled ? row.result : QStringLiteral("(arriving)"))
-                                  : QStringLiteral("(held by the submitter)")).toHtmlEscaped());
+                    .arg((row.own || row.sentFromHere
+                              ? (row.futureSettled ? row.result : QStringLiteral("(arriving)"))
+                              : QStringLiteral("(held by the submitter)")).toHtmlEscaped());
     if (!r.error.isEmpty())
         text += QStringLiteral("<p><b style='color:#c62828'>Error</b></p><pre style='white-space:pre-wrap'>%1</pre>")
                     .arg(r.error.toHtmlEscaped());

@@ -27,7 +27,7 @@ class FutureModel : public QAbstractTableModel
 public:
     enum Column { Id, Task, Type, Namespace, State, Worker, Submitted, Started, Finished, Duration, Progress, Outcome, ColumnCount };
     enum Role {
-        IdRole = Qt::UserRole + 1, //!< quint64
+        IdRole = Qt::UserRole + 1, //!< quint64: RecordUpdate::uid (the task id, for this process)
         StateRole,                 //!< TaskState as int
         NamespaceRole,
         TaskTypeRole,
@@ -53,7 +53,12 @@ public:
     void addSubmission(const QString &namespaceId, ProcessPoolManager *manager,
                        const QString &taskName, const QString &taskType,
                        const QVariantList &arguments, const ProcessPoolManager::TrackedTask &task);
-    //! Cancels the futures of \a ids that the monitor holds; returns how many it cancelled.
+    //! What an attached process answered to a submission sent from here: its task \a id in
+    //! pool \a view, and the result's text or the error.
+    void addRemoteOutcome(const ManagerView &view, quint64 id, const QString &taskName,
+                          const QVariantList &arguments, const QString &result, const QString &error);
+    //! Cancels the tasks of \a ids (IdRole): the futures the monitor holds, or through their
+    //! pools; returns how many it cancelled or asked an attached process to cancel.
     int cancel(const QList<quint64> &ids);
 
     //! Everything known of task \a id, as text for the details pane (empty if unknown).
@@ -78,7 +83,10 @@ private:
         TaskRecord record;
         QString namespaceId;
         ProcessPoolManager *manager = nullptr;
+        quintptr key = 0;  //!< ManagerView::key of its pool
+        quint64 uid = 0;   //!< RecordUpdate::uid
         bool own = false;
+        bool sentFromHere = false; //!< submitted to an attached process from this monitor
         QVariantList arguments;
         QFuture<QVariant> future;
         bool futureSettled = false; //!< result or error already taken from the future

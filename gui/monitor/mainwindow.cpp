@@ -108,7 +108,7 @@ MainWindow::MainWindow(QWidget *parent)
     m_namespaceView->setUniformRowHeights(true);
     m_namespaceView->setEditTriggers(QAbstractItemView::NoEditTriggers);
     m_namespaceView->header()->setStretchLastSection(false);
-    setColumnWidths(m_namespaceView->header(), {140, 78, 100, 34, 56, 58, 56, 42, 42});
+    setColumnWidths(m_namespaceView->header(), {205, 86, 90, 34, 56, 58, 56, 42, 42});
     m_namespaceView->setIndentation(14);
     m_namespaceView->expandAll();
     connect(m_namespaces, &QAbstractItemModel::rowsInserted, m_namespaceView,
@@ -123,7 +123,7 @@ MainWindow::MainWindow(QWidget *parent)
                         for (const ManagerView &v : m_watcher->managers()) {
                             if (v.registered) {
                                 m_firstSelection = false;
-                                selectManager(v.manager);
+                                selectKey(v.key);
                                 break;
                             }
                         }
@@ -403,6 +403,13 @@ void MainWindow::createActions()
               QStringLiteral("Remove every line from the log"), &MainWindow::clearLog);
     view->addSeparator();
 
+    QAction *attach = addAction(file, "actionAttach", QStringLiteral("&Attach to Process…"), "process",
+              QKeySequence(Qt::CTRL | Qt::Key_O), QStringLiteral("Show the pools of another running procpool application"),
+              &MainWindow::attachToProcess);
+    m_actDetach = addAction(file, "actionDetach", QStringLiteral("&Detach"), "remove", QKeySequence(Qt::CTRL | Qt::Key_W),
+                            QStringLiteral("Stop showing the selected attached process (it keeps running)"),
+                            &MainWindow::detachProcess);
+    file->addSeparator();
     QAction *preferences = addAction(file, "actionPreferences", QStringLiteral("&Preferences…"), "settings",
               QKeySequence(Qt::CTRL | Qt::Key_Comma), QStringLiteral("History size and refresh rate"),
               &MainWindow::showPreferences);
@@ -414,7 +421,7 @@ void MainWindow::createActions()
 
     // The toolbar shows every action with a short label; menus carry the full names.
     const std::pair<QAction *, const char *> short_[] = {
-        {newNs, "New"},          {m_actStart, "Start"},        {m_actStop, "Stop"},
+        {attach, "Attach"},      {newNs, "New"},          {m_actStart, "Start"},        {m_actStop, "Stop"},
         {m_actStopNow, "Stop Now"}, {m_actTerminate, "Terminate"}, {m_actRemove, "Remove"},
         {m_actSubmit, "Submit"}, {m_actCancel, "Cancel"},      {m_actKill, "Kill Worker"},
         {m_actAllWorkers, "All Workers"},
@@ -435,6 +442,8 @@ void MainWindow::createActions()
     bar->setObjectName(QStringLiteral("mainToolBar"));
     bar->setIconSize(QSize(20, 20));
     bar->setToolButtonStyle(Qt::ToolButtonTextBesideIcon);
+    bar->addAction(attach);
+    bar->addSeparator();
     bar->addAction(newNs);
     bar->addAction(m_actStart);
     bar->addAction(m_actStop);
@@ -455,17 +464,28 @@ void MainWindow::createActions()
 
 // ---- state --------------------------------------------------------------------------------
 
+const ManagerView *MainWindow::selectedView() const
+{
+    const quintptr key = NamespaceModel::keyAt(m_namespaceView->currentIndex());
+    return key ? m_watcher->viewByKey(key) : nullptr;
+}
+
 ProcessPoolManager *MainWindow::selectedManager() const
 {
-    ProcessPoolManager *manager = NamespaceModel::managerAt(m_namespaceView->currentIndex());
-    return manager && m_watcher->view(manager) ? manager : nullptr;
+    const ManagerView *v = selectedView();
+    return v ? v->manager : nullptr;
 }
 
 void MainWindow::selectManager(const ProcessPoolManager *manager)
 {
-    if (!m_namespaces->indexOf(manager).isValid())
+    selectKey(quintptr(manager));
+}
+
+void MainWindow::selectKey(quintptr key)
+{
+    if (!m_namespaces->indexOf(key).isValid())
         m_watcher->pollNow(); // created a moment ago: not polled yet
-    const QModelIndex index = m_namespaces->indexOf(manager);
+    const QModelIndex index = m_namespaces->indexOf(key);
     if (index.isValid()) {
         m_namespaceView->setCurrentIndex(index);
         m_namespaceView->scrollTo(index);
@@ -474,12 +494,11 @@ void MainWindow::selectManager(const ProcessPoolManager *manager)
 
 void MainWindow::workerFilterChanged()
 {
-    ProcessPoolManager *manager = selectedManager();
-    if (m_actAllWorkers->isChecked() || !manager)
+    const ManagerView *v = selectedView();
+    if (m_actAllWorkers->isChecked() || !v)
         m_workerFilter->setFilterFixedString(QString());
     else
-        m_workerFilter->setFilterRegularExpression(
-            QRegularExpression(QStringLiteral("^%1$").arg(quintptr(manager))));
+        m_workerFilter->setFilterRegularExpression(QRegularExpression(QStringLiteral("^%1$").arg(v->key)));
 }
 
 QList<quint64> MainWindow::selectedFutureIds() const
@@ -492,16 +511,20 @@ QList<quint64> MainWindow::selectedFutureIds() const
 
 void MainWindow::updateActions()
 {
-    ProcessPoolManager *manager = selectedManager();
-    const ManagerView *v = manager ? m_watcher->view(manager) : nullptr;
+    const ManagerView *v = selectedView();
+    // A read-only or departed attached process takes no commands.
+    if (v && v->remote && (v->remote->readOnly() || v->remote->status() != RemoteProcess::Status::Attached))
+        v = nullptr;
+    ProcessPoolManager *manager = v ? v->manager : nullptr;
     const bool stopping = v && (v->stopping || m_watcher->isBeingStopped(manager));
     const bool active = v && !stopping && v->state != PoolState::Stopped;
     m_actStart->setEnabled(v && !stopping && v->state == PoolState::Stopped);
     m_actStop->setEnabled(active);
     m_actStopNow->setEnabled(active);
     m_actTerminate->setEnabled(active || (v && v->stopping && !m_watcher->isBeingStopped(manager)));
-    m_actRemove->setEnabled(v && v->registered && v->state == PoolState::Stopped && !stopping);
+    m_actRemove->setEnabled(manager && v->registered && v->state == PoolState::Stopped && !stopping);
     m_actSubmit->setEnabled(v && v->state == PoolState::Running && !stopping);
+    m_actDetach->setEnabled(m_namespaceView->currentIndex().data(NamespaceModel::RemoteRole).toBool());
     bool cancellable = false;
     for (const QModelIndex &i : m_futureView->selectionModel()->selectedRows())
         cancellable |= i.data(FutureModel::CancellableRole).toBool();
@@ -641,6 +664,10 @@ void MainWindow::newNamespace()
 
 void MainWindow::startPool()
 {
+    if (const ManagerView *v = selectedView(); v && v->remote) {
+        startRemotePool(*v);
+        return;
+    }
     ProcessPoolManager *manager = selectedManager();
     if (!manager)
         return;
@@ -667,7 +694,9 @@ void MainWindow::startPool()
 
 void MainWindow::stopPool()
 {
-    if (ProcessPoolManager *manager = selectedManager()) {
+    if (const ManagerView *v = selectedView(); v && v->remote)
+        remoteCommand(*v, QStringLiteral("stop"), QStringLiteral("stopping: queued and running tasks finish first"));
+    else if (ProcessPoolManager *manager = selectedManager()) {
         m_watcher->stopPool(manager, EngineWatcher::StopKind::Wait);
         report(manager->namespaceId(), QStringLiteral("stopping: queued and running tasks finish first"));
     }
@@ -676,6 +705,13 @@ void MainWindow::stopPool()
 
 void MainWindow::stopPoolNow()
 {
+    if (const ManagerView *v = selectedView(); v && v->remote) {
+        if (confirm(QStringLiteral("Stop now"),
+                    QStringLiteral("Stop namespace '%1' of process %2 now? Its queued tasks are cancelled.")
+                        .arg(v->namespaceId).arg(v->creatorPid)))
+            remoteCommand(*v, QStringLiteral("stopNow"), QStringLiteral("stopped without waiting; queued tasks cancelled"));
+        return;
+    }
     ProcessPoolManager *manager = selectedManager();
     if (!manager)
         return;
@@ -694,6 +730,13 @@ void MainWindow::stopPoolNow()
 
 void MainWindow::terminatePool()
 {
+    if (const ManagerView *v = selectedView(); v && v->remote) {
+        if (confirm(QStringLiteral("Terminate"),
+                    QStringLiteral("Kill every worker of namespace '%1' of process %2? Unfinished tasks fail.")
+                        .arg(v->namespaceId).arg(v->creatorPid)))
+            remoteCommand(*v, QStringLiteral("terminate"), QStringLiteral("terminating: workers are killed"));
+        return;
+    }
     ProcessPoolManager *manager = selectedManager();
     if (!manager || !confirm(QStringLiteral("Terminate"),
                              QStringLiteral("Kill every worker of namespace '%1'? Unfinished tasks fail "
@@ -769,6 +812,10 @@ QString MainWindow::submitFrom(ProcessPoolManager *manager, const SubmitDialog::
 
 void MainWindow::submitTasks()
 {
+    if (const ManagerView *v = selectedView(); v && v->remote) {
+        submitRemoteTasks(*v);
+        return;
+    }
     ProcessPoolManager *manager = selectedManager();
     if (!manager || manager->state() != PoolState::Running)
         return;
@@ -803,8 +850,8 @@ void MainWindow::killWorker()
     if (rows.isEmpty())
         return;
     const qint64 pid = rows.first().data(WorkerModel::PidRole).toLongLong();
-    auto *manager = reinterpret_cast<ProcessPoolManager *>(rows.first().data(WorkerModel::ManagerRole).value<quintptr>());
-    const ManagerView *v = m_watcher->view(manager);
+    const ManagerView *v = m_watcher->viewByKey(rows.first().data(WorkerModel::ManagerRole).value<quintptr>());
+    ProcessPoolManager *manager = v ? v->manager : nullptr;
     if (!v || !v->hasPool || m_watcher->isBeingStopped(manager))
         return;
     if (!confirm(QStringLiteral("Kill worker"),
@@ -813,6 +860,11 @@ void MainWindow::killWorker()
                      .arg(rows.first().siblingAtColumn(WorkerModel::Name).data().toString())
                      .arg(pid)))
         return;
+    if (v->remote) {
+        remoteCommand(*v, QStringLiteral("kill"), QStringLiteral("sent SIGKILL to worker %1").arg(pid),
+                      {{QStringLiteral("pid"), pid}});
+        return;
+    }
     bool killed = false;
     try {
         killed = manager->getPool()->killWorker(pid);
@@ -873,7 +925,8 @@ void MainWindow::showAbout()
 {
     QMessageBox::about(this, QStringLiteral("About procpool"),
                        QStringLiteral("<h3>procpool monitor</h3><p>Managed process pools for Qt 6.</p>"
-                                      "<p>Shows every pool of this process live: namespaces, workers, "
+                                      "<p>Shows every pool of this process, and of the procpool "
+                                      "applications it is attached to, live: namespaces, workers, "
                                       "futures and their logs.</p>"));
 }
 
@@ -919,7 +972,7 @@ void MainWindow::closeEvent(QCloseEvent *event)
 {
     int active = 0;
     for (const ManagerView &v : m_watcher->managers())
-        active += v.state != PoolState::Stopped || v.stopping;
+        active += !v.remote && (v.state != PoolState::Stopped || v.stopping); // attached ones run on
     if (active > 0
         && !confirm(QStringLiteral("Quit"),
                     tr("%n pool(s) are still running. Quit and kill their workers?", nullptr, active))) {

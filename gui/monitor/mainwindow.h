@@ -6,6 +6,7 @@
 
 #include <procpool/processpoolmanager.h>
 
+#include <QtCore/QCborMap>
 #include <QtCore/QElapsedTimer>
 #include <QtCore/QTimer>
 #include <QtWidgets/QMainWindow>
@@ -25,6 +26,7 @@ namespace procpool::monitor {
 
 class ChartWidget;
 class EngineWatcher;
+struct ManagerView;
 class FutureFilterModel;
 class FutureModel;
 class LogFilterModel;
@@ -54,9 +56,15 @@ public:
     using Confirmer = std::function<bool(const QString &title, const QString &text)>;
     void setConfirmer(Confirmer confirmer) { m_confirm = std::move(confirmer); }
 
-    //! The manager the actions apply to (selected in the namespace tree), or null.
+    //! The pool the actions apply to (selected in the namespace tree), local or attached.
+    const ManagerView *selectedView() const;
+    //! The manager of this process the actions apply to, or null (none, or an attached one).
     ProcessPoolManager *selectedManager() const;
     void selectManager(const ProcessPoolManager *manager);
+    void selectKey(quintptr key); //!< ManagerView::key
+
+    //! Shows the pools of process \a pid beside this process's (File › Attach to Process…).
+    void attachTo(qint64 pid);
 
     //! Submits \a request to \a manager; returns the error (nothing was submitted) or empty.
     //! Beyond a few thousand tasks the rest is submitted in slices from the event loop.
@@ -88,6 +96,14 @@ private:
     bool confirm(const QString &title, const QString &text);
     QList<quint64> selectedFutureIds() const;
     QString submitFrom(ProcessPoolManager *manager, const SubmitDialog::Request &request, int done, bool log);
+
+    void attachToProcess();
+    void detachProcess();
+    //! Sends command \a op to the attached namespace \a view; reports \a done or the error.
+    void remoteCommand(const ManagerView &view, const QString &op, const QString &done,
+                       const QCborMap &fields = {});
+    void startRemotePool(const ManagerView &view);
+    void submitRemoteTasks(const ManagerView &view);
 
     void newNamespace();
     void startPool();
@@ -132,7 +148,8 @@ private:
 
     QAction *m_actStart = nullptr, *m_actStop = nullptr, *m_actStopNow = nullptr,
             *m_actTerminate = nullptr, *m_actRemove = nullptr, *m_actSubmit = nullptr,
-            *m_actCancel = nullptr, *m_actKill = nullptr, *m_actAllWorkers = nullptr;
+            *m_actCancel = nullptr, *m_actKill = nullptr, *m_actAllWorkers = nullptr,
+            *m_actDetach = nullptr;
 
     Confirmer m_confirm;
     QTimer m_chartTimer;

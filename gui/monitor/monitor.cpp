@@ -33,9 +33,14 @@ void selectInterestingFuture(MainWindow &window)
     }
 }
 
+const QCommandLineOption attach(QStringLiteral("attach"),
+                                QStringLiteral("Show the pools of running procpool application <pid> too (repeatable; "
+                                               "'procpool --headless --ps' lists them)."),
+                                QStringLiteral("pid"));
 const QCommandLineOption demo(QStringLiteral("demo"), QStringLiteral("Start a small demonstration workload."));
 const QCommandLineOption screenshot(QStringLiteral("screenshot"),
-                                    QStringLiteral("Start the demonstration workload, save the window to <file> (PNG) and exit."),
+                                    QStringLiteral("Start the demonstration workload (or, with --attach, show the attached "
+                                                   "processes), save the window to <file> (PNG) and exit."),
                                     QStringLiteral("file"));
 const QCommandLineOption after(QStringLiteral("screenshot-after"),
                                QStringLiteral("Milliseconds to wait before the screenshot (default 12000)."),
@@ -47,7 +52,7 @@ void setUpParser(QCommandLineParser &parser)
         "The procpool desktop monitor: every process pool of this application, live.\n"
         "Run with --headless for the command-line driver."));
     parser.addHelpOption();
-    parser.addOptions({demo, screenshot, after});
+    parser.addOptions({attach, demo, screenshot, after});
 }
 
 bool hasDisplay()
@@ -92,6 +97,19 @@ int run(int argc, char **argv)
         return 2;
     }
 
+    QList<qint64> pids;
+    for (const QString &value : parser.values(attach)) {
+        bool ok = false;
+        const qint64 pid = value.toLongLong(&ok);
+        if (!ok || pid <= 0) {
+            std::fprintf(stderr, "procpool: --attach takes a process id, not '%s'; "
+                                 "'procpool --headless --ps' lists the processes there are\n",
+                         qPrintable(value));
+            return 2;
+        }
+        pids.append(pid);
+    }
+
     // A screenshot neither reads nor changes this user's saved layout.
     QTemporaryDir scratchSettings;
     if (!file.isEmpty()) {
@@ -107,7 +125,9 @@ int run(int argc, char **argv)
             all->setChecked(true);
     }
     window.show();
-    if (parser.isSet(demo) || !file.isEmpty())
+    for (qint64 pid : std::as_const(pids))
+        window.attachTo(pid);
+    if (parser.isSet(demo) || (!file.isEmpty() && pids.isEmpty()))
         QTimer::singleShot(0, &window, [&window] { startDemoWorkload(&window); });
 
     int status = 0;

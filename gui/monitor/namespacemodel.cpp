@@ -2,6 +2,7 @@
 
 #include "style.h"
 
+#include <QtCore/QFileInfo>
 #include <QtGui/QFont>
 
 #include <algorithm>
@@ -17,6 +18,7 @@ struct NamespaceModel::Node
     qint64 creatorPid = 0;
     QString namespaceId;
     ManagerView view; //!< manager rows; a namespace row mirrors its registered manager
+    ProcessLabel process; //!< process rows
 
     int row() const
     {
@@ -37,7 +39,24 @@ struct NamespaceModel::Desired
     QString namespaceId;
     ManagerView view;
     std::vector<Desired> children;
+    ProcessLabel process;
 };
+
+namespace {
+
+QString remoteStatus(const RemoteProcess &remote)
+{
+    switch (remote.status()) {
+    case RemoteProcess::Status::Connecting: return QStringLiteral("attaching");
+    case RemoteProcess::Status::Attached: return remote.readOnly() ? QStringLiteral("attached, read-only")
+                                                                   : QStringLiteral("attached");
+    case RemoteProcess::Status::Exited: return QStringLiteral("exited");
+    case RemoteProcess::Status::Failed: return QStringLiteral("unreachable");
+    }
+    return {};
+}
+
+} // namespace
 
 NamespaceModel::NamespaceModel(EngineWatcher *watcher, QObject *parent)
     : QAbstractItemModel(parent)
@@ -103,19 +122,26 @@ QVariant NamespaceModel::headerData(int section, Qt::Orientation orientation, in
     return {};
 }
 
-ProcessPoolManager *NamespaceModel::managerAt(const QModelIndex &index)
+quintptr NamespaceModel::keyAt(const QModelIndex &index)
 {
-    return reinterpret_cast<ProcessPoolManager *>(
-        index.siblingAtColumn(0).data(ManagerRole).value<quintptr>());
+    return index.siblingAtColumn(0).data(ManagerRole).value<quintptr>();
 }
 
-QModelIndex NamespaceModel::indexOf(const ProcessPoolManager *manager) const
+QModelIndex NamespaceModel::indexOf(quintptr key) const
 {
     for (const auto &process : m_root->children)
         for (const auto &ns : process->children)
             for (const auto &m : ns->children)
-                if (m->view.manager == manager)
+                if (m->view.key == key)
                     return indexOfNode(m.get());
+    return {};
+}
+
+QModelIndex NamespaceModel::indexOfProcess(qint64 pid) const
+{
+    for (const auto &process : m_root->children)
+        if (process->creatorPid == pid)
+            return indexOfNode(process.get());
     return {};
 }
 
@@ -125,22 +151,24 @@ QVariant NamespaceModel::data(const QModelIndex &index, int role) const
         return {};
     const Node *node = nodeAt(index);
     const ManagerView &v = node->view;
-    const bool hasView = v.manager != nullptr;
+    const bool hasView = v.key != 0;
     switch (role) {
     case ManagerRole:
         if (node->kind == NodeKind::Namespace && !node->children.empty()
             && node->children.front()->view.registered)
-            return QVariant::fromValue(quintptr(node->children.front()->view.manager));
-        return hasView ? QVariant::fromValue(quintptr(v.manager)) : QVariant();
+            return QVariant::fromValue(node->children.front()->view.key);
+        return hasView ? QVariant::fromValue(v.key) : QVariant();
     case NodeKindRole:
         return int(node->kind);
     case NamespaceRole:
         return node->namespaceId;
+    case ProcessRole:
+        return node->creatorPid;
+    case RemoteRole:
+        return node->process.remote;
     case Qt::ToolTipRole:
         if (node->kind == NodeKind::Process)
-            return node->creatorPid == ProcessPoolManager::currentProcessId()
-                       ? QStringLiteral("Managers created by this process (%1)").arg(node->creatorPid)
-                       : QStringLiteral("Managers created by process %1").arg(node->creatorPid);
+            return node->process.tip;
         return hasView ? QVariant(v.description) : QVariant(); // never touches the manager
     case Qt::DecorationRole:
         if (index.column() == Name) {
@@ -152,6 +180,9 @@ QVariant NamespaceModel::data(const QModelIndex &index, int role) const
         }
         if (index.column() == State && hasView)
             return style::stateDot(v.displayState());
+        if (index.column() == State && node->kind == NodeKind::Process && node->process.remote)
+            return style::stateDot(node->process.status == u"exited" || node->process.status == u"unreachable"
+                                       ? stateName(PoolState::Broken) : stateName(PoolState::Running));
         return {};
     case Qt::FontRole:
         if (node->kind != NodeKind::Manager && index.column() == Name) {
@@ -177,7 +208,7 @@ QVariant NamespaceModel::data(const QModelIndex &index, int role) const
     if (index.column() == Name) {
         switch (node->kind) {
         case NodeKind::Process:
-            return QStringLiteral("pid %1").arg(node->creatorPid);
+            return node->process.label;
         case NodeKind::Namespace:
             return node->namespaceId.isEmpty() ? QStringLiteral("(not registered)") : node->namespaceId;
         case NodeKind::Manager:
@@ -186,6 +217,8 @@ QVariant NamespaceModel::data(const QModelIndex &index, int role) const
                                                            : QStringLiteral("manager (replaced)"));
         }
     }
+    if (node->kind == NodeKind::Process && index.column() == State)
+        return node->process.status;
     if (node->kind != NodeKind::Manager || !hasView)
         return {};
     const bool pool = v.state != PoolState::Stopped || v.stopping;
@@ -213,20 +246,48 @@ void NamespaceModel::update()
         auto it = std::find_if(list.begin(), list.end(), [&](const Desired &d) { return d.key == key; });
         if (it != list.end())
             return *it;
-        list.push_back(Desired{key, NodeKind::Process, 0, {}, {}, {}});
+        list.push_back(Desired{key, NodeKind::Process, 0, {}, {}, {}, {}});
         return list.back();
     };
-    for (const ManagerView &v : m_watcher->managers()) {
-        Desired &process = child(processes, QStringLiteral("%1").arg(v.creatorPid, 12, 10, QLatin1Char('0')));
+    auto processKey = [](qint64 pid) { return QStringLiteral("%1").arg(pid, 12, 10, QLatin1Char('0')); };
+    for (const ProcessView &p : m_watcher->processes()) {
+        Desired &process = child(processes, processKey(p.pid));
         process.kind = NodeKind::Process;
-        process.creatorPid = v.creatorPid;
+        process.creatorPid = p.pid;
+        if (!p.remote) {
+            const bool self = p.pid == ProcessPoolManager::currentProcessId();
+            process.process.label = self ? QStringLiteral("this process (pid %1)").arg(p.pid)
+                                         : QStringLiteral("pid %1").arg(p.pid);
+            process.process.tip = self ? QStringLiteral("Managers created by this process (%1)").arg(p.pid)
+                                       : QStringLiteral("Managers created by process %1").arg(p.pid);
+            continue;
+        }
+        const QString program = QFileInfo(p.remote->program()).fileName();
+        process.process.remote = true;
+        process.process.label = program.isEmpty() ? QStringLiteral("pid %1").arg(p.pid)
+                                                  : QStringLiteral("%1 (pid %2)").arg(program).arg(p.pid);
+        process.process.status = remoteStatus(*p.remote);
+        process.process.tip = QStringLiteral("%1\nAttached through its inspection socket%2")
+                                  .arg(p.remote->program().isEmpty() ? QStringLiteral("process %1").arg(p.pid)
+                                                                     : p.remote->arguments().join(u' '),
+                                       p.remote->statusText().isEmpty() ? QString()
+                                                                        : QStringLiteral(": ") + p.remote->statusText());
+    }
+    for (const ManagerView &v : m_watcher->managers()) {
+        Desired &process = child(processes, processKey(v.creatorPid));
+        if (process.process.label.isEmpty()) { // a process that created managers here, then forked
+            process.kind = NodeKind::Process;
+            process.creatorPid = v.creatorPid;
+            process.process.label = QStringLiteral("pid %1").arg(v.creatorPid);
+            process.process.tip = QStringLiteral("Managers created by process %1").arg(v.creatorPid);
+        }
         Desired &ns = child(process.children, v.namespaceId);
         ns.kind = NodeKind::Namespace;
         ns.creatorPid = v.creatorPid;
         ns.namespaceId = v.namespaceId;
         // The registered manager first, then replaced or unregistered ones by address.
         const QString key = (v.registered ? QStringLiteral("0") : QStringLiteral("1"))
-                            + QStringLiteral("%1").arg(quintptr(v.manager), 16, 16, QLatin1Char('0'));
+                            + QStringLiteral("%1").arg(v.key, 16, 16, QLatin1Char('0'));
         Desired &m = child(ns.children, key);
         m.kind = NodeKind::Manager;
         m.creatorPid = v.creatorPid;
@@ -268,14 +329,19 @@ void NamespaceModel::sync(Node *parent, const std::vector<Desired> &desired)
             node->creatorPid = d.creatorPid;
             node->namespaceId = d.namespaceId;
             node->view = d.view;
+            node->process = d.process;
             parent->children.insert(parent->children.begin() + qsizetype(j), std::move(node));
             endInsertRows();
         }
         Node *node = parent->children[j].get();
+        if (d.kind == NodeKind::Process && !(node->process == d.process)) {
+            node->process = d.process;
+            Q_EMIT dataChanged(indexOfNode(node, 0), indexOfNode(node, ColumnCount - 1));
+        }
         if (d.kind == NodeKind::Manager) {
             const ManagerView &old = node->view;
             const ManagerView &now = d.view;
-            const bool changed = old.manager != now.manager || old.state != now.state
+            const bool changed = old.key != now.key || old.remote != now.remote || old.state != now.state
                                  || old.stopping != now.stopping || old.hasPool != now.hasPool
                                  || old.registered != now.registered
                                  || old.options.maxWorkers != now.options.maxWorkers

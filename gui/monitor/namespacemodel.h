@@ -16,9 +16,11 @@ class NamespaceModel : public QAbstractItemModel
 public:
     enum Column { Name, State, TaskTypeColumn, MaxWorkers, Workers, Daemon, Prefix, Done, Failed, ColumnCount };
     enum Role {
-        ManagerRole = Qt::UserRole + 1, //!< ProcessPoolManager * (as quintptr), manager rows only
+        ManagerRole = Qt::UserRole + 1, //!< ManagerView::key (quintptr) of manager rows
         NodeKindRole,                   //!< NodeKind
         NamespaceRole,                  //!< the namespace id of namespace and manager rows
+        ProcessRole,                    //!< the pid of the process a row belongs to
+        RemoteRole,                     //!< bool: the row belongs to an attached process
     };
     enum class NodeKind { Process, Namespace, Manager };
 
@@ -32,12 +34,25 @@ public:
     QVariant data(const QModelIndex &index, int role = Qt::DisplayRole) const override;
     QVariant headerData(int section, Qt::Orientation orientation, int role) const override;
 
-    //! The manager a row stands for: the manager row itself, or a namespace's registered one.
-    static ProcessPoolManager *managerAt(const QModelIndex &index);
-    //! The row of \a manager, or an invalid index.
-    QModelIndex indexOf(const ProcessPoolManager *manager) const;
+    //! The ManagerView::key of the manager a row stands for: the manager row itself, or a
+    //! namespace's registered one; 0 for none.
+    static quintptr keyAt(const QModelIndex &index);
+    //! The row of the manager with ManagerView::key \a key, or an invalid index.
+    QModelIndex indexOf(quintptr key) const;
+    QModelIndex indexOf(const ProcessPoolManager *manager) const { return indexOf(quintptr(manager)); }
+    //! The top-level row of process \a pid, or an invalid index.
+    QModelIndex indexOfProcess(qint64 pid) const;
 
 private:
+    //! What a process row shows.
+    struct ProcessLabel
+    {
+        QString label;
+        QString status; //!< attached processes only
+        QString tip;
+        bool remote = false;
+        bool operator==(const ProcessLabel &) const = default;
+    };
     struct Node;
     void update();
     QModelIndex indexOfNode(const Node *node, int column = 0) const;

@@ -1,9 +1,14 @@
 # The desktop monitor: a static library (so that tests link the same models and widgets) built
 # into a module that the procpool executable loads. Qt Widgets is linked here and only here:
 # the executable, and so every worker it starts, stays on Qt Core.
-find_package(Qt6 6.4 REQUIRED COMPONENTS Widgets)
+# Qt Network (QLocalSocket) reaches the inspection sockets of attached processes.
+find_package(Qt6 6.4 REQUIRED COMPONENTS Widgets Network)
 
 add_library(procpool_monitor STATIC
+  ${CMAKE_CURRENT_LIST_DIR}/attachdialog.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/attachdialog.h
+  ${CMAKE_CURRENT_LIST_DIR}/catalogsubmitdialog.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/catalogsubmitdialog.h
   ${CMAKE_CURRENT_LIST_DIR}/chartwidget.cpp
   ${CMAKE_CURRENT_LIST_DIR}/chartwidget.h
   ${CMAKE_CURRENT_LIST_DIR}/demoworkload.cpp
@@ -16,6 +21,7 @@ add_library(procpool_monitor STATIC
   ${CMAKE_CURRENT_LIST_DIR}/logmodel.h
   ${CMAKE_CURRENT_LIST_DIR}/mainwindow.cpp
   ${CMAKE_CURRENT_LIST_DIR}/mainwindow.h
+  ${CMAKE_CURRENT_LIST_DIR}/mainwindow_attach.cpp
   ${CMAKE_CURRENT_LIST_DIR}/monitor.cpp
   ${CMAKE_CURRENT_LIST_DIR}/monitor.h
   ${CMAKE_CURRENT_LIST_DIR}/namespacemodel.cpp
@@ -24,6 +30,8 @@ add_library(procpool_monitor STATIC
   ${CMAKE_CURRENT_LIST_DIR}/procstat.h
   ${CMAKE_CURRENT_LIST_DIR}/progressdelegate.cpp
   ${CMAKE_CURRENT_LIST_DIR}/progressdelegate.h
+  ${CMAKE_CURRENT_LIST_DIR}/remoteprocess.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/remoteprocess.h
   ${CMAKE_CURRENT_LIST_DIR}/rowruns.h
   ${CMAKE_CURRENT_LIST_DIR}/startpooldialog.cpp
   ${CMAKE_CURRENT_LIST_DIR}/startpooldialog.h
@@ -39,7 +47,7 @@ add_library(procpool_monitor STATIC
 # exactly once, since a task name may be registered only once per process.
 set_target_properties(procpool_monitor PROPERTIES AUTORCC ON)
 target_include_directories(procpool_monitor PUBLIC ${CMAKE_CURRENT_LIST_DIR})
-target_link_libraries(procpool_monitor PUBLIC procpool::engine Qt6::Widgets PRIVATE procpool_warnings)
+target_link_libraries(procpool_monitor PUBLIC procpool::engine Qt6::Widgets PRIVATE Qt6::Network procpool_warnings)
 target_compile_definitions(procpool_monitor PRIVATE QT_NO_CAST_FROM_ASCII)
 set_target_properties(procpool_monitor PROPERTIES POSITION_INDEPENDENT_CODE ON)
 

@@ -56,7 +56,7 @@ QVariant WorkerModel::data(const QModelIndex &index, int role) const
         return {};
     const Row &r = m_rows.at(index.row());
     switch (role) {
-    case ManagerRole: return QVariant::fromValue(quintptr(r.manager));
+    case ManagerRole: return QVariant::fromValue(r.key);
     case PidRole: return r.pid;
     case AliveRole: return !r.ended;
     case Qt::ToolTipRole:
@@ -140,7 +140,7 @@ void WorkerModel::update()
             row.pid = e.pid;
             row.name = e.text;
             row.namespaceId = e.namespaceId;
-            row.manager = e.manager;
+            row.key = e.key;
             row.state = stateName(WorkerState::Starting);
             row.startedAt = e.time;
             append(std::move(row));
@@ -158,14 +158,14 @@ void WorkerModel::update()
     }
 
     QSet<qint64> seen;
-    QSet<const ProcessPoolManager *> readable;
-    QHash<const ProcessPoolManager *, const ManagerView *> views;
+    QSet<quintptr> readable;
+    QHash<quintptr, const ManagerView *> views;
     QList<qint64> livePids;
     for (const ManagerView &v : m_watcher->managers()) {
-        views.insert(v.manager, &v);
+        views.insert(v.key, &v);
         if (!v.hasPool)
             continue;
-        readable.insert(v.manager);
+        readable.insert(v.key);
         for (const WorkerInfo &w : v.workers) {
             seen.insert(w.pid);
             livePids.append(w.pid);
@@ -180,7 +180,7 @@ void WorkerModel::update()
                 continue; // the exit announcement wins over a snapshot taken just before it
             row->name = w.name;
             row->namespaceId = v.namespaceId;
-            row->manager = v.manager;
+            row->key = v.key;
             row->state = stateName(w.state);
             row->currentTask = w.currentTask;
             row->done = w.tasksDone;
@@ -208,8 +208,8 @@ void WorkerModel::update()
     QList<int> remove;
     for (int i = 0; i < m_rows.size(); ++i) {
         Row &row = m_rows[i];
-        const bool managerAlive = views.contains(row.manager);
-        if (!row.ended && !seen.contains(row.pid) && (readable.contains(row.manager) || !managerAlive)) {
+        const bool managerAlive = views.contains(row.key);
+        if (!row.ended && !seen.contains(row.pid) && (readable.contains(row.key) || !managerAlive)) {
             // Gone from a pool we can read without an announcement (yet): it exited.
             const bool starting = row.state == stateName(WorkerState::Starting)
                                   && row.startedAt.msecsTo(QDateTime::currentDateTime()) < 2000;
@@ -219,7 +219,7 @@ void WorkerModel::update()
                 row.state = QStringLiteral("exited");
                 row.currentTask.clear();
             }
-        } else if (!row.ended && !readable.contains(row.manager) && managerAlive) {
+        } else if (!row.ended && !readable.contains(row.key) && managerAlive) {
             row.state = stateName(WorkerState::Exiting); // its pool is draining after stop()
         }
         if (row.ended && (now - row.endedAtMs > m_retentionMs || !managerAlive))

@@ -16,7 +16,7 @@ class WorkerModel : public QAbstractTableModel
 public:
     enum Column { Pid, Name, Namespace, State, CurrentTask, Done, Failures, Cpu, Memory, Uptime, Restarts, ColumnCount };
     enum Role {
-        ManagerRole = Qt::UserRole + 1, //!< ProcessPoolManager * (as quintptr)
+        ManagerRole = Qt::UserRole + 1, //!< ManagerView::key of its pool (quintptr)
         PidRole,
         AliveRole, //!< false once the worker has ended
     };
@@ -39,7 +39,7 @@ private:
         qint64 pid = 0;
         QString name;
         QString namespaceId;
-        ProcessPoolManager *manager = nullptr;
+        quintptr key = 0; //!< ManagerView::key of its pool
         QString state; //!< a WorkerState name, or "exited" / "crashed" once ended
         QString currentTask;
         quint64 done = 0;

@@ -1,0 +1,136 @@
+// procpool monitor — MainWindow's side of attached processes: attaching and detaching, and the
+// pool actions carried out through an attached process's inspection socket.
+#include "attachdialog.h"
+#include "catalogsubmitdialog.h"
+#include "enginewatcher.h"
+#include "futuremodel.h"
+#include "mainwindow.h"
+#include "namespacemodel.h"
+
+#include <QtCore/QFileInfo>
+#include <QtCore/QPointer>
+#include <QtWidgets/QInputDialog>
+#include <QtWidgets/QTreeView>
+
+namespace procpool::monitor {
+
+void MainWindow::attachTo(qint64 pid)
+{
+    RemoteProcess *process = m_watcher->attach(pid);
+    report(QString(), QStringLiteral("attaching to process %1").arg(pid));
+    // The connection goes with the process (its sender), so the pointer is valid when called.
+    connect(process, &RemoteProcess::statusChanged, this, [this, process] {
+        const QString text = process->statusText();
+        switch (process->status()) {
+        case RemoteProcess::Status::Attached:
+            report(QString(), QStringLiteral("attached to %1 (pid %2)%3")
+                                  .arg(process->program()).arg(process->pid())
+                                  .arg(process->readOnly() ? QStringLiteral(", read-only") : QString()));
+            break;
+        case RemoteProcess::Status::Exited:
+        case RemoteProcess::Status::Failed:
+            report(QString(), text, true);
+            break;
+        case RemoteProcess::Status::Connecting:
+            break;
+        }
+        updateActions();
+    });
+}
+
+void MainWindow::attachToProcess()
+{
+    QList<qint64> attached;
+    for (const ProcessView &p : m_watcher->processes())
+        if (p.remote)
+            attached.append(p.pid);
+    auto *dialog = new AttachDialog(attached, this);
+    dialog->setAttribute(Qt::WA_DeleteOnClose);
+    connect(dialog, &QDialog::accepted, this, [this, dialog] {
+        for (qint64 pid : dialog->selectedPids())
+            attachTo(pid);
+    });
+    dialog->open();
+}
+
+void MainWindow::detachProcess()
+{
+    const QModelIndex current = m_namespaceView->currentIndex();
+    if (!current.data(NamespaceModel::RemoteRole).toBool())
+        return;
+    const qint64 pid = current.data(NamespaceModel::ProcessRole).toLongLong();
+    m_watcher->detach(pid);
+    report(QString(), QStringLiteral("detached from process %1; it keeps running").arg(pid));
+    updateActions();
+}
+
+void MainWindow::remoteCommand(const ManagerView &view, const QString &op, const QString &done,
+                               const QCborMap &fields)
+{
+    QCborMap request = fields;
+    request.insert(QStringLiteral("op"), op);
+    request.insert(QStringLiteral("namespace"), view.namespaceId);
+    const QString ns = view.namespaceId;
+    const qint64 pid = view.creatorPid;
+    view.remote->request(request, [this, ns, pid, done](const QCborMap &reply) {
+        const QString error = RemoteProcess::errorOf(reply);
+        report(ns, error.isEmpty() ? QStringLiteral("process %1: %2").arg(pid).arg(done)
+                                   : QStringLiteral("process %1 refused: %2").arg(pid).arg(error),
+               !error.isEmpty());
+    });
+}
+
+void MainWindow::startRemotePool(const ManagerView &view)
+{
+    bool ok = false;
+    const int workers = QInputDialog::getInt(
+        this, QStringLiteral("Start pool"),
+        QStringLiteral("Start namespace '%1' of process %2 with its last options, and at most this "
+                       "many workers:").arg(view.namespaceId).arg(view.creatorPid),
+        std::max(1, view.options.maxWorkers), 1, 4096, 1, &ok);
+    if (ok)
+        remoteCommand(view, QStringLiteral("start"), QStringLiteral("pool started with %1 workers at most").arg(workers),
+                      {{QStringLiteral("workers"), workers}});
+}
+
+void MainWindow::submitRemoteTasks(const ManagerView &view)
+{
+    const quintptr key = view.key;
+    const QString ns = view.namespaceId;
+    QPointer<RemoteProcess> target(view.remote);
+    auto submitter = [this, key, ns, target](const CatalogSubmitDialog::Request &r) -> QString {
+        RemoteProcess *process = target.data();
+        if (!process || process->status() != RemoteProcess::Status::Attached)
+            return QStringLiteral("The process is not attached any more.");
+        QCborMap request{{QStringLiteral("op"), QStringLiteral("submit")},
+                         {QStringLiteral("namespace"), ns},
+                         {QStringLiteral("task"), r.taskName},
+                         {QStringLiteral("arguments"), r.arguments}};
+        if (!r.taskType.isEmpty())
+            request.insert(QStringLiteral("taskType"), r.taskType);
+        for (int i = 0; i < r.count; ++i) {
+            process->request(request, [this, key, ns, r](const QCborMap &reply) {
+                const QString error = reply.value(QLatin1String("error")).toString(); // `error` or `result`
+                const QCborValue task = reply.value(QLatin1String("task"));
+                const ManagerView *now = m_watcher->viewByKey(key);
+                if (!task.isInteger() || !now) {
+                    // Refused before it was queued (or its pool is gone): nothing to show but why.
+                    report(ns, QStringLiteral("%1 not submitted: %2").arg(r.taskName, error), true);
+                    return;
+                }
+                const QString result = describeValue(reply.value(QLatin1String("value")).toVariant(), 0);
+                m_futures->addRemoteOutcome(*now, quint64(task.toInteger()), r.taskName, r.shown, result, error);
+            });
+        }
+        report(ns, QStringLiteral("submitted %1 × %2 to process %3").arg(r.count).arg(r.taskName).arg(process->pid()));
+        return {};
+    };
+    auto *dialog = new CatalogSubmitDialog(
+        QStringLiteral("Submit — %1 of %2 (pid %3)").arg(ns, QFileInfo(view.remote->program()).fileName()).arg(view.creatorPid),
+        view.remote->catalogue(), view.options.taskType, submitter, this);
+    dialog->setObjectName(QStringLiteral("catalogSubmitDialog"));
+    dialog->setAttribute(Qt::WA_DeleteOnClose);
+    dialog->open();
+}
+
+} // namespace procpool::monitor
