@@ -633,6 +633,52 @@ private Q_SLOTS:
         QVERIFY2(r.err.contains("has no procpool inspection socket"), r.err.constData());
     }
 
+    void watchFollowsTasksAndOutputUntilTheApplicationExits()
+    {
+        QProcess watch;
+        watch.start(QStringLiteral(PROCPOOL_EXECUTABLE),
+                    {QStringLiteral("--headless"), QStringLiteral("--attach"), QString::number(m_pid),
+                     QStringLiteral("--watch"), QStringLiteral("--json")});
+        QVERIFY(watch.waitForStarted(hangGuardMs));
+        QByteArray out;
+        auto until = [&](const QByteArray &needle) {
+            while (!out.contains(needle)) {
+                if (!watch.waitForReadyRead(hangGuardMs))
+                    return false;
+                out += watch.readAllStandardOutput();
+            }
+            return true;
+        };
+        QVERIFY2(until("\"event\":\"watching\""), out.constData());
+        QCOMPARE(events(out, QStringLiteral("watching")).value(0).value(QStringLiteral("namespaces")).toArray(),
+                 QJsonArray({QStringLiteral("alpha"), QStringLiteral("beta")}));
+
+        // A task run by another client shows as it changes, with what its worker printed.
+        QCOMPARE(attach({QStringLiteral("--namespace"), QStringLiteral("alpha"), QStringLiteral("--submit"),
+                         QStringLiteral("app.shout:2")}).exitCode, 0);
+        QVERIFY2(until("\"state\":\"finished\""), out.constData());
+        QVERIFY2(until("shout 1"), out.constData());
+        bool finished = false;
+        for (const QJsonObject &t : events(out, QStringLiteral("task")))
+            finished |= t.value(QStringLiteral("task")).toString() == u"app.shout"
+                        && t.value(QStringLiteral("state")).toString() == u"finished"
+                        && t.value(QStringLiteral("namespace")).toString() == u"alpha"
+                        && t.value(QStringLiteral("worker")).toInteger() > 0;
+        QVERIFY2(finished, out.constData());
+        QStringList lines;
+        for (const QJsonObject &l : events(out, QStringLiteral("log")))
+            lines.append(l.value(QStringLiteral("text")).toString());
+        QVERIFY2(lines.contains(QStringLiteral("shout 0")) && lines.contains(QStringLiteral("shout 1")),
+                 out.constData());
+
+        // The application exits: the watch says so and ends, successfully.
+        stopApp();
+        QVERIFY(watch.waitForFinished(hangGuardMs));
+        QCOMPARE(watch.exitStatus(), QProcess::NormalExit);
+        QCOMPARE(watch.exitCode(), 0);
+        QVERIFY2(watch.readAllStandardError().contains("no longer watching"), out.constData());
+    }
+
     void modeChangesAtRunTime()
     {
         // In this process: a manager opens the socket, Off closes it (file and all), and

@@ -360,6 +360,102 @@ int listProcesses(const Config &config, Terminal &terminal)
     return 0;
 }
 
+namespace {
+
+//! --attach --watch: the process's tasks as they change and its workers' lines, until it exits.
+int follow(const Config &config, Terminal &terminal, Connection &connection)
+{
+    QString error;
+    const qint64 watchId = connection.send({{QStringLiteral("op"), QStringLiteral("watch")},
+                                            {QStringLiteral("intervalMs"), 250}});
+    bool first = true;
+    for (;;) {
+        const std::optional<QCborMap> message = connection.next(-1, &error);
+        if (!message) {
+            terminal.diagnostic(QStringLiteral("procpool: %1; no longer watching").arg(error));
+            return 0;
+        }
+        const QString op = text(*message, "op");
+        if (op == u"error" && integer(*message, "id") == watchId) {
+            terminal.diagnostic(QStringLiteral("procpool: --watch: %1").arg(text(*message, "error")));
+            return 2;
+        }
+        if (op != u"snapshot" && op != u"delta")
+            continue;
+        const QCborArray namespaces = message->value(QLatin1String("namespaces")).toArray();
+        if (first) { // what there is now; then only what changes
+            first = false;
+            QStringList names;
+            QJsonArray list;
+            for (const QCborValue &ns : namespaces) {
+                names.append(QStringLiteral("%1 (%2)").arg(text(ns.toMap(), "id"), text(ns.toMap(), "state")));
+                list.append(text(ns.toMap(), "id"));
+            }
+            const bool ok = config.json
+                                ? terminal.writeLine(jsonLine({{QStringLiteral("event"), QStringLiteral("watching")},
+                                                               {QStringLiteral("pid"), config.attachPid},
+                                                               {QStringLiteral("namespaces"), list}}))
+                                : terminal.writeLine(QStringLiteral("watching process %1: %2")
+                                                         .arg(config.attachPid)
+                                                         .arg(escapeControls(names.join(QStringLiteral(", ")), Newlines::Escape)));
+            if (!ok)
+                return 1;
+            continue;
+        }
+        for (const QCborValue &value : namespaces) {
+            const QCborMap ns = value.toMap();
+            const QCborArray tasks = ns.value(QLatin1String("tasks")).toArray();
+            for (qsizetype i = tasks.size() - 1; i >= 0; --i) { // oldest change first
+                const QCborMap t = tasks.at(i).toMap();
+                const qint64 worker = integer(t, "workerPid");
+                bool ok;
+                if (config.json) {
+                    QJsonObject o{{QStringLiteral("event"), QStringLiteral("task")},
+                                  {QStringLiteral("pid"), config.attachPid},
+                                  {QStringLiteral("namespace"), text(ns, "id")},
+                                  {QStringLiteral("id"), integer(t, "id")},
+                                  {QStringLiteral("task"), text(t, "task")},
+                                  {QStringLiteral("state"), text(t, "state")}};
+                    if (worker > 0)
+                        o.insert(QStringLiteral("worker"), worker);
+                    if (t.contains(QLatin1String("error")))
+                        o.insert(QStringLiteral("error"), text(t, "error"));
+                    ok = terminal.writeLine(jsonLine(o));
+                } else {
+                    ok = terminal.writeLine(
+                        QStringLiteral("%1: task %2 %3 %4%5%6")
+                            .arg(escapeControls(text(ns, "id"), Newlines::Escape))
+                            .arg(integer(t, "id"))
+                            .arg(escapeControls(text(t, "task"), Newlines::Escape), text(t, "state"),
+                                 worker > 0 ? QStringLiteral(" (worker %1)").arg(worker) : QString(),
+                                 t.contains(QLatin1String("error"))
+                                     ? QStringLiteral(": ") + escapeControls(text(t, "error"), Newlines::Escape)
+                                     : QString()));
+                }
+                if (!ok)
+                    return 1;
+            }
+        }
+        for (const QCborValue &value : message->value(QLatin1String("log")).toArray()) {
+            const QCborMap line = value.toMap();
+            const bool ok = config.json
+                                ? terminal.writeLine(jsonLine({{QStringLiteral("event"), QStringLiteral("log")},
+                                                               {QStringLiteral("pid"), config.attachPid},
+                                                               {QStringLiteral("namespace"), text(line, "namespace")},
+                                                               {QStringLiteral("worker"), integer(line, "pid")},
+                                                               {QStringLiteral("text"), text(line, "text")}}))
+                                : terminal.writeLine(QStringLiteral("%1 [%2]: %3")
+                                                         .arg(escapeControls(text(line, "namespace"), Newlines::Escape))
+                                                         .arg(integer(line, "pid"))
+                                                         .arg(escapeControls(text(line, "text"), Newlines::Escape)));
+            if (!ok)
+                return 1;
+        }
+    }
+}
+
+} // namespace
+
 int attachTo(const Config &config, Terminal &terminal)
 {
     Connection connection(config.attachPid);
@@ -477,6 +573,10 @@ int attachTo(const Config &config, Terminal &terminal)
         }
         if (!printRegistry(config, terminal, *snapshot))
             return 1;
+    }
+    if (config.watch) {
+        const int watched = follow(config, terminal, connection);
+        return watched != 0 ? watched : status;
     }
     return status;
 }

@@ -70,11 +70,11 @@ int run(int argc, char **argv)
     if (config.ps)
         return listProcesses(config, terminal);
     if (config.attachPid > 0) {
-        if (!config.hasWork() && !config.list && config.stops.isEmpty()
+        if (!config.hasWork() && !config.list && !config.watch && config.stops.isEmpty()
             && std::none_of(config.pools.cbegin(), config.pools.cend(),
                             [](const PoolSpec &p) { return p.resize > 0; })) {
             terminal.diagnostic(QStringLiteral("procpool: --attach needs something to do: --list, "
-                                               "--submit, --stop or --resize (see --help)"));
+                                               "--watch, --submit, --stop or --resize (see --help)"));
             return usageError;
         }
         return attachTo(config, terminal);

@@ -109,7 +109,9 @@ const QList<OptionDef> &optionDefs()
                         "Example: --attach 4242 --namespace render --resize 8")},
         {QStringLiteral("watch"), {}, Scope::Global,
          QStringLiteral("While the work runs, redraw a table of the pools and their workers, "
-                        "like top (only when standard output is a terminal).\n"
+                        "like top (only when standard output is a terminal). With --attach: "
+                        "after the rest, print the process's tasks as they change and its "
+                        "workers' output, one line each, until it exits.\n"
                         "Example: --submit sleep:500 --count 40 --watch")},
     };
     return defs;
@@ -337,9 +339,6 @@ Config walk(const QStringList &arguments)
     if (attached && !config.jobsPath.isEmpty())
         throw UsageError(QStringLiteral("--jobs runs pools of this process; with --attach give "
                                         "--submit"));
-    if (attached && config.watch)
-        throw UsageError(QStringLiteral("--watch shows pools of this process; with --attach use "
-                                        "--list"));
     for (const PoolSpec &pool : std::as_const(config.pools)) {
         if (attached)
             break; // the other process's pools keep their own options
