@@ -633,6 +633,55 @@ private Q_SLOTS:
         QVERIFY2(r.err.contains("has no procpool inspection socket"), r.err.constData());
     }
 
+    void programRunsAnotherProgramsOwnTasks()
+    {
+        // What the other program links, asked of the program itself.
+        Run r = headless({QStringLiteral("--list-tasks"), QStringLiteral("--program"), QStringLiteral(ATTACH_APP),
+                          QStringLiteral("--json")});
+        QCOMPARE(r.exitCode, 0);
+        QMap<QString, QJsonObject> tasks;
+        for (const QJsonObject &t : events(r.out, QStringLiteral("task")))
+            tasks.insert(t.value(QStringLiteral("task")).toString(), t);
+        QCOMPARE(tasks.keys(), QStringList({QStringLiteral("app.join"), QStringLiteral("app.nap"), QStringLiteral("app.shout"),
+                                            QStringLiteral("app.square"), QStringLiteral("app.sum")}));
+        QCOMPARE(tasks.value(QStringLiteral("app.square")).value(QStringLiteral("description")).toString(),
+                 QStringLiteral("Squares an integer"));
+        QCOMPARE(tasks.value(QStringLiteral("app.square")).value(QStringLiteral("parameters")).toArray(),
+                 QJsonArray({QJsonObject{{QStringLiteral("name"), QStringLiteral("arg1")}, {QStringLiteral("type"), QStringLiteral("int")}}}));
+
+        // A pool of this run whose workers are that program runs its tasks, with typed arguments.
+        r = headless({QStringLiteral("--namespace"), QStringLiteral("other"), QStringLiteral("--program"), QStringLiteral(ATTACH_APP),
+                      QStringLiteral("--workers"), QStringLiteral("2"), QStringLiteral("--submit"), QStringLiteral("app.square:9"),
+                      QStringLiteral("--count"), QStringLiteral("2"), QStringLiteral("--submit"), QStringLiteral("app.sum:[40]"),
+                      QStringLiteral("--submit"), QStringLiteral("app.join:x,y"), QStringLiteral("--json")});
+        QCOMPARE(r.exitCode, 0);
+        QStringList results;
+        for (const QJsonObject &o : events(r.out, QStringLiteral("result"))) {
+            QCOMPARE(o.value(QStringLiteral("state")).toString(), QStringLiteral("ok"));
+            results.append(o.value(QStringLiteral("task")).toString() + u'='
+                           + o.value(QStringLiteral("result")).toVariant().toString());
+        }
+        results.sort();
+        QCOMPARE(results, QStringList({QStringLiteral("app.join=x+y"), QStringLiteral("app.square=81"),
+                                       QStringLiteral("app.square=81"), QStringLiteral("app.sum=40")}));
+
+        // What does not fit says so, and nothing runs.
+        r = headless({QStringLiteral("--namespace"), QStringLiteral("other"), QStringLiteral("--program"), QStringLiteral(ATTACH_APP),
+                      QStringLiteral("--submit"), QStringLiteral("sleep:10")});
+        QCOMPARE(r.exitCode, 2);
+        QVERIFY2(r.err.contains("the program has no task 'sleep'; its tasks: app.join, app.nap"), r.err.constData());
+        r = headless({QStringLiteral("--namespace"), QStringLiteral("other"), QStringLiteral("--program"), QStringLiteral(ATTACH_APP),
+                      QStringLiteral("--submit"), QStringLiteral("app.square:nine")});
+        QCOMPARE(r.exitCode, 2);
+        QVERIFY2(r.err.contains("'nine'"), r.err.constData());
+        r = headless({QStringLiteral("--program"), QStringLiteral("/bin/true"), QStringLiteral("--submit"), QStringLiteral("x")});
+        QCOMPARE(r.exitCode, 2);
+        QVERIFY2(r.err.contains("procpool::workerMain()"), r.err.constData());
+        r = headless({QStringLiteral("--program"), QStringLiteral("/nonexistent/app"), QStringLiteral("--list-tasks")});
+        QCOMPARE(r.exitCode, 2);
+        QVERIFY2(r.err.contains("no such file"), r.err.constData());
+    }
+
     void watchFollowsTasksAndOutputUntilTheApplicationExits()
     {
         QProcess watch;

@@ -11,12 +11,15 @@
 #include "attachments_p.h"
 #include "forkprotocol_p.h"
 #include "frame_p.h"
+#include "inspectionencoding_p.h"
 #include "workerloop_p.h"
 #include "tasktable_p.h"
 
 #include <QtCore/QCborArray>
 #include <QtCore/QCborMap>
 #include <QtCore/QCoreApplication>
+#include <QtCore/QJsonArray>
+#include <QtCore/QJsonDocument>
 
 #include <cerrno>
 #include <csignal>
@@ -407,6 +410,15 @@ void setProcessTitle(int argc, char **argv, const QByteArray &title)
 
 void workerMain(int argc, char **argv)
 {
+    if (!qEnvironmentVariableIsEmpty("PROCPOOL_CATALOGUE")) {
+        // Asked what this program can run (procpool --headless --program PATH): the tasks it
+        // links, as JSON on standard output, and nothing else happens.
+        const QByteArray json =
+            QJsonDocument(QCborValue(detail::encodeCatalogue()).toJsonValue().toArray()).toJson(QJsonDocument::Compact);
+        const bool written = std::fwrite(json.constData(), 1, size_t(json.size()), stdout) == size_t(json.size())
+                             && std::fputc('\n', stdout) != EOF && std::fflush(stdout) == 0;
+        std::_Exit(written ? 0 : 1);
+    }
     const bool forkServer = !qEnvironmentVariableIsEmpty("PROCPOOL_FORK_SERVER");
     if (!forkServer && qEnvironmentVariableIsEmpty("PROCPOOL_WORKER"))
         return;

@@ -266,37 +266,6 @@ bool printRegistry(const Config &config, Terminal &terminal, const QCborMap &sna
     return true;
 }
 
-//! The signature of task \a name in \a catalogue, as --submit needs it to convert arguments.
-std::optional<TaskSignature> remoteTask(const QCborArray &catalogue, const QString &name, QString *error)
-{
-    QStringList names;
-    for (const QCborValue &t : catalogue) {
-        const QCborMap task = t.toMap();
-        names.append(text(task, "name"));
-        if (text(task, "name") != name)
-            continue;
-        TaskSignature signature;
-        signature.name = name;
-        const QCborArray arguments = task.value(QLatin1String("arguments")).toArray();
-        for (qsizetype i = 0; i < arguments.size(); ++i) {
-            const QByteArray typeName = arguments.at(i).toString().toLatin1();
-            const QMetaType type = QMetaType::fromName(typeName);
-            if (!type.isValid()) {
-                *error = QStringLiteral("argument %1 of task '%2' is a %3, which headless mode "
-                                        "cannot write")
-                             .arg(i + 1)
-                             .arg(name, QString::fromLatin1(typeName));
-                return std::nullopt;
-            }
-            signature.parameters.append(Parameter{QStringLiteral("arg%1").arg(i + 1), type, std::nullopt});
-        }
-        return signature;
-    }
-    *error = QStringLiteral("the process has no task '%1'; its tasks: %2")
-                 .arg(name, names.isEmpty() ? QStringLiteral("none") : names.join(QStringLiteral(", ")));
-    return std::nullopt;
-}
-
 struct Pending
 {
     QString namespaceId;
@@ -495,7 +464,8 @@ int attachTo(const Config &config, Terminal &terminal)
                 }
                 catalogue = snapshot->value(QLatin1String("catalogue")).toArray();
             }
-            const std::optional<TaskSignature> task = remoteTask(*catalogue, submit.task, &error);
+            std::optional<TaskSignature> task = catalogueTask(*catalogue, submit.task, &error);
+            error.replace(QLatin1String("the program has no task"), QLatin1String("the process has no task"));
             const Arguments arguments = task ? argumentsFromText(*task, submit.argumentTexts) : Arguments{};
             if (!task || !arguments.error.isEmpty()) {
                 terminal.diagnostic(QStringLiteral("procpool: --submit '%1': %2")

@@ -2,6 +2,7 @@
 
 #include "attach.h"
 #include "options.h"
+#include "program.h"
 #include "runner.h"
 #include "signals.h"
 #include "taskcall.h"
@@ -12,6 +13,7 @@
 #include <QtCore/QJsonObject>
 
 #include <algorithm>
+#include <map>
 #include <csignal>
 
 namespace procpool::headless {
@@ -20,9 +22,9 @@ namespace {
 //! Exit status of a usage error.
 constexpr int usageError = 2;
 
-int listTasks(const Config &config, Terminal &terminal)
+int listTasks(const Config &config, Terminal &terminal, const QList<TaskSignature> &tasks)
 {
-    for (const TaskSignature &task : allTasks()) {
+    for (const TaskSignature &task : tasks) {
         if (config.json) {
             QJsonArray parameters;
             for (const Parameter &p : task.parameters) {
@@ -45,6 +47,39 @@ int listTasks(const Config &config, Terminal &terminal)
     return 0;
 }
 
+//! Converts the submissions of pools whose workers are another program (--program) with that
+//! program's catalogue; false after saying why one does not fit.
+bool convertProgramSubmissions(Config &config, Terminal &terminal)
+{
+    std::map<QString, QCborArray> catalogues;
+    for (PoolSpec &pool : config.pools) {
+        const QString program = pool.options.startContext.program;
+        if (program.isEmpty() || pool.submits.isEmpty())
+            continue;
+        if (!catalogues.count(program)) {
+            QString error;
+            const std::optional<QCborArray> catalogue = programCatalogue(program, &error);
+            if (!catalogue) {
+                terminal.diagnostic(QStringLiteral("procpool: %1").arg(error));
+                return false;
+            }
+            catalogues[program] = *catalogue;
+        }
+        for (SubmitSpec &submit : pool.submits) {
+            QString error;
+            const std::optional<TaskSignature> task = catalogueTask(catalogues[program], submit.task, &error);
+            const Arguments arguments = task ? argumentsFromText(*task, submit.argumentTexts) : Arguments{};
+            if (!task || !arguments.error.isEmpty()) {
+                terminal.diagnostic(QStringLiteral("procpool: --submit '%1': %2 (--program %3)")
+                                        .arg(submit.text, task ? arguments.error : error, program));
+                return false;
+            }
+            submit.arguments = arguments.values;
+        }
+    }
+    return true;
+}
+
 } // namespace
 
 int run(int argc, char **argv)
@@ -64,9 +99,25 @@ int run(int argc, char **argv)
                                 .arg(parsed.message));
         return usageError;
     }
-    const Config &config = parsed.config;
-    if (config.listTasks)
-        return listTasks(config, terminal);
+    Config config = parsed.config;
+    if (config.listTasks) {
+        const auto withProgram = std::find_if(config.pools.cbegin(), config.pools.cend(), [](const PoolSpec &p) {
+            return !p.options.startContext.program.isEmpty();
+        });
+        if (withProgram == config.pools.cend())
+            return listTasks(config, terminal, allTasks());
+        QString error;
+        const std::optional<QCborArray> catalogue = programCatalogue(withProgram->options.startContext.program, &error);
+        if (!catalogue) {
+            terminal.diagnostic(QStringLiteral("procpool: %1").arg(error));
+            return usageError;
+        }
+        QStringList skipped;
+        const int status = listTasks(config, terminal, catalogueTasks(*catalogue, &skipped));
+        for (const QString &why : std::as_const(skipped))
+            terminal.diagnostic(QStringLiteral("procpool: not listed: %1").arg(why));
+        return status;
+    }
     if (config.ps)
         return listProcesses(config, terminal);
     if (config.attachPid > 0) {
@@ -84,6 +135,9 @@ int run(int argc, char **argv)
                                            "--list, --list-tasks, --ps or --attach (see --help)"));
         return usageError;
     }
+
+    if (!convertProgramSubmissions(config, terminal))
+        return usageError;
 
     SignalWatcher signalWatcher;
     Runner runner(config, terminal);

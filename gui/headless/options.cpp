@@ -6,6 +6,7 @@
 #include <procpool/task.h>
 
 #include <QtCore/QCommandLineParser>
+#include <QtCore/QFileInfo>
 #include <QtCore/QThread>
 
 #include <algorithm>
@@ -52,6 +53,10 @@ const QList<OptionDef> &optionDefs()
          QStringLiteral("How the pool starts its workers: forked by a fork server, the program "
                         "started once (default), or each one a fresh start of the program.\n"
                         "Example: --start-method exec")},
+        {QStringLiteral("program"), QStringLiteral("PATH"), Scope::Pool,
+         QStringLiteral("The pool's workers are another procpool program, so that its own tasks "
+                        "run (named and typed as --list-tasks --program PATH lists them).\n"
+                        "Example: --namespace render --program ./myapp --submit scale:800,600")},
         {QStringLiteral("timeout"), QStringLiteral("SECONDS"), Scope::Pool,
          QStringLiteral("Time limit of each task of the pool; over it the worker is killed and "
                         "the task fails. 0: none (default).\nExample: --timeout 2.5")},
@@ -150,7 +155,9 @@ QString nonEmpty(const QString &option, const QString &value)
     return value;
 }
 
-SubmitSpec parseSubmit(const QString &text, bool attached)
+//! The task and the arguments as written; converted once the section's tasks are known (this
+//! program's, another program's with --program, or an attached process's).
+SubmitSpec parseSubmit(const QString &text)
 {
     SubmitSpec spec;
     spec.text = text;
@@ -160,21 +167,22 @@ SubmitSpec parseSubmit(const QString &text, bool attached)
         throw UsageError(QStringLiteral("--submit '%1': no task name; expected TASK[:ARG,...], "
                                         "e.g. --submit sleep:200")
                              .arg(text));
-    if (attached) { // the other process's tasks: checked against its catalogue
-        spec.argumentTexts = colon < 0 ? QStringList() : text.mid(colon + 1).split(u',');
-        return spec;
-    }
+    spec.argumentTexts = colon < 0 ? QStringList() : text.mid(colon + 1).split(u',');
+    return spec;
+}
+
+//! Converts \a spec's arguments for a task this program links.
+void convertLocal(SubmitSpec &spec)
+{
     const auto task = findTask(spec.task);
     if (!task)
         throw UsageError(QStringLiteral("--submit '%1': there is no task '%2'; known tasks: %3 "
                                         "(see --list-tasks)")
-                             .arg(text, spec.task, registeredTaskNames().join(QStringLiteral(", "))));
-    const QStringList texts = colon < 0 ? QStringList() : text.mid(colon + 1).split(u',');
-    const Arguments args = argumentsFromText(*task, texts);
+                             .arg(spec.text, spec.task, registeredTaskNames().join(QStringLiteral(", "))));
+    const Arguments args = argumentsFromText(*task, spec.argumentTexts);
     if (!args.error.isEmpty())
-        throw UsageError(QStringLiteral("--submit '%1': %2").arg(text, args.error));
+        throw UsageError(QStringLiteral("--submit '%1': %2").arg(spec.text, args.error));
     spec.arguments = args.values;
-    return spec;
 }
 
 QString helpText(const QCommandLineParser &parser)
@@ -280,7 +288,13 @@ Config walk(const QStringList &arguments)
             section().options.maxTasksPerWorker =
                 int(std::min<qint64>(integerValue(name, value, 0), 1 << 30));
         } else if (name == u"submit") {
-            section().submits.append(parseSubmit(value, attached));
+            section().submits.append(parseSubmit(value));
+        } else if (name == u"program") {
+            if (attached)
+                throw UsageError(QStringLiteral("--program starts pools of this run; an attached "
+                                                "process's pools keep their own program"));
+            const QFileInfo program(nonEmpty(name, value));
+            section().options.startContext.program = program.absoluteFilePath();
         } else if (name == u"resize") {
             if (!attached)
                 throw UsageError(QStringLiteral("--resize steers a pool of another process: give "
@@ -339,6 +353,15 @@ Config walk(const QStringList &arguments)
     if (attached && !config.jobsPath.isEmpty())
         throw UsageError(QStringLiteral("--jobs runs pools of this process; with --attach give "
                                         "--submit"));
+    for (PoolSpec &pool : config.pools)
+        if (!attached && pool.options.startContext.program.isEmpty())
+            for (SubmitSpec &submit : pool.submits)
+                convertLocal(submit); // --program's and --attach's: once their catalogue is read
+    if (!config.jobsPath.isEmpty()
+        && std::any_of(config.pools.cbegin(), config.pools.cend(),
+                       [](const PoolSpec &p) { return !p.options.startContext.program.isEmpty(); }))
+        throw UsageError(QStringLiteral("--jobs names this program's tasks; a pool with --program "
+                                        "takes --submit"));
     for (const PoolSpec &pool : std::as_const(config.pools)) {
         if (attached)
             break; // the other process's pools keep their own options

@@ -18,7 +18,7 @@ struct SubmitSpec
     QVariantList arguments;
     QString taskType; //!< --submit-type: the type the submission carries
     qint64 count = 1;
-    //! With --attach: the arguments as written, converted once the process's catalogue is known.
+    //! The arguments as written; `arguments` holds them converted once the task is known.
     QStringList argumentTexts;
 };
 

@@ -6,6 +6,8 @@
 
 #include <procpool/task.h>
 
+#include <QtCore/QCborMap>
+#include <QtCore/QJsonArray>
 #include <QtCore/QJsonDocument>
 
 #include <algorithm>
@@ -138,6 +140,24 @@ QVariant fromText(QMetaType type, const QString &text, QString *error)
     }
     case QMetaType::QString: return text;
     case QMetaType::QByteArray: return text.toUtf8();
+    case QMetaType::QVariantList:
+    case QMetaType::QVariantMap:
+    case QMetaType::QStringList:
+    case QMetaType::QJsonArray:
+    case QMetaType::QJsonObject:
+    case QMetaType::QJsonValue: {
+        // Nested: written as JSON (without commas, which separate --submit's arguments).
+        QJsonParseError parse;
+        const QJsonDocument document = QJsonDocument::fromJson(QStringLiteral("[%1]").arg(trimmed).toUtf8(), &parse);
+        QVariant v = document.array().size() == 1 ? document.array().at(0).toVariant() : QVariant();
+        if (parse.error != QJsonParseError::NoError || !v.isValid() || !v.convert(type)) {
+            *error = QStringLiteral("'%1' is not JSON for a %2 (on the command line without commas, "
+                                    "e.g. [7] or {\"key\":1})")
+                         .arg(text, typeLabel(type));
+            return {};
+        }
+        return v;
+    }
     default: break;
     }
     QVariant v(text);
@@ -360,6 +380,58 @@ QList<TaskSignature> allTasks()
     return tasks;
 }
 
+namespace {
+
+//! \a entry of a catalogue as a signature; nullopt and why when a type cannot be written here.
+std::optional<TaskSignature> catalogueSignature(const QCborMap &entry, QString *error)
+{
+    TaskSignature signature;
+    signature.name = entry.value(QLatin1String("name")).toString();
+    signature.description = entry.value(QLatin1String("description")).toString();
+    const QCborArray arguments = entry.value(QLatin1String("arguments")).toArray();
+    for (qsizetype i = 0; i < arguments.size(); ++i) {
+        const QByteArray typeName = arguments.at(i).toString().toLatin1();
+        const QMetaType type = QMetaType::fromName(typeName);
+        if (!type.isValid()) {
+            *error = QStringLiteral("argument %1 of task '%2' is a %3, which headless mode cannot write")
+                         .arg(i + 1)
+                         .arg(signature.name, QString::fromLatin1(typeName));
+            return std::nullopt;
+        }
+        signature.parameters.append(Parameter{QStringLiteral("arg%1").arg(i + 1), type, std::nullopt});
+    }
+    return signature;
+}
+
+} // namespace
+
+QList<TaskSignature> catalogueTasks(const QCborArray &catalogue, QStringList *skipped)
+{
+    QList<TaskSignature> tasks;
+    for (const QCborValue &entry : catalogue) {
+        QString error;
+        if (auto signature = catalogueSignature(entry.toMap(), &error))
+            tasks.append(std::move(*signature));
+        else if (skipped)
+            skipped->append(error);
+    }
+    return tasks;
+}
+
+std::optional<TaskSignature> catalogueTask(const QCborArray &catalogue, const QString &name, QString *error)
+{
+    QStringList names;
+    for (const QCborValue &entry : catalogue) {
+        const QString entryName = entry.toMap().value(QLatin1String("name")).toString();
+        names.append(entryName);
+        if (entryName == name)
+            return catalogueSignature(entry.toMap(), error);
+    }
+    *error = QStringLiteral("the program has no task '%1'; its tasks: %2")
+                 .arg(name, names.isEmpty() ? QStringLiteral("none") : names.join(QStringLiteral(", ")));
+    return std::nullopt;
+}
+
 Arguments argumentsFromText(const TaskSignature &task, const QStringList &texts)
 {
     return convertAll(task, texts.size(), [&](qsizetype i, QString *error) {
@@ -385,6 +457,11 @@ QString callText(const QString &task, const QVariantList &arguments)
             break;
         case QMetaType::QByteArray:
             parts.append(QStringLiteral("<%1 bytes>").arg(a.toByteArray().size()));
+            break;
+        case QMetaType::QVariantList:
+        case QMetaType::QVariantMap:
+        case QMetaType::QStringList:
+            parts.append(QString::fromUtf8(QJsonDocument::fromVariant(a).toJson(QJsonDocument::Compact)));
             break;
         default: parts.append(a.toString()); break;
         }

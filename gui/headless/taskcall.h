@@ -2,6 +2,7 @@
 #pragma once
 
 #include <QtCore/QByteArray>
+#include <QtCore/QCborArray>
 #include <QtCore/QJsonArray>
 #include <QtCore/QJsonValue>
 #include <QtCore/QList>
@@ -37,6 +38,13 @@ struct TaskSignature
 std::optional<TaskSignature> findTask(const QString &name);
 //! Every sample task, in menu order, then any other registered task.
 QList<TaskSignature> allTasks();
+//! The tasks of a catalogue another procpool program published (its inspection socket's
+//! `catalogue`, or what it prints for PROCPOOL_CATALOGUE): name, description, argument types.
+//! A task whose argument type this build cannot write gets no signature, and \a skipped says so.
+QList<TaskSignature> catalogueTasks(const QCborArray &catalogue, QStringList *skipped = nullptr);
+//! Task \a name of \a catalogue; nullopt and why (with the names it has) when there is none.
+std::optional<TaskSignature> catalogueTask(const QCborArray &catalogue, const QString &name,
+                                           QString *error);
 //! The parameter's default converted to its type; nullopt when it has none.
 std::optional<QVariant> defaultValue(const Parameter &parameter);
 //! "int", "string", "bytes", ... for a parameter type, as --list-tasks shows it.

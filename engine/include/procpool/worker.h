@@ -19,7 +19,10 @@
 namespace procpool {
 
 //! If this process was started by procpool as a worker, runs the worker loop and exits the
-//! process when the pool lets it go; otherwise returns immediately and does nothing.
+//! process when the pool lets it go; otherwise returns immediately and does nothing. Started
+//! with PROCPOOL_CATALOGUE set, it prints the tasks the program links as JSON (each task's
+//! name, description, argument types and result type) and exits: how `procpool --headless
+//! --program PATH` learns what another procpool program can run.
 PROCPOOL_ENGINE_EXPORT void workerMain(int argc, char **argv);
 
 //! True inside a worker process (after workerMain() took over).
