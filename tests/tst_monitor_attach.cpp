@@ -23,10 +23,12 @@
 #include <QtCore/QSettings>
 #include <QtCore/QStandardPaths>
 #include <QtCore/QTemporaryDir>
+#include <QtCore/QTimer>
 #include <QtGui/QAction>
 #include <QtTest/QTest>
 #include <QtWidgets/QApplication>
 #include <QtWidgets/QComboBox>
+#include <QtWidgets/QInputDialog>
 #include <QtWidgets/QLineEdit>
 #include <QtWidgets/QPlainTextEdit>
 #include <QtWidgets/QSpinBox>
@@ -313,6 +315,27 @@ private Q_SLOTS:
         QTRY_COMPARE(namespaceCell(window(), m_app->pid, QStringLiteral("alpha"), NamespaceModel::State),
                      QStringLiteral("stopped"));
         QTRY_VERIFY(action(window(), "actionStart")->isEnabled());
+
+        // Start it again there, with three workers at most: the dialog asks how many.
+        QTimer::singleShot(0, &window(), [this] {
+            auto *ask = window().findChild<QInputDialog *>();
+            QVERIFY(ask);
+            ask->setIntValue(3);
+            ask->accept();
+        });
+        action(window(), "actionStart")->trigger();
+        QTRY_COMPARE(namespaceCell(window(), m_app->pid, QStringLiteral("alpha"), NamespaceModel::State),
+                     QStringLiteral("running"));
+        QCOMPARE(namespaceCell(window(), m_app->pid, QStringLiteral("alpha"), NamespaceModel::MaxWorkers),
+                 QStringLiteral("3"));
+
+        // Detach: the process leaves the tree and keeps running.
+        window().namespaceView()->setCurrentIndex(window().namespaceModel()->indexOfProcess(m_app->pid));
+        QVERIFY(action(window(), "actionDetach")->isEnabled());
+        action(window(), "actionDetach")->trigger();
+        QVERIFY(!window().namespaceModel()->indexOfProcess(m_app->pid).isValid());
+        QCOMPARE(keyOf(window(), m_app->pid, QStringLiteral("alpha")), quintptr(0));
+        QCOMPARE(m_app->process->state(), QProcess::Running);
     }
 
     void survivesTheApplicationExitingAndAttachesAgainWhenItComesBack()
