@@ -21,6 +21,7 @@ add_library(procpool_monitor STATIC
   ${CMAKE_CURRENT_LIST_DIR}/logmodel.h
   ${CMAKE_CURRENT_LIST_DIR}/mainwindow.cpp
   ${CMAKE_CURRENT_LIST_DIR}/mainwindow.h
+  ${CMAKE_CURRENT_LIST_DIR}/mainwindow_actions.cpp
   ${CMAKE_CURRENT_LIST_DIR}/mainwindow_attach.cpp
   ${CMAKE_CURRENT_LIST_DIR}/monitor.cpp
   ${CMAKE_CURRENT_LIST_DIR}/monitor.h
