@@ -266,53 +266,54 @@ private Q_SLOTS:
         attachAndWait();
         if (QTest::currentTestFailed())
             return;
-        // beta has one worker: four long naps, one runs and three wait.
-        CatalogSubmitDialog *dialog = openSubmit(QStringLiteral("beta"));
+        // alpha keeps two workers: six long naps, two run and four wait (some of them may sit
+        // in a worker already, prefetched).
+        QTRY_COMPARE(workersOf(window(), QStringLiteral("alpha")).size(), 2);
+        CatalogSubmitDialog *dialog = openSubmit(QStringLiteral("alpha"));
         QVERIFY(dialog);
         dialog->taskField()->setCurrentText(QStringLiteral("app.nap"));
         qobject_cast<QSpinBox *>(dialog->argumentField(0))->setValue(600000);
-        dialog->countField()->setValue(4);
+        dialog->countField()->setValue(6);
         dialog->accept();
-        QTRY_COMPARE(futures(window()).count(QStringLiteral("app.nap queued ")), 3);
-        QTRY_COMPARE(futures(window()).count(QStringLiteral("app.nap running ")), 1);
+        QTRY_VERIFY2(futures(window()).count(QStringLiteral("app.nap running ")) == 2
+                         && futures(window()).count(QStringLiteral("app.nap queued ")) == 4,
+                     qPrintable(futures(window()).join(u',') + u'|' + logLines(window()).join(u'|')));
 
-        // Cancel the last one from the futures table (the one after the running task may sit
-        // in its worker already, prefetched: that one is cancelled when it would start).
+        // Cancel the newest from the futures table (one that waits in the pool's queue: a
+        // prefetched one is cancelled only when it would start).
         QAbstractItemModel *shown = window().futureView()->model();
-        int queued = -1;
+        int newest = -1;
         for (int r = 0; r < shown->rowCount(); ++r)
             if (shown->index(r, FutureModel::State).data().toString() == u"queued"
-                && (queued < 0 || shown->index(r, FutureModel::Id).data().toULongLong()
-                                      > shown->index(queued, FutureModel::Id).data().toULongLong()))
-                queued = r;
-        window().futureView()->selectRow(queued);
+                && (newest < 0 || shown->index(r, FutureModel::Id).data().toULongLong()
+                                      > shown->index(newest, FutureModel::Id).data().toULongLong()))
+                newest = r;
+        window().futureView()->selectRow(newest);
         QTRY_VERIFY(action(window(), "actionCancel")->isEnabled());
         action(window(), "actionCancel")->trigger();
         QTRY_VERIFY2(futures(window()).count(QStringLiteral("app.nap cancelled ")) == 1,
                      qPrintable(futures(window()).join(u',')));
 
-        // Kill beta's worker: its running nap fails and the application starts another worker.
-        QTRY_COMPARE(workersOf(window(), QStringLiteral("beta")).size(), 1);
-        const qint64 victim = workersOf(window(), QStringLiteral("beta")).first();
-        window().selectKey(keyOf(window(), m_app->pid, QStringLiteral("beta"))); // beta's workers only
-        QTRY_COMPARE(window().workerView()->model()->rowCount(), 1);
+        // Kill one of alpha's workers: its running nap fails, in the application.
+        window().selectKey(keyOf(window(), m_app->pid, QStringLiteral("alpha"))); // alpha's workers only
+        QTRY_COMPARE(window().workerView()->model()->rowCount(), 2);
         window().workerView()->selectRow(0);
+        const qint64 victim = window().workerView()->model()->index(0, 0).data(WorkerModel::PidRole).toLongLong();
         QTRY_VERIFY(action(window(), "actionKillWorker")->isEnabled());
         action(window(), "actionKillWorker")->trigger();
-        QTRY_VERIFY(!workersOf(window(), QStringLiteral("beta")).contains(victim));
+        QTRY_VERIFY(!workersOf(window(), QStringLiteral("alpha")).contains(victim));
         QTRY_VERIFY2(futures(window()).indexOf(QRegularExpression(QStringLiteral("app.nap failed worker [0-9]+ running task .app.nap. was killed by SIGKILL.*"))) >= 0,
                      qPrintable(futures(window()).join(u',')));
 
         // Terminate: the workers are killed and the pool stops, in the application.
-        window().selectKey(keyOf(window(), m_app->pid, QStringLiteral("beta")));
         action(window(), "actionTerminate")->trigger();
-        QTRY_COMPARE(namespaceCell(window(), m_app->pid, QStringLiteral("beta"), NamespaceModel::State),
+        QTRY_COMPARE(namespaceCell(window(), m_app->pid, QStringLiteral("alpha"), NamespaceModel::State),
                      QStringLiteral("stopped"));
-        // And stop, on alpha.
-        window().selectKey(keyOf(window(), m_app->pid, QStringLiteral("alpha")));
+        // Stop, on beta.
+        window().selectKey(keyOf(window(), m_app->pid, QStringLiteral("beta")));
         QVERIFY(action(window(), "actionStop")->isEnabled());
         action(window(), "actionStop")->trigger();
-        QTRY_COMPARE(namespaceCell(window(), m_app->pid, QStringLiteral("alpha"), NamespaceModel::State),
+        QTRY_COMPARE(namespaceCell(window(), m_app->pid, QStringLiteral("beta"), NamespaceModel::State),
                      QStringLiteral("stopped"));
         QTRY_VERIFY(action(window(), "actionStart")->isEnabled());
 
@@ -324,9 +325,9 @@ private Q_SLOTS:
             ask->accept();
         });
         action(window(), "actionStart")->trigger();
-        QTRY_COMPARE(namespaceCell(window(), m_app->pid, QStringLiteral("alpha"), NamespaceModel::State),
+        QTRY_COMPARE(namespaceCell(window(), m_app->pid, QStringLiteral("beta"), NamespaceModel::State),
                      QStringLiteral("running"));
-        QCOMPARE(namespaceCell(window(), m_app->pid, QStringLiteral("alpha"), NamespaceModel::MaxWorkers),
+        QCOMPARE(namespaceCell(window(), m_app->pid, QStringLiteral("beta"), NamespaceModel::MaxWorkers),
                  QStringLiteral("3"));
 
         // Detach: the process leaves the tree and keeps running.
