@@ -4,7 +4,7 @@
 # configured, built and tested (plain `cmake --preset NAME`, `cmake --build --preset NAME`,
 # `ctest --preset NAME` and `cpack --preset default` do the same without make):
 #   default  build/       RelWithDebInfo: run, test, package, install, and bench (build preset)
-#   asan     build-asan/  clang, AddressSanitizer + UndefinedBehaviorSanitizer, the whole suite
+#   asan     build-asan/  clang, AddressSanitizer + UndefinedBehaviorSanitizer, the suite (docs/development.md)
 #   tsan     build-tsan/  GCC, ThreadSanitizer, the threaded suites
 #   fuzz     build-fuzz/  clang, the libFuzzer targets of fuzz/
 # The Makefile adds what presets cannot: installing the Debian packages the build needs
