@@ -27,11 +27,6 @@ void addCounters(PoolStats &into, const PoolStats &from)
     into.workersCrashed += from.workersCrashed;
 }
 
-bool processRuns(qint64 pid)
-{
-    return ::kill(pid_t(pid), 0) == 0 || errno == EPERM;
-}
-
 //! The arguments process \a pid was started with, from /proc (empty once it is gone).
 QStringList commandLine(qint64 pid)
 {

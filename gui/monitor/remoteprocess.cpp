@@ -107,12 +107,12 @@ TaskRecord decodeRecord(const QCborMap &m)
     return r;
 }
 
+} // namespace
+
 bool processRuns(qint64 pid)
 {
     return ::kill(pid_t(pid), 0) == 0 || errno == EPERM;
 }
-
-} // namespace
 
 RemoteProcess::RemoteProcess(qint64 pid, int intervalMs, QObject *parent)
     : QObject(parent)

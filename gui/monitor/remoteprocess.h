@@ -53,6 +53,9 @@ struct RemoteChanges
     QList<Line> log;
 };
 
+//! Whether process \a pid still runs (as any user).
+bool processRuns(qint64 pid);
+
 class RemoteProcess : public QObject
 {
     Q_OBJECT
