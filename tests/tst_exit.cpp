@@ -248,7 +248,7 @@ private Q_SLOTS:
         m_helper.reset();
         for (qint64 pid : livingWorkersOfThisRun())
             ::kill(pid_t(pid), SIGKILL);
-        QTRY_VERIFY_WITH_TIMEOUT(livingWorkersOfThisRun().isEmpty(), hangGuardMs);
+        QTRY_VERIFY(livingWorkersOfThisRun().isEmpty());
         if (m_adopting) {
             // Workers adopted and not reaped by the test (it failed) are reaped here.
             const QStringList entries = QDir(QStringLiteral("/proc")).entryList(QDir::Dirs);
@@ -274,8 +274,8 @@ private Q_SLOTS:
             QVERIFY2(isDone(i), qPrintable(QStringLiteral("task %1 did not finish").arg(i)));
         const QMap<int, qint64> started = startedTasks();
         QCOMPARE(started.size(), 6);
-        QTRY_VERIFY_WITH_TIMEOUT(allGone(started.values()), hangGuardMs);
-        QTRY_VERIFY_WITH_TIMEOUT(livingWorkersOfThisRun().isEmpty(), hangGuardMs);
+        QTRY_VERIFY(allGone(started.values()));
+        QTRY_VERIFY(livingWorkersOfThisRun().isEmpty());
     }
 
     // (b) Returning from main() kills the daemon workers in the middle of their tasks, which
@@ -286,8 +286,8 @@ private Q_SLOTS:
         QVERIFY(helperExitsCleanly(hangGuardMs));
         const QMap<int, qint64> started = startedTasks();
         QVERIFY2(started.size() >= 2, "the helper returned before two tasks were running");
-        QTRY_VERIFY_WITH_TIMEOUT(allGone(started.values()), hangGuardMs);
-        QTRY_VERIFY_WITH_TIMEOUT(livingWorkersOfThisRun().isEmpty(), hangGuardMs);
+        QTRY_VERIFY(allGone(started.values()));
+        QTRY_VERIFY(livingWorkersOfThisRun().isEmpty());
         QCOMPARE(doneCount(), 0); // killed, not finished
     }
 
@@ -312,7 +312,7 @@ private Q_SLOTS:
         QVERIFY(helperExitsCleanly(hangGuardMs));
         for (int i = 0; i < 6; ++i)
             QVERIFY2(isDone(i), qPrintable(QStringLiteral("task %1 did not finish").arg(i)));
-        QTRY_VERIFY_WITH_TIMEOUT(livingWorkersOfThisRun().isEmpty(), hangGuardMs);
+        QTRY_VERIFY(livingWorkersOfThisRun().isEmpty());
     }
 
     // (c) std::exit() with the application object still alive: ~QCoreApplication and its post
@@ -325,8 +325,8 @@ private Q_SLOTS:
             QVERIFY2(isDone(i), qPrintable(QStringLiteral("task %1 did not finish").arg(i)));
         const QMap<int, qint64> started = startedTasks();
         QCOMPARE(started.size(), 6);
-        QTRY_VERIFY_WITH_TIMEOUT(allGone(started.values()), hangGuardMs);
-        QTRY_VERIFY_WITH_TIMEOUT(livingWorkersOfThisRun().isEmpty(), hangGuardMs);
+        QTRY_VERIFY(allGone(started.values()));
+        QTRY_VERIFY(livingWorkersOfThisRun().isEmpty());
     }
 
     // (d) A SIGKILLed application takes its daemon workers with it (PR_SET_PDEATHSIG).
@@ -343,8 +343,8 @@ private Q_SLOTS:
         killHelper(helperPid);
         if (QTest::currentTestFailed())
             return;
-        QTRY_VERIFY_WITH_TIMEOUT(allGone(workers), hangGuardMs);
-        QTRY_VERIFY_WITH_TIMEOUT(livingWorkersOfThisRun().isEmpty(), hangGuardMs);
+        QTRY_VERIFY(allGone(workers));
+        QTRY_VERIFY(livingWorkersOfThisRun().isEmpty());
         QCOMPARE(doneCount(), 0);
     }
 
@@ -362,8 +362,8 @@ private Q_SLOTS:
         if (QTest::currentTestFailed())
             return;
         // Nobody kills these workers: they must end by themselves.
-        QTRY_VERIFY_WITH_TIMEOUT(allGone(runningAtKill.values()), hangGuardMs);
-        QTRY_VERIFY_WITH_TIMEOUT(livingWorkersOfThisRun().isEmpty(), hangGuardMs);
+        QTRY_VERIFY(allGone(runningAtKill.values()));
+        QTRY_VERIFY(livingWorkersOfThisRun().isEmpty());
 
         for (auto it = runningAtKill.cbegin(); it != runningAtKill.cend(); ++it)
             QVERIFY2(isDone(it.key()),

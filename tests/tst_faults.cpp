@@ -214,7 +214,7 @@ QString what(const std::exception &e)
 
 } // namespace
 
-#define WAIT_FINISHED(future) QTRY_VERIFY_WITH_TIMEOUT((future).isFinished(), hangGuardMs)
+#define WAIT_FINISHED(future) QTRY_VERIFY((future).isFinished())
 
 class TestFaults : public QObject
 {
@@ -294,7 +294,7 @@ private Q_SLOTS:
         removeProcessManager(QStringLiteral("faults")); // no signal reaches m_events after this
         m_events.reset();
         for (qint64 pid : pids)
-            QTRY_VERIFY_WITH_TIMEOUT(!processAlive(pid), hangGuardMs);
+            QTRY_VERIFY(!processAlive(pid));
         m_dir.reset();
     }
 
@@ -336,9 +336,8 @@ private Q_SLOTS:
         const QString otherGate = path(QStringLiteral("other-gate"));
         auto crash = m_manager->submitTracked(crashWhen.name(), {kind, crashGate});
         auto bystander = m_manager->submitTracked(waitThenPid.name(), {otherGate});
-        QTRY_VERIFY_WITH_TIMEOUT(taskState(crash.id) == TaskState::Running
-                                     && taskState(bystander.id) == TaskState::Running,
-                                 hangGuardMs);
+        QTRY_VERIFY(taskState(crash.id) == TaskState::Running
+                    && taskState(bystander.id) == TaskState::Running);
         const qint64 crashPid = taskPid(crash.id);
         const qint64 bystanderPid = taskPid(bystander.id);
         QVERIFY(crashPid != bystanderPid);
@@ -348,7 +347,7 @@ private Q_SLOTS:
         // The pool cannot grow: one more task goes to each worker's pipe (prefetch).
         QList<QFuture<qint64>> followers{m_manager->submitTask(tasks::pid),
                                          m_manager->submitTask(tasks::pid)};
-        QTRY_COMPARE_WITH_TIMEOUT(pool()->stats().running, qint64(4), hangGuardMs);
+        QTRY_COMPARE(pool()->stats().running, qint64(4));
 
         if (kind == QLatin1String("kill"))
             QCOMPARE(::kill(pid_t(crashPid), SIGKILL), 0);
@@ -383,9 +382,8 @@ private Q_SLOTS:
             QVERIFY(f.result() != crashPid);
         }
         // minWorkers keeps two workers: the dead one was replaced.
-        QTRY_VERIFY_WITH_TIMEOUT(pool()->workerPids().size() == 2
-                                     && !pool()->workerPids().contains(crashPid),
-                                 hangGuardMs);
+        QTRY_VERIFY(pool()->workerPids().size() == 2
+                    && !pool()->workerPids().contains(crashPid));
         const PoolStats stats = pool()->stats();
         QCOMPARE(stats.failed, quint64(1));
         QCOMPARE(stats.completed, quint64(3));
@@ -393,8 +391,8 @@ private Q_SLOTS:
         QCOMPARE(stats.workersStarted, quint64(3));
         QCOMPARE(pool()->state(), PoolState::Running);
 
-        QTRY_VERIFY_WITH_TIMEOUT(!processAlive(crashPid), hangGuardMs);
-        QTRY_VERIFY_WITH_TIMEOUT(events.exitCount() >= 1, hangGuardMs);
+        QTRY_VERIFY(!processAlive(crashPid));
+        QTRY_VERIFY(events.exitCount() >= 1);
         const WorkerEvents::Exit exit = events.exits().first();
         QCOMPARE(exit.pid, crashPid);
         QCOMPARE(exit.signal, signal);
@@ -419,22 +417,20 @@ private Q_SLOTS:
         m_manager->start(options);
         const WorkerEvents &events = *m_events;
         const qint64 pid = runPid();
-        QTRY_VERIFY_WITH_TIMEOUT(pool()->workers().size() == 1
-                                     && pool()->workers().first().state == WorkerState::Idle,
-                                 hangGuardMs);
+        QTRY_VERIFY(pool()->workers().size() == 1
+                    && pool()->workers().first().state == WorkerState::Idle);
         QCOMPARE(::kill(pid_t(pid), SIGKILL), 0);
-        QTRY_COMPARE_WITH_TIMEOUT(events.exitCount(), qsizetype(1), hangGuardMs);
+        QTRY_COMPARE(events.exitCount(), qsizetype(1));
         const WorkerEvents::Exit exit = events.exits().first();
         QCOMPARE(exit.pid, pid);
         QCOMPARE(exit.signal, SIGKILL);
         QCOMPARE(exit.exitCode, -1);
         QCOMPARE(exit.reason, QStringLiteral("killed by SIGKILL"));
         if (minWorkers > 0) // kept alive: a replacement starts without any work
-            QTRY_VERIFY_WITH_TIMEOUT(pool()->workerPids().size() == 1
-                                         && pool()->workerPids().first() != pid,
-                                     hangGuardMs);
+            QTRY_VERIFY(pool()->workerPids().size() == 1
+                        && pool()->workerPids().first() != pid);
         else
-            QTRY_VERIFY_WITH_TIMEOUT(pool()->workerPids().isEmpty(), hangGuardMs);
+            QTRY_VERIFY(pool()->workerPids().isEmpty());
         QVERIFY(runPid() != pid);
         const PoolStats stats = pool()->stats();
         QCOMPARE(stats.failed, quint64(0));
@@ -463,7 +459,7 @@ private Q_SLOTS:
         QCOMPARE(stats.workersCrashed, quint64(2));
         QCOMPARE(stats.failed, quint64(1));
         QCOMPARE(pool()->state(), PoolState::Running); // both had started: no crash loop
-        QTRY_COMPARE_WITH_TIMEOUT(events.exitCount(), qsizetype(2), hangGuardMs);
+        QTRY_COMPARE(events.exitCount(), qsizetype(2));
     }
 
     // ---- crash loops ------------------------------------------------------------------
@@ -544,7 +540,7 @@ private Q_SLOTS:
         // failure was counted: up to maxWorkers starting, and up to maxWorkers killed (after a
         // failed handshake) whose exit had not been seen yet. Once they are gone nothing new is
         // started: no spin, no fork storm.
-        QTRY_VERIFY_WITH_TIMEOUT(pool()->workers().isEmpty(), hangGuardMs);
+        QTRY_VERIFY(pool()->workers().isEmpty());
         const quint64 started = pool()->stats().workersStarted;
         QVERIFY2(started <= quint64(3 + 2 * options.maxWorkers - 1),
                  qPrintable(QString::number(started)));
@@ -635,10 +631,10 @@ private Q_SLOTS:
         QCOMPARE(e->timeoutMs(), qint64(2000));
         QCOMPARE(e->pid(), before);
         QVERIFY2(what(*e).contains(QStringLiteral("2000 ms")), e->what());
-        QTRY_VERIFY_WITH_TIMEOUT(!processAlive(before), hangGuardMs);
+        QTRY_VERIFY(!processAlive(before));
         const qint64 after = runPid();
         QVERIFY(after != before);
-        QTRY_COMPARE_WITH_TIMEOUT(events.exitCount(), qsizetype(1), hangGuardMs);
+        QTRY_COMPARE(events.exitCount(), qsizetype(1));
         QVERIFY2(events.exits().first().reason.contains(QStringLiteral("timed out")),
                  qPrintable(events.exits().first().reason));
         const PoolStats stats = pool()->stats();
@@ -691,13 +687,13 @@ private Q_SLOTS:
         m_manager->start(options);
         const QString gate = path(QStringLiteral("gate"));
         auto blocker = m_manager->submitTracked(waitThenPid.name(), {gate});
-        QTRY_COMPARE_WITH_TIMEOUT(taskState(blocker.id), TaskState::Running, hangGuardMs);
+        QTRY_COMPARE(taskState(blocker.id), TaskState::Running);
         QList<ProcessPoolManager::TrackedTask> queued;
         for (int i = 0; i < 3; ++i)
             queued << m_manager->submitTracked(QStringLiteral("touch"),
                                                {path(QStringLiteral("file-%1").arg(i))});
         queued[1].future.cancel();
-        QTRY_VERIFY_WITH_TIMEOUT(queued[1].future.isFinished(), hangGuardMs);
+        QTRY_VERIFY(queued[1].future.isFinished());
         QVERIFY(queued[1].future.isCanceled());
         QCOMPARE(taskState(queued[1].id), TaskState::Cancelled);
         QVERIFY(!blocker.future.isFinished()); // dropped while its worker was still busy
@@ -724,11 +720,11 @@ private Q_SLOTS:
         QVERIFY(pid > 0);
         WAIT_FINISHED(running.future);
         QVERIFY(running.future.isCanceled());
-        QTRY_VERIFY_WITH_TIMEOUT(!processAlive(pid), hangGuardMs);
+        QTRY_VERIFY(!processAlive(pid));
         QVERIFY(touchFile(gate)); // too late: its worker is gone
         QVERIFY(runPid() != pid);
         QVERIFY(!QFile::exists(path(QStringLiteral("ran"))));
-        QTRY_COMPARE_WITH_TIMEOUT(events.exitCount(), qsizetype(1), hangGuardMs);
+        QTRY_COMPARE(events.exitCount(), qsizetype(1));
         QVERIFY2(events.exits().first().reason.contains(QStringLiteral("cancelled")),
                  qPrintable(events.exits().first().reason));
         QCOMPARE(taskState(running.id), TaskState::Cancelled);
@@ -768,7 +764,7 @@ private Q_SLOTS:
         for (int i = 0; i < 9; ++i)
             QCOMPARE(pids[i], pids[i / 3 * 3]);
         QVERIFY(pids[0] != pids[3] && pids[3] != pids[6] && pids[0] != pids[6]);
-        QTRY_COMPARE_WITH_TIMEOUT(events.exitCount(), qsizetype(3), hangGuardMs);
+        QTRY_COMPARE(events.exitCount(), qsizetype(3));
         for (const WorkerEvents::Exit &exit : events.exits()) {
             QCOMPARE(exit.exitCode, 0); // a clean exit, not a kill
             QCOMPARE(exit.signal, 0);
@@ -810,16 +806,16 @@ private Q_SLOTS:
         options.idleTimeout = std::chrono::milliseconds(200);
         m_manager->start(options);
         const WorkerEvents &events = *m_events;
-        QTRY_COMPARE_WITH_TIMEOUT(pool()->workers().size(), 1, hangGuardMs); // minWorkers at start()
+        QTRY_COMPARE(pool()->workers().size(), 1); // minWorkers at start()
         const QString gate = path(QStringLiteral("gate"));
         QList<QFuture<QVariant>> futures;
         for (int i = 0; i < 6; ++i)
             futures << m_manager->submitTask(waitThenPid.name(), {gate});
-        QTRY_COMPARE_WITH_TIMEOUT(pool()->workers().size(), 3, hangGuardMs);
+        QTRY_COMPARE(pool()->workers().size(), 3);
         QVERIFY(touchFile(gate));
         for (auto &f : futures)
             f.waitForFinished();
-        QTRY_COMPARE_WITH_TIMEOUT(events.exitCount(), qsizetype(2), hangGuardMs);
+        QTRY_COMPARE(events.exitCount(), qsizetype(2));
         for (const WorkerEvents::Exit &exit : events.exits()) {
             QCOMPARE(exit.reason, QStringLiteral("retired"));
             QCOMPARE(exit.exitCode, 0);
@@ -841,16 +837,15 @@ private Q_SLOTS:
         QList<QFuture<QVariant>> futures;
         for (int i = 0; i < 4; ++i)
             futures << m_manager->submitTask(waitThenPid.name(), {gate});
-        QTRY_VERIFY_WITH_TIMEOUT(pool()->workers().size() == 1 && pool()->stats().running >= 1,
-                                 hangGuardMs);
+        QTRY_VERIFY(pool()->workers().size() == 1 && pool()->stats().running >= 1);
         m_manager->resize(3); // grow: the waiting tasks get workers
         QCOMPARE(pool()->maxWorkers(), 3);
         QCOMPARE(m_manager->options().maxWorkers, 3);
         QCOMPARE(workersThatRan(futures, gate, 3), 3);
 
         m_manager->resize(1); // shrink while idle: two retire at once
-        QTRY_COMPARE_WITH_TIMEOUT(pool()->workers().size(), 1, hangGuardMs);
-        QTRY_COMPARE_WITH_TIMEOUT(events.exitCount(), qsizetype(2), hangGuardMs);
+        QTRY_COMPARE(pool()->workers().size(), 1);
+        QTRY_COMPARE(events.exitCount(), qsizetype(2));
 
         // Shrink while busy: the busy workers finish their task first, then retire.
         m_manager->resize(3);
@@ -858,13 +853,13 @@ private Q_SLOTS:
         QList<QFuture<QVariant>> busy;
         for (int i = 0; i < 3; ++i)
             busy << m_manager->submitTask(waitThenPid.name(), {gate2});
-        QTRY_VERIFY_WITH_TIMEOUT(allBusy(3), hangGuardMs);
+        QTRY_VERIFY(allBusy(3));
         m_manager->resize(1);
         QVERIFY(touchFile(gate2));
         for (auto &f : busy)
             QVERIFY(f.result().toLongLong() > 0); // not killed
-        QTRY_COMPARE_WITH_TIMEOUT(pool()->workers().size(), 1, hangGuardMs);
-        QTRY_COMPARE_WITH_TIMEOUT(events.exitCount(), qsizetype(4), hangGuardMs);
+        QTRY_COMPARE(pool()->workers().size(), 1);
+        QTRY_COMPARE(events.exitCount(), qsizetype(4));
         for (const WorkerEvents::Exit &exit : events.exits())
             QCOMPARE(exit.reason, QStringLiteral("retired"));
         QCOMPARE(pool()->stats().failed, quint64(0));
@@ -988,7 +983,7 @@ private Q_SLOTS:
         const std::optional<ProtocolError> e = failureOf<ProtocolError>(f);
         QVERIFY(e);
         QVERIFY2(what(*e).contains(why), e->what());
-        QTRY_VERIFY_WITH_TIMEOUT(!processAlive(before), hangGuardMs);
+        QTRY_VERIFY(!processAlive(before));
         QVERIFY(runPid() != before); // the pool goes on
         QCOMPARE(m_manager->submitTask(tasks::add, 2, 2).result(), 4);
         QCOMPARE(pool()->state(), PoolState::Running);
@@ -1069,7 +1064,7 @@ private Q_SLOTS:
         QList<QFuture<qint64>> futures;
         for (int i = 0; i < 6; ++i)
             futures << m_manager->submitTask(waitThenTouch, gate, path(QStringLiteral("file-%1").arg(i)));
-        QTRY_COMPARE_WITH_TIMEOUT(pool()->stats().running, qint64(2), hangGuardMs);
+        QTRY_COMPARE(pool()->stats().running, qint64(2));
         const qint64 pid = pool()->workerPids().value(0);
         QVERIFY(pid > 0);
         if (wait) {
@@ -1098,7 +1093,7 @@ private Q_SLOTS:
             QVERIFY(touchFile(gate));
         } else {
             // The worker is killed: everything unfinished fails.
-            QTRY_VERIFY_WITH_TIMEOUT(!processAlive(pid), hangGuardMs);
+            QTRY_VERIFY(!processAlive(pid));
             QVERIFY(touchFile(gate));
         }
         for (int i = 0; i < 6; ++i) {
@@ -1113,7 +1108,7 @@ private Q_SLOTS:
                 QVERIFY2(what(*e).contains(QStringLiteral("stopped")), e->what());
             }
         }
-        QTRY_VERIFY_WITH_TIMEOUT(!processAlive(pid), hangGuardMs);
+        QTRY_VERIFY(!processAlive(pid));
         for (int i = 0; i < 6; ++i) { // with the worker gone no file can appear any more
             const bool runs = !daemon || (wait && i < 2);
             QCOMPARE(fileExists(i), runs);

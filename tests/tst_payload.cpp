@@ -455,7 +455,7 @@ private slots:
         QCOMPARE(m_manager->submitTask(echo, data).result(), data);
         QVERIFY2(ringResidentBytes() >= 2 * qint64(data.size()),
                  qPrintable(QString::number(ringResidentBytes())));
-        QTRY_VERIFY_WITH_TIMEOUT(ringResidentBytes() <= 2 * 4096, hangGuardMs);
+        QTRY_VERIFY(ringResidentBytes() <= 2 * 4096);
         QCOMPARE(ringDescriptors().size(), 2); // trimmed, not closed
         QCOMPARE(m_manager->submitTask(echo, data).result(), data);
         QVERIFY(ringResidentBytes() >= 2 * qint64(data.size()));
@@ -471,7 +471,7 @@ private slots:
         const QByteArray first = pattern(8 << 20, 21);
         QVERIFY(m_manager->submitTask(keep, first).result()); // zero-terminated in the worker
         // Trimmed only once the worker released the ring: it did not stay pinned.
-        QTRY_VERIFY_WITH_TIMEOUT(ringResidentBytes() <= 2 * 4096, hangGuardMs);
+        QTRY_VERIFY(ringResidentBytes() <= 2 * 4096);
         for (int round = 0; round < 3; ++round) {
             const QByteArray other = pattern(8 << 20, 30 + round);
             QCOMPARE(m_manager->submitTask(echo, other).result(), other);
@@ -601,7 +601,7 @@ private slots:
             inputs.append(pattern((3 << 20) + i * 4099, 40 + i));
             held.append(m_manager->submitTask(echo, inputs.last()).result());
         }
-        QTRY_VERIFY_WITH_TIMEOUT(ringResidentBytes() <= 2 * 4096, hangGuardMs);
+        QTRY_VERIFY(ringResidentBytes() <= 2 * 4096);
         const QByteArray other = pattern(8 << 20, 71);
         for (int round = 0; round < 3; ++round)
             QCOMPARE(m_manager->submitTask(echo, other).result(), other);
@@ -802,7 +802,7 @@ private slots:
         QCOMPARE(m_manager->getPool()->stats().workersStarted, quint64(2));
         QCOMPARE(ringDescriptors().size(), 2); // the live worker's pair only
         m_manager->stop();
-        QTRY_COMPARE_WITH_TIMEOUT(openFds(), fdsBefore, hangGuardMs);
+        QTRY_COMPARE(openFds(), fdsBefore);
         QVERIFY(ringDescriptors().isEmpty());
         QCOMPARE(devShm(), shmBefore); // memory files have no name: nothing to clean up
     }
@@ -815,7 +815,7 @@ private slots:
         options.maxWorkers = 2;
         options.minWorkers = 2;
         start(options);
-        QTRY_COMPARE_WITH_TIMEOUT(m_manager->getPool()->workers().size(), 2, hangGuardMs);
+        QTRY_COMPARE(m_manager->getPool()->workers().size(), 2);
         for (int i = 0; i < 5; ++i) {
             // Two tasks at once: each idle worker gets one. A worker that had inherited the
             // other's rings would list four.
