@@ -21,8 +21,9 @@ namespace {
 
 enum Column { Program, Pid, Started, Namespaces, Workers, Status, ColumnCount };
 
-//! Probes read one snapshot; they are not watching.
-constexpr int probeIntervalMs = 3600000;
+//! Probes keep watching while the dialog is open, so that its numbers are today's: a process
+//! that has just started lists its workers as they come up, not as they were at the first look.
+constexpr int probeIntervalMs = 1000;
 
 } // namespace
 
