@@ -29,6 +29,9 @@ set(CPACK_COMPONENTS_ALL runtime development)
 if(TARGET procpool)
   list(APPEND CPACK_COMPONENTS_ALL application)
 endif()
+if(TARGET procpool_monitor_library)
+  list(APPEND CPACK_COMPONENTS_ALL monitor monitor_development)
+endif()
 set(CPACK_DEBIAN_FILE_NAME DEB-DEFAULT) # NAME_VERSION_ARCH.deb
 set(CPACK_DEBIAN_PACKAGE_SHLIBDEPS ON)
 # libprocpool.so.N is in no installed package while the packages are made: dpkg-shlibdeps finds
@@ -52,18 +55,22 @@ QFutures.
 This package contains the shared library.")
 set(CPACK_DEBIAN_RUNTIME_PACKAGE_NAME ${procpool_runtime_package})
 set(CPACK_DEBIAN_RUNTIME_PACKAGE_SECTION libs)
-# Control files of the runtime package, besides CPack's postinst and postrm that run ldconfig:
+# Control files of a shared library's package (COMPONENT, library LIBRARY, package PACKAGE),
+# besides CPack's postinst and postrm that run ldconfig:
 # - shlibs, so that packages built against this one depend on it through their own
 #   dpkg-shlibdeps: on this version or a later one of the same SONAME (written here: CMake
 #   3.25's CPACK_DEBIAN_PACKAGE_GENERATE_SHLIBS applies to every package, and then warns about
 #   the monitor module, a plugin without a SONAME);
 # - triggers, the ldconfig trigger that Debian's policy asks of a shared library package.
-set(procpool_control ${PROJECT_BINARY_DIR}/debian/runtime)
-file(CONFIGURE OUTPUT ${procpool_control}/shlibs CONTENT
-     "libprocpool ${PROJECT_VERSION_MAJOR} ${procpool_runtime_package} (>= ${PROJECT_VERSION})\n")
-file(CONFIGURE OUTPUT ${procpool_control}/triggers CONTENT "activate-noawait ldconfig\n")
-set(CPACK_DEBIAN_RUNTIME_PACKAGE_CONTROL_EXTRA
-    ${procpool_control}/shlibs ${procpool_control}/triggers)
+function(procpool_library_control component library package)
+  set(dir ${PROJECT_BINARY_DIR}/debian/${component})
+  file(CONFIGURE OUTPUT ${dir}/shlibs CONTENT
+       "${library} ${PROJECT_VERSION_MAJOR} ${package} (>= ${PROJECT_VERSION})\n")
+  file(CONFIGURE OUTPUT ${dir}/triggers CONTENT "activate-noawait ldconfig\n")
+  string(TOUPPER ${component} upper)
+  set(CPACK_DEBIAN_${upper}_PACKAGE_CONTROL_EXTRA ${dir}/shlibs ${dir}/triggers PARENT_SCOPE)
+endfunction()
+procpool_library_control(runtime libprocpool ${procpool_runtime_package})
 
 set(CPACK_COMPONENT_DEVELOPMENT_DISPLAY_NAME "procpool development files")
 set(CPACK_COMPONENT_DEVELOPMENT_DESCRIPTION "managed process pools for Qt 6 - development files
@@ -90,5 +97,25 @@ set(CPACK_DEBIAN_APPLICATION_PACKAGE_SECTION devel)
 # Loaded by Qt at run time, so invisible to dpkg-shlibdeps: the SVG icon engine (the monitor's
 # icons are SVG files) and the platform plugins that show a window.
 set(CPACK_DEBIAN_APPLICATION_PACKAGE_DEPENDS "libqt6svg6, qt6-qpa-plugins")
+
+set(CPACK_COMPONENT_MONITOR_DISPLAY_NAME "procpool monitor library")
+set(CPACK_COMPONENT_MONITOR_DESCRIPTION "managed process pools for Qt 6 - monitor window library
+procpool runs tasks in pools of worker processes. This library opens the
+procpool monitor inside a Qt Widgets application, on that application's own
+pools: workers, futures, charts and worker output, live, with the actions an
+operator takes on them.")
+set(CPACK_COMPONENT_MONITOR_DEPENDS runtime)
+set(CPACK_DEBIAN_MONITOR_PACKAGE_NAME libprocpool-monitor${PROJECT_VERSION_MAJOR})
+set(CPACK_DEBIAN_MONITOR_PACKAGE_SECTION libs)
+set(CPACK_DEBIAN_MONITOR_PACKAGE_DEPENDS "libqt6svg6, qt6-qpa-plugins") # as the application's
+procpool_library_control(monitor libprocpool-monitor libprocpool-monitor${PROJECT_VERSION_MAJOR})
+
+set(CPACK_COMPONENT_MONITOR_DEVELOPMENT_DISPLAY_NAME "procpool monitor development files")
+set(CPACK_COMPONENT_MONITOR_DEVELOPMENT_DESCRIPTION "managed process pools for Qt 6 - monitor window development files
+The header of procpool::MonitorWindow and its part of the CMake package:
+find_package(procpool COMPONENTS monitor) and link procpool::monitor.")
+set(CPACK_COMPONENT_MONITOR_DEVELOPMENT_DEPENDS monitor development)
+set(CPACK_DEBIAN_MONITOR_DEVELOPMENT_PACKAGE_NAME libprocpool-monitor-dev)
+set(CPACK_DEBIAN_MONITOR_DEVELOPMENT_PACKAGE_SECTION libdevel)
 
 include(CPack)

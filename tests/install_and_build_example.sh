@@ -58,12 +58,14 @@ unpack_packages() {
     "$cpack" --config "$build_dir/CPackConfig.cmake" -B "$work/packages" || fail "cpack"
 
     local deb name runtime_name=
-    runtime= dev= app=
+    runtime= dev= app= monitor= monitor_dev=
     for deb in "$work/packages"/*.deb; do
         [[ -f "$deb" ]] || fail "cpack made no .deb file"
         name=$(dpkg-deb -f "$deb" Package)
         case $name in
             libprocpool-dev) dev=$deb ;;
+            libprocpool-monitor-dev) monitor_dev=$deb ;;
+            libprocpool-monitor[0-9]*) monitor=$deb ;;
             libprocpool[0-9]*) runtime=$deb; runtime_name=$name ;;
             procpool) app=$deb ;;
             *) fail "an unexpected package $name" ;;
@@ -110,8 +112,23 @@ unpack_packages() {
         expect_depends "$app" 'libqt6svg6' "the monitor's SVG icons"
     fi
 
+    # The monitor library for applications' own windows, and its development files.
+    if [[ -n "$app" ]]; then
+        [[ -n "$monitor" && -n "$monitor_dev" ]] || fail "no monitor library package or no its -dev package"
+        expect_path "$monitor" "/usr/lib/([^/]+/)?libprocpool-monitor\.so\.$soversion"
+        expect_no_path "$monitor" '^/usr/(include|lib/([^/]+/)?cmake)/|libprocpool-monitor\.so$'
+        expect_depends "$monitor" "$runtime_name \(= $version\)" "the library it links"
+        expect_depends "$monitor" 'libqt6widgets6 \(>= [^)]+\)' "found by dpkg-shlibdeps"
+        expect_path "$monitor_dev" "/usr/include/procpool/monitorwindow\.h"
+        expect_path "$monitor_dev" "/usr/include/procpool/procpool_monitor_export\.h"
+        expect_path "$monitor_dev" "/usr/lib/([^/]+/)?cmake/procpool/procpoolMonitorTargets\.cmake"
+        expect_path "$monitor_dev" "/usr/lib/([^/]+/)?libprocpool-monitor\.so"
+        expect_depends "$monitor_dev" "libprocpool-monitor$soversion \(= $version\)" "the library it links"
+        expect_depends "$monitor_dev" "libprocpool-dev \(= $version\)" "the engine's CMake package"
+    fi
+
     root=$work/root
-    for deb in "$runtime" "$dev" ${app:+"$app"}; do
+    for deb in "$runtime" "$dev" ${app:+"$app"} ${monitor:+"$monitor"} ${monitor_dev:+"$monitor_dev"}; do
         dpkg-deb -x "$deb" "$root" || fail "dpkg-deb -x $(basename "$deb")"
     done
     prefix=$root/usr
@@ -211,6 +228,26 @@ if [[ -x "$prefix/bin/procpool" ]]; then
     [[ -s "$shot" ]] || fail "the installed monitor saved no screenshot"
 elif [[ -n "${app:-}" ]]; then
     fail "the procpool package has no usr/bin/procpool"
+fi
+
+# An application's own window on its own pools: examples/monitorwindow, built against the
+# installed monitor component and run offscreen.
+if [[ -f "$prefix/include/procpool/monitorwindow.h" ]]; then
+    step "building and running examples/monitorwindow"
+    cp -R "$source_dir/examples/monitorwindow" "$work/monitorwindow-src"
+    window_args=("${configure_args[@]}")
+    window_args[0]=-S; window_args[1]="$work/monitorwindow-src"
+    window_args[2]=-B; window_args[3]="$work/monitorwindow-build"
+    "$cmake" "${window_args[@]}" || fail "configuring examples/monitorwindow"
+    "$cmake" --build "$work/monitorwindow-build" || fail "building examples/monitorwindow"
+    window=$work/monitorwindow-build/monitorwindow
+    loaded=$(ldd "$window" | awk '/libprocpool-monitor\.so/ { print $3 }')
+    [[ "$loaded" == "$libdir"/* ]] || fail "monitorwindow would load libprocpool-monitor from '$loaded'"
+    QT_QPA_PLATFORM=offscreen "$window" --check "$work/monitorwindow.png" \
+        || fail "examples/monitorwindow did not show its pool"
+    [[ -s "$work/monitorwindow.png" ]] || fail "examples/monitorwindow saved no picture"
+elif [[ -n "${app:-}" || -x "$prefix/bin/procpool" ]]; then
+    fail "the monitor is built but include/procpool/monitorwindow.h is not installed"
 fi
 
 echo

@@ -1,7 +1,9 @@
 // The desktop monitor against a real engine: models follow pools, workers and futures; the
 // dialogs validate; the actions act on the engine; a burst of tasks never stalls the window.
+#include <procpool/monitorwindow.h>
 #include <procpool/procpool.h>
 
+#include "catalogsubmitdialog.h"
 #include "enginewatcher.h"
 #include "faultsupport.h"
 #include "futuremodel.h"
@@ -9,11 +11,13 @@
 #include "mainwindow.h"
 #include "namespacemodel.h"
 #include "procstat.h"
+#include "sampletasks.h"
 #include "startpooldialog.h"
 #include "submitdialog.h"
 #include "workermodel.h"
 
 #include <QtCore/QElapsedTimer>
+#include <QtCore/QPointer>
 #include <QtCore/QRegularExpression>
 #include <QtCore/QSettings>
 #include <QtCore/QStandardPaths>
@@ -666,6 +670,46 @@ private Q_SLOTS:
         QVERIFY(window.futureModel()->details(hung).contains(QStringLiteral("stop"), Qt::CaseInsensitive));
     }
 
+    void monitorWindowInAnApplicationSubmitsItsOwnTasksAndLeavesItsPoolsRunning()
+    {
+        // procpool::MonitorWindow, as an application opens it: Submit offers every task the
+        // process links, from its catalogue, and closing the window stops nothing.
+        auto *monitor = new MonitorWindow;
+        monitor->setAttribute(Qt::WA_DeleteOnClose);
+        const QPointer<MonitorWindow> alive(monitor);
+        monitor->show();
+        auto *window = monitor->findChild<MainWindow *>();
+        QVERIFY(window);
+        QCOMPARE(window->findChild<QAction *>(QStringLiteral("actionQuit"))->text(), QStringLiteral("&Close"));
+        ProcessPoolManager *manager = getOrCreateProcessManager(QStringLiteral("tm_hosted"));
+        manager->start(1, QString(), false);
+        QTRY_COMPARE(managerCell(*window, manager, NamespaceModel::State), QStringLiteral("running"));
+        window->selectManager(manager);
+        QAction *submit = window->findChild<QAction *>(QStringLiteral("actionSubmit"));
+        QTRY_VERIFY(submit->isEnabled());
+        submit->trigger();
+        auto *dialog = window->findChild<CatalogSubmitDialog *>(QStringLiteral("catalogSubmitDialog"));
+        QVERIFY(dialog);
+        for (const QString &name : registeredTaskNames()) // the test's own tasks among them
+            QVERIFY2(dialog->taskField()->findText(name) >= 0, qPrintable(name));
+        QVERIFY(dialog->taskField()->findText(QStringLiteral("monitor.gated")) >= 0);
+        dialog->taskField()->setCurrentText(QStringLiteral("greet"));
+        auto *name = qobject_cast<QLineEdit *>(dialog->argumentField(0));
+        QVERIFY2(name, "a QString argument is edited in a line");
+        name->setText(QStringLiteral("hosted"));
+        dialog->countField()->setValue(2);
+        dialog->accept();
+        QTRY_COMPARE(futureIds(*window).size(), 2);
+        for (quint64 id : futureIds(*window))
+            QTRY_COMPARE(futureCell(*window, id, FutureModel::Outcome), QStringLiteral("hello, hosted"));
+
+        QVERIFY(monitor->close());
+        QTRY_VERIFY(alive.isNull());
+        QCOMPARE(manager->state(), PoolState::Running);
+        QCOMPARE(manager->submitTask(QStringLiteral("greet"), {QStringLiteral("again")}).result().toString(),
+                 QStringLiteral("hello, again"));
+    }
+
     void quittingAsksThenKillsRunningPools()
     {
         MainWindow window;
@@ -686,6 +730,10 @@ private Q_SLOTS:
     void submitWithWrongTaskTypeShowsTheErrorAndSubmitsNothing()
     {
         MainWindow window;
+        QList<TaskPreset> presets; // as the procpool executable offers its sample tasks
+        for (const samples::SampleTask &t : samples::sampleTasks())
+            presets.append({t.name, t.parameters, t.description});
+        window.setTaskPresets(presets);
         ProcessPoolManager *manager = getOrCreateProcessManager(QStringLiteral("tm_typed"));
         manager->start(1, QStringLiteral("tm_render"), true);
         window.selectManager(manager);

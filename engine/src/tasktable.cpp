@@ -89,6 +89,12 @@ QList<QMetaType> taskArgumentTypes(const QString &name)
     return entry ? entry->argumentTypes : QList<QMetaType>();
 }
 
+QMetaType taskResultType(const QString &name)
+{
+    const auto entry = detail::findTask(name);
+    return entry ? entry->resultType : QMetaType();
+}
+
 QString taskDescription(const QString &name)
 {
     const auto entry = detail::findTask(name);

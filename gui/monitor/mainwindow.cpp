@@ -71,8 +71,9 @@ QDockWidget *makeDock(QMainWindow *window, const QString &title, const char *obj
 
 } // namespace
 
-MainWindow::MainWindow(QWidget *parent)
+MainWindow::MainWindow(QWidget *parent, Host host)
     : QMainWindow(parent)
+    , m_host(host)
     , m_watcher(new EngineWatcher(this))
     , m_namespaces(new NamespaceModel(m_watcher, this))
     , m_workers(new WorkerModel(m_watcher, this))
@@ -334,8 +335,9 @@ QAction *MainWindow::addAction(QMenu *menu, const char *objectName, const QStrin
     action->setShortcut(shortcut);
     action->setShortcutContext(Qt::WindowShortcut);
     action->setStatusTip(tip);
-    action->setToolTip(QStringLiteral("%1 (%2)").arg(QString(text).remove(QLatin1String("…")).remove(u'&'),
-                                                     shortcut.toString(QKeySequence::NativeText)));
+    const QString name = QString(text).remove(QLatin1String("…")).remove(u'&');
+    action->setToolTip(shortcut.isEmpty() ? name
+                                          : QStringLiteral("%1 (%2)").arg(name, shortcut.toString(QKeySequence::NativeText)));
     connect(action, &QAction::triggered, this, slot);
     menu->addAction(action);
     return action;
@@ -405,8 +407,12 @@ void MainWindow::createActions()
               QKeySequence(Qt::CTRL | Qt::Key_Comma), QStringLiteral("History size and refresh rate"),
               &MainWindow::showPreferences);
     file->addSeparator();
-    addAction(file, "actionQuit", QStringLiteral("&Quit"), "quit", QKeySequence::Quit,
-              QStringLiteral("Quit the monitor"), &MainWindow::quit);
+    if (m_host == Host::Monitor)
+        addAction(file, "actionQuit", QStringLiteral("&Quit"), "quit", QKeySequence::Quit,
+                  QStringLiteral("Quit the monitor"), &MainWindow::quit);
+    else
+        addAction(file, "actionQuit", QStringLiteral("&Close"), "quit", QKeySequence(),
+                  QStringLiteral("Close the monitor; the pools run on"), &MainWindow::quit);
     addAction(help, "actionAbout", QStringLiteral("&About procpool"), "procpool", QKeySequence(Qt::Key_F1),
               QStringLiteral("About this program"), &MainWindow::showAbout);
 
@@ -627,8 +633,9 @@ bool MainWindow::confirm(const QString &title, const QString &text)
 void MainWindow::saveSettings() const
 {
     QSettings s;
-    s.beginGroup(QStringLiteral("mainWindow"));
-    s.setValue(QStringLiteral("geometry"), saveGeometry());
+    s.beginGroup(settingsGroup());
+    if (isWindow()) // inside an application's window, that window keeps its own geometry
+        s.setValue(QStringLiteral("geometry"), saveGeometry());
     s.setValue(QStringLiteral("state"), saveState());
     s.setValue(QStringLiteral("namespaceColumns"), m_namespaceView->header()->saveState());
     s.setValue(QStringLiteral("workerColumns"), m_workerView->horizontalHeader()->saveState());
@@ -645,8 +652,9 @@ void MainWindow::saveSettings() const
 void MainWindow::restoreSettings()
 {
     QSettings s;
-    s.beginGroup(QStringLiteral("mainWindow"));
-    restoreGeometry(s.value(QStringLiteral("geometry")).toByteArray());
+    s.beginGroup(settingsGroup());
+    if (isWindow())
+        restoreGeometry(s.value(QStringLiteral("geometry")).toByteArray());
     restoreState(s.value(QStringLiteral("state")).toByteArray());
     m_namespaceView->header()->restoreState(s.value(QStringLiteral("namespaceColumns")).toByteArray());
     m_workerView->horizontalHeader()->restoreState(s.value(QStringLiteral("workerColumns")).toByteArray());
@@ -660,8 +668,19 @@ void MainWindow::restoreSettings()
     s.endGroup();
 }
 
+QString MainWindow::settingsGroup() const
+{
+    // An application's own settings hold the monitor's under a name of procpool's.
+    return m_host == Host::Monitor ? QStringLiteral("mainWindow") : QStringLiteral("procpoolMonitor");
+}
+
 void MainWindow::closeEvent(QCloseEvent *event)
 {
+    if (m_host == Host::Application) {
+        saveSettings();
+        event->accept();
+        return;
+    }
     int active = 0;
     for (const ManagerView &v : m_watcher->managers())
         active += !v.remote && (v.state != PoolState::Stopped || v.stopping); // attached ones run on

@@ -38,7 +38,12 @@ class MainWindow : public QMainWindow
 {
     Q_OBJECT
 public:
-    explicit MainWindow(QWidget *parent = nullptr);
+    //! Who the window belongs to. The procpool executable's window owns the pools it shows:
+    //! quitting stops them. A window inside an application (procpool::MonitorWindow) closes
+    //! without touching them and keeps its settings apart from the application's.
+    enum class Host { Monitor, Application };
+
+    explicit MainWindow(QWidget *parent = nullptr, Host host = Host::Monitor);
     ~MainWindow() override;
 
     EngineWatcher *watcher() const { return m_watcher; }
@@ -66,6 +71,10 @@ public:
     //! Shows the pools of process \a pid beside this process's (File › Attach to Process…).
     void attachTo(qint64 pid);
 
+    //! The tasks Submit offers on this process's pools, with named parameters. Without any, it
+    //! offers every task this process links, from its catalogue, with an editor per argument type.
+    void setTaskPresets(QList<TaskPreset> presets) { m_presets = std::move(presets); }
+
     //! Submits \a request to \a manager; returns the error (nothing was submitted) or empty.
     //! Beyond a few thousand tasks the rest is submitted in slices from the event loop.
     //! \a log: say so in the log.
@@ -73,6 +82,7 @@ public:
 
     //! Saves window layout, column widths and filters to QSettings.
     void saveSettings() const;
+    QString settingsGroup() const;
 
 protected:
     void closeEvent(QCloseEvent *event) override;
@@ -104,6 +114,7 @@ private:
                        const QCborMap &fields = {});
     void startRemotePool(const ManagerView &view);
     void submitRemoteTasks(const ManagerView &view);
+    void submitCatalogueTasks(ProcessPoolManager *manager);
 
     void newNamespace();
     void startPool();
@@ -120,6 +131,7 @@ private:
     void showPreferences();
     void showAbout();
 
+    const Host m_host;
     EngineWatcher *m_watcher;
     NamespaceModel *m_namespaces;
     WorkerModel *m_workers;
@@ -152,6 +164,7 @@ private:
             *m_actDetach = nullptr;
 
     Confirmer m_confirm;
+    QList<TaskPreset> m_presets;
     QTimer m_chartTimer;
     QElapsedTimer m_chartClock;
     qint64 m_lastChartMs = 0;

@@ -1,12 +1,16 @@
 // procpool monitor — MainWindow's actions on this process's pools: the slots of the Pool,
 // Tasks, View, File and Help menus (attached processes: mainwindow_attach.cpp).
+#include "catalogsubmitdialog.h"
 #include "enginewatcher.h"
 #include "futuremodel.h"
 #include "logmodel.h"
 #include "mainwindow.h"
 #include "namespacemodel.h"
+#include "remoteprocess.h"
 #include "startpooldialog.h"
 #include "workermodel.h"
+
+#include <procpool/task.h>
 
 #include <QtCore/QPointer>
 #include <QtCore/QRegularExpression>
@@ -217,13 +221,41 @@ void MainWindow::submitTasks()
     if (!manager || manager->state() != PoolState::Running)
         return;
     QPointer<ProcessPoolManager> target(manager);
-    auto *dialog = new SubmitDialog(manager->namespaceId(), manager->options().taskType,
+    if (m_presets.isEmpty()) { // an application's own window: every task it links
+        submitCatalogueTasks(manager);
+        return;
+    }
+    auto *dialog = new SubmitDialog(m_presets, manager->namespaceId(), manager->options().taskType,
                                     [this, target](const SubmitDialog::Request &r) {
                                         if (!target)
                                             return QStringLiteral("The namespace's manager is gone.");
                                         return submit(target, r);
                                     },
                                     this);
+    dialog->setAttribute(Qt::WA_DeleteOnClose);
+    dialog->open();
+}
+
+void MainWindow::submitCatalogueTasks(ProcessPoolManager *manager)
+{
+    QList<RemoteTask> catalogue;
+    for (const QString &name : registeredTaskNames()) {
+        RemoteTask task{name, taskDescription(name), {}, QStringLiteral("void")};
+        for (const QMetaType &type : taskArgumentTypes(name))
+            task.argumentTypes.append(QString::fromLatin1(type.name()));
+        if (const QMetaType result = taskResultType(name); result.isValid())
+            task.resultType = QString::fromLatin1(result.name());
+        catalogue.append(std::move(task));
+    }
+    QPointer<ProcessPoolManager> target(manager);
+    auto submitter = [this, target](const CatalogSubmitDialog::Request &r) {
+        if (!target)
+            return QStringLiteral("The namespace's manager is gone.");
+        return submit(target, SubmitDialog::Request{r.taskName, r.shown, r.count, r.taskType});
+    };
+    auto *dialog = new CatalogSubmitDialog(QStringLiteral("Submit — %1").arg(manager->namespaceId()), catalogue,
+                                           manager->options().taskType, submitter, this);
+    dialog->setObjectName(QStringLiteral("catalogSubmitDialog"));
     dialog->setAttribute(Qt::WA_DeleteOnClose);
     dialog->open();
 }
@@ -275,7 +307,7 @@ void MainWindow::killWorker()
 
 void MainWindow::quit()
 {
-    close();
+    window()->close(); // inside an application's window, that window
 }
 
 void MainWindow::clearLog()

@@ -6,9 +6,15 @@
 // is about to show the window.
 #include "monitor.h"
 
+#include "../sampletasks.h"
+
 #include <QtCore/qcompilerdetection.h>
 
 extern "C" Q_DECL_EXPORT int procpool_monitor_main(int argc, char **argv)
 {
-    return procpool::monitor::run(argc, argv);
+    // The sample tasks are the executable's (it registers them); Submit offers them by name.
+    QList<procpool::monitor::TaskPreset> presets;
+    for (const procpool::samples::SampleTask &t : procpool::samples::sampleTasks())
+        presets.append({t.name, t.parameters, t.description});
+    return procpool::monitor::run(argc, argv, presets);
 }

@@ -63,7 +63,7 @@ bool hasDisplay()
 
 } // namespace
 
-int run(int argc, char **argv)
+int run(int argc, char **argv, const QList<TaskPreset> &presets)
 {
     if (!hasDisplay()) {
         // Without a display QApplication would abort in the platform plugin: answer --help and
@@ -117,6 +117,7 @@ int run(int argc, char **argv)
         QSettings::setPath(QSettings::IniFormat, QSettings::UserScope, scratchSettings.path());
     }
     MainWindow window;
+    window.setTaskPresets(presets);
     if (!file.isEmpty()) {
         window.resize(1280, 800);
         window.setConfirmer([](const QString &, const QString &) { return true; });

@@ -1,6 +1,8 @@
 #pragma once
 
+#include "submitdialog.h"
+
 namespace procpool::monitor {
-//! `procpool`: the desktop monitor.
-int run(int argc, char **argv);
+//! `procpool`: the desktop monitor; Submit offers \a presets on this process's pools.
+int run(int argc, char **argv, const QList<TaskPreset> &presets);
 } // namespace procpool::monitor

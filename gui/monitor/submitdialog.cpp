@@ -1,7 +1,5 @@
 #include "submitdialog.h"
 
-#include "../sampletasks.h"
-
 #include <QtCore/QSettings>
 #include <QtWidgets/QComboBox>
 #include <QtWidgets/QDialogButtonBox>
@@ -41,9 +39,10 @@ QString settingsKey(const QString &task, const QString &parameter)
 
 } // namespace
 
-SubmitDialog::SubmitDialog(const QString &namespaceId, const QString &poolTaskType,
-                           Submitter submitter, QWidget *parent)
+SubmitDialog::SubmitDialog(const QList<TaskPreset> &presets, const QString &namespaceId,
+                           const QString &poolTaskType, Submitter submitter, QWidget *parent)
     : QDialog(parent)
+    , m_presets(presets)
     , m_submitter(std::move(submitter))
     , m_task(new QComboBox(this))
     , m_description(new QLabel(this))
@@ -54,7 +53,7 @@ SubmitDialog::SubmitDialog(const QString &namespaceId, const QString &poolTaskTy
     , m_buttons(new QDialogButtonBox(QDialogButtonBox::Cancel, this))
 {
     setWindowTitle(QStringLiteral("Submit sample tasks — %1").arg(namespaceId));
-    for (const samples::SampleTask &t : samples::sampleTasks())
+    for (const TaskPreset &t : m_presets)
         m_task->addItem(t.name);
     m_description->setWordWrap(true);
     m_description->setStyleSheet(QStringLiteral("color: palette(placeholder-text)"));
@@ -121,9 +120,9 @@ void SubmitDialog::showParameters()
     m_parameterFields.clear();
     m_error->clear();
     const qsizetype i = m_task->currentIndex();
-    if (i < 0 || i >= samples::sampleTasks().size())
+    if (i < 0 || i >= m_presets.size())
         return;
-    const samples::SampleTask &task = samples::sampleTasks().at(i);
+    const TaskPreset &task = m_presets.at(i);
     m_description->setText(task.description);
     QSettings s;
     for (const QString &spec : task.parameters) {

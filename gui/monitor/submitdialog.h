@@ -1,6 +1,8 @@
-// procpool monitor — the "Submit sample tasks" dialog.
+// procpool monitor — the "Submit sample tasks" dialog: tasks offered with named parameters and
+// defaults (the procpool executable's sample tasks).
 #pragma once
 
+#include <QtCore/QStringList>
 #include <QtCore/QVariantList>
 #include <QtWidgets/QDialog>
 
@@ -13,6 +15,14 @@ class QLabel;
 class QSpinBox;
 
 namespace procpool::monitor {
+
+//! A task the dialog offers, with its parameters named.
+struct TaskPreset
+{
+    QString name;           //!< the registered task name
+    QStringList parameters; //!< "name:type=default" (type int or string), in argument order
+    QString description;    //!< one line
+};
 
 class SubmitDialog : public QDialog
 {
@@ -29,8 +39,8 @@ public:
     //! was submitted) or an empty string (the dialog closes).
     using Submitter = std::function<QString(const Request &)>;
 
-    SubmitDialog(const QString &namespaceId, const QString &poolTaskType, Submitter submitter,
-                 QWidget *parent = nullptr);
+    SubmitDialog(const QList<TaskPreset> &presets, const QString &namespaceId,
+                 const QString &poolTaskType, Submitter submitter, QWidget *parent = nullptr);
 
     Request request() const;
     QString errorText() const;
@@ -46,6 +56,7 @@ private:
     void showParameters();
     void saveSettings() const;
 
+    QList<TaskPreset> m_presets;
     Submitter m_submitter;
     QComboBox *m_task;
     QLabel *m_description;

@@ -93,6 +93,9 @@ PROCPOOL_ENGINE_EXPORT QStringList registeredTaskNames();
 PROCPOOL_ENGINE_EXPORT bool isTaskRegistered(const QString &name);
 //! The declared argument types of a registered task (empty list for an unknown name).
 PROCPOOL_ENGINE_EXPORT QList<QMetaType> taskArgumentTypes(const QString &name);
+//! The result type of a registered task: invalid for a task that returns nothing, or for an
+//! unknown name.
+PROCPOOL_ENGINE_EXPORT QMetaType taskResultType(const QString &name);
 
 //! The description registered task \a name was given; empty when it has none or there is no
 //! such task.
