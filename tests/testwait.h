@@ -8,6 +8,7 @@
 // threshold in disguise, a longer one is not needed.
 #pragma once
 
+#include <QtCore/QDeadlineTimer>
 #include <QtTest/QTest>
 
 namespace procpool::tests {
@@ -18,9 +19,11 @@ inline constexpr int hangGuardMs = 180000;
 // Qt's macros look a second time, for twice as long, before they fail, to say how long would
 // have been enough: a failing wait would last three hang guards, longer than Qt Test's watchdog
 // and ctest's timeout, and end as a timeout that does not say what failed. These look once.
+// A loop, not QTest::qWaitFor() and a lambda: clang 14 cannot capture structured bindings.
 #define PROCPOOL_WAIT_FOR(condition)                                                          \
-    (void)QTest::qWaitFor([&] { return QTest::currentTestFailed() || bool(condition); },       \
-                          procpool::tests::hangGuardMs)
+    for (QDeadlineTimer procpool_deadline(procpool::tests::hangGuardMs);                      \
+         !QTest::currentTestFailed() && !(condition) && !procpool_deadline.hasExpired();)      \
+    QTest::qWait(10)
 
 #undef QTRY_VERIFY
 #define QTRY_VERIFY(expr)                                                                     \
