@@ -185,7 +185,12 @@ private Q_SLOTS:
         m_app.emplace();
         QVERIFY(m_app->start(QStringLiteral("mon")));
         m_window = std::make_unique<MainWindow>();
-        m_window->setConfirmer([](const QString &, const QString &) { return true; });
+        // A confirmation's message box runs an event loop, in which the window reads the
+        // application again: the answer comes after the views were replaced.
+        m_window->setConfirmer([this](const QString &, const QString &) {
+            m_window->watcher()->pollNow();
+            return true;
+        });
         m_window->resize(1200, 800);
         m_window->show();
     }
@@ -321,6 +326,7 @@ private Q_SLOTS:
         QTimer::singleShot(0, &window(), [this] {
             auto *ask = window().findChild<QInputDialog *>();
             QVERIFY(ask);
+            window().watcher()->pollNow(); // as the window does while the dialog is open
             ask->setIntValue(3);
             ask->accept();
         });

@@ -109,9 +109,9 @@ private:
 
     void attachToProcess();
     void detachProcess();
-    //! Sends command \a op to the attached namespace \a view; reports \a done or the error.
-    void remoteCommand(const ManagerView &view, const QString &op, const QString &done,
-                       const QCborMap &fields = {});
+    //! Sends command \a op to the attached namespace of view \a key (ManagerView::key), looked
+    //! up now: a view read before a dialog may be gone after it; reports \a done or the error.
+    void remoteCommand(quintptr key, const QString &op, const QString &done, const QCborMap &fields = {});
     void startRemotePool(const ManagerView &view);
     void submitRemoteTasks(const ManagerView &view);
     void submitCatalogueTasks(ProcessPoolManager *manager);

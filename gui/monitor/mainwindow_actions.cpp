@@ -96,7 +96,7 @@ void MainWindow::startPool()
 void MainWindow::stopPool()
 {
     if (const ManagerView *v = selectedView(); v && v->remote)
-        remoteCommand(*v, QStringLiteral("stop"), QStringLiteral("stopping: queued and running tasks finish first"));
+        remoteCommand(v->key, QStringLiteral("stop"), QStringLiteral("stopping: queued and running tasks finish first"));
     else if (ProcessPoolManager *manager = selectedManager()) {
         m_watcher->stopPool(manager, EngineWatcher::StopKind::Wait);
         report(manager->namespaceId(), QStringLiteral("stopping: queued and running tasks finish first"));
@@ -106,14 +106,16 @@ void MainWindow::stopPool()
 
 void MainWindow::stopPoolNow()
 {
+    // A confirmation runs an event loop of its own: what was read before it is looked up again.
     if (const ManagerView *v = selectedView(); v && v->remote) {
+        const quintptr key = v->key;
         if (confirm(QStringLiteral("Stop now"),
                     QStringLiteral("Stop namespace '%1' of process %2 now? Its queued tasks are cancelled.")
                         .arg(v->namespaceId).arg(v->creatorPid)))
-            remoteCommand(*v, QStringLiteral("stopNow"), QStringLiteral("stopped without waiting; queued tasks cancelled"));
+            remoteCommand(key, QStringLiteral("stopNow"), QStringLiteral("stopped without waiting; queued tasks cancelled"));
         return;
     }
-    ProcessPoolManager *manager = selectedManager();
+    const QPointer<ProcessPoolManager> manager = selectedManager();
     if (!manager)
         return;
     const bool daemon = manager->options().daemon;
@@ -122,7 +124,8 @@ void MainWindow::stopPoolNow()
                                          "unfinished tasks fail.").arg(manager->namespaceId())
                         : QStringLiteral("Stop namespace '%1' now? New submissions are refused at once; "
                                          "tasks already submitted still finish in the background.")
-                              .arg(manager->namespaceId())))
+                              .arg(manager->namespaceId()))
+        || !manager)
         return;
     m_watcher->stopPool(manager, EngineWatcher::StopKind::NoWait);
     report(manager->namespaceId(), QStringLiteral("stopped without waiting"));
@@ -132,16 +135,18 @@ void MainWindow::stopPoolNow()
 void MainWindow::terminatePool()
 {
     if (const ManagerView *v = selectedView(); v && v->remote) {
+        const quintptr key = v->key;
         if (confirm(QStringLiteral("Terminate"),
                     QStringLiteral("Kill every worker of namespace '%1' of process %2? Unfinished tasks fail.")
                         .arg(v->namespaceId).arg(v->creatorPid)))
-            remoteCommand(*v, QStringLiteral("terminate"), QStringLiteral("terminating: workers are killed"));
+            remoteCommand(key, QStringLiteral("terminate"), QStringLiteral("terminating: workers are killed"));
         return;
     }
-    ProcessPoolManager *manager = selectedManager();
+    const QPointer<ProcessPoolManager> manager = selectedManager();
     if (!manager || !confirm(QStringLiteral("Terminate"),
                              QStringLiteral("Kill every worker of namespace '%1'? Unfinished tasks fail "
-                                            "with PoolStopped.").arg(manager->namespaceId())))
+                                            "with PoolStopped.").arg(manager->namespaceId()))
+        || !manager)
         return;
     m_watcher->stopPool(manager, EngineWatcher::StopKind::Terminate);
     report(manager->namespaceId(), QStringLiteral("terminating: workers are killed"));
@@ -279,9 +284,9 @@ void MainWindow::killWorker()
     if (rows.isEmpty())
         return;
     const qint64 pid = rows.first().data(WorkerModel::PidRole).toLongLong();
-    const ManagerView *v = m_watcher->viewByKey(rows.first().data(WorkerModel::ManagerRole).value<quintptr>());
-    ProcessPoolManager *manager = v ? v->manager : nullptr;
-    if (!v || !v->hasPool || m_watcher->isBeingStopped(manager))
+    const quintptr key = rows.first().data(WorkerModel::ManagerRole).value<quintptr>();
+    const ManagerView *v = m_watcher->viewByKey(key);
+    if (!v || !v->hasPool || m_watcher->isBeingStopped(v->manager))
         return;
     if (!confirm(QStringLiteral("Kill worker"),
                  QStringLiteral("Send SIGKILL to worker %1 (pid %2)? Its running task fails with "
@@ -289,8 +294,13 @@ void MainWindow::killWorker()
                      .arg(rows.first().siblingAtColumn(WorkerModel::Name).data().toString())
                      .arg(pid)))
         return;
+    // The confirmation ran an event loop: the view is looked up again.
+    v = m_watcher->viewByKey(key);
+    if (!v || !v->hasPool)
+        return;
+    ProcessPoolManager *manager = v->manager;
     if (v->remote) {
-        remoteCommand(*v, QStringLiteral("kill"), QStringLiteral("sent SIGKILL to worker %1").arg(pid),
+        remoteCommand(key, QStringLiteral("kill"), QStringLiteral("sent SIGKILL to worker %1").arg(pid),
                       {{QStringLiteral("pid"), pid}});
         return;
     }

@@ -64,15 +64,19 @@ void MainWindow::detachProcess()
     updateActions();
 }
 
-void MainWindow::remoteCommand(const ManagerView &view, const QString &op, const QString &done,
-                               const QCborMap &fields)
+void MainWindow::remoteCommand(quintptr key, const QString &op, const QString &done, const QCborMap &fields)
 {
+    const ManagerView *view = m_watcher->viewByKey(key);
+    if (!view || !view->remote) {
+        report(QString(), QStringLiteral("not sent: the namespace is not shown any more"), true);
+        return;
+    }
     QCborMap request = fields;
     request.insert(QStringLiteral("op"), op);
-    request.insert(QStringLiteral("namespace"), view.namespaceId);
-    const QString ns = view.namespaceId;
-    const qint64 pid = view.creatorPid;
-    view.remote->request(request, [this, ns, pid, done](const QCborMap &reply) {
+    request.insert(QStringLiteral("namespace"), view->namespaceId);
+    const QString ns = view->namespaceId;
+    const qint64 pid = view->creatorPid;
+    view->remote->request(request, [this, ns, pid, done](const QCborMap &reply) {
         const QString error = RemoteProcess::errorOf(reply);
         report(ns, error.isEmpty() ? QStringLiteral("process %1: %2").arg(pid).arg(done)
                                    : QStringLiteral("process %1 refused: %2").arg(pid).arg(error),
@@ -82,6 +86,8 @@ void MainWindow::remoteCommand(const ManagerView &view, const QString &op, const
 
 void MainWindow::startRemotePool(const ManagerView &view)
 {
+    // The dialog runs an event loop of its own, in which the watcher replaces its views.
+    const quintptr key = view.key;
     bool ok = false;
     const int workers = QInputDialog::getInt(
         this, QStringLiteral("Start pool"),
@@ -89,7 +95,7 @@ void MainWindow::startRemotePool(const ManagerView &view)
                        "many workers:").arg(view.namespaceId).arg(view.creatorPid),
         std::max(1, view.options.maxWorkers), 1, 4096, 1, &ok);
     if (ok)
-        remoteCommand(view, QStringLiteral("start"), QStringLiteral("pool started with %1 workers at most").arg(workers),
+        remoteCommand(key, QStringLiteral("start"), QStringLiteral("pool started with %1 workers at most").arg(workers),
                       {{QStringLiteral("workers"), workers}});
 }
 
