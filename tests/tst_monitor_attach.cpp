@@ -92,6 +92,22 @@ quintptr keyOf(MainWindow &window, qint64 pid, const QString &ns)
     return 0;
 }
 
+//! What the window last read of process \a pid's pools, for failure messages.
+QString seenOf(MainWindow &window, qint64 pid)
+{
+    QStringList out;
+    for (const ManagerView &v : window.watcher()->managers())
+        if (v.remote && v.creatorPid == pid)
+            out << QStringLiteral("%1 %2: queued %3, running %4, completed %5, %6 workers (%7)")
+                       .arg(v.namespaceId, stateName(v.state))
+                       .arg(v.stats.queued)
+                       .arg(v.stats.running)
+                       .arg(v.stats.completed)
+                       .arg(v.workers.size())
+                       .arg(v.remote->statusText().isEmpty() ? QStringLiteral("attached") : v.remote->statusText());
+    return out.join(QStringLiteral("; "));
+}
+
 QString processCell(MainWindow &window, qint64 pid, int column)
 {
     const QModelIndex row = window.namespaceModel()->indexOfProcess(pid);
@@ -282,7 +298,8 @@ private Q_SLOTS:
         dialog->accept();
         QTRY_VERIFY2(futures(window()).count(QStringLiteral("app.nap running ")) == 2
                      && futures(window()).count(QStringLiteral("app.nap queued ")) == 4,
-                     qPrintable(futures(window()).join(u',') + u'|' + logLines(window()).join(u'|')));
+                     qPrintable(futures(window()).join(u',') + u'|' + logLines(window()).join(u'|') + u'|'
+                                + seenOf(window(), m_app->pid)));
 
         // Cancel the newest from the futures table (one that waits in the pool's queue: a
         // prefetched one is cancelled only when it would start).
