@@ -26,8 +26,8 @@ endif
 preset = cmake --preset $(1)$(if $(2), $(2)) && cmake --build --preset $(1) -j $(JOBS) && \
          ctest --preset $(1) -j $(3)
 
-.PHONY: all deps deps-extra deps-docs configure build run test package install docs clean \
-        distclean test-sanitize test-asan test-tsan fuzz bench
+.PHONY: all deps deps-extra deps-docs deps-bench configure build run test package install docs clean \
+        distclean test-sanitize test-asan test-tsan fuzz bench bench-transport
 
 all: build
 
@@ -40,6 +40,10 @@ deps-extra:
 
 deps-docs:
 	@PROCPOOL_DEPS_DOCS=1 ./scripts/install-deps.sh
+
+# Qt Remote Objects, which bench-transport measures the inspection socket against.
+deps-bench:
+	@PROCPOOL_DEPS_BENCH=1 ./scripts/install-deps.sh
 
 configure: deps
 	cmake --preset default$(if $(BUILD_TYPE), -DCMAKE_BUILD_TYPE=$(BUILD_TYPE))
@@ -107,6 +111,13 @@ fuzz: deps-extra
 bench: configure
 	cmake --build --preset bench -j $(JOBS)
 	python3 bench/run_bench.py --build-dir $(BUILD_DIR) $(BENCH_ARGS)
+
+# The inspection socket's transport against Qt Remote Objects: 20,000 task records at 10 Hz.
+# TRANSPORT_ARGS: RECORDS CHANGED SECONDS ROUNDS (default 20000 500 10 3).
+bench-transport: deps-bench configure
+	cmake --preset default >/dev/null # finds Qt Remote Objects if deps-bench just installed it
+	cmake --build --preset default --target procpool_transport_bench -j $(JOBS)
+	$(BUILD_DIR)/bench/procpool_transport_bench $(TRANSPORT_ARGS)
 
 clean:
 	rm -rf $(BUILD_DIR)

@@ -16,6 +16,10 @@ if [ "${PROCPOOL_DEPS_EXTRA:-}" = "1" ]; then
 fi
 
 # Doxygen for the API reference (`make docs`).
+if [ "${PROCPOOL_DEPS_BENCH:-}" = "1" ]; then
+  packages+=(qt6-remoteobjects-dev)
+fi
+
 if [ "${PROCPOOL_DEPS_DOCS:-}" = "1" ]; then
   packages+=(doxygen)
 fi
