@@ -634,7 +634,7 @@ void MainWindow::saveSettings() const
 {
     QSettings s;
     s.beginGroup(settingsGroup());
-    if (isWindow()) // inside an application's window, that window keeps its own geometry
+    if (m_host == Host::Monitor) // inside an application's window, that window keeps its geometry
         s.setValue(QStringLiteral("geometry"), saveGeometry());
     s.setValue(QStringLiteral("state"), saveState());
     s.setValue(QStringLiteral("namespaceColumns"), m_namespaceView->header()->saveState());
@@ -653,7 +653,7 @@ void MainWindow::restoreSettings()
 {
     QSettings s;
     s.beginGroup(settingsGroup());
-    if (isWindow())
+    if (m_host == Host::Monitor)
         restoreGeometry(s.value(QStringLiteral("geometry")).toByteArray());
     restoreState(s.value(QStringLiteral("state")).toByteArray());
     m_namespaceView->header()->restoreState(s.value(QStringLiteral("namespaceColumns")).toByteArray());
