@@ -382,6 +382,21 @@ private Q_SLOTS:
         Run r = attach({QStringLiteral("--namespace"), QStringLiteral("alpha"), QStringLiteral("--resize"), QStringLiteral("3")});
         QCOMPARE(r.exitCode, 0);
         QCOMPARE(namespaces().value(QStringLiteral("alpha"))[QStringLiteral("options")][QStringLiteral("maxWorkers")].toInt(), 3);
+        // --resize NS N names the namespace itself, beside a section of another.
+        r = attach({QStringLiteral("--namespace"), QStringLiteral("alpha"), QStringLiteral("--resize"), QStringLiteral("2"),
+                    QStringLiteral("--resize"), QStringLiteral("beta"), QStringLiteral("4")});
+        QVERIFY2(r.exitCode == 0, r.err.constData());
+        QCOMPARE(namespaces().value(QStringLiteral("alpha"))[QStringLiteral("options")][QStringLiteral("maxWorkers")].toInt(), 2);
+        QCOMPARE(namespaces().value(QStringLiteral("beta"))[QStringLiteral("options")][QStringLiteral("maxWorkers")].toInt(), 4);
+        r = attach({QStringLiteral("--resize"), QStringLiteral("beta")});
+        QCOMPARE(r.exitCode, 2);
+        QVERIFY2(r.err.contains("--resize beta needs a number of workers after it, e.g. --resize beta 8"), r.err.constData());
+        r = attach({QStringLiteral("--resize"), QStringLiteral("beta"), QStringLiteral("many")});
+        QCOMPARE(r.exitCode, 2);
+        QVERIFY2(r.err.contains("--resize needs an integer of at least 1, got 'many'"), r.err.constData());
+        r = attach({QStringLiteral("--resize"), QStringLiteral("beta"), QStringLiteral("4"), QStringLiteral("5")});
+        QCOMPARE(r.exitCode, 2);
+        QVERIFY2(r.err.contains("unexpected argument '5'"), r.err.constData());
         r = attach({QStringLiteral("--stop"), QStringLiteral("beta")});
         QCOMPARE(r.exitCode, 0);
         QTRY_COMPARE(namespaces().value(QStringLiteral("beta")).value(QStringLiteral("state")).toString(),

@@ -110,8 +110,9 @@ const QList<OptionDef> &optionDefs()
          QStringLiteral("With --attach: stop the pool of namespace NS once its queued tasks "
                         "are done.\nExample: --attach 4242 --stop render")},
         {QStringLiteral("resize"), QStringLiteral("N"), Scope::Pool,
-         QStringLiteral("With --attach: set the current namespace's pool to at most N workers.\n"
-                        "Example: --attach 4242 --namespace render --resize 8")},
+         QStringLiteral("With --attach: set the current namespace's pool to at most N workers; "
+                        "--resize NS N names the namespace itself.\n"
+                        "Example: --attach 4242 --resize render 8")},
         {QStringLiteral("watch"), {}, Scope::Global,
          QStringLiteral("While the work runs, redraw a table of the pools and their workers, "
                         "like top (only when standard output is a terminal). With --attach: "
@@ -299,7 +300,31 @@ Config walk(const QStringList &arguments)
             if (!attached)
                 throw UsageError(QStringLiteral("--resize steers a pool of another process: give "
                                                 "--attach PID (a pool of this run takes --workers)"));
-            section().resize = int(std::min<qint64>(integerValue(name, value, 1), 4096));
+            bool count = false;
+            value.toLongLong(&count);
+            if (count) { // --namespace NS --resize N
+                section().resize = int(std::min<qint64>(integerValue(name, value, 1), 4096));
+            } else { // --resize NS N: namespace NS, whatever section this is in
+                const QString ns = nonEmpty(name, value);
+                if (i + 1 >= arguments.size())
+                    throw UsageError(QStringLiteral("--resize %1 needs a number of workers after it, "
+                                                    "e.g. --resize %1 8")
+                                         .arg(ns));
+                const QString workers = arguments.at(++i);
+                config.secondValues.append(workers);
+                const int n = int(std::min<qint64>(integerValue(name, workers, 1), 4096));
+                PoolSpec *target = nullptr;
+                for (PoolSpec &p : config.pools)
+                    if (p.namespaceId == ns)
+                        target = &p;
+                if (!target) { // a section of its own, which does not become the current one
+                    const qsizetype at = current ? current - config.pools.data() : -1;
+                    newSection(ns);
+                    target = &config.pools.last();
+                    current = at >= 0 ? &config.pools[at] : nullptr;
+                }
+                target->resize = n;
+            }
         } else if (def->scope == Scope::Submit) {
             if (!current || current->submits.isEmpty())
                 throw UsageError(QStringLiteral("--%1 applies to the --submit before it, and "
@@ -418,18 +443,22 @@ ParseResult parseCommandLine(const QStringList &arguments)
         result.message = helpText(parser);
         return result;
     }
-    if (!parser.positionalArguments().isEmpty()) {
-        result.action = ParseResult::Action::Error;
-        result.message = QStringLiteral("unexpected argument '%1'; every value belongs to an "
-                                        "option (see --help)")
-                             .arg(parser.positionalArguments().constFirst());
-        return result;
-    }
     try {
         result.config = walk(arguments);
     } catch (const UsageError &e) {
         result.action = ParseResult::Action::Error;
         result.message = QString::fromUtf8(e.what());
+        return result;
+    }
+    QStringList seconds = result.config.secondValues;
+    for (const QString &positional : parser.positionalArguments()) {
+        if (seconds.removeOne(positional))
+            continue; // the N of --resize NS N
+        result.action = ParseResult::Action::Error;
+        result.message = QStringLiteral("unexpected argument '%1'; every value belongs to an "
+                                        "option (see --help)")
+                             .arg(positional);
+        return result;
     }
     return result;
 }

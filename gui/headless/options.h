@@ -47,6 +47,9 @@ struct Config
     bool ps = false;          //!< --ps
     qint64 attachPid = 0;     //!< --attach; 0: this process runs its own pools
     QStringList stops;        //!< --stop with --attach
+    //! Arguments that are values of an option taking two (the N of --resize NS N), which the
+    //! command-line parser takes for positional arguments.
+    QStringList secondValues;
 
     bool hasWork() const;
     int totalWorkers() const;
