@@ -16,7 +16,7 @@
 //   ro-typed  Qt Remote Objects the way it is meant to be used: the records as QVariantMaps
 //             in a QVariantList, serialized by Qt Remote Objects itself
 // Printed per transport: the application's CPU time per second of watching (best and median of
-// the rounds, and above the baseline), the bytes per second that reached the monitor, the
+// the rounds, and above the baseline), the bytes per second it wrote (/proc/self/io), the
 // delay from the application's send to the monitor's decoded delta (median and worst), and the
 // time from the monitor's connecting to a decoded snapshot. Then the shared libraries that
 // linking each transport maps into every process of an application, workers included.
@@ -146,6 +146,21 @@ struct Records
     }
 };
 
+QByteArray snapshotFrame(const Records &records)
+{
+    return procpool::detail::encodeInspectionFrame(
+        {{QStringLiteral("op"), QStringLiteral("snapshot")}, {QStringLiteral("tasks"), records.all()}});
+}
+
+//! The message of one whole frame (a Qt Remote Objects property or signal carries one).
+QCborMap decodeFrame(QByteArray frame)
+{
+    QCborMap m;
+    QString error;
+    procpool::detail::readInspectionFrame(&frame, 1 << 30, &m, &error);
+    return m;
+}
+
 QVariantList typed(const QCborArray &records)
 {
     QVariantList out;
@@ -202,8 +217,7 @@ int serve(const QString &transport, int count, int changed, int seconds, const Q
         if (typedRo)
             source.m_typedSnapshot = typed(records.all());
         else
-            source.m_snapshot = procpool::detail::encodeInspectionFrame(
-                {{QStringLiteral("op"), QStringLiteral("snapshot")}, {QStringLiteral("tasks"), records.all()}});
+            source.m_snapshot = snapshotFrame(records);
         if (!host.setHostUrl(QUrl(QStringLiteral("local:") + address)) || !host.enableRemoting(&source, QStringLiteral("bench"))) {
             std::fprintf(stderr, "transport_bench: cannot host %s\n", qPrintable(address));
             return 1;
@@ -213,8 +227,7 @@ int serve(const QString &transport, int count, int changed, int seconds, const Q
     std::fflush(stdout);
     if (listener >= 0) {
         fd = ::accept4(listener, nullptr, nullptr, SOCK_CLOEXEC);
-        const QByteArray snapshot = procpool::detail::encodeInspectionFrame(
-            {{QStringLiteral("op"), QStringLiteral("snapshot")}, {QStringLiteral("tasks"), records.all()}});
+        const QByteArray snapshot = snapshotFrame(records);
         if (::write(fd, snapshot.constData(), size_t(snapshot.size())) != snapshot.size())
             return 1;
     }
@@ -273,7 +286,6 @@ int serve(const QString &transport, int count, int changed, int seconds, const Q
 
 struct Received
 {
-    qint64 bytes = 0;
     qint64 records = 0;
     int deltas = 0;
     std::vector<double> delayMs;
@@ -295,9 +307,9 @@ struct Received
     }
     int report()
     {
-        std::printf("{\"bytes\": %lld, \"records\": %lld, \"deltas\": %d, \"delay_median_ms\": %.3f, "
+        std::printf("{\"records\": %lld, \"deltas\": %d, \"delay_median_ms\": %.3f, "
                     "\"delay_max_ms\": %.3f, \"snapshot_ms\": %.2f}\n",
-                    static_cast<long long>(bytes), static_cast<long long>(records), deltas,
+                    static_cast<long long>(records), deltas,
                     median(delayMs), delayMs.empty() ? 0.0 : *std::max_element(delayMs.begin(), delayMs.end()),
                     snapshotMs);
         std::fflush(stdout);
@@ -335,11 +347,7 @@ public:
 public Q_SLOTS:
     void onDelta(const QByteArray &frame)
     {
-        got->bytes += frame.size();
-        QByteArray input = frame;
-        QCborMap m;
-        QString error;
-        procpool::detail::readInspectionFrame(&input, 1 << 30, &m, &error);
+        const QCborMap m = decodeFrame(frame);
         got->delta(decodeRecords(m.value(QLatin1String("tasks")).toArray()),
                    m.value(QLatin1String("sentNs")).toInteger());
     }
@@ -365,7 +373,6 @@ int watch(const QString &transport, const QString &address)
             const ssize_t n = ::read(fd, buffer.data(), buffer.size());
             if (n <= 0)
                 return 1;
-            got.bytes += n;
             input.append(buffer.data(), n);
             for (;;) {
                 QCborMap m;
@@ -398,11 +405,7 @@ int watch(const QString &transport, const QString &address)
             QObject::connect(replica.get(), SIGNAL(typedDelta(QVariantList,qint64)), &receiver,
                              SLOT(onTypedDelta(QVariantList,qint64)));
         } else {
-            QByteArray frame = replica->property("snapshot").toByteArray();
-            got.bytes += frame.size();
-            QCborMap m;
-            QString error;
-            procpool::detail::readInspectionFrame(&frame, 1 << 30, &m, &error);
+            const QCborMap m = decodeFrame(replica->property("snapshot").toByteArray());
             got.snapshot(decodeRecords(m.value(QLatin1String("tasks")).toArray()));
             QObject::connect(replica.get(), SIGNAL(delta(QByteArray)), &receiver, SLOT(onDelta(QByteArray)));
         }
@@ -514,19 +517,17 @@ int compare(const QString &self, int records, int changed, int seconds, int roun
                 "delay ms (max)", "snapshot ms");
     for (const QString &t : transports) {
         const auto [cpu, cpuMedian] = column(t, &Round::cpuMsPerS, true);
-        const auto [bytes, bytesMedian] = column(t, &Round::bytesPerS, true);
-        const auto [delay, delayMedian] = column(t, &Round::delayMedian, true);
-        const auto [worst, worstMedian] = column(t, &Round::delayMax, true);
         const auto [snap, snapMedian] = column(t, &Round::snapshotMs, true);
-        (void)bytesMedian;
-        (void)worst;
+        const double bytes = column(t, &Round::bytesPerS, true).first;
+        const double delay = column(t, &Round::delayMedian, true).first;   // the best round's median
+        const double worst = column(t, &Round::delayMax, true).second;     // the median round's worst
         if (t == u"none") {
             std::printf("%-9s %10.1f / %9.1f\n", qPrintable(t), cpu, cpuMedian);
             continue;
         }
         std::printf("%-9s %10.1f / %9.1f %8.1f / %7.1f %14.2f %8.2f (%6.1f) %6.0f / %5.0f\n", qPrintable(t), cpu,
                     cpuMedian, cpu - baseBest, cpuMedian - baseMedian, bytes / (1024.0 * 1024.0), delay,
-                    worstMedian, snap, snapMedian);
+                    worst, snap, snapMedian);
     }
     const QString core = QStringLiteral("/usr/lib/x86_64-linux-gnu/libQt6Core.so.6");
     const QString ro = QStringLiteral("/usr/lib/x86_64-linux-gnu/libQt6RemoteObjects.so.6");
