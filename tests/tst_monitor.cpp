@@ -10,7 +10,7 @@
 #include "logmodel.h"
 #include "mainwindow.h"
 #include "namespacemodel.h"
-#include "procstat.h"
+#include "procstat_p.h"
 #include "sampletasks.h"
 #include "startpooldialog.h"
 #include "submitdialog.h"
@@ -769,15 +769,15 @@ private Q_SLOTS:
         // comm may hold spaces and parentheses: fields are counted from the last ')'.
         const QByteArray stat = "4242 (tricky ) name) S 1 4242 4242 0 -1 4194560 100 0 0 0 "
                                 "37 5 0 0 20 0 1 0 1000 10000000 500 18446744073709551615";
-        QCOMPARE(ProcStatSampler::cpuTicks(stat), qint64(42));
-        QCOMPARE(ProcStatSampler::cpuTicks("garbage"), qint64(-1));
-        QCOMPARE(ProcStatSampler::residentBytes("2000 300 100 1 0 50 0\n", 4096), qint64(300 * 4096));
-        QCOMPARE(ProcStatSampler::residentBytes("", 4096), qint64(-1));
+        QCOMPARE(detail::ProcStatSampler::cpuTicks(stat), qint64(42));
+        QCOMPARE(detail::ProcStatSampler::cpuTicks("garbage"), qint64(-1));
+        QCOMPARE(detail::ProcStatSampler::residentBytes("2000 300 100 1 0 50 0\n", 4096), qint64(300 * 4096));
+        QCOMPARE(detail::ProcStatSampler::residentBytes("", 4096), qint64(-1));
 
         // This very process, sampled before and after this thread burns 20 clock ticks of CPU:
         // the sampler sees most of a core used, however long those ticks took to come (a busy
         // machine) — waited for, not timed.
-        ProcStatSampler sampler;
+        detail::ProcStatSampler sampler;
         const qint64 self = QCoreApplication::applicationPid();
         const bool busy = QTest::qWaitFor(
             [&] {

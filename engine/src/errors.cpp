@@ -55,7 +55,26 @@ DuplicateTaskError::DuplicateTaskError(const QString &taskName)
 
 TaskFailure::TaskFailure(const QString &message)
     : m_what(message.toUtf8())
+    , m_message(message)
 {
+}
+
+QStringList TaskFailure::attemptErrors() const
+{
+    return m_earlierAttempts + QStringList{m_message};
+}
+
+void TaskFailure::setEarlierAttempts(const QStringList &errors)
+{
+    m_earlierAttempts = errors;
+    QString what = m_message;
+    if (!errors.isEmpty()) {
+        what += QStringLiteral(" (attempt %1 of %1; earlier attempts failed:").arg(errors.size() + 1);
+        for (qsizetype i = 0; i < errors.size(); ++i)
+            what += QStringLiteral(" %1. %2").arg(i + 1).arg(errors[i]);
+        what += u')';
+    }
+    m_what = what.toUtf8();
 }
 
 TaskException::TaskException(const QString &taskName, const QString &typeName,
@@ -110,6 +129,23 @@ WorkerCrashed::WorkerCrashed(const QString &taskName, qint64 pid, int exitCode, 
 QString WorkerCrashed::signalName() const
 {
     return m_signal ? procpool::signalName(m_signal) : QString();
+}
+
+WorkerOutOfMemory::WorkerOutOfMemory(const QString &taskName, qint64 pid, qint64 residentBytes,
+                                     qint64 limitBytes)
+    : TaskFailure(QStringLiteral("task '%1' made its worker (pid %2) grow to %3 MiB resident, "
+                                 "past the pool's hard memory limit of %4 MiB; the worker was "
+                                 "killed and replaced. Raise PoolOptions::hardMemoryLimit if "
+                                 "the task needs that much, or find what it keeps")
+                      .arg(taskName)
+                      .arg(pid)
+                      .arg(double(residentBytes) / (1024 * 1024), 0, 'f', 1)
+                      .arg(double(limitBytes) / (1024 * 1024), 0, 'f', 1))
+    , m_taskName(taskName)
+    , m_pid(pid)
+    , m_residentBytes(residentBytes)
+    , m_limitBytes(limitBytes)
+{
 }
 
 TaskTimeout::TaskTimeout(const QString &taskName, qint64 timeoutMs, qint64 pid)

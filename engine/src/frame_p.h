@@ -42,6 +42,10 @@ enum class FrameType : quint8 {
 };
 
 PROCPOOL_ENGINE_EXPORT bool isKnownFrameType(quint8 type);
+
+//! A worker writes this, then a call's id and a line break, on its output (stderr) just before
+//! it runs the call: the lines that follow, up to the next such line, are that call's output.
+inline constexpr char outputMarker[] = "\x1eprocpool-call ";
 PROCPOOL_ENGINE_EXPORT const char *frameTypeName(FrameType type);
 
 struct Frame

@@ -8,6 +8,7 @@
 #include <QtCore/QCborArray>
 #include <QtCore/QCoreApplication>
 #include <QtCore/QFileInfo>
+#include <QtCore/QRandomGenerator>
 #include <QtCore/QThread>
 
 #include <algorithm>
@@ -63,6 +64,8 @@ PoolCore::PoolCore(const PoolOptions &options, const QString &label)
     , m_sweepTimer(this) // children: they move to the engine thread with the pool
     , m_restartTimer(this)
     , m_outputTimer(this)
+    , m_retryTimer(this)
+    , m_memoryTimer(this)
 {
     if (!options.initializer.isEmpty()) {
         QCborArray arguments;
@@ -75,6 +78,10 @@ PoolCore::PoolCore(const PoolOptions &options, const QString &label)
     connect(&m_sweepTimer, &QTimer::timeout, this, &PoolCore::sweepCancelled);
     m_restartTimer.setSingleShot(true);
     connect(&m_restartTimer, &QTimer::timeout, this, &PoolCore::dispatch);
+    m_retryTimer.setSingleShot(true);
+    connect(&m_retryTimer, &QTimer::timeout, this, &PoolCore::releaseRetries);
+    m_memoryTimer.setInterval(options.memoryCheckInterval);
+    connect(&m_memoryTimer, &QTimer::timeout, this, &PoolCore::checkMemory);
     m_outputTimer.setInterval(outputRetryMs);
     connect(&m_outputTimer, &QTimer::timeout, this, [this] {
         bool waiting = false;
@@ -192,7 +199,7 @@ void PoolCore::enqueue(std::unique_ptr<WorkItem> item)
             sent->inputOffset = w->input.send(frame, true);
             wake = true;
         } else {
-            m_pending.push_back(std::move(item));
+            queueLocked(std::move(item), false);
             wake = !m_saturated;
         }
     }
@@ -202,6 +209,26 @@ void PoolCore::enqueue(std::unique_ptr<WorkItem> item)
     }
     if (wake)
         postDispatch();
+}
+
+void PoolCore::queueLocked(std::unique_ptr<WorkItem> item, bool ahead)
+{
+    const int p = item->priority;
+    // Nearly always one priority: the end, or the head, without a search.
+    if (!ahead && (m_pending.empty() || m_pending.back()->priority >= p)) {
+        m_pending.push_back(std::move(item));
+        return;
+    }
+    if (ahead && (m_pending.empty() || m_pending.front()->priority <= p)) {
+        m_pending.push_front(std::move(item));
+        return;
+    }
+    // The queue is ordered by priority, highest first.
+    const auto at = ahead ? std::partition_point(m_pending.begin(), m_pending.end(),
+                                                 [p](const auto &o) { return o->priority > p; })
+                          : std::partition_point(m_pending.begin(), m_pending.end(),
+                                                 [p](const auto &o) { return o->priority >= p; });
+    m_pending.insert(at, std::move(item));
 }
 
 void PoolCore::postDispatch()
@@ -254,7 +281,7 @@ PoolStats PoolCore::stats() const
     // A task leaves the queue and is counted as running (or finished) under m_mutex, so the
     // queue's length and the ledger's counts are read together here.
     QMutexLocker locker(&m_mutex);
-    return m_ledger.stats(qint64(m_pending.size()));
+    return m_ledger.stats(qint64(m_pending.size() + m_retryWaiting.size()));
 }
 
 QList<TaskRecord> PoolCore::taskRecords(quint64 changedSince) const
@@ -273,6 +300,10 @@ bool PoolCore::cancelTask(quint64 id)
             const auto it = std::find_if(m_pending.begin(), m_pending.end(), matches);
             if (it != m_pending.end())
                 (*it)->sink->requestCancel();
+            for (const auto &[due, item] : m_retryWaiting) {
+                if (item->id == id)
+                    item->sink->requestCancel();
+            }
         }
         for (const auto &w : m_workers) {
             enter(w.get());
@@ -477,8 +508,12 @@ void PoolCore::adopted(PoolWorker *w, qsizetype count, bool wasIdle)
 void PoolCore::frontChanged(PoolWorker *w)
 {
     w->frontChanged(m_options.idleTimeout);
-    if (!w->inFlight.empty())
-        m_ledger.started(*w->inFlight.front(), w->pid);
+    if (!w->inFlight.empty()) {
+        WorkItem &front = *w->inFlight.front();
+        if (!std::exchange(front.begun, true))
+            ++front.attempts;
+        m_ledger.started(front, w->pid);
+    }
 }
 
 void PoolCore::updateInfo(PoolWorker *w)
@@ -562,6 +597,88 @@ void PoolCore::finishTask(WorkItem &item, TaskState state, const TaskFailure *er
     }
 }
 
+namespace {
+
+//! Whether \a policy retries a task that failed with \a error.
+bool retries(const RetryPolicy &policy, const TaskFailure &error)
+{
+    if (dynamic_cast<const WorkerCrashed *>(&error) || dynamic_cast<const WorkerOutOfMemory *>(&error))
+        return policy.onWorkerCrash;
+    if (dynamic_cast<const TaskTimeout *>(&error))
+        return policy.onTimeout;
+    if (const auto *e = dynamic_cast<const TaskException *>(&error)) {
+        return policy.onExceptions.contains(QStringLiteral("*"))
+               || policy.onExceptions.contains(e->typeName());
+    }
+    return false;
+}
+
+} // namespace
+
+void PoolCore::failAttempt(std::unique_ptr<WorkItem> item, const TaskFailure &error,
+                           const QString &recordText)
+{
+    const QString text = recordText.isEmpty() ? error.message() : recordText;
+    const bool again = item->retry && item->attempts < item->retry->maxAttempts
+                       && !item->sink->isCanceled() && retries(*item->retry, error);
+    if (!again) {
+        if (item->attemptErrors.isEmpty()) {
+            finishTask(*item, TaskState::Failed, &error, recordText);
+        } else {
+            // The error the caller catches is this attempt's, and it names the others.
+            const std::unique_ptr<TaskFailure> last(error.clone());
+            last->setEarlierAttempts(item->attemptErrors);
+            finishTask(*item, TaskState::Failed, last.get(), QString::fromUtf8(last->what()));
+        }
+        m_retired.push_back(std::move(item));
+        return;
+    }
+    const RetryPolicy &policy = *item->retry;
+    double delayMs = double(policy.delayBefore(item->attempts + 1).count());
+    if (policy.jitter > 0)
+        delayMs *= 1.0 + policy.jitter * (2.0 * QRandomGenerator::global()->generateDouble() - 1.0);
+    Q_EMIT workerLog(0, QStringLiteral("procpool: task '%1' (id %2) failed on attempt %3 of %4; "
+                                       "it runs again in %5 ms: %6")
+                            .arg(item->taskName)
+                            .arg(item->id)
+                            .arg(item->attempts)
+                            .arg(policy.maxAttempts)
+                            .arg(qint64(delayMs))
+                            .arg(text));
+    item->attemptErrors.append(text);
+    item->begun = false;
+    item->inputOffset = -1;
+    item->requeuedUnread = false;
+    item->output.clear();
+    m_ledger.retrying(*item, text);
+    const qint64 due = m_clock.nsecsElapsed() + qint64(delayMs * 1e6);
+    {
+        QMutexLocker locker(&m_mutex);
+        m_retryWaiting.emplace(due, std::move(item));
+    }
+    if (!m_retryTimer.isActive() || m_retryTimer.remainingTime() > int(delayMs))
+        m_retryTimer.start(int(delayMs));
+    if (!m_sweepTimer.isActive())
+        m_sweepTimer.start(); // a cancel while it waits is seen
+}
+
+void PoolCore::releaseRetries()
+{
+    const qint64 now = m_clock.nsecsElapsed();
+    qint64 nextNs = -1;
+    {
+        QMutexLocker locker(&m_mutex);
+        auto it = m_retryWaiting.begin();
+        for (; it != m_retryWaiting.end() && it->first <= now; it = m_retryWaiting.erase(it))
+            queueLocked(std::move(it->second), false);
+        if (it != m_retryWaiting.end())
+            nextNs = it->first;
+    }
+    if (nextNs >= 0)
+        m_retryTimer.start(int((nextNs - now) / 1000000 + 1));
+    dispatch();
+}
+
 void PoolCore::sweepCancelled()
 {
     std::vector<std::unique_ptr<WorkItem>> cancelled;
@@ -577,9 +694,18 @@ void PoolCore::sweepCancelled()
                 ++it;
             }
         }
+        for (auto it = m_retryWaiting.begin(); it != m_retryWaiting.end();) {
+            if (it->second->sink->isCanceled()) {
+                m_ledger.finished(*it->second, TaskState::Cancelled);
+                cancelled.push_back(std::move(it->second));
+                it = m_retryWaiting.erase(it);
+            } else {
+                ++it;
+            }
+        }
         if (!cancelled.empty())
             roomChanged();
-        idle = m_pending.empty();
+        idle = m_pending.empty() && m_retryWaiting.empty();
     }
     for (auto &item : cancelled)
         item->sink->finishCanceled();
@@ -610,8 +736,12 @@ void PoolCore::applyStop()
             m_state = PoolState::Stopping;
             announce = true;
         }
-        if (mode >= StopMode::DropQueued)
+        if (mode >= StopMode::DropQueued) {
             dropped.swap(m_pending);
+            for (auto &[due, item] : m_retryWaiting)
+                dropped.push_back(std::move(item));
+            m_retryWaiting.clear();
+        }
         roomChanged();
     }
     if (announce)
@@ -634,7 +764,8 @@ void PoolCore::checkStopped()
 {
     {
         QMutexLocker locker(&m_mutex);
-        if (!m_stopRequested || m_state == PoolState::Stopped || !m_pending.empty())
+        if (!m_stopRequested || m_state == PoolState::Stopped || !m_pending.empty()
+            || !m_retryWaiting.empty())
             return; // still draining: dispatch() replaces workers as needed
     }
     for (const auto &w : m_workers) {
@@ -648,6 +779,7 @@ void PoolCore::checkStopped()
         m_state = PoolState::Stopped;
     }
     m_sweepTimer.stop();
+    m_memoryTimer.stop();
     Q_EMIT stateChanged(PoolState::Stopped);
     {
         // Only now may a stop() that waits return: a start() after it announces Running after
@@ -673,6 +805,9 @@ void PoolCore::becomeBroken(const QString &reason)
         m_state = PoolState::Broken;
         m_brokenReason = message;
         pending.swap(m_pending);
+        for (auto &[due, item] : m_retryWaiting)
+            pending.push_back(std::move(item));
+        m_retryWaiting.clear();
         roomChanged();
     }
     const PoolBroken error(message);

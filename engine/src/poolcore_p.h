@@ -33,6 +33,7 @@
 #include <condition_variable>
 #include <deque>
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <vector>
@@ -137,6 +138,16 @@ private:
     //! completes its future: the one place a task ends. A Finished task was decoded before.
     void finishTask(WorkItem &item, TaskState state, const TaskFailure *error = nullptr,
                     const QString &recordText = QString());
+    //! \a item's attempt failed with \a error: it runs again later if its retry policy says
+    //! so, otherwise it fails with every attempt's error. Either way the pool no longer holds
+    //! it here: it waits for its retry, or it is retired.
+    void failAttempt(std::unique_ptr<WorkItem> item, const TaskFailure &error,
+                     const QString &recordText = QString());
+    //! Engine thread: moves the retries whose delay has passed into the queue.
+    void releaseRetries();
+    //! Puts \a item in the queue by its priority (m_mutex held): after the tasks of its
+    //! priority, or before them when \a ahead (a task going back, which was at the head).
+    void queueLocked(std::unique_ptr<WorkItem> item, bool ahead);
     void sweepCancelled();
     //! The task at the front of \a w's queue changed: timers, its record, the worker's snapshot.
     void frontChanged(PoolWorker *w);
@@ -144,7 +155,18 @@ private:
 
     // ---- engine thread: workers ----
     void spawnWorker();
+    //! The lowest slot no worker in m_workers holds (PoolOptions::workerEnvironment).
+    int freeSlot() const;
+    //! PoolOptions::workerEnvironment's variables for \a slot, into \a setup; false (and why)
+    //! when one is not a valid variable.
+    bool addWorkerEnvironment(int slot, ChildProcess::Setup *setup, QString *error) const;
     void onStarted(PoolWorker *w, qint64 pid);
+    //! PoolOptions::resourceLimits on \a w's process; false (and why) when one could not be set.
+    bool applyResourceLimits(PoolWorker *w, QString *error);
+    //! PoolOptions::softMemoryLimit and hardMemoryLimit: reads every worker's resident size.
+    void checkMemory();
+    //! One line \a w printed: its owner's record keeps it, and it is emitted.
+    void routeOutput(PoolWorker *w, const QString &line);
     void onReady(PoolWorker *w);
     void onFinished(PoolWorker *w, int exitCode, QProcess::ExitStatus status);
     void onStartFailed(PoolWorker *w);
@@ -186,7 +208,10 @@ private:
     mutable AdaptiveMutex m_mutex;
     std::condition_variable_any m_stoppedCondition;
     std::condition_variable_any m_roomCondition; //!< maxQueued: room in m_pending
-    std::deque<std::unique_ptr<WorkItem>> m_pending;
+    std::deque<std::unique_ptr<WorkItem>> m_pending; //!< by priority, then submission order
+    //! Failed attempts waiting for their retry, by when they are due (m_clock); counted as
+    //! queued.
+    std::multimap<qint64, std::unique_ptr<WorkItem>> m_retryWaiting;
     int m_reservedRoom = 0; //!< places in m_pending promised to submissions on their way
     int m_roomWaiters = 0;
     PoolState m_state = PoolState::Running;
@@ -208,6 +233,8 @@ private:
     QTimer m_sweepTimer;   //!< while tasks are queued or run: QFuture::cancel() is polled
     QTimer m_restartTimer; //!< active: no worker starts until it fires
     QTimer m_outputTimer;  //!< while lines were dropped: reports them once there is room
+    QTimer m_retryTimer;   //!< armed for the first retry due
+    QTimer m_memoryTimer;  //!< with a memory limit: reads the workers' resident size
     int m_nextWorkerIndex = 1;
     QByteArray m_initializerBody; //!< encoded [name, args] of PoolOptions::initializer
     RestartPolicy m_restarts;

@@ -154,8 +154,8 @@ void PoolCore::handleOutcome(PoolWorker *w, const Frame &frame)
         frontChanged(w); // the next prefetched task starts now
         ++w->info.tasksFailed;
         updateInfo(w); // the worker's snapshot first: whoever sees the future sees it done
-        finishTask(*item, TaskState::Failed, e.failure(item->taskName).get(), e.recordText());
-        m_retired.push_back(std::move(item)); // freed by dispatch(), which follows
+        const std::unique_ptr<TaskFailure> failure = e.failure(item->taskName);
+        failAttempt(std::move(item), *failure, e.recordText()); // retired by dispatch(), next
         retireIfDone(w);
         return;
     }
@@ -190,7 +190,31 @@ void PoolCore::handleOutcome(PoolWorker *w, const Frame &frame)
 void PoolCore::onErrorOutput(PoolWorker *w)
 {
     for (const QString &line : w->takeOutputLines(w->process->readAllStandardError()))
-        emitOutput(w, line);
+        routeOutput(w, line);
+}
+
+void PoolCore::routeOutput(PoolWorker *w, const QString &line)
+{
+    static const QString marker = QString::fromLatin1(outputMarker);
+    if (line.startsWith(marker)) {
+        // The call it names runs from here on. Whatever id the worker writes, its lines reach
+        // only a record of a task that ran on this very worker (TaskLedger::output()).
+        bool ok = false;
+        w->outputOwner = QStringView(line).mid(marker.size()).toULongLong(&ok);
+        if (!ok)
+            w->outputOwner = 0;
+        return;
+    }
+    if (w->outputOwner != 0) {
+        m_ledger.output(w->outputOwner, w->pid, line);
+        if (!w->inFlight.empty() && w->inFlight.front()->id == w->outputOwner) {
+            QStringList &tail = w->inFlight.front()->output; // for its crash report
+            tail.append(line);
+            if (tail.size() > PoolWorker::tailLines)
+                tail.removeFirst();
+        }
+    }
+    emitOutput(w, line);
 }
 
 void PoolCore::emitOutput(PoolWorker *w, const QString &line)

@@ -104,6 +104,8 @@ QString PoolWorker::keepLine(QByteArray line)
     if (line.endsWith('\r'))
         line.chop(1);
     QString text = QString::fromUtf8(line);
+    if (line.startsWith(outputMarker))
+        return text;
     stderrTail.append(text); // a crash report quotes it, emitted or not
     if (stderrTail.size() > tailLines)
         stderrTail.removeFirst();

@@ -33,7 +33,7 @@ class PoolWorker : public QObject
     Q_OBJECT
 public:
     //! Why the pool killed it, if it did.
-    enum class KillKind { None, Protocol, Stopped, Handshake, Timeout, Cancelled };
+    enum class KillKind { None, Protocol, Stopped, Handshake, Timeout, Cancelled, OutOfMemory };
 
     PoolWorker(int index, const QString &name, qint64 maxFrameSize, QObject *parent = nullptr);
     ~PoolWorker() override;
@@ -72,7 +72,9 @@ public:
     void retryTrim() { m_trim.start(); }
 
     //! Splits what arrived on its output into whole lines, cutting any longer than
-    //! maxLineBytes; keeps the last of them for crash reports (stderrTail).
+    //! maxLineBytes; keeps the last of them for crash reports (stderrTail). A line that marks
+    //! the beginning of a call (outputMarker, then the call's id) is returned as is, and kept
+    //! nowhere.
     QStringList takeOutputLines(const QByteArray &arrived);
     //! Ends the last, unterminated line (the worker has exited).
     QStringList takeLastOutputLine();
@@ -81,6 +83,7 @@ public:
     qint64 pid = 0;
     const int index;
     const QString name;
+    int slot = 0; //!< the lowest no other live worker held when it started
     WorkerState state = WorkerState::Starting;
     bool helloReceived = false;
     bool shutdownSent = false;
@@ -103,6 +106,9 @@ public:
     QList<QByteArray> attachments;          //!< the outcome frame that follows it
     std::deque<std::unique_ptr<WorkItem>> inFlight; //!< front: running; rest: prefetched
     QStringList stderrTail;  //!< its last lines of output, for crash reports
+    //! The task its output belongs to now (the worker marks where each call begins); 0: none.
+    quint64 outputOwner = 0;
+    qint64 residentBytes = 0; //!< last read, with a memory limit
     quint64 droppedLines = 0; //!< output lines not emitted since the last count (OutputMeter)
     QString killReason;
     KillKind killKind = KillKind::None;

@@ -46,7 +46,10 @@ void PoolCore::spawnWorker()
         enter(w);
         onOutput(w);
     });
-    connect(p, &ChildProcess::readyReadStandardError, this, [this, w] { onErrorOutput(w); });
+    connect(p, &ChildProcess::readyReadStandardError, this, [this, w] {
+        enter(w); // its lines may name a task handed to it directly (routeOutput())
+        onErrorOutput(w);
+    });
     connect(p, &ChildProcess::finished, this, [this, w](int code, QProcess::ExitStatus status) {
         enter(w);
         onFinished(w, code, status);
@@ -79,7 +82,17 @@ void PoolCore::spawnWorker()
         trimRings(w);
     });
 
+    w->slot = freeSlot();
+    QString environmentError;
+    const bool environed = prepared && addWorkerEnvironment(w->slot, &setup, &environmentError);
     m_workers.push_back(std::move(owned));
+    if (prepared && !environed) {
+        w->killKind = PoolWorker::KillKind::Handshake;
+        w->killReason = environmentError;
+        Q_EMIT workerLog(0, QStringLiteral("procpool: ") + w->killReason);
+        removeWorker(w, -1, 0, StartFailure::Fatal);
+        return;
+    }
     if (!prepared) {
         w->killKind = PoolWorker::KillKind::Handshake;
         w->killReason = QStringLiteral("cannot create the input channel of a worker: %1")
@@ -93,15 +106,61 @@ void PoolCore::spawnWorker()
     p->start(setup); // may report started() or failedToStart() (which removes w) inside
 }
 
+int PoolCore::freeSlot() const
+{
+    for (int slot = 0;; ++slot) {
+        if (std::none_of(m_workers.cbegin(), m_workers.cend(),
+                         [slot](const auto &w) { return w->slot == slot; }))
+            return slot;
+    }
+}
+
+bool PoolCore::addWorkerEnvironment(int slot, ChildProcess::Setup *setup, QString *error) const
+{
+    if (!m_options.workerEnvironment)
+        return true;
+    // A fork server takes a worker's environment in one message of forkMessageMax bytes.
+    constexpr qsizetype maxBytes = 2048;
+    qsizetype bytes = 0;
+    for (const auto &[name, value] : m_options.workerEnvironment(slot)) {
+        bytes += name.toLocal8Bit().size() + value.toLocal8Bit().size() + 2;
+        if (bytes > maxBytes) {
+            *error = QStringLiteral("PoolOptions::workerEnvironment gave slot %1 more than %2 "
+                                    "bytes of variables; pass larger settings in a file the "
+                                    "variables name")
+                         .arg(slot)
+                         .arg(maxBytes);
+            return false;
+        }
+        if (name.isEmpty() || name.contains(u'=') || name.contains(QChar(0)) || value.contains(QChar(0))) {
+            *error = QStringLiteral("PoolOptions::workerEnvironment gave slot %1 the variable "
+                                    "'%2', which is not a valid environment variable name")
+                         .arg(slot)
+                         .arg(name);
+            return false;
+        }
+        setup->workerEnvironment.append({name.toLocal8Bit(), value.toLocal8Bit()});
+    }
+    return true;
+}
+
 void PoolCore::onStarted(PoolWorker *w, qint64 pid)
 {
     w->pid = pid;
     w->info.pid = pid;
+    w->info.slot = w->slot;
     w->info.name = w->name;
     w->info.state = WorkerState::Starting;
     w->info.startedAt = QDateTime::currentDateTime();
     m_ledger.workerStarted(w->info);
     Q_EMIT workerStarted(w->pid, w->name);
+    // Before its hello, so before it takes a task.
+    if (QString error; !applyResourceLimits(w, &error)) {
+        killWorker(w, PoolWorker::KillKind::Handshake, error);
+        return;
+    }
+    if ((m_options.softMemoryLimit > 0 || m_options.hardMemoryLimit > 0) && !m_memoryTimer.isActive())
+        m_memoryTimer.start();
 }
 
 void PoolCore::killWorker(PoolWorker *w, PoolWorker::KillKind kind, const QString &reason)
@@ -136,7 +195,7 @@ void PoolCore::onFinished(PoolWorker *w, int exitCode, QProcess::ExitStatus stat
         onOutput(w);
     onErrorOutput(w);
     for (const QString &line : w->takeLastOutputLine())
-        emitOutput(w, line);
+        routeOutput(w, line);
     reportDroppedOutput(w, true);
     const int sig = status == QProcess::CrashExit ? exitCode : 0;
     const int code = status == QProcess::CrashExit ? -1 : exitCode;
@@ -178,7 +237,8 @@ void PoolCore::removeWorker(PoolWorker *w, int exitCode, int sig, StartFailure s
     const qint64 pid = w->pid;
     const bool deliberate = w->killKind == PoolWorker::KillKind::Stopped
                             || w->killKind == PoolWorker::KillKind::Timeout
-                            || w->killKind == PoolWorker::KillKind::Cancelled;
+                            || w->killKind == PoolWorker::KillKind::Cancelled
+                            || w->killKind == PoolWorker::KillKind::OutOfMemory;
     m_ledger.workerRemoved(pid, !deliberate && startFailure == StartFailure::None
                                     && (sig != 0 || exitCode != 0));
     settleTasksOf(w, exitCode, sig);
@@ -235,33 +295,43 @@ void PoolCore::settleTasksOf(PoolWorker *w, int exitCode, int sig)
                                                    "its worker was killed while task '%2' ran")
                                         .arg(m_label, item->taskName));
             finishTask(*item, TaskState::Failed, &error);
-            break;
-        }
-        case PoolWorker::KillKind::Protocol: {
-            const ProtocolError error(w->killReason);
-            finishTask(*item, TaskState::Failed, &error);
-            break;
-        }
-        case PoolWorker::KillKind::Timeout: {
-            const TaskTimeout error(item->taskName, item->timeoutMs, w->pid);
-            finishTask(*item, TaskState::Failed, &error);
+            m_retired.push_back(std::move(item));
             break;
         }
         case PoolWorker::KillKind::Cancelled:
             finishTask(*item, TaskState::Cancelled);
+            m_retired.push_back(std::move(item));
             break;
+        case PoolWorker::KillKind::Protocol:
+            failAttempt(std::move(item), ProtocolError(w->killReason));
+            break;
+        case PoolWorker::KillKind::Timeout: {
+            const TaskTimeout error(item->taskName, item->timeoutMs, w->pid);
+            failAttempt(std::move(item), error);
+            break;
+        }
+        case PoolWorker::KillKind::OutOfMemory: {
+            const WorkerOutOfMemory error(item->taskName, w->pid, w->residentBytes,
+                                          m_options.hardMemoryLimit);
+            failAttempt(std::move(item), error);
+            break;
+        }
         default: {
-            const WorkerCrashed error(item->taskName, w->pid, exitCode, sig, w->stderrTail);
-            finishTask(*item, TaskState::Failed, &error);
+            // The task's own lines when the worker marked them, else whatever it printed last.
+            const WorkerCrashed error(item->taskName, w->pid, exitCode, sig,
+                                      w->outputOwner == item->id ? item->output : w->stderrTail);
+            failAttempt(std::move(item), error);
         }
         }
-        m_retired.push_back(std::move(item));
     }
     if (!requeue.empty()) {
         QMutexLocker locker(&m_mutex); // back in the queue and counted so in one step
         while (!requeue.empty()) {
-            m_ledger.requeued(*requeue.back());
-            m_pending.push_front(std::move(requeue.back()));
+            WorkItem &item = *requeue.back();
+            if (std::exchange(item.begun, false))
+                --item.attempts; // it never ran: this attempt does not count
+            m_ledger.requeued(item);
+            queueLocked(std::move(requeue.back()), true);
             requeue.pop_back();
         }
     }

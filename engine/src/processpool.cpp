@@ -4,7 +4,10 @@
 
 #include <QtCore/QFile>
 
+#include <algorithm>
 #include <stdexcept>
+
+#include <sched.h>
 
 namespace procpool {
 
@@ -42,6 +45,51 @@ void PoolOptions::validate() const
     if (!startContext.program.isNull() && startContext.program.trimmed().isEmpty())
         invalid("procpool: startContext.program is blank; leave it empty (null) to start this "
                 "executable, or name a program");
+    if (softMemoryLimit < 0 || hardMemoryLimit < 0)
+        invalid("procpool: softMemoryLimit and hardMemoryLimit must not be negative (0 means "
+                "no limit)");
+    if (softMemoryLimit > 0 && hardMemoryLimit > 0 && softMemoryLimit > hardMemoryLimit)
+        invalid("procpool: softMemoryLimit must not be above hardMemoryLimit");
+    if (memoryCheckInterval.count() <= 0)
+        invalid("procpool: memoryCheckInterval must be positive");
+    if (resourceLimits.addressSpace < 0 || resourceLimits.cpuSeconds < 0)
+        invalid("procpool: resourceLimits.addressSpace and cpuSeconds must not be negative (0 "
+                "means inherited)");
+    if (resourceLimits.niceValue < 0 || resourceLimits.niceValue > 19)
+        invalid("procpool: resourceLimits.niceValue must be between 0 (inherited) and 19");
+    for (const int cpu : resourceLimits.cpuAffinity) {
+        if (cpu < 0 || cpu >= CPU_SETSIZE)
+            invalid("procpool: resourceLimits.cpuAffinity names a CPU out of range");
+    }
+}
+
+RetryPolicy RetryPolicy::attempts(int attempts)
+{
+    RetryPolicy policy;
+    policy.maxAttempts = attempts;
+    policy.onExceptions = QStringList{QStringLiteral("*")};
+    return policy;
+}
+
+std::chrono::milliseconds RetryPolicy::delayBefore(int attempt) const
+{
+    double delay = double(initialDelay.count());
+    for (int i = 2; i < attempt && delay < double(maxDelay.count()); ++i)
+        delay *= backoffFactor;
+    return std::chrono::milliseconds(qint64(std::min(delay, double(maxDelay.count()))));
+}
+
+void RetryPolicy::validate() const
+{
+    auto invalid = [](const char *message) { throw std::invalid_argument(message); };
+    if (maxAttempts < 1)
+        invalid("procpool: retry.maxAttempts must be at least 1 (1: no retry)");
+    if (initialDelay.count() < 0 || maxDelay.count() < 0)
+        invalid("procpool: retry delays must not be negative");
+    if (!(backoffFactor >= 1.0))
+        invalid("procpool: retry.backoffFactor must be at least 1");
+    if (!(jitter >= 0.0 && jitter <= 1.0))
+        invalid("procpool: retry.jitter must be between 0 and 1");
 }
 
 QString stateName(PoolState state)

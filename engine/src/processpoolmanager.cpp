@@ -303,6 +303,7 @@ void ProcessPoolManager::checkSubmission(const SubmitOptions &options) const
     const QString &required = core->fixedOptions().taskType;
     if (!required.isEmpty() && options.taskType != required)
         throw UnknownTaskError(options.taskType, required);
+    options.retry.validate();
 }
 
 quint64 ProcessPoolManager::enqueue(const QString &taskName, QByteArray &&frame,
@@ -321,6 +322,9 @@ quint64 ProcessPoolManager::enqueue(const QString &taskName, QByteArray &&frame,
     item->timeoutMs = timeout.count();
     item->roomTimeoutMs = options.roomTimeout.count();
     item->chunk = chunk;
+    item->priority = options.priority;
+    if (options.retry.maxAttempts > 1)
+        item->retry = std::make_shared<const RetryPolicy>(options.retry);
     // The worker learns the limit too: it has to enforce it itself should the pool die.
     detail::CallOptions callOptions;
     callOptions.timeoutMs = item->timeoutMs;

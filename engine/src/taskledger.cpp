@@ -28,6 +28,11 @@ TaskRecord StoredRecord::toRecord(quint64 id) const
     r.progressMaximum = progressMaximum;
     r.progressText = progressText;
     r.error = error;
+    r.priority = priority;
+    r.attempts = attempts;
+    r.maxAttempts = maxAttempts;
+    r.attemptErrors = attemptErrors;
+    r.output = output;
     return r;
 }
 
@@ -48,6 +53,8 @@ void TaskLedger::submitted(WorkItem &item)
         r.taskName = item.taskName;
         r.taskType = item.taskType;
         r.submittedMs = nowMs();
+        r.priority = item.priority;
+        r.maxAttempts = item.retry ? item.retry->maxAttempts : 1;
         record = one.extract(one.begin());
     }
     QMutexLocker locker(&m_mutex);
@@ -83,12 +90,18 @@ void TaskLedger::requeued(WorkItem &item)
 {
     QMutexLocker locker(&m_mutex);
     Q_ASSERT(item.running && !item.finished);
-    item.running = false;
-    --m_stats.running;
+    backToQueueLocked(item);
+}
+
+void TaskLedger::backToQueueLocked(WorkItem &item)
+{
+    if (std::exchange(item.running, false))
+        --m_stats.running;
     if (StoredRecord *r = item.record) {
         r->state = TaskState::Queued;
         r->workerPid = 0;
         r->startedMs = 0;
+        r->attempts = item.attempts;
         r->serial = ++m_serial;
     }
 }
@@ -104,8 +117,36 @@ void TaskLedger::started(WorkItem &item, qint64 pid)
         r->state = TaskState::Running;
         r->workerPid = pid;
         r->startedMs = now;
+        r->attempts = item.attempts;
         r->serial = ++m_serial;
     }
+}
+
+void TaskLedger::retrying(WorkItem &item, const QString &error)
+{
+    QMutexLocker locker(&m_mutex);
+    Q_ASSERT(!item.finished);
+    backToQueueLocked(item);
+    if (StoredRecord *r = item.record)
+        r->attemptErrors.append(error);
+}
+
+void TaskLedger::output(quint64 id, qint64 pid, const QString &line)
+{
+    QMutexLocker locker(&m_mutex);
+    const auto it = m_records.find(id);
+    if (it == m_records.end() || it->second.workerPid != pid)
+        return;
+    StoredRecord &r = it->second;
+    r.output += line;
+    r.output += u'\n';
+    if (r.output.size() > StoredRecord::maxOutputChars) {
+        // Whole lines where it can: cut after the first line break inside the excess.
+        const qsizetype excess = r.output.size() - StoredRecord::maxOutputChars;
+        const qsizetype nl = r.output.indexOf(u'\n', excess - 1);
+        r.output.remove(0, nl >= 0 && nl + 1 < r.output.size() ? nl + 1 : excess);
+    }
+    r.serial = ++m_serial;
 }
 
 void TaskLedger::progress(WorkItem &item, int value, int maximum, const QString &text)

@@ -37,6 +37,14 @@ struct StoredRecord
     int progressValue = 0, progressMaximum = 0;
     QString progressText;
     QString error;
+    int priority = 0;
+    int attempts = 0;
+    int maxAttempts = 1;
+    QStringList attemptErrors;
+    QString output; //!< the tail of its output, at most maxOutputChars
+
+    //! Most characters of a task's output its record keeps (the last ones, whole lines).
+    static constexpr qsizetype maxOutputChars = 4096;
 
     TaskRecord toRecord(quint64 id) const;
 };
@@ -63,6 +71,12 @@ public:
     void requeued(WorkItem &item);
     //! Engine thread: its worker began to run it.
     void started(WorkItem &item, qint64 pid);
+    //! Engine thread: its attempt failed with \a error and it waits to run again: no longer
+    //! running, its record queued again and keeping the error.
+    void retrying(WorkItem &item, const QString &error);
+    //! Engine thread: task \a id printed \a line while it ran on worker \a pid: its record
+    //! keeps a tail, if it still has a record and it ran on that worker.
+    void output(quint64 id, qint64 pid, const QString &line);
     void progress(WorkItem &item, int value, int maximum, const QString &text);
     //! Finished as \a state (Finished, Failed or Cancelled), whether it ran or not; \a error
     //! for Failed. Once per task.
@@ -89,6 +103,8 @@ public:
     bool isUnfinished(quint64 id) const;
 
 private:
+    //! Not running any more, and its record queued again (m_mutex held).
+    void backToQueueLocked(WorkItem &item);
     qint64 nowMs() const { return m_clockStartMs + m_clock.nsecsElapsed() / 1000000; }
 
     const int m_history;

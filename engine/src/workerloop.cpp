@@ -292,6 +292,16 @@ void sendError(quint64 id, const char *kind, const QString &type, const QString 
     send(detail::FrameType::Error, id, error.toCborValue());
 }
 
+//! Tells the pool that the output which follows on stderr (where stdout goes too) is call
+//! \a id's: one short line, in the same stream as that output, so that the order is exact.
+void markOutput(quint64 id)
+{
+    char line[64];
+    const int n = std::snprintf(line, sizeof line, "%s%llu\n", detail::outputMarker,
+                                static_cast<unsigned long long>(id));
+    writeAll(STDERR_FILENO, line, n);
+}
+
 // Runs a Call (one invocation) or a MapCall (one invocation per item, the items being the
 // single argument each) and answers with one Result, MapResult or Error frame.
 void runCall(const detail::Frame &frame)
@@ -326,6 +336,7 @@ void runCall(const detail::Frame &frame)
     }
     callStarting(frame.id, options.timeoutMs);
     c.currentId = frame.id;
+    markOutput(frame.id);
     // Large byte arrays among the arguments are resolved from the call's attachments; those
     // of the result are collected (only while the result is encoded, not while the task runs).
     QList<QByteArray> resultAttachments;

@@ -12,6 +12,7 @@
 #include <QtCore/QByteArray>
 #include <QtCore/QList>
 #include <QtCore/QString>
+#include <QtCore/QStringList>
 
 #include <memory>
 
@@ -27,6 +28,14 @@ struct WorkItem
     QByteArray frame; //!< the encoded Call (or MapCall) frame, built on the submitting thread
     QList<QByteArray> attachments; //!< its large byte arrays, sent beside it (shared, not copied)
     bool chunk = false; //!< a MapCall: answered by MapResult instead of Result
+    int priority = 0;   //!< SubmitOptions::priority: the queue is ordered by it
+    //! SubmitOptions::retry when it allows more than one attempt; null otherwise.
+    std::shared_ptr<const RetryPolicy> retry;
+    int attempts = 0;    //!< times a worker began to run it
+    bool begun = false;  //!< this attempt began (is or was at the front of its worker)
+    QStringList attemptErrors; //!< the errors of its failed attempts, oldest first
+    //! The last lines it printed while it ran (engine thread), for a crash report.
+    QStringList output;
     qint64 sentNs = 0;     //!< when it was written to its worker (PoolCore's clock)
     qint64 expectedNs = 0; //!< how long it was expected to take then (0: not known)
     //! Where its first byte sits in its worker's input (WorkerInput::send()); -1 before it is

@@ -33,8 +33,6 @@ add_library(procpool_monitor_objects OBJECT
   ${CMAKE_CURRENT_LIST_DIR}/include/procpool/monitorwindow.h
   ${CMAKE_CURRENT_LIST_DIR}/namespacemodel.cpp
   ${CMAKE_CURRENT_LIST_DIR}/namespacemodel.h
-  ${CMAKE_CURRENT_LIST_DIR}/procstat.cpp
-  ${CMAKE_CURRENT_LIST_DIR}/procstat.h
   ${CMAKE_CURRENT_LIST_DIR}/progressdelegate.cpp
   ${CMAKE_CURRENT_LIST_DIR}/progressdelegate.h
   ${CMAKE_CURRENT_LIST_DIR}/remoteprocess.cpp
@@ -60,6 +58,8 @@ generate_export_header(procpool_monitor_objects
   EXPORT_FILE_NAME ${CMAKE_CURRENT_BINARY_DIR}/monitor-include/procpool/procpool_monitor_export.h)
 target_include_directories(procpool_monitor_objects PUBLIC
   ${CMAKE_CURRENT_LIST_DIR} ${CMAKE_CURRENT_LIST_DIR}/include ${CMAKE_CURRENT_BINARY_DIR}/monitor-include)
+# The engine's reader of /proc (procstat_p.h), built from the same sources as the monitor.
+target_include_directories(procpool_monitor_objects PRIVATE ${PROJECT_SOURCE_DIR}/engine/src)
 target_link_libraries(procpool_monitor_objects PUBLIC procpool::engine Qt6::Widgets
                       PRIVATE Qt6::Network procpool_warnings)
 target_compile_definitions(procpool_monitor_objects PRIVATE QT_NO_CAST_FROM_ASCII PROCPOOL_MONITOR_BUILDING)

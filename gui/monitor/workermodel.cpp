@@ -198,7 +198,7 @@ void WorkerModel::update()
         m_sampler.sample(livePids);
         for (qint64 pid : std::as_const(livePids)) {
             if (Row *row = rowFor(pid)) {
-                const ProcStatSampler::Usage u = m_sampler.usage(pid);
+                const detail::ProcStatSampler::Usage u = m_sampler.usage(pid);
                 row->cpu = u.cpuPercent;
                 row->rss = u.residentBytes;
             }

@@ -3,7 +3,7 @@
 #pragma once
 
 #include "enginewatcher.h"
-#include "procstat.h"
+#include "procstat_p.h" // the engine's reader of /proc
 
 #include <QtCore/QAbstractTableModel>
 #include <QtCore/QElapsedTimer>
@@ -62,7 +62,7 @@ private:
     EngineWatcher *m_watcher;
     QList<Row> m_rows;
     QHash<qint64, int> m_rowOfPid;
-    ProcStatSampler m_sampler;
+    detail::ProcStatSampler m_sampler;
     QElapsedTimer m_clock;
     qint64 m_lastSampleMs = -1000000;
     qint64 m_retentionMs = 60000;

@@ -22,6 +22,10 @@
 
 namespace procpool {
 
+namespace detail {
+class PoolCore;
+} // namespace detail
+
 // ---- thrown synchronously ---------------------------------------------------------------
 
 //! getOrCreateProcessManager(id, strictlyGet = true) found no manager for \a id.
@@ -92,11 +96,22 @@ public:
     explicit TaskFailure(const QString &message);
     const char *what() const noexcept override { return m_what.constData(); }
     QString message() const { return QString::fromUtf8(m_what); }
+    //! With SubmitOptions::retry: the error of every attempt, oldest first, this one last;
+    //! without retries, this one alone. what() names the earlier ones too.
+    QStringList attemptErrors() const;
+    //! How many attempts were made (1 without a retry).
+    int attempts() const { return int(m_earlierAttempts.size()) + 1; }
     void raise() const override { throw *this; }
     TaskFailure *clone() const override { return new TaskFailure(*this); }
 
 private:
+    friend class detail::PoolCore;
+    //! The errors of the attempts before this one; what() gains a summary of them.
+    void setEarlierAttempts(const QStringList &errors);
+
     QByteArray m_what;
+    QString m_message; //!< this attempt's own message
+    QStringList m_earlierAttempts;
 };
 
 //! The task threw inside the worker. The worker lives on.
@@ -162,6 +177,28 @@ private:
     int m_exitCode;
     int m_signal;
     QStringList m_stderr;
+};
+
+//! The worker's resident size went past PoolOptions::hardMemoryLimit while it ran the task;
+//! the worker was killed and replaced.
+class PROCPOOL_ENGINE_EXPORT WorkerOutOfMemory : public TaskFailure
+{
+public:
+    WorkerOutOfMemory(const QString &taskName, qint64 pid, qint64 residentBytes,
+                      qint64 limitBytes);
+    QString taskName() const { return m_taskName; }
+    qint64 pid() const { return m_pid; }
+    //! The resident size read last, in bytes.
+    qint64 residentBytes() const { return m_residentBytes; }
+    qint64 limitBytes() const { return m_limitBytes; }
+    void raise() const override { throw *this; }
+    WorkerOutOfMemory *clone() const override { return new WorkerOutOfMemory(*this); }
+
+private:
+    QString m_taskName;
+    qint64 m_pid;
+    qint64 m_residentBytes;
+    qint64 m_limitBytes;
 };
 
 //! The task ran longer than its timeout; its worker was killed and replaced.

@@ -13,6 +13,8 @@
 #include <QtCore/QVariant>
 
 #include <chrono>
+#include <functional>
+#include <utility>
 
 namespace procpool {
 
@@ -102,11 +104,84 @@ struct PROCPOOL_ENGINE_EXPORT PoolOptions
     //! queued task costs about a kilobyte, its arguments aside).
     int maxQueued = 0;
 
+    //! Resident size (bytes) above which a worker is retired once its current task has
+    //! finished: it takes no more tasks and a fresh worker replaces it. 0: no limit. The
+    //! defence against task code whose memory only grows (leaks, caches, fragmentation).
+    qint64 softMemoryLimit = 0;
+    //! Resident size (bytes) above which a worker is killed at once: its running task fails
+    //! with WorkerOutOfMemory (which names the size and the limit), its prefetched tasks go
+    //! back to the queue, and a fresh worker replaces it. 0: no limit.
+    qint64 hardMemoryLimit = 0;
+    //! How often the resident size of each worker is read from /proc while a memory limit is
+    //! set. A task that allocates faster than this may overshoot the hard limit by what it
+    //! allocates in one interval; resourceLimits.addressSpace is the limit that cannot be
+    //! overshot.
+    std::chrono::milliseconds memoryCheckInterval{100};
+
+    //! Limits the pool applies to each worker process as soon as it exists, before it takes
+    //! a task (prlimit(2), setpriority(2), sched_setaffinity(2) on the worker's pid). A worker
+    //! of the same user may only be limited further, never freed from a limit it inherited.
+    struct ResourceLimits
+    {
+        //! RLIMIT_AS in bytes: allocations past it fail inside the worker (std::bad_alloc, a
+        //! TaskException the task may catch). 0: inherited.
+        qint64 addressSpace = 0;
+        //! RLIMIT_CPU in seconds of CPU time over the worker's life (SIGXCPU, then SIGKILL:
+        //! WorkerCrashed). With maxTasksPerWorker it bounds a worker's share. 0: inherited.
+        int cpuSeconds = 0;
+        //! Nice value of the worker, 1..19 (lower priority than the application). 0: inherited.
+        int niceValue = 0;
+        //! CPUs the worker may run on. Empty: inherited.
+        QList<int> cpuAffinity;
+    };
+    ResourceLimits resourceLimits;
+
+    //! Variables set in each worker's environment, over the pool's, chosen by the worker's
+    //! slot: 0 for the first worker, and each new worker takes the lowest slot no live worker
+    //! holds, so that a replacement takes over the slot of the worker it replaces. For one GPU
+    //! per worker:
+    //!     options.workerEnvironment = [](int slot) {
+    //!         return QList<std::pair<QString, QString>>{{"CUDA_VISIBLE_DEVICES", QString::number(slot)}};
+    //!     };
+    //! Slots stay below maxWorkers except while a leaving worker still runs beside its
+    //! replacement. Called on procpool's engine thread before each worker starts; a name that
+    //! is empty or holds '=' fails that worker's start. Empty: none.
+    std::function<QList<std::pair<QString, QString>>(int slot)> workerEnvironment;
+
     //! Finished tasks whose TaskRecord is kept for monitors (ProcessPool::taskRecords());
     //! queued and running tasks are always kept. 0 keeps none (and costs nothing per task).
     int taskHistory = 10000;
 
     //! Throws std::invalid_argument naming the first option that is out of range.
+    void validate() const;
+};
+
+//! When a failed task runs again (SubmitOptions::retry, MapOptions::retry). Each attempt
+//! runs on a worker like the first, after a delay that grows from initialDelay by
+//! backoffFactor up to maxDelay and is moved by up to ±jitter of itself at random, so that
+//! tasks that failed together do not come back together.
+struct PROCPOOL_ENGINE_EXPORT RetryPolicy
+{
+    //! Attempts in all, the first one included; 1: no retry.
+    int maxAttempts = 1;
+    std::chrono::milliseconds initialDelay{100};
+    double backoffFactor = 2.0;
+    std::chrono::milliseconds maxDelay{30000};
+    double jitter = 0.2; //!< 0..1
+    //! Which failures are retried: the worker died under the task (WorkerCrashed,
+    //! WorkerOutOfMemory); the task outlived its time limit (TaskTimeout); the task threw an
+    //! exception whose TaskException::typeName() is listed ("*": any type). Cancellation,
+    //! a stopped or broken pool, and errors that another attempt cannot fix (unknown task,
+    //! arguments that do not convert, a protocol error) are never retried.
+    bool onWorkerCrash = true;
+    bool onTimeout = true;
+    QStringList onExceptions;
+
+    //! \a attempts attempts with the default backoff, every kind of failure retried.
+    static RetryPolicy attempts(int attempts);
+    //! The delay before attempt \a attempt (2 for the first retry), jitter aside.
+    std::chrono::milliseconds delayBefore(int attempt) const;
+    //! Throws std::invalid_argument naming the first field that is out of range.
     void validate() const;
 };
 
@@ -130,6 +205,12 @@ struct PROCPOOL_ENGINE_EXPORT SubmitOptions
     //! engine thread (in a continuation without a context) it never waits: the engine thread
     //! is what makes room.
     std::chrono::milliseconds roomTimeout{-1};
+    //! Among queued tasks, higher priorities are handed to workers first; within one priority,
+    //! in submission order. Tasks already handed to a worker (prefetched) keep their place.
+    int priority = 0;
+    //! Whether and how a failed task runs again. The future fails only after the last attempt;
+    //! its error's TaskFailure::attemptErrors() lists every attempt's error.
+    RetryPolicy retry;
 };
 
 //! Options of ProcessPoolManager::map().
@@ -144,6 +225,8 @@ struct PROCPOOL_ENGINE_EXPORT MapOptions
     std::chrono::milliseconds timeout{-1};
     //! With PoolOptions::maxQueued: how long each chunk waits for room (see SubmitOptions).
     std::chrono::milliseconds roomTimeout{-1};
+    int priority = 0;  //!< of every chunk (see SubmitOptions::priority)
+    RetryPolicy retry; //!< of each chunk: a chunk that failed runs again as a whole
 };
 
 //! A pool's life: Stopped → Running → Stopping → Stopped. Broken: workers cannot be started.
@@ -163,6 +246,7 @@ struct PROCPOOL_ENGINE_EXPORT WorkerInfo
     quint64 tasksDone = 0;     //!< tasks finished with a result
     quint64 tasksFailed = 0;   //!< tasks that threw
     QDateTime startedAt;
+    int slot = 0;              //!< its slot in the pool (see PoolOptions::workerEnvironment)
 };
 
 enum class TaskState { Queued, Running, Finished, Failed, Cancelled };
@@ -183,6 +267,14 @@ struct PROCPOOL_ENGINE_EXPORT TaskRecord
     int progressValue = 0, progressMaximum = 0;
     QString progressText;
     QString error;             //!< the failure message, for Failed
+    int priority = 0;          //!< SubmitOptions::priority
+    int attempts = 0;          //!< times a worker began to run it (1 without a retry)
+    int maxAttempts = 1;       //!< SubmitOptions::retry's maxAttempts
+    //! The errors of the attempts that failed and were retried, oldest first.
+    QStringList attemptErrors;
+    //! The last lines (at most about 4 KiB) its worker printed to stdout or stderr while it
+    //! ran this task, and only this task.
+    QString output;
 };
 
 //! Counters of one pool since start(). Exact, updated as results arrive.

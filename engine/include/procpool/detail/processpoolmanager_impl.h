@@ -247,6 +247,8 @@ QFuture<R> ProcessPoolManager::map(const Task<R(T)> &task, const QList<U> &items
     submit.taskType = options.taskType;
     submit.timeout = options.timeout;
     submit.roomTimeout = options.roomTimeout;
+    submit.priority = options.priority;
+    submit.retry = options.retry;
     checkSubmission(submit);
     auto state = std::make_shared<detail::MapState<R>>(items.size());
     QFuture<R> future = state->future();

@@ -1,15 +1,18 @@
-// procpool monitor — CPU and memory of worker processes, read from /proc.
+// procpool — CPU and memory of processes, read from /proc: the pool's memory limits, and the
+// monitor's worker table.
 #pragma once
+
+#include <procpool/procpool_export.h>
 
 #include <QtCore/QElapsedTimer>
 #include <QtCore/QHash>
 #include <QtCore/QList>
 
-namespace procpool::monitor {
+namespace procpool::detail {
 
 //! Samples /proc/PID/stat and /proc/PID/statm. CPU % is measured between two samples
 //! (100 % = one core busy); the first sample of a process reports 0.
-class ProcStatSampler
+class PROCPOOL_ENGINE_EXPORT ProcStatSampler
 {
 public:
     struct Usage
@@ -27,6 +30,8 @@ public:
     static qint64 cpuTicks(const QByteArray &statLine);
     //! Parses the resident pages of a /proc/PID/statm line, in bytes; -1 if malformed.
     static qint64 residentBytes(const QByteArray &statmLine, qint64 pageSize);
+    //! The resident size of process \a pid now, in bytes; -1 when it cannot be read.
+    static qint64 residentBytes(qint64 pid);
 
 private:
     struct Previous
@@ -39,4 +44,4 @@ private:
     QHash<qint64, Usage> m_usage;
 };
 
-} // namespace procpool::monitor
+} // namespace procpool::detail

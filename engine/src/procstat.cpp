@@ -1,10 +1,10 @@
-#include "procstat.h"
+#include "procstat_p.h"
 
 #include <QtCore/QFile>
 
 #include <unistd.h>
 
-namespace procpool::monitor {
+namespace procpool::detail {
 
 namespace {
 
@@ -44,6 +44,12 @@ qint64 ProcStatSampler::residentBytes(const QByteArray &statmLine, qint64 pageSi
     return ok ? pages * pageSize : -1;
 }
 
+qint64 ProcStatSampler::residentBytes(qint64 pid)
+{
+    static const qint64 pageSize = ::sysconf(_SC_PAGESIZE);
+    return residentBytes(readSmallFile(QStringLiteral("/proc/%1/statm").arg(pid)), pageSize);
+}
+
 void ProcStatSampler::sample(const QList<qint64> &pids)
 {
     if (!m_clock.isValid())
@@ -72,4 +78,4 @@ void ProcStatSampler::sample(const QList<qint64> &pids)
     m_usage.swap(usage);
 }
 
-} // namespace procpool::monitor
+} // namespace procpool::detail
