@@ -99,6 +99,9 @@ procpool::ProcessPoolManager *startPool(int workers)
     // PROCPOOL_BENCH_HISTORY: another PoolOptions::taskHistory (0: no task records).
     if (qEnvironmentVariableIsSet("PROCPOOL_BENCH_HISTORY"))
         options.taskHistory = qEnvironmentVariableIntValue("PROCPOOL_BENCH_HISTORY");
+    // PROCPOOL_BENCH_TASK_OUTPUT=0: PoolOptions::taskOutput off (no per-call output marks).
+    if (qEnvironmentVariableIsSet("PROCPOOL_BENCH_TASK_OUTPUT"))
+        options.taskOutput = qEnvironmentVariableIntValue("PROCPOOL_BENCH_TASK_OUTPUT") != 0;
     m->start(options);
     // Warm up: every worker has answered once before the clock starts.
     QList<QFuture<int>> warm;

@@ -43,13 +43,13 @@ def best(command, key, repeat, smaller=False, env=None, runs=None):
     return chosen
 
 
-def interleaved(commands, key, repeat):
+def interleaved(commands, key, repeat, envs=None):
     """Each command's best() of `repeat` runs, the commands taking turns, so that a change in
-    the machine's load falls on all of them alike."""
+    the machine's load falls on all of them alike. `envs`: an environment per command."""
     runs = [[] for _ in commands]
     for _ in range(repeat):
         for i, command in enumerate(commands):
-            runs[i].append(run(command))
+            runs[i].append(run(command, envs[i] if envs else None))
     return [best(None, key, repeat, runs=r) for r in runs]
 
 
@@ -103,6 +103,12 @@ def main():
         res["submit/procpool-unwatched"] = plain
         return watched
     step("submit/procpool-watched", watched)
+    def output_marks():
+        marked, unmarked = interleaved([pp + ["submit", str(watched_tasks), "2"]] * 2, "per_s",
+                                       max(r, 3), [None, {"PROCPOOL_BENCH_TASK_OUTPUT": "0"}])
+        res["submit/procpool-task-output-off"] = unmarked
+        return marked
+    step("submit/procpool-task-output", output_marks)
     step("submit/python", lambda: best(py + ["submit", str(tasks), "2"], "per_s", r))
     step("map/procpool", lambda: best(pp + ["map", str(items), "2", "256"], "per_s", r))
     step("map/python", lambda: best(py + ["map", str(items), "2", "256"], "per_s", r))
@@ -164,6 +170,12 @@ def main():
     row("submit %d tasks, watched at 10 Hz" % watched_tasks, "tasks/s", sw, None, su,
         "watched/unwatched", sw / su, ">= 0.95", sw / su >= 0.95,
         typical=res["submit/procpool-watched"]["typical"])
+    # What marking each call's output costs (PoolOptions::taskOutput, on by default) against the
+    # same submissions without the marks, the two taking turns.
+    so = res["submit/procpool-task-output"]["per_s"]
+    sn = res["submit/procpool-task-output-off"]["per_s"]
+    row("submit %d tasks, task output kept" % watched_tasks, "tasks/s", so, None, sn,
+        "kept/off", so / sn, typical=res["submit/procpool-task-output"]["typical"])
     mp, my = res["map/procpool"]["per_s"], res["map/python"]["per_s"]
     row("map %d items, chunk 256" % items, "items/s", mp, my, None, "procpool/python", mp / my,
         ">= 2", mp / my >= 2, typical=res["map/procpool"]["typical"])

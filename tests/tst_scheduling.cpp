@@ -610,6 +610,28 @@ private Q_SLOTS:
         QVERIFY(!output.contains(QStringLiteral("many 1\n")));
     }
 
+    void withoutTaskOutputTheLinesAreOnlyTheWorkersLog()
+    {
+        ProcessPoolManager manager;
+        PoolOptions options;
+        options.taskOutput = false;
+        manager.start(options);
+        SignalRecorder<QString> log(&manager, &ProcessPoolManager::workerLog,
+                                    [](qint64, const QString &line) { return line; });
+        auto t = manager.submitTracked(say.name(), {QStringLiteral("unmarked"), 2});
+        QCOMPARE(t.future.result().toInt(), 2);
+        QTRY_VERIFY(log.values().contains(QStringLiteral("unmarked 2")));
+        QCOMPARE(manager.getPool()->taskRecord(t.id)->output, QString());
+        // A crash report quotes the worker's last lines, whichever task printed them.
+        try {
+            manager.submitTask(sayThenAbort, QStringLiteral("last")).waitForFinished();
+            QFAIL("the task returned");
+        } catch (const WorkerCrashed &e) {
+            QVERIFY2(e.lastStderrLines().contains(QStringLiteral("unmarked 1")), e.what());
+            QVERIFY2(e.lastStderrLines().contains(QStringLiteral("last")), e.what());
+        }
+    }
+
     void aCrashQuotesOnlyTheCrashedTasksOutput()
     {
         ProcessPoolManager manager;

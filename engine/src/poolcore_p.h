@@ -166,7 +166,7 @@ private:
     //! PoolOptions::softMemoryLimit and hardMemoryLimit: reads every worker's resident size.
     void checkMemory();
     //! One line \a w printed: its owner's record keeps it, and it is emitted.
-    void routeOutput(PoolWorker *w, const QString &line);
+    void routeOutput(PoolWorker *w, const PoolWorker::OutputLine &line);
     void onReady(PoolWorker *w);
     void onFinished(PoolWorker *w, int exitCode, QProcess::ExitStatus status);
     void onStartFailed(PoolWorker *w);

@@ -189,32 +189,24 @@ void PoolCore::handleOutcome(PoolWorker *w, const Frame &frame)
 
 void PoolCore::onErrorOutput(PoolWorker *w)
 {
-    for (const QString &line : w->takeOutputLines(w->process->readAllStandardError()))
+    for (const PoolWorker::OutputLine &line : w->takeOutputLines(w->process->readAllStandardError()))
         routeOutput(w, line);
 }
 
-void PoolCore::routeOutput(PoolWorker *w, const QString &line)
+void PoolCore::routeOutput(PoolWorker *w, const PoolWorker::OutputLine &line)
 {
-    static const QString marker = QString::fromLatin1(outputMarker);
-    if (line.startsWith(marker)) {
-        // The call it names runs from here on. Whatever id the worker writes, its lines reach
-        // only a record of a task that ran on this very worker (TaskLedger::output()).
-        bool ok = false;
-        w->outputOwner = QStringView(line).mid(marker.size()).toULongLong(&ok);
-        if (!ok)
-            w->outputOwner = 0;
-        return;
-    }
-    if (w->outputOwner != 0) {
-        m_ledger.output(w->outputOwner, w->pid, line);
-        if (!w->inFlight.empty() && w->inFlight.front()->id == w->outputOwner) {
+    // Whatever id the worker wrote in its marker, its lines reach only the record of a task
+    // that ran on this very worker (TaskLedger::output()).
+    if (line.owner != 0) {
+        m_ledger.output(line.owner, w->pid, line.text);
+        if (!w->inFlight.empty() && w->inFlight.front()->id == line.owner) {
             QStringList &tail = w->inFlight.front()->output; // for its crash report
-            tail.append(line);
+            tail.append(line.text);
             if (tail.size() > PoolWorker::tailLines)
                 tail.removeFirst();
         }
     }
-    emitOutput(w, line);
+    emitOutput(w, line.text);
 }
 
 void PoolCore::emitOutput(PoolWorker *w, const QString &line)

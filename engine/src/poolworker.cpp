@@ -1,6 +1,7 @@
 #include "poolworker_p.h"
 
 #include <algorithm>
+#include <charconv>
 #include <unistd.h>
 #include <limits>
 
@@ -46,6 +47,8 @@ bool PoolWorker::prepare(const PoolOptions &options, const QString &program,
         {QByteArrayLiteral("PROCPOOL_WORKER"), QByteArray::number(protocolVersion)},
         {QByteArrayLiteral("PROCPOOL_WORKER_NAME"), name.toUtf8()},
         {QByteArrayLiteral("PROCPOOL_MAX_FRAME"), QByteArray::number(options.maxFrameSize)}};
+    if (!options.taskOutput)
+        setup->workerEnvironment.append({QByteArrayLiteral("PROCPOOL_TASK_OUTPUT"), QByteArrayLiteral("0")});
     setup->daemon = options.daemon;
     setup->method = ctx.method;
     setup->serverHandshakeMs = int(options.handshakeTimeout.count());
@@ -99,38 +102,46 @@ void PoolWorker::stopTimers()
         timer->stop();
 }
 
-QString PoolWorker::keepLine(QByteArray line)
+void PoolWorker::keepLine(QByteArrayView line, QList<OutputLine> *lines)
 {
+    constexpr qsizetype markerSize = sizeof outputMarker - 1;
+    if (line.startsWith(outputMarker)) {
+        // Read from the bytes: one such line per call, the common case by far.
+        quint64 id = 0;
+        const char *digits = line.constData() + markerSize;
+        const auto [end, error] = std::from_chars(digits, line.constData() + line.size(), id);
+        outputOwner = error == std::errc() && end != digits ? id : 0;
+        return;
+    }
     if (line.endsWith('\r'))
         line.chop(1);
     QString text = QString::fromUtf8(line);
-    if (line.startsWith(outputMarker))
-        return text;
     stderrTail.append(text); // a crash report quotes it, emitted or not
     if (stderrTail.size() > tailLines)
         stderrTail.removeFirst();
-    return text;
+    lines->append(OutputLine{outputOwner, std::move(text)});
 }
 
-QStringList PoolWorker::takeOutputLines(const QByteArray &arrived)
+QList<PoolWorker::OutputLine> PoolWorker::takeOutputLines(const QByteArray &arrived)
 {
     m_partial += arrived;
-    QStringList lines;
+    QList<OutputLine> lines;
     qsizetype start = 0;
     for (qsizetype nl; (nl = m_partial.indexOf('\n', start)) >= 0; start = nl + 1)
-        lines.append(keepLine(m_partial.mid(start, nl - start)));
+        keepLine(QByteArrayView(m_partial).sliced(start, nl - start), &lines);
     // Output that never ends its line must not grow the buffer without bound: cut it.
     for (; m_partial.size() - start >= maxLineBytes; start += maxLineBytes)
-        lines.append(keepLine(m_partial.mid(start, maxLineBytes)));
+        keepLine(QByteArrayView(m_partial).sliced(start, maxLineBytes), &lines);
     m_partial.remove(0, start);
     return lines;
 }
 
-QStringList PoolWorker::takeLastOutputLine()
+QList<PoolWorker::OutputLine> PoolWorker::takeLastOutputLine()
 {
-    if (m_partial.isEmpty())
-        return {};
-    return {keepLine(std::exchange(m_partial, QByteArray()))};
+    QList<OutputLine> lines;
+    if (!m_partial.isEmpty())
+        keepLine(std::exchange(m_partial, QByteArray()), &lines);
+    return lines;
 }
 
 } // namespace procpool::detail

@@ -71,13 +71,19 @@ public:
     //! Asks for the trim again later (the rings were still in use).
     void retryTrim() { m_trim.start(); }
 
+    //! A line of its output, and the call it belongs to (0: none known).
+    struct OutputLine
+    {
+        quint64 owner = 0;
+        QString text;
+    };
     //! Splits what arrived on its output into whole lines, cutting any longer than
     //! maxLineBytes; keeps the last of them for crash reports (stderrTail). A line that marks
-    //! the beginning of a call (outputMarker, then the call's id) is returned as is, and kept
-    //! nowhere.
-    QStringList takeOutputLines(const QByteArray &arrived);
+    //! the beginning of a call (outputMarker, then the call's id) is not a line: it sets
+    //! outputOwner, the owner of the lines after it.
+    QList<OutputLine> takeOutputLines(const QByteArray &arrived);
     //! Ends the last, unterminated line (the worker has exited).
-    QStringList takeLastOutputLine();
+    QList<OutputLine> takeLastOutputLine();
 
     ChildProcess *process = nullptr;
     qint64 pid = 0;
@@ -129,7 +135,8 @@ Q_SIGNALS:
     void trimDue();
 
 private:
-    QString keepLine(QByteArray line);
+    //! Appends \a line to \a lines, or takes it as a marker.
+    void keepLine(QByteArrayView line, QList<OutputLine> *lines);
 
     QTimer m_handshake;
     QTimer m_task;  //!< armed while the running task has a time limit

@@ -194,7 +194,7 @@ void PoolCore::onFinished(PoolWorker *w, int exitCode, QProcess::ExitStatus stat
     if (w->killKind == PoolWorker::KillKind::None)
         onOutput(w);
     onErrorOutput(w);
-    for (const QString &line : w->takeLastOutputLine())
+    for (const PoolWorker::OutputLine &line : w->takeLastOutputLine())
         routeOutput(w, line);
     reportDroppedOutput(w, true);
     const int sig = status == QProcess::CrashExit ? exitCode : 0;

@@ -52,6 +52,7 @@ struct WorkerContext
     QString name;
     quint64 currentId = 0;
     qint64 maxFrameSize = 0;
+    bool markOutput = true; //!< PoolOptions::taskOutput: mark where each call's output begins
     std::unique_ptr<detail::SharedRing> fromPool; //!< attachments of calls
     std::unique_ptr<detail::SharedRing> toPool;   //!< attachments of results
     // The Attachments frame that came just before the call it belongs to.
@@ -336,7 +337,8 @@ void runCall(const detail::Frame &frame)
     }
     callStarting(frame.id, options.timeoutMs);
     c.currentId = frame.id;
-    markOutput(frame.id);
+    if (c.markOutput)
+        markOutput(frame.id);
     // Large byte arrays among the arguments are resolved from the call's attachments; those
     // of the result are collected (only while the result is encoded, not while the task runs).
     QList<QByteArray> resultAttachments;
@@ -450,6 +452,7 @@ void workerMain(int argc, char **argv)
     const QByteArray maxFrame = takeEnv("PROCPOOL_MAX_FRAME");
     const QByteArray parent = takeEnv("PROCPOOL_PARENT_PID");
     const QByteArray rings = takeEnv("PROCPOOL_SHM");
+    const QByteArray taskOutput = takeEnv("PROCPOOL_TASK_OUTPUT");
     if (version.toInt() != detail::protocolVersion)
         std::fprintf(stderr, "procpool worker: started for protocol %s, speaks %d\n",
                      version.constData(), detail::protocolVersion); // the handshake reports it
@@ -458,6 +461,7 @@ void workerMain(int argc, char **argv)
     c.active = true;
     c.name = QString::fromUtf8(name);
     c.maxFrameSize = maxFrame.toLongLong() > 0 ? maxFrame.toLongLong() : qint64(512) << 20;
+    c.markOutput = taskOutput != "0";
     openRings(c, rings);
 
     // Move the protocol off the standard descriptors.

@@ -148,6 +148,12 @@ struct PROCPOOL_ENGINE_EXPORT PoolOptions
     //! is empty or holds '=' fails that worker's start. Empty: none.
     std::function<QList<std::pair<QString, QString>>(int slot)> workerEnvironment;
 
+    //! Each task keeps the lines it printed (TaskRecord::output, a WorkerCrashed's quote): the
+    //! worker marks in its output where each call begins. The marks cost one short write per
+    //! call, which tasks of a few microseconds feel (docs/performance.md); off, the lines of
+    //! such a pool are only its workers' log, and a crash report quotes a worker's last lines.
+    bool taskOutput = true;
+
     //! Finished tasks whose TaskRecord is kept for monitors (ProcessPool::taskRecords());
     //! queued and running tasks are always kept. 0 keeps none (and costs nothing per task).
     int taskHistory = 10000;
