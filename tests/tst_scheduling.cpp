@@ -276,6 +276,9 @@ private Q_SLOTS:
         QVERIFY2(r.attemptErrors.at(1).contains(QStringLiteral("run 2 fails")), qPrintable(r.attemptErrors.at(1)));
         QCOMPARE(manager.getPool()->stats().completed, quint64(1));
         QCOMPARE(manager.getPool()->stats().failed, quint64(0));
+        // Every attempt's lines, those that arrive after it went back to the queue included.
+        QTRY_COMPARE(manager.getPool()->taskRecord(t.id)->output,
+                     QStringLiteral("run 1 fails\nrun 2 fails\n"));
     }
 
     void crashesTwiceThenSucceedsOnFreshWorkers()

@@ -118,6 +118,8 @@ void TaskLedger::started(WorkItem &item, qint64 pid)
         r->workerPid = pid;
         r->startedMs = now;
         r->attempts = item.attempts;
+        if (!r->ranOn.contains(pid))
+            r->ranOn.append(pid);
         r->serial = ++m_serial;
     }
 }
@@ -135,7 +137,7 @@ void TaskLedger::output(quint64 id, qint64 pid, const QString &line)
 {
     QMutexLocker locker(&m_mutex);
     const auto it = m_records.find(id);
-    if (it == m_records.end() || it->second.workerPid != pid)
+    if (it == m_records.end() || !it->second.ranOn.contains(pid))
         return;
     StoredRecord &r = it->second;
     r.output += line;

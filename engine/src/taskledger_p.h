@@ -42,6 +42,9 @@ struct StoredRecord
     int maxAttempts = 1;
     QStringList attemptErrors;
     QString output; //!< the tail of its output, at most maxOutputChars
+    //! The workers its attempts ran on: the lines of an attempt may arrive after its answer,
+    //! and after the task went back to the queue for another attempt.
+    QList<qint64> ranOn;
 
     //! Most characters of a task's output its record keeps (the last ones, whole lines).
     static constexpr qsizetype maxOutputChars = 4096;
@@ -75,7 +78,7 @@ public:
     //! running, its record queued again and keeping the error.
     void retrying(WorkItem &item, const QString &error);
     //! Engine thread: task \a id printed \a line while it ran on worker \a pid: its record
-    //! keeps a tail, if it still has a record and it ran on that worker.
+    //! keeps a tail, if it still has a record and an attempt of it ran on that worker.
     void output(quint64 id, qint64 pid, const QString &line);
     void progress(WorkItem &item, int value, int maximum, const QString &text);
     //! Finished as \a state (Finished, Failed or Cancelled), whether it ran or not; \a error
