@@ -17,6 +17,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
+#include <limits>
 
 using namespace procpool::detail;
 
@@ -56,6 +57,9 @@ void checkRequest(const QCborMap &message)
         break;
     case Op::Submit:
         check(!request.taskName.isEmpty());
+        check(request.retries >= 1 && request.retries <= 1000);
+        check(request.priority >= std::numeric_limits<qint32>::min()
+              && request.priority <= std::numeric_limits<qint32>::max());
         break;
     default:
         break;

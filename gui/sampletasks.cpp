@@ -4,12 +4,14 @@
 #include <procpool/worker.h>
 
 #include <QtCore/QByteArray>
+#include <QtCore/QFile>
 #include <QtCore/QThread>
 
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <stdexcept>
+#include <string>
 #include <sys/ioctl.h>
 #include <unistd.h>
 #include <vector>
@@ -66,6 +68,22 @@ const Task<int(QString)> printTask{"print", [](const QString &text) {
 const Task<QString(QString)> greetTask{"greet", [](const QString &name) {
                                            return QStringLiteral("hello, %1").arg(name);
                                        }};
+
+const Task<int(QString, int)> flakyTask{"flaky", [](const QString &marker, int failures) {
+    // The attempt number lives in the file: each attempt may run in another worker.
+    QFile file(marker);
+    const int attempt = file.open(QIODevice::ReadOnly) ? file.readAll().trimmed().toInt() + 1 : 1;
+    file.close();
+    if (!file.open(QIODevice::WriteOnly | QIODevice::Truncate)
+        || file.write(QByteArray::number(attempt)) < 0)
+        throw std::runtime_error("cannot write the marker file " + marker.toStdString());
+    file.close();
+    std::printf("flaky: attempt %d\n", attempt);
+    std::fflush(stdout);
+    if (attempt <= failures)
+        throw std::runtime_error("attempt " + std::to_string(attempt) + " fails on purpose");
+    return attempt;
+}};
 
 const Task<int()> crashTask{"crash", []() -> int {
                                 std::fprintf(stderr, "about to crash with SIGSEGV\n");
@@ -124,6 +142,8 @@ const QList<SampleTask> &sampleTasks()
         {QStringLiteral("throw"), {QStringLiteral("message:string=boom")}, QStringLiteral("Throws std::runtime_error with the message")},
         {QStringLiteral("print"), {QStringLiteral("text:string=hello")}, QStringLiteral("Prints the text to stdout and stderr")},
         {QStringLiteral("greet"), {QStringLiteral("name:string=world")}, QStringLiteral("Returns the text \"hello, NAME\"")},
+        {QStringLiteral("flaky"), {QStringLiteral("marker:string=/tmp/procpool-flaky"), QStringLiteral("failures:int=2")},
+         QStringLiteral("Throws on its first N attempts, counted in the marker file (remove it to start over); returns the attempt that succeeded")},
         {QStringLiteral("crash"), {}, QStringLiteral("Crashes its worker with SIGSEGV")},
         {QStringLiteral("abort"), {}, QStringLiteral("Calls abort() in its worker")},
         {QStringLiteral("hang"), {}, QStringLiteral("Never returns (for timeouts and kills)")},

@@ -49,6 +49,8 @@ int main(int argc, char **argv)
     beta.maxWorkers = 1;
     beta.taskType = QStringLiteral("batch");
     beta.processNamePrefix = prefix + QStringLiteral("b");
+    beta.softMemoryLimit = qint64(256) << 20; // far above what its tasks use: shown, never reached
+    beta.hardMemoryLimit = qint64(1) << 30;
     procpool::getOrCreateProcessManager(QStringLiteral("beta"))->start(beta);
 
     QSocketNotifier input(STDIN_FILENO, QSocketNotifier::Read);

@@ -377,6 +377,99 @@ private Q_SLOTS:
         QVERIFY2(r.err.contains("--attach needs something to do"), r.err.constData());
     }
 
+    void submitRequestsCarryPriorityAndRetries()
+    {
+        // The decoder alone: both fields are optional, and a bad one says what it must be.
+        const QCborMap base{{QStringLiteral("op"), QStringLiteral("submit")},
+                            {QStringLiteral("namespace"), QStringLiteral("alpha")},
+                            {QStringLiteral("task"), QStringLiteral("app.square")}};
+        detail::InspectionRequest plain;
+        QString error;
+        QVERIFY2(detail::decodeInspectionRequest(base, &plain, &error), qPrintable(error));
+        QCOMPARE(plain.priority, qint64(0));
+        QCOMPARE(plain.retries, qint64(1));
+        QCborMap full = base;
+        full.insert(QStringLiteral("priority"), -7);
+        full.insert(QStringLiteral("retries"), 3);
+        detail::InspectionRequest r;
+        QVERIFY2(detail::decodeInspectionRequest(full, &r, &error), qPrintable(error));
+        QCOMPARE(r.priority, qint64(-7));
+        QCOMPARE(r.retries, qint64(3));
+        const std::pair<const char *, QCborValue> bad[] = {{"retries", 0}, {"retries", 1001},
+                                                           {"priority", QStringLiteral("high")},
+                                                           {"priority", qint64(1) << 40}};
+        for (const auto &[key, value] : bad) {
+            QCborMap wrong = base;
+            wrong.insert(QLatin1String(key), value);
+            detail::InspectionRequest refused;
+            error.clear();
+            QVERIFY(!detail::decodeInspectionRequest(wrong, &refused, &error));
+            QVERIFY2(error.startsWith(QStringLiteral("'%1' must be an integer from ").arg(QLatin1String(key))),
+                     qPrintable(error));
+        }
+    }
+
+    void recordsAndOptionsCarryPriorityAttemptsAndLimits()
+    {
+        // A submission with a priority and retries: its record says so; one without carries
+        // none of those keys (absent is the default, so frames stay small).
+        Client c;
+        QVERIFY(c.connectTo(m_socket));
+        auto submit = [&c](qint64 id, int x, const QCborMap &extra) -> qint64 {
+            QCborMap call{{QStringLiteral("op"), QStringLiteral("submit")}, {QStringLiteral("id"), id},
+                          {QStringLiteral("namespace"), QStringLiteral("alpha")},
+                          {QStringLiteral("task"), QStringLiteral("app.square")},
+                          {QStringLiteral("arguments"), QCborArray{x}}};
+            for (auto it = extra.cbegin(); it != extra.cend(); ++it)
+                call.insert(it.key(), it.value());
+            c.send(call);
+            const std::optional<QCborMap> answer = c.nextOf(QStringLiteral("result"));
+            if (!answer || answer->value(QLatin1String("value")).toInteger() != x * x)
+                return 0;
+            return answer->value(QLatin1String("task")).toInteger();
+        };
+        const qint64 ranked = submit(3, 6, {{QStringLiteral("priority"), 4}, {QStringLiteral("retries"), 2}});
+        const qint64 plain = submit(4, 5, {});
+        QVERIFY(ranked > 0 && plain > 0);
+        // Headless mode sends the same fields for --priority and --retries.
+        const Run viaHeadless = attach({QStringLiteral("--namespace"), QStringLiteral("alpha"), QStringLiteral("--submit"),
+                                        QStringLiteral("app.square:9"), QStringLiteral("--priority"), QStringLiteral("9"),
+                                        QStringLiteral("--retries"), QStringLiteral("3")});
+        QCOMPARE(viaHeadless.exitCode, 0);
+
+        c.send({{QStringLiteral("op"), QStringLiteral("snapshot")}, {QStringLiteral("id"), 5}});
+        const std::optional<QCborMap> snapshot = c.nextOf(QStringLiteral("snapshot"));
+        QVERIFY(snapshot);
+        QMap<QString, QCborMap> byId;
+        for (const QCborValue &ns : snapshot->value(QLatin1String("namespaces")).toArray())
+            byId.insert(ns.toMap().value(QLatin1String("id")).toString(), ns.toMap());
+        QMap<qint64, QCborMap> records;
+        for (const QCborValue &t : byId.value(QStringLiteral("alpha")).value(QLatin1String("tasks")).toArray())
+            records.insert(t.toMap().value(QLatin1String("id")).toInteger(), t.toMap());
+        QVERIFY(records.contains(ranked) && records.contains(plain));
+        const QCborMap r = records.value(ranked);
+        QCOMPARE(r.value(QLatin1String("priority")).toInteger(), 4);
+        QCOMPARE(r.value(QLatin1String("maxAttempts")).toInteger(), 2);
+        QVERIFY(!r.contains(QLatin1String("attempts"))); // ran once: what its start time implies
+        QVERIFY(!r.contains(QLatin1String("attemptErrors")));
+        for (const char *key : {"priority", "attempts", "maxAttempts", "attemptErrors", "output"})
+            QVERIFY2(!records.value(plain).contains(QLatin1String(key)), key);
+        bool headlessSeen = false;
+        for (const QCborMap &t : std::as_const(records))
+            headlessSeen |= t.value(QLatin1String("priority")).toInteger() == 9
+                            && t.value(QLatin1String("maxAttempts")).toInteger() == 3;
+        QVERIFY(headlessSeen);
+
+        // Pool options: beta's memory limits are sent, alpha (none set) has no such keys.
+        const QCborMap beta = byId.value(QStringLiteral("beta")).value(QLatin1String("options")).toMap();
+        QCOMPARE(beta.value(QLatin1String("softMemoryLimit")).toInteger(), qint64(256) << 20);
+        QCOMPARE(beta.value(QLatin1String("hardMemoryLimit")).toInteger(), qint64(1) << 30);
+        const QCborMap alpha = byId.value(QStringLiteral("alpha")).value(QLatin1String("options")).toMap();
+        for (const char *key : {"softMemoryLimit", "hardMemoryLimit", "memoryCheckIntervalMs", "addressSpace",
+                                "cpuSeconds", "niceValue", "cpuAffinity"})
+            QVERIFY2(!alpha.contains(QLatin1String(key)), key);
+    }
+
     void stopAndResizeSteerTheApplicationsPools()
     {
         Run r = attach({QStringLiteral("--namespace"), QStringLiteral("alpha"), QStringLiteral("--resize"), QStringLiteral("3")});

@@ -251,6 +251,8 @@ private Q_SLOTS:
             QStringLiteral("--max-tasks-per-worker"), QStringLiteral("--start-method"),
             QStringLiteral("--submit"),
             QStringLiteral("--count"), QStringLiteral("--submit-type"),
+            QStringLiteral("--priority"), QStringLiteral("--retries"),
+            QStringLiteral("--max-memory"), QStringLiteral("--soft-memory"),
             QStringLiteral("--jobs"), QStringLiteral("--on-bad-line"),
             QStringLiteral("--json"), QStringLiteral("--order"),
             QStringLiteral("--list-tasks"), QStringLiteral("--list"),
@@ -308,7 +310,7 @@ private Q_SLOTS:
         for (const QJsonObject &t : tasks)
             names.append(t.value(QStringLiteral("task")).toString());
         for (const char *expected : {"sleep", "primes", "echo", "progress", "throw", "print",
-                                     "greet", "crash", "abort", "hang", "allocate"})
+                                     "greet", "flaky", "crash", "abort", "hang", "allocate"})
             QVERIFY2(names.contains(QString::fromLatin1(expected)), expected);
         const QJsonObject sleep = tasks.at(names.indexOf(QStringLiteral("sleep")));
         const QJsonArray parameters = sleep.value(QStringLiteral("parameters")).toArray();
@@ -347,6 +349,17 @@ private Q_SLOTS:
             << words(s("--submit primes:-9223372036854775809"))
             << s("-9223372036854775809 is out of range for int64 (-9223372036854775808 … "
                  "9223372036854775807)");
+        // Priorities, retries and memory limits: a bad value says what to write.
+        QTest::newRow("priority first") << words(s("--priority 3 --submit sleep")) << s("--priority applies to the --submit before it");
+        QTest::newRow("bad priority") << words(s("--submit sleep --priority high")) << s("--priority needs an integer from -2147483648 to 2147483647 (higher runs first), got 'high'");
+        QTest::newRow("priority too big") << words(s("--submit sleep --priority 2147483648")) << s("--priority needs an integer from");
+        QTest::newRow("retries zero") << words(s("--submit sleep --retries 0")) << s("--retries needs an integer from 1 to 1000 (attempts in all; 1: no retry), got '0'");
+        QTest::newRow("retries first") << words(s("--retries 2 --submit crash")) << s("--retries applies to the --submit before it");
+        QTest::newRow("bad max-memory") << words(s("--max-memory lots --submit sleep")) << s("--max-memory needs a size such as 512M, 2G or 1048576 (bytes; K, M, G, T are powers of 1024; 0: no limit), got 'lots'");
+        QTest::newRow("fraction of a byte") << words(s("--soft-memory 1.5 --submit sleep")) << s("--soft-memory needs a size such as 512M");
+        QTest::newRow("negative size") << words(s("--max-memory -1G --submit sleep")) << s("--max-memory needs a size");
+        QTest::newRow("soft above hard") << words(s("--soft-memory 2G --max-memory 1G --submit sleep"))
+                                         << s("namespace 'default': --soft-memory (2147483648 bytes) must not be above --max-memory (1073741824 bytes)");
         QTest::newRow("missing jobs file") << words(s("--jobs /nonexistent/jobs.jsonl")) << s("cannot open jobs file");
     }
 
@@ -510,6 +523,112 @@ private Q_SLOTS:
             }
         }
         verifyNoWorkersLeft(results);
+    }
+
+    void retriesAndPriorityShowInTheResults()
+    {
+        // flaky fails on its first N attempts, counted in a marker file: with --retries 3 and
+        // two failures, the third attempt succeeds; throw fails every time, so its two attempts
+        // are used up; sleep is submitted plainly and reports none of it.
+        QTemporaryDir dir;
+        const QString marker = dir.filePath(QStringLiteral("flaky"));
+        const Run r = run(words(QStringLiteral(
+                "--json --workers 1 --prefix %1 --submit flaky:%2,2 --retries 3 --priority 5 "
+                "--submit throw:never --retries 2 --submit sleep:0").arg(m_prefix, marker)));
+        QCOMPARE(r.exitCode, 1); // throw failed
+        const QList<QJsonObject> results = events(jsonLines(r.out), QStringLiteral("result"));
+        QCOMPARE(results.size(), 3);
+        for (const QJsonObject &o : results) {
+            const QString task = o.value(QStringLiteral("task")).toString();
+            if (task == u"flaky") {
+                QCOMPARE(o.value(QStringLiteral("state")).toString(), QStringLiteral("ok"));
+                QCOMPARE(o.value(QStringLiteral("result")).toInt(), 3);
+                QCOMPARE(o.value(QStringLiteral("priority")).toInt(), 5);
+                QCOMPARE(o.value(QStringLiteral("attempts")).toInt(), 3);
+                QCOMPARE(o.value(QStringLiteral("max_attempts")).toInt(), 3);
+                const QJsonArray errors = o.value(QStringLiteral("attempt_errors")).toArray();
+                QCOMPARE(errors.size(), 2);
+                QVERIFY2(errors.at(0).toString().contains(QStringLiteral("attempt 1 fails on purpose")),
+                         qPrintable(errors.at(0).toString()));
+                QVERIFY(errors.at(1).toString().contains(QStringLiteral("attempt 2 fails on purpose")));
+                QVERIFY2(o.value(QStringLiteral("output")).toString().contains(QStringLiteral("flaky: attempt 3")),
+                         qPrintable(o.value(QStringLiteral("output")).toString()));
+            } else if (task == u"throw") {
+                QCOMPARE(o.value(QStringLiteral("state")).toString(), QStringLiteral("failed"));
+                QCOMPARE(o.value(QStringLiteral("error_type")).toString(), QStringLiteral("TaskException"));
+                QCOMPARE(o.value(QStringLiteral("attempts")).toInt(), 2);
+                QCOMPARE(o.value(QStringLiteral("max_attempts")).toInt(), 2);
+                const QJsonArray errors = o.value(QStringLiteral("attempt_errors")).toArray();
+                QCOMPARE(errors.size(), 1); // the first; the last is "error"
+                QVERIFY(errors.at(0).toString().contains(QStringLiteral("never")));
+                QVERIFY(o.value(QStringLiteral("error")).toString().contains(QStringLiteral("never")));
+                QVERIFY(!o.contains(QStringLiteral("priority")));
+            } else {
+                QCOMPARE(task, QStringLiteral("sleep"));
+                QCOMPARE(o.value(QStringLiteral("state")).toString(), QStringLiteral("ok"));
+                for (const char *key : {"priority", "attempts", "max_attempts", "attempt_errors", "output"})
+                    QVERIFY2(!o.contains(QLatin1String(key)), key);
+            }
+        }
+        verifyNoWorkersLeft(results);
+
+        // In text, the attempt and the priority join the details of the line.
+        const Run human = run(words(QStringLiteral("--workers 1 --prefix %1 --submit flaky:%2,1 "
+                                                   "--retries 2 --priority -3")
+                                        .arg(m_prefix, dir.filePath(QStringLiteral("again")))));
+        QCOMPARE(human.exitCode, 0);
+        QVERIFY2(human.out.contains(" ms, attempt 2 of 2, priority -3)"), human.out.constData());
+    }
+
+    void memoryLimitsReachThePool()
+    {
+        const Run r = run(words(QStringLiteral(
+                "--json --list --namespace a --workers 1 --prefix %1 --soft-memory 512M "
+                "--max-memory 2g --submit sleep:0 --namespace b --workers 1 --prefix %1 "
+                "--max-memory 1048576000 --namespace c --workers 1 --prefix %1 "
+                "--soft-memory 1.5GiB").arg(m_prefix)));
+        QCOMPARE(r.exitCode, 0);
+        const QList<QJsonObject> registry = events(jsonLines(r.out), QStringLiteral("registry"));
+        QCOMPARE(registry.size(), 1);
+        QMap<QString, QJsonObject> managers;
+        for (const QJsonValue &m : registry.first().value(QStringLiteral("managers")).toArray())
+            managers.insert(m[QStringLiteral("namespace")].toString(), m.toObject());
+        QCOMPARE(managers.size(), 3);
+        const QJsonObject a = managers.value(QStringLiteral("a"));
+        QCOMPARE(a.value(QStringLiteral("soft_memory_limit")).toInteger(), qint64(512) << 20);
+        QCOMPARE(a.value(QStringLiteral("hard_memory_limit")).toInteger(), qint64(2) << 30);
+        const QJsonObject b = managers.value(QStringLiteral("b"));
+        QCOMPARE(b.value(QStringLiteral("hard_memory_limit")).toInteger(), qint64(1048576000));
+        QVERIFY(!b.contains(QStringLiteral("soft_memory_limit"))); // none: not written
+        QCOMPARE(managers.value(QStringLiteral("c")).value(QStringLiteral("soft_memory_limit")).toInteger(),
+                 qint64(3) << 29);
+    }
+
+    void jobsCarryPriorityAndRetries()
+    {
+        QTemporaryDir dir;
+        const QString marker = dir.filePath(QStringLiteral("flaky"));
+        const QString jobs = writeJobs(
+            dir, QStringLiteral("{\"task\": \"flaky\", \"args\": [\"%1\", 1], \"retries\": 2, \"priority\": 4}\n"
+                                "{\"task\": \"sleep\", \"args\": [0], \"retries\": 0}\n"
+                                "{\"task\": \"sleep\", \"args\": [0], \"priority\": \"high\"}\n")
+                     .arg(marker)
+                     .toUtf8());
+        QVERIFY(!jobs.isEmpty());
+        const Run r = run({QStringLiteral("--json"), QStringLiteral("--on-bad-line=skip"), QStringLiteral("--workers"),
+                           QStringLiteral("1"), QStringLiteral("--prefix"), m_prefix, QStringLiteral("--jobs"), jobs});
+        QCOMPARE(r.exitCode, 1); // two bad lines
+        const QList<QJsonObject> all = jsonLines(r.out);
+        const QMap<qint64, QString> bad = badLineErrors(all);
+        QCOMPARE(bad.keys(), QList<qint64>({2, 3}));
+        QVERIFY2(bad.value(2).contains(QStringLiteral("\"retries\" must be an integer from 1 to 1000")),
+                 qPrintable(bad.value(2)));
+        QVERIFY2(bad.value(3).contains(QStringLiteral("\"priority\" must be an integer")), qPrintable(bad.value(3)));
+        const QList<QJsonObject> results = events(all, QStringLiteral("result"));
+        QCOMPARE(results.size(), 1);
+        QCOMPARE(results.first().value(QStringLiteral("state")).toString(), QStringLiteral("ok"));
+        QCOMPARE(results.first().value(QStringLiteral("attempts")).toInt(), 2);
+        QCOMPARE(results.first().value(QStringLiteral("priority")).toInt(), 4);
     }
 
     void listAfterTheWork()

@@ -3,7 +3,9 @@
 #include <procpool/monitorwindow.h>
 #include <procpool/procpool.h>
 
+#include "activitychart.h"
 #include "catalogsubmitdialog.h"
+#include "chartwidget.h"
 #include "enginewatcher.h"
 #include "faultsupport.h"
 #include "futuremodel.h"
@@ -536,6 +538,143 @@ private Q_SLOTS:
         QVERIFY(faultsupport::touchFile(gate)); // whatever waits for it ends
         if (scenario == u"stop waiting" || scenario == u"draining")
             QTRY_COMPARE(state(), QStringLiteral("stopped"));
+    }
+
+    void futuresShowPriorityAndAttempts()
+    {
+        MainWindow window;
+        ProcessPoolManager *manager = getOrCreateProcessManager(QStringLiteral("tm_retries"));
+        manager->start(1, QString(), true);
+        QCOMPARE(window.futureModel()->headerData(FutureModel::Priority, Qt::Horizontal, Qt::DisplayRole).toString(),
+                 QStringLiteral("Priority"));
+        QCOMPARE(window.futureModel()->headerData(FutureModel::Attempts, Qt::Horizontal, Qt::DisplayRole).toString(),
+                 QStringLiteral("Attempts"));
+        // flaky fails on its first attempt (counted in a marker file) and succeeds on the second.
+        QTemporaryDir dir;
+        SubmitDialog::Request request{QStringLiteral("flaky"), {dir.filePath(QStringLiteral("marker")), 1}, 1, {}};
+        request.priority = 7;
+        request.attempts = 3;
+        QVERIFY(window.submit(manager, request).isEmpty());
+        QVERIFY(window.submit(manager, {QStringLiteral("sleep"), {QVariant(0)}, 1, {}}).isEmpty());
+        const quint64 flaky = futureIds(window).at(futureIds(window).size() - 2);
+        const quint64 plain = futureIds(window).last();
+        // At once, from what was submitted: not run yet.
+        QCOMPARE(futureCell(window, flaky, FutureModel::Priority), QStringLiteral("7"));
+        QCOMPARE(futureCell(window, flaky, FutureModel::Attempts), QStringLiteral("0/3"));
+        QTRY_COMPARE(futureCell(window, flaky, FutureModel::State), QStringLiteral("finished"));
+        QCOMPARE(futureCell(window, flaky, FutureModel::Outcome), QStringLiteral("2"));
+        QTRY_COMPARE(futureCell(window, flaky, FutureModel::Attempts), QStringLiteral("2/3"));
+        const int row = window.futureModel()->rowOf(flaky);
+        QVERIFY(window.futureModel()->index(row, FutureModel::Attempts).data(Qt::ToolTipRole).toString()
+                    .contains(QStringLiteral("Attempt 1: ")));
+        // The details show the failed attempt and what the task printed.
+        const QString details = window.futureModel()->details(flaky);
+        QVERIFY2(details.contains(QStringLiteral("Attempt 1 failed")) && details.contains(QStringLiteral("attempt 1 fails on purpose")),
+                 qPrintable(details));
+        QVERIFY2(details.contains(QStringLiteral("flaky: attempt 2")), qPrintable(details));
+        QVERIFY(details.contains(QStringLiteral("2 of at most 3")));
+        // A plain task: priority 0, one attempt.
+        QTRY_COMPARE(futureCell(window, plain, FutureModel::State), QStringLiteral("finished"));
+        QCOMPARE(futureCell(window, plain, FutureModel::Priority), QStringLiteral("0"));
+        QTRY_COMPARE(futureCell(window, plain, FutureModel::Attempts), QStringLiteral("1"));
+        QVERIFY(!window.futureModel()->details(plain).contains(QStringLiteral("Attempts")));
+    }
+
+    void submitDialogSendsPriorityAndRetries()
+    {
+        MainWindow window;
+        QList<TaskPreset> presets;
+        for (const samples::SampleTask &t : samples::sampleTasks())
+            presets.append({t.name, t.parameters, t.description});
+        window.setTaskPresets(presets);
+        ProcessPoolManager *manager = getOrCreateProcessManager(QStringLiteral("tm_ranked"));
+        manager->start(1, QString(), true);
+        window.selectManager(manager);
+        QAction *submit = window.findChild<QAction *>(QStringLiteral("actionSubmit"));
+        QTRY_VERIFY(submit->isEnabled());
+        submit->trigger();
+        auto *dialog = window.findChild<SubmitDialog *>();
+        QVERIFY(dialog);
+        dialog->taskField()->setCurrentIndex(dialog->taskField()->findText(QStringLiteral("sleep")));
+        dialog->countField()->setValue(2);
+        dialog->priorityField()->setValue(-4);
+        dialog->retriesField()->setValue(5);
+        const SubmitDialog::Request request = dialog->request();
+        QCOMPARE(request.priority, -4);
+        QCOMPARE(request.attempts, 5);
+        dialog->accept();
+        QList<quint64> ids; // this pool's: the window shows the earlier tests' pools too
+        for (quint64 id : futureIds(window))
+            if (futureCell(window, id, FutureModel::Namespace) == u"tm_ranked")
+                ids.append(id);
+        QCOMPARE(ids.size(), 2);
+        for (quint64 id : ids) {
+            QCOMPARE(futureCell(window, id, FutureModel::Priority), QStringLiteral("-4"));
+            QTRY_COMPARE(futureCell(window, id, FutureModel::State), QStringLiteral("finished"));
+            QTRY_COMPARE(futureCell(window, id, FutureModel::Attempts), QStringLiteral("1/5"));
+            const std::optional<TaskRecord> record = manager->getPool()->taskRecord(id);
+            QVERIFY(record);
+            QCOMPARE(record->priority, -4);
+            QCOMPARE(record->maxAttempts, 5);
+        }
+    }
+
+    void startDialogTakesMemoryLimits()
+    {
+        StartPoolDialog dialog(QStringLiteral("tm_memory"));
+        dialog.prefixField()->setText(QString());
+        dialog.taskTypeField()->setText(QString());
+        dialog.programField()->setText(QString());
+        dialog.softMemoryField()->setValue(0);
+        dialog.hardMemoryField()->setValue(0);
+        QVERIFY2(dialog.isAcceptable(), qPrintable(dialog.validationError()));
+        QCOMPARE(dialog.options().softMemoryLimit, qint64(0)); // none
+        QCOMPARE(dialog.options().hardMemoryLimit, qint64(0));
+        dialog.softMemoryField()->setValue(512);
+        dialog.hardMemoryField()->setValue(256);
+        QVERIFY(!dialog.isAcceptable());
+        QVERIFY2(dialog.validationError().contains(QStringLiteral("soft memory limit must not be above the hard one")),
+                 qPrintable(dialog.validationError()));
+        dialog.hardMemoryField()->setValue(1024);
+        QVERIFY2(dialog.isAcceptable(), qPrintable(dialog.validationError()));
+        QCOMPARE(dialog.options().softMemoryLimit, qint64(512) << 20);
+        QCOMPARE(dialog.options().hardMemoryLimit, qint64(1024) << 20);
+        dialog.accept();
+        StartPoolDialog again(QStringLiteral("tm_memory"));
+        QCOMPARE(again.softMemoryField()->value(), 512);
+        QCOMPARE(again.hardMemoryField()->value(), 1024);
+        again.softMemoryField()->setValue(0);
+        again.hardMemoryField()->setValue(0);
+        again.accept(); // leave the settings as other tests expect them
+    }
+
+    void chartDrawsTheSelectedPoolsMemoryLimits()
+    {
+        MainWindow window;
+        ChartWidget *chart = window.chart();
+        QCOMPARE(chart->series(MemorySeries).size(), chart->series(CompletedSeries).size());
+        PoolOptions options;
+        options.maxWorkers = 1;
+        options.minWorkers = 1;
+        options.daemon = true;
+        options.softMemoryLimit = qint64(300) << 20;
+        options.hardMemoryLimit = qint64(900) << 20;
+        ProcessPoolManager *limited = getOrCreateProcessManager(QStringLiteral("tm_limited"));
+        limited->start(options);
+        ProcessPoolManager *open = getOrCreateProcessManager(QStringLiteral("tm_unlimited"));
+        open->start(1, QString(), true);
+        window.selectManager(limited);
+        QTRY_COMPARE(chart->limits(MemorySeries).size(), 2);
+        QCOMPARE(chart->limits(MemorySeries).at(0).value, 300.0);
+        QCOMPARE(chart->limits(MemorySeries).at(1).value, 900.0);
+        QVERIFY(chart->limits(MemorySeries).at(0).label.contains(QStringLiteral("soft")));
+        QVERIFY(chart->limits(CompletedSeries).isEmpty());
+        // The panel charts the pool's worker (minWorkers keeps one) in MiB.
+        QTRY_VERIFY(!chart->series(MemorySeries).isEmpty() && chart->series(MemorySeries).last() > 0);
+        window.selectManager(open);
+        QTRY_VERIFY(chart->limits(MemorySeries).isEmpty());
+        limited->stop(false);
+        open->stop(false);
     }
 
     void startDialogValidatesInput()

@@ -3,8 +3,10 @@
 // namespace tree, its workers, futures and log follow, the monitor submits the application's own
 // tasks through the catalogue's editors, stops, cancels and kills there, and it survives the
 // application exiting, attaching again when the application comes back.
+#include "activitychart.h"
 #include "attachdialog.h"
 #include "catalogsubmitdialog.h"
+#include "chartwidget.h"
 #include "enginewatcher.h"
 #include "futuremodel.h"
 #include "logmodel.h"
@@ -280,6 +282,46 @@ private Q_SLOTS:
         dialog->findChild<QLineEdit *>(QStringLiteral("taskType"))->clear();
         dialog->accept();
         QTRY_VERIFY(logLines(window()).indexOf(QRegularExpression(QStringLiteral(".*app.square not submitted: .*type .batch.*"))) >= 0);
+    }
+
+    void priorityRetriesAndMemoryLimitsCrossTheSocket()
+    {
+        attachAndWait();
+        if (QTest::currentTestFailed())
+            return;
+        // The dialog's priority and attempts reach the application; its records come back
+        // with them, and the futures table shows both.
+        CatalogSubmitDialog *dialog = openSubmit(QStringLiteral("alpha"));
+        QVERIFY(dialog);
+        dialog->taskField()->setCurrentText(QStringLiteral("app.square"));
+        qobject_cast<QSpinBox *>(dialog->argumentField(0))->setValue(8);
+        auto *priority = dialog->findChild<QSpinBox *>(QStringLiteral("priority"));
+        auto *retries = dialog->findChild<QSpinBox *>(QStringLiteral("retries"));
+        QVERIFY(priority && retries);
+        priority->setValue(6);
+        retries->setValue(2);
+        dialog->accept();
+        QTRY_COMPARE(futures(window()).count(QStringLiteral("app.square finished 64")), 1);
+        FutureModel *m = window().futureModel();
+        int row = -1;
+        for (int r = 0; r < m->rowCount(); ++r)
+            if (m->index(r, FutureModel::Outcome).data().toString() == u"64")
+                row = r;
+        QVERIFY(row >= 0);
+        QTRY_COMPARE(m->index(row, FutureModel::Priority).data().toString(), QStringLiteral("6"));
+        QTRY_COMPARE(m->index(row, FutureModel::Attempts).data().toString(), QStringLiteral("1/2"));
+
+        // beta's memory limits come with its options: the chart draws them while it is selected.
+        window().selectKey(keyOf(window(), m_app->pid, QStringLiteral("beta")));
+        const ManagerView *beta = window().selectedView();
+        QVERIFY(beta);
+        QCOMPARE(beta->options.softMemoryLimit, qint64(256) << 20);
+        QCOMPARE(beta->options.hardMemoryLimit, qint64(1) << 30);
+        QTRY_COMPARE(window().chart()->limits(MemorySeries).size(), 2);
+        QCOMPARE(window().chart()->limits(MemorySeries).at(1).value, 1024.0);
+        window().selectKey(keyOf(window(), m_app->pid, QStringLiteral("alpha")));
+        QCOMPARE(window().selectedView()->options.softMemoryLimit, qint64(0));
+        QTRY_VERIFY(window().chart()->limits(MemorySeries).isEmpty());
     }
 
     void cancelsStopsAndKillsInTheApplication()

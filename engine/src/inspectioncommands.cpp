@@ -59,6 +59,9 @@ std::optional<ProcessPoolManager::TrackedTask> runInspectionCommand(const Inspec
         }
         SubmitOptions options;
         options.taskType = r.taskType;
+        options.priority = int(r.priority);
+        if (r.retries > 1)
+            options.retry = RetryPolicy::attempts(int(r.retries));
         // Never wait for room in a bounded queue: this is the application's own thread.
         options.roomTimeout = std::chrono::milliseconds(0);
         return m->submitTracked(r.taskName, arguments, options);

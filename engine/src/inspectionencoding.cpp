@@ -16,6 +16,47 @@ qint64 epochMs(const QDateTime &t)
     return t.isValid() ? t.toMSecsSinceEpoch() : 0;
 }
 
+//! The memory and resource limits of \a o that are set, into \a m (absent: the default).
+void encodeLimits(const PoolOptions &o, QCborMap &m)
+{
+    const PoolOptions defaults;
+    if (o.softMemoryLimit != 0)
+        m.insert(QStringLiteral("softMemoryLimit"), o.softMemoryLimit);
+    if (o.hardMemoryLimit != 0)
+        m.insert(QStringLiteral("hardMemoryLimit"), o.hardMemoryLimit);
+    if (o.memoryCheckInterval != defaults.memoryCheckInterval)
+        m.insert(QStringLiteral("memoryCheckIntervalMs"), qint64(o.memoryCheckInterval.count()));
+    const PoolOptions::ResourceLimits &r = o.resourceLimits;
+    if (r.addressSpace != 0)
+        m.insert(QStringLiteral("addressSpace"), r.addressSpace);
+    if (r.cpuSeconds != 0)
+        m.insert(QStringLiteral("cpuSeconds"), r.cpuSeconds);
+    if (r.niceValue != 0)
+        m.insert(QStringLiteral("niceValue"), r.niceValue);
+    if (!r.cpuAffinity.isEmpty()) {
+        QCborArray cpus;
+        for (int cpu : r.cpuAffinity)
+            cpus.append(cpu);
+        m.insert(QStringLiteral("cpuAffinity"), cpus);
+    }
+}
+
+//! The retry state of \a r that differs from a task run once, into \a m. "attempts" is left
+//! out when it is what the record's start time implies: 1 once started, 0 before.
+void encodeAttempts(const TaskRecord &r, QCborMap &m)
+{
+    if (r.priority != 0)
+        m.insert(QStringLiteral("priority"), r.priority);
+    if (r.attempts != (r.startedAt.isValid() ? 1 : 0))
+        m.insert(QStringLiteral("attempts"), r.attempts);
+    if (r.maxAttempts != 1)
+        m.insert(QStringLiteral("maxAttempts"), r.maxAttempts);
+    if (!r.attemptErrors.isEmpty())
+        m.insert(QStringLiteral("attemptErrors"), QCborArray::fromStringList(r.attemptErrors));
+    if (!r.output.isEmpty())
+        m.insert(QStringLiteral("output"), r.output);
+}
+
 } // namespace
 
 QString isoTime(const QDateTime &t)
@@ -25,18 +66,20 @@ QString isoTime(const QDateTime &t)
 
 QCborMap encodeOptions(const PoolOptions &o)
 {
-    return QCborMap{{QStringLiteral("maxWorkers"), o.maxWorkers},
-                    {QStringLiteral("taskType"), o.taskType},
-                    {QStringLiteral("daemon"), o.daemon},
-                    {QStringLiteral("processNamePrefix"), o.processNamePrefix},
-                    {QStringLiteral("prefetch"), o.prefetch},
-                    {QStringLiteral("minWorkers"), o.minWorkers},
-                    {QStringLiteral("maxQueued"), o.maxQueued},
-                    {QStringLiteral("maxTasksPerWorker"), o.maxTasksPerWorker},
-                    {QStringLiteral("taskTimeoutMs"), qint64(o.taskTimeout.count())},
-                    {QStringLiteral("idleTimeoutMs"), qint64(o.idleTimeout.count())},
-                    {QStringLiteral("sharedMemory"), o.sharedMemory},
-                    {QStringLiteral("program"), o.startContext.resolvedProgram()}};
+    QCborMap m{{QStringLiteral("maxWorkers"), o.maxWorkers},
+               {QStringLiteral("taskType"), o.taskType},
+               {QStringLiteral("daemon"), o.daemon},
+               {QStringLiteral("processNamePrefix"), o.processNamePrefix},
+               {QStringLiteral("prefetch"), o.prefetch},
+               {QStringLiteral("minWorkers"), o.minWorkers},
+               {QStringLiteral("maxQueued"), o.maxQueued},
+               {QStringLiteral("maxTasksPerWorker"), o.maxTasksPerWorker},
+               {QStringLiteral("taskTimeoutMs"), qint64(o.taskTimeout.count())},
+               {QStringLiteral("idleTimeoutMs"), qint64(o.idleTimeout.count())},
+               {QStringLiteral("sharedMemory"), o.sharedMemory},
+               {QStringLiteral("program"), o.startContext.resolvedProgram()}};
+    encodeLimits(o, m);
+    return m;
 }
 
 QCborMap encodeStats(const PoolStats &s)
@@ -87,6 +130,7 @@ QCborArray encodeRecords(const QList<TaskRecord> &records, quint64 *serial)
         }
         if (!r.error.isEmpty())
             m.insert(QStringLiteral("error"), r.error);
+        encodeAttempts(r, m);
         out.append(m);
     }
     return out;

@@ -4,6 +4,7 @@
 #include <QtCore/QtEndian>
 
 #include <array>
+#include <limits>
 #include <utility>
 
 namespace procpool::detail {
@@ -60,6 +61,9 @@ constexpr std::array<std::pair<const char *, Op>, 12> operations{{
     {"kill", Op::Kill},
     {"submit", Op::Submit},
 }};
+
+//! Most attempts a submit's "retries" may ask for.
+constexpr qint64 maxInspectionAttempts = 1000;
 
 //! Reads the integer field \a key into \a out; false (and why) when it is missing or not an
 //! integer in [minimum, maximum].
@@ -147,8 +151,13 @@ bool decodeInspectionRequest(const QCborMap &message, InspectionRequest *request
             return false;
         }
         request->arguments = arguments.toArray();
-        return !message.contains(QLatin1String("taskType"))
-            || text(message, "taskType", &request->taskType, error);
+        return (!message.contains(QLatin1String("taskType"))
+                || text(message, "taskType", &request->taskType, error))
+            && (!message.contains(QLatin1String("priority"))
+                || integer(message, "priority", std::numeric_limits<qint32>::min(),
+                           std::numeric_limits<qint32>::max(), &request->priority, error))
+            && (!message.contains(QLatin1String("retries"))
+                || integer(message, "retries", 1, maxInspectionAttempts, &request->retries, error));
     }
     }
     return false;

@@ -481,6 +481,10 @@ int attachTo(const Config &config, Terminal &terminal)
                           {QStringLiteral("arguments"), values}};
             if (!submit.taskType.isEmpty())
                 call.insert(QStringLiteral("taskType"), submit.taskType);
+            if (submit.priority != 0)
+                call.insert(QStringLiteral("priority"), submit.priority);
+            if (submit.attempts > 1)
+                call.insert(QStringLiteral("retries"), submit.attempts);
             for (qint64 i = 0; i < submit.count; ++i) {
                 const qint64 id = connection.send(call);
                 pending[id] = Pending{pool.namespaceId, submit.task, arguments.values};

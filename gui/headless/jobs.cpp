@@ -1,5 +1,6 @@
 #include "jobs.h"
 
+#include "options.h"
 #include "taskcall.h"
 
 #include <QtCore/QFile>
@@ -16,6 +17,8 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cmath>
+#include <limits>
 #include <vector>
 
 namespace procpool::headless {
@@ -116,6 +119,27 @@ JobText scanJobText(QByteArrayView json)
     return text;
 }
 
+//! Reads the optional integer \a key of \a object into \a out; false (with \a error set) when it
+//! is there and not a whole number from \a minimum to \a maximum.
+bool integerField(const QJsonObject &object, const QString &key, int minimum, int maximum,
+                  int *out, QString *error)
+{
+    const QJsonValue value = object.value(key);
+    if (value.isUndefined() || value.isNull())
+        return true;
+    const double n = value.toDouble(std::nan(""));
+    if (!value.isDouble() || n != std::floor(n) || n < minimum || n > maximum) {
+        *error = QStringLiteral("\"%1\" must be an integer from %2 to %3, e.g. \"%1\": %4")
+                     .arg(key)
+                     .arg(minimum)
+                     .arg(maximum)
+                     .arg(std::max(minimum, std::min(maximum, 3)));
+        return false;
+    }
+    *out = int(n);
+    return true;
+}
+
 } // namespace
 
 std::optional<Job> parseJob(const QByteArray &line, qint64 number, const QStringList &namespaces,
@@ -143,7 +167,8 @@ std::optional<Job> parseJob(const QByteArray &line, qint64 number, const QString
                         .arg(*text.duplicateKey));
     const QJsonObject object = document.object();
     static const QStringList known = {QStringLiteral("task"), QStringLiteral("args"),
-                                      QStringLiteral("task_type"), QStringLiteral("namespace")};
+                                      QStringLiteral("task_type"), QStringLiteral("namespace"),
+                                      QStringLiteral("priority"), QStringLiteral("retries")};
     for (auto it = object.begin(); it != object.end(); ++it)
         if (!known.contains(it.key()))
             return fail(QStringLiteral("unknown field \"%1\" (a job has %2)")
@@ -176,6 +201,10 @@ std::optional<Job> parseJob(const QByteArray &line, qint64 number, const QString
             return fail(QStringLiteral("\"%1\" must be a string").arg(key));
         *field = value.toString();
     }
+    if (!integerField(object, QStringLiteral("priority"), std::numeric_limits<int>::min(),
+                      std::numeric_limits<int>::max(), &job.priority, error)
+        || !integerField(object, QStringLiteral("retries"), 1, maxAttempts, &job.attempts, error))
+        return std::nullopt;
     if (!job.namespaceId.isEmpty() && !namespaces.contains(job.namespaceId))
         return fail(QStringLiteral("namespace '%1' is not configured (configured: %2); add "
                                    "--namespace %1")

@@ -21,6 +21,8 @@ struct Job
     QVariantList arguments;
     QString taskType;
     QString namespaceId; //!< empty: the first pool
+    int priority = 0;    //!< SubmitOptions::priority
+    int attempts = 1;    //!< attempts in all (RetryPolicy::attempts); 1: no retry
 };
 
 //! Parses line \a number of a jobs stream. Returns nullopt for a blank line (skipped) and sets

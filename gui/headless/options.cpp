@@ -7,9 +7,12 @@
 
 #include <QtCore/QCommandLineParser>
 #include <QtCore/QFileInfo>
+#include <QtCore/QRegularExpression>
 #include <QtCore/QThread>
 
 #include <algorithm>
+#include <cmath>
+#include <limits>
 #include <stdexcept>
 
 namespace procpool::headless {
@@ -63,6 +66,15 @@ const QList<OptionDef> &optionDefs()
         {QStringLiteral("max-tasks-per-worker"), QStringLiteral("N"), Scope::Pool,
          QStringLiteral("Replace a worker after it has run N tasks. 0: never (default).\n"
                         "Example: --max-tasks-per-worker 100")},
+        {QStringLiteral("max-memory"), QStringLiteral("SIZE"), Scope::Pool,
+         QStringLiteral("Kill a worker whose resident size goes past SIZE (bytes, or with K, "
+                        "M, G, T: powers of 1024); its task fails with WorkerOutOfMemory and "
+                        "a fresh worker replaces it. 0: no limit (default).\n"
+                        "Example: --max-memory 2G")},
+        {QStringLiteral("soft-memory"), QStringLiteral("SIZE"), Scope::Pool,
+         QStringLiteral("Retire a worker whose resident size goes past SIZE once its task has "
+                        "finished; a fresh worker replaces it. At most --max-memory. 0: no "
+                        "limit (default).\nExample: --soft-memory 512M")},
         {QStringLiteral("submit"), QStringLiteral("TASK[:ARG,...]"), Scope::Pool,
          QStringLiteral("Submit a sample task to the current pool; missing arguments take "
                         "their defaults (see --list-tasks). Repeatable.\n"
@@ -73,10 +85,20 @@ const QList<OptionDef> &optionDefs()
         {QStringLiteral("submit-type"), QStringLiteral("T"), Scope::Submit,
          QStringLiteral("Submit the preceding --submit with task type T (a protected pool "
                         "rejects any other).\nExample: --submit echo:16 --submit-type render")},
+        {QStringLiteral("priority"), QStringLiteral("N"), Scope::Submit,
+         QStringLiteral("Submit the preceding --submit with priority N: queued tasks of a "
+                        "higher priority go to workers first (default 0; negative: later).\n"
+                        "Example: --submit sleep:100 --count 50 --submit greet --priority 10")},
+        {QStringLiteral("retries"), QStringLiteral("N"), Scope::Submit,
+         QStringLiteral("Run the preceding --submit up to N times in all while it fails (a "
+                        "crash, a timeout, an exception), with a growing delay between "
+                        "attempts (default 1: no retry).\n"
+                        "Example: --submit crash --retries 3")},
         {QStringLiteral("jobs"), QStringLiteral("FILE"), Scope::Global,
          QStringLiteral("Read jobs from FILE ('-': standard input), one JSON object per line: "
                         "{\"task\": \"sleep\", \"args\": [100], \"task_type\": \"render\", "
-                        "\"namespace\": \"cpu\"}; only \"task\" is required, each key once; a job "
+                        "\"namespace\": \"cpu\", \"priority\": 5, \"retries\": 3}; only \"task\" "
+                        "is required, each key once; a job "
                         "without namespace goes to the first pool; a line holds at most 16 "
                         "MiB. Read as the pools make progress.\n"
                         "Example: --jobs jobs.jsonl")},
@@ -147,6 +169,41 @@ qint64 integerValue(const QString &option, const QString &value, qint64 minimum)
                              .arg(minimum)
                              .arg(value));
     return n;
+}
+
+//! An integer from \a minimum to \a maximum; otherwise a usage error whose \a hint says what
+//! the number means.
+int boundedValue(const QString &option, const QString &value, qint64 minimum, qint64 maximum,
+                 const QString &hint)
+{
+    bool ok = false;
+    const qint64 n = value.toLongLong(&ok);
+    if (!ok || n < minimum || n > maximum)
+        throw UsageError(QStringLiteral("--%1 needs an integer from %2 to %3 (%4), got '%5'")
+                             .arg(option)
+                             .arg(minimum)
+                             .arg(maximum)
+                             .arg(hint, value));
+    return int(n);
+}
+
+//! Bytes written as "1048576", "512M", "2G", "1.5GiB": K, M, G and T are powers of 1024.
+qint64 sizeValue(const QString &option, const QString &value)
+{
+    static const QRegularExpression pattern(
+        QStringLiteral("^\\s*(\\d+(?:\\.\\d+)?)\\s*(?:([KMGT])(?:I?B)?|B)?\\s*$"),
+        QRegularExpression::CaseInsensitiveOption);
+    const QRegularExpressionMatch match = pattern.match(value);
+    const double number = match.hasMatch() ? match.captured(1).toDouble() : -1;
+    const QString unit = match.captured(2).toUpper();
+    const qsizetype power = unit.isEmpty() ? 0 : QStringLiteral("KMGT").indexOf(unit) + 1;
+    const double bytes = number * std::pow(1024.0, double(power));
+    const bool whole = match.captured(1).contains(u'.') ? power > 0 : true;
+    if (!match.hasMatch() || !whole || bytes > 9e18)
+        throw UsageError(QStringLiteral("--%1 needs a size such as 512M, 2G or 1048576 (bytes; "
+                                        "K, M, G, T are powers of 1024; 0: no limit), got '%2'")
+                             .arg(option, value));
+    return qint64(bytes + 0.5);
 }
 
 QString nonEmpty(const QString &option, const QString &value)
@@ -288,6 +345,10 @@ Config walk(const QStringList &arguments)
         } else if (name == u"max-tasks-per-worker") {
             section().options.maxTasksPerWorker =
                 int(std::min<qint64>(integerValue(name, value, 0), 1 << 30));
+        } else if (name == u"max-memory") {
+            section().options.hardMemoryLimit = sizeValue(name, value);
+        } else if (name == u"soft-memory") {
+            section().options.softMemoryLimit = sizeValue(name, value);
         } else if (name == u"submit") {
             section().submits.append(parseSubmit(value));
         } else if (name == u"program") {
@@ -334,6 +395,13 @@ Config walk(const QStringList &arguments)
             SubmitSpec &submit = current->submits.last();
             if (name == u"count")
                 submit.count = integerValue(name, value, 1);
+            else if (name == u"priority")
+                submit.priority = boundedValue(name, value, std::numeric_limits<int>::min(),
+                                               std::numeric_limits<int>::max(),
+                                               QStringLiteral("higher runs first"));
+            else if (name == u"retries")
+                submit.attempts = boundedValue(name, value, 1, maxAttempts,
+                                               QStringLiteral("attempts in all; 1: no retry"));
             else
                 submit.taskType = nonEmpty(name, value);
         } else if (name == u"jobs") {
@@ -390,6 +458,13 @@ Config walk(const QStringList &arguments)
     for (const PoolSpec &pool : std::as_const(config.pools)) {
         if (attached)
             break; // the other process's pools keep their own options
+        const PoolOptions &o = pool.options;
+        if (o.softMemoryLimit > 0 && o.hardMemoryLimit > 0 && o.softMemoryLimit > o.hardMemoryLimit)
+            throw UsageError(QStringLiteral("namespace '%1': --soft-memory (%2 bytes) must not be "
+                                            "above --max-memory (%3 bytes)")
+                                 .arg(pool.namespaceId)
+                                 .arg(o.softMemoryLimit)
+                                 .arg(o.hardMemoryLimit));
         try {
             pool.options.validate();
         } catch (const std::invalid_argument &e) {

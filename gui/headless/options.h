@@ -10,7 +10,11 @@
 
 namespace procpool::headless {
 
-//! One `--submit TASK[:ARG,...]` with its `--count` and `--submit-type`.
+//! Most attempts --retries (and a job's "retries") may ask for.
+constexpr int maxAttempts = 1000;
+
+//! One `--submit TASK[:ARG,...]` with its `--count`, `--submit-type`, `--priority` and
+//! `--retries`.
 struct SubmitSpec
 {
     QString text;     //!< as given, for messages
@@ -18,6 +22,8 @@ struct SubmitSpec
     QVariantList arguments;
     QString taskType; //!< --submit-type: the type the submission carries
     qint64 count = 1;
+    int priority = 0; //!< --priority: SubmitOptions::priority
+    int attempts = 1; //!< --retries: attempts in all (RetryPolicy::attempts); 1: no retry
     //! The arguments as written; `arguments` holds them converted once the task is known.
     QStringList argumentTexts;
 };

@@ -31,27 +31,6 @@ QString stateLabel(Outcome::State state)
     return {};
 }
 
-//! The procpool class of an error, e.g. "WorkerCrashed", for --json.
-QString errorType(const std::exception &e)
-{
-#define PROCPOOL_ERROR_TYPE(T)                                                                     \
-    if (dynamic_cast<const T *>(&e))                                                               \
-        return QStringLiteral(#T);
-    PROCPOOL_ERROR_TYPE(UnknownTaskError)
-    PROCPOOL_ERROR_TYPE(PoolNotRunning)
-    PROCPOOL_ERROR_TYPE(TaskException)
-    PROCPOOL_ERROR_TYPE(WorkerCrashed)
-    PROCPOOL_ERROR_TYPE(TaskTimeout)
-    PROCPOOL_ERROR_TYPE(UnknownTaskName)
-    PROCPOOL_ERROR_TYPE(CodecError)
-    PROCPOOL_ERROR_TYPE(ProtocolError)
-    PROCPOOL_ERROR_TYPE(PoolBroken)
-    PROCPOOL_ERROR_TYPE(PoolStopped)
-    PROCPOOL_ERROR_TYPE(TaskFailure)
-#undef PROCPOOL_ERROR_TYPE
-    return QStringLiteral("std::exception");
-}
-
 //! A result as one line of text: the line breaks a task put in it are written out too.
 QString displayValue(const QVariant &value)
 {
@@ -207,6 +186,8 @@ bool Runner::nextFromCommandLine(Job *job)
         job->task = spec.task;
         job->arguments = spec.arguments;
         job->taskType = spec.taskType;
+        job->priority = spec.priority;
+        job->attempts = spec.attempts;
         job->namespaceId = m_pools.at(m_submitPool).spec.namespaceId;
         return true;
     }
@@ -266,9 +247,7 @@ void Runner::pump()
 bool Runner::submit(const Job &job)
 {
     Pool &target = m_pools[poolIndex(job.namespaceId)];
-    SubmitOptions options;
-    options.taskType = job.taskType;
-    options.roomTimeout = std::chrono::milliseconds(0); // never block the event loop
+    const SubmitOptions options = submitOptions(job);
     ProcessPoolManager::TrackedTask tracked;
     std::optional<std::pair<QString, QString>> rejection; // message, error type
     try {
@@ -287,6 +266,8 @@ bool Runner::submit(const Job &job)
     s.arguments = job.arguments;
     s.taskType = job.taskType;
     s.line = job.line;
+    s.outcome.priority = job.priority;
+    s.outcome.maxAttempts = job.attempts;
     ++target.submitted;
     const qint64 seq = s.seq;
     if (rejection) {
@@ -322,18 +303,10 @@ void Runner::onTaskFinished(qint64 seq)
         else if (future.resultCount() > 0)
             o.result = future.result();
     } catch (const std::exception &e) {
-        o.state = Outcome::State::Failed;
-        o.error = QString::fromUtf8(e.what());
-        o.errorType = errorType(e);
-        if (const auto *crash = dynamic_cast<const WorkerCrashed *>(&e))
-            o.workerPid = crash->pid();
+        takeFailure(o, e);
     }
-    if (const auto record = m_pools.at(s.pool).pool->taskRecord(s.id)) {
-        if (record->workerPid != 0)
-            o.workerPid = record->workerPid;
-        if (record->startedAt.isValid() && record->finishedAt.isValid())
-            o.durationMs = record->startedAt.msecsTo(record->finishedAt);
-    }
+    if (const auto record = m_pools.at(s.pool).pool->taskRecord(s.id))
+        takeRecord(o, *record);
     complete(s);
 }
 
@@ -381,6 +354,7 @@ void Runner::report(const Submission &s)
         details.append(QStringLiteral("worker %1").arg(o.workerPid));
     if (o.state == Outcome::State::Ok || o.state == Outcome::State::Failed)
         details.append(QStringLiteral("%1 ms").arg(o.durationMs));
+    details += attemptDetails(o);
     if (!details.isEmpty())
         human += QStringLiteral(" (%1)").arg(details.join(QStringLiteral(", ")));
     if (!o.error.isEmpty())
@@ -412,6 +386,7 @@ void Runner::report(const Submission &s)
         json.insert(QStringLiteral("error"), o.error);
         json.insert(QStringLiteral("error_type"), o.errorType);
     }
+    addAttemptFields(json, o);
     emitLine(human, json);
 }
 
@@ -593,7 +568,7 @@ void Runner::printRegistry()
             }
             if (infos.isEmpty())
                 lines.append(QStringLiteral("    no workers"));
-            managers.append(QJsonObject{
+            QJsonObject json{
                 {QStringLiteral("namespace"), entry.key()},
                 {QStringLiteral("creator_pid"), creator.key()},
                 {QStringLiteral("state"), stateName(manager->state())},
@@ -609,7 +584,9 @@ void Runner::printRegistry()
                                                ? QJsonValue()
                                                : QJsonValue(options.processNamePrefix)},
                 {QStringLiteral("workers"), workers},
-            });
+            };
+            addLimitFields(json, options);
+            managers.append(json);
         }
     }
     emitLine(lines.join(u'\n'), QJsonObject{{QStringLiteral("event"), QStringLiteral("registry")},

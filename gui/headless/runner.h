@@ -3,6 +3,7 @@
 
 #include "jobs.h"
 #include "options.h"
+#include "outcome.h"
 #include "terminal.h"
 
 #include <procpool/processpoolmanager.h>
@@ -18,17 +19,6 @@
 #include <optional>
 
 namespace procpool::headless {
-
-//! How one submission ended.
-struct Outcome
-{
-    enum class State { Ok, Failed, Cancelled, Rejected } state = State::Ok;
-    QVariant result;
-    QString error;
-    QString errorType; //!< the procpool exception class, e.g. "WorkerCrashed"
-    qint64 workerPid = 0;
-    qint64 durationMs = 0; //!< time on the worker; 0 when it never ran
-};
 
 class Runner : public QObject
 {

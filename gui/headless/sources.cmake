@@ -8,6 +8,8 @@ target_sources(procpool PRIVATE
   ${CMAKE_CURRENT_LIST_DIR}/jobs.h
   ${CMAKE_CURRENT_LIST_DIR}/options.cpp
   ${CMAKE_CURRENT_LIST_DIR}/options.h
+  ${CMAKE_CURRENT_LIST_DIR}/outcome.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/outcome.h
   ${CMAKE_CURRENT_LIST_DIR}/program.cpp
   ${CMAKE_CURRENT_LIST_DIR}/program.h
   ${CMAKE_CURRENT_LIST_DIR}/runner.cpp

@@ -56,6 +56,7 @@ CatalogSubmitDialog::CatalogSubmitDialog(const QString &title, const QList<Remot
     , m_arguments(new QFormLayout)
     , m_count(new QSpinBox(this))
     , m_taskType(new QLineEdit(poolTaskType, this))
+    , m_options(this)
     , m_error(new QLabel(this))
 {
     setWindowTitle(title);
@@ -78,6 +79,7 @@ CatalogSubmitDialog::CatalogSubmitDialog(const QString &title, const QList<Remot
     form->addRow(QString(), m_signature);
     form->addRow(QStringLiteral("Count:"), m_count);
     form->addRow(QStringLiteral("Task type:"), m_taskType);
+    m_options.addRows(form);
     auto *buttons = new QDialogButtonBox(QDialogButtonBox::Cancel, this);
     buttons->addButton(QStringLiteral("Submit"), QDialogButtonBox::AcceptRole)->setDefault(true);
     connect(buttons, &QDialogButtonBox::accepted, this, &QDialog::accept);
@@ -199,6 +201,8 @@ CatalogSubmitDialog::Request CatalogSubmitDialog::request(QString *error) const
     r.taskName = task.name;
     r.count = m_count->value();
     r.taskType = m_taskType->text().trimmed();
+    r.priority = m_options.priority->value();
+    r.attempts = m_options.retries->value();
     return r;
 }
 

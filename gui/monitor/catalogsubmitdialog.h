@@ -4,6 +4,7 @@
 #pragma once
 
 #include "remoteprocess.h"
+#include "submitoptions.h"
 
 #include <QtCore/QCborArray>
 #include <QtWidgets/QDialog>
@@ -29,6 +30,8 @@ public:
         QVariantList shown;      //!< the same, for the futures table
         int count = 1;
         QString taskType;
+        int priority = 0; //!< SubmitOptions::priority
+        int attempts = 1; //!< attempts in all (RetryPolicy::attempts); 1: no retry
     };
     //! Sends a request; an error (the dialog stays open and shows it) or empty (it closes).
     using Submitter = std::function<QString(const Request &)>;
@@ -57,6 +60,7 @@ private:
     QList<QWidget *> m_fields;
     QSpinBox *m_count;
     QLineEdit *m_taskType;
+    SubmitOptionFields m_options;
     QLabel *m_error;
 };
 

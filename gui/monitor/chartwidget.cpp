@@ -16,7 +16,7 @@ ChartWidget::ChartWidget(QWidget *parent)
 
 int ChartWidget::addSeries(const QString &title, const QColor &color, const QString &unit)
 {
-    m_series.append(Series{title, color, unit, {}});
+    m_series.append(Series{title, color, unit, {}, {}});
     update();
     return int(m_series.size()) - 1;
 }
@@ -29,6 +29,14 @@ void ChartWidget::addSamples(const QList<double> &values)
         if (v.size() > m_capacity)
             v.remove(0, v.size() - m_capacity);
     }
+    update();
+}
+
+void ChartWidget::setLimits(int index, const QList<Limit> &limits)
+{
+    if (index < 0 || index >= m_series.size() || m_series.at(index).limits == limits)
+        return;
+    m_series[index].limits = limits;
     update();
 }
 
@@ -75,9 +83,11 @@ void ChartWidget::paintEvent(QPaintEvent *)
 void ChartWidget::paintPanel(QPainter &painter, const QRectF &rect, const Series &series) const
 {
     const QFontMetricsF fm(font());
-    const double maxValue = series.values.isEmpty()
-                                ? 0
-                                : *std::max_element(series.values.cbegin(), series.values.cend());
+    double maxValue = series.values.isEmpty()
+                          ? 0
+                          : *std::max_element(series.values.cbegin(), series.values.cend());
+    for (const Limit &limit : series.limits)
+        maxValue = std::max(maxValue, limit.value);
     const double top = niceCeiling(maxValue);
     const double current = series.values.isEmpty() ? 0 : series.values.last();
 
@@ -86,9 +96,13 @@ void ChartWidget::paintPanel(QPainter &painter, const QRectF &rect, const Series
     QFont bold = font();
     bold.setBold(true);
     painter.setFont(bold);
-    painter.drawText(QPointF(rect.left() + 2, rect.top() + fm.ascent()), series.title);
-    painter.setPen(series.color.darker(120));
     const QString now = compact(current) + (series.unit.isEmpty() ? QString() : u' ' + series.unit);
+    // A narrow panel shortens its title rather than write it under the value.
+    const QFontMetricsF boldMetrics(bold);
+    const double titleRoom = rect.width() - 2 - boldMetrics.horizontalAdvance(now) - 8;
+    painter.drawText(QPointF(rect.left() + 2, rect.top() + fm.ascent()),
+                     boldMetrics.elidedText(series.title, Qt::ElideRight, std::max(0.0, titleRoom)));
+    painter.setPen(series.color.darker(120));
     painter.drawText(QRectF(rect.left(), rect.top(), rect.width() - 2, fm.height()),
                      Qt::AlignRight | Qt::AlignVCenter, now);
     painter.setFont(font());
@@ -125,6 +139,7 @@ void ChartWidget::paintPanel(QPainter &painter, const QRectF &rect, const Series
     painter.drawText(QRectF(plot.left(), plot.bottom() + 2, plot.width(), fm.height()),
                      Qt::AlignRight | Qt::AlignTop, QStringLiteral("now"));
 
+    paintLimits(painter, plot, top, series);
     if (series.values.size() < 2)
         return;
     // The newest sample sits at the right edge; the series scrolls left.
@@ -149,6 +164,24 @@ void ChartWidget::paintPanel(QPainter &painter, const QRectF &rect, const Series
     painter.fillPath(area, fill);
     painter.setPen(QPen(series.color, 1.6));
     painter.drawPath(line);
+    painter.restore();
+}
+
+void ChartWidget::paintLimits(QPainter &painter, const QRectF &plot, double top,
+                              const Series &series) const
+{
+    const QFontMetricsF fm(font());
+    painter.save();
+    for (const Limit &limit : series.limits) {
+        const double y = plot.bottom() - plot.height() * limit.value / top;
+        painter.setPen(QPen(limit.color, 1.2, Qt::DashLine));
+        painter.drawLine(QPointF(plot.left(), y), QPointF(plot.right(), y));
+        painter.setPen(limit.color.darker(110));
+        // Above its line, or below it when the line runs along the top of the plot.
+        const double labelTop = y - fm.height() - 1 < plot.top() ? y + 1 : y - fm.height() - 1;
+        painter.drawText(QRectF(plot.left() + 3, labelTop, plot.width() - 6, fm.height()),
+                         Qt::AlignLeft | Qt::AlignVCenter, limit.label);
+    }
     painter.restore();
 }
 

@@ -22,6 +22,18 @@ public:
     void setSamplePeriodSeconds(double seconds) { m_period = seconds; }
     QList<double> series(int index) const { return m_series.value(index).values; }
 
+    //! A horizontal line across a panel, e.g. a limit the series should stay under.
+    struct Limit
+    {
+        double value = 0;
+        QString label;
+        QColor color;
+        bool operator==(const Limit &) const = default;
+    };
+    //! The lines drawn across the panel of series \a index; its y axis reaches the highest.
+    void setLimits(int index, const QList<Limit> &limits);
+    QList<Limit> limits(int index) const { return m_series.value(index).limits; }
+
     QSize sizeHint() const override { return {600, 160}; }
     QSize minimumSizeHint() const override { return {300, 110}; }
 
@@ -35,8 +47,10 @@ private:
         QColor color;
         QString unit;
         QList<double> values;
+        QList<Limit> limits;
     };
     void paintPanel(class QPainter &painter, const QRectF &rect, const Series &series) const;
+    void paintLimits(class QPainter &painter, const QRectF &plot, double top, const Series &series) const;
 
     QList<Series> m_series;
     int m_capacity = 300;

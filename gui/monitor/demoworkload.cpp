@@ -4,6 +4,9 @@
 
 #include <procpool/processpoolmanager.h>
 
+#include <QtCore/QCoreApplication>
+#include <QtCore/QDir>
+#include <QtCore/QFile>
 #include <QtCore/QTimer>
 
 namespace procpool::monitor {
@@ -37,6 +40,14 @@ void startDemoWorkload(MainWindow *window)
     submit(window, io, QStringLiteral("throw"), {QStringLiteral("invalid configuration key 'timeout_ms'")}, 1);
     submit(window, io, QStringLiteral("print"), {QStringLiteral("loading shard 7")}, 1);
     submit(window, io, QStringLiteral("echo"), {4096}, 2);
+    // A task that fails once and succeeds on its retry, ahead of the queued sleeps; it counts
+    // its attempts in a file of its own, removed with the window.
+    const QString marker = QDir::temp().filePath(
+        QStringLiteral("procpool-demo-flaky-%1").arg(QCoreApplication::applicationPid()));
+    QFile::remove(marker);
+    QObject::connect(window, &QObject::destroyed, [marker] { QFile::remove(marker); });
+    window->submit(io, SubmitDialog::Request{QStringLiteral("flaky"), {marker, 1}, 1, QString(), 5, 3},
+                   true);
     submit(window, render, QStringLiteral("primes"), {150000}, 3, renderType);
     submit(window, io, QStringLiteral("sleep"), {250}, 90);
 

@@ -22,6 +22,26 @@ QString timeText(const QDateTime &time)
     return time.isValid() ? time.toLocalTime().toString(QStringLiteral("HH:mm:ss.zzz")) : QString();
 }
 
+//! "2/3" while retries are allowed, "1" for a task run once, empty before it ran.
+QString attemptsText(const TaskRecord &r)
+{
+    if (r.maxAttempts > 1)
+        return QStringLiteral("%1/%2").arg(r.attempts).arg(r.maxAttempts);
+    return r.attempts > 0 ? QString::number(r.attempts) : QString();
+}
+
+//! The errors of the attempts that failed and were retried, one a line.
+QString attemptsToolTip(const TaskRecord &r)
+{
+    if (r.attemptErrors.isEmpty())
+        return r.maxAttempts > 1 ? QStringLiteral("Attempt %1 of at most %2").arg(r.attempts).arg(r.maxAttempts)
+                                 : QString();
+    QStringList lines;
+    for (qsizetype i = 0; i < r.attemptErrors.size(); ++i)
+        lines.append(QStringLiteral("Attempt %1: %2").arg(i + 1).arg(r.attemptErrors.at(i).section(u'\n', 0, 0)));
+    return lines.join(u'\n');
+}
+
 //! The history may exceed its limit by this fraction before rows are dropped, so that
 //! eviction (one rowsRemoved) happens once per many finished tasks, not on every poll.
 constexpr int historySlackPercent = 5;
@@ -69,8 +89,8 @@ QVariant FutureModel::headerData(int section, Qt::Orientation orientation, int r
     if (orientation != Qt::Horizontal || role != Qt::DisplayRole)
         return {};
     static const char *const titles[ColumnCount] = {
-        "ID", "Task", "Type", "Namespace", "State", "Worker", "Submitted", "Started",
-        "Finished", "Duration", "Progress", "Result / error"};
+        "ID", "Task", "Type", "Namespace", "State", "Worker", "Priority", "Attempts", "Submitted",
+        "Started", "Finished", "Duration", "Progress", "Result / error"};
     return QString::fromLatin1(titles[section]);
 }
 
@@ -108,15 +128,21 @@ QVariant FutureModel::data(const QModelIndex &index, int role) const
                                   "(PoolOptions::taskHistory), or the pool is gone");
         if (index.column() == Outcome)
             return r.state == TaskState::Failed ? r.error : row.result;
+        if (index.column() == Attempts)
+            return attemptsToolTip(r);
         return {};
     case Qt::TextAlignmentRole:
-        if (index.column() == Id || index.column() == Worker || index.column() == Duration)
+        switch (index.column()) {
+        case Id: case Worker: case Priority: case Attempts: case Duration:
             return int(Qt::AlignRight | Qt::AlignVCenter);
-        return {};
+        default: return {};
+        }
     case SortRole:
         switch (index.column()) {
         case Id: return QVariant::fromValue(r.id);
         case Worker: return r.workerPid;
+        case Priority: return r.priority;
+        case Attempts: return r.attempts;
         case Submitted: return r.submittedAt;
         case Started: return r.startedAt;
         case Finished: return r.finishedAt;
@@ -137,6 +163,8 @@ QVariant FutureModel::data(const QModelIndex &index, int role) const
     case Namespace: return row.namespaceId;
     case State: return state;
     case Worker: return r.workerPid > 0 ? QVariant(r.workerPid) : QVariant();
+    case Priority: return r.priority;
+    case Attempts: return attemptsText(r);
     case Submitted: return timeText(r.submittedAt);
     case Started: return timeText(r.startedAt);
     case Finished: return timeText(r.finishedAt);
@@ -195,10 +223,13 @@ void FutureModel::setState(Row &row, TaskState state)
 void FutureModel::addSubmission(const QString &namespaceId, ProcessPoolManager *manager,
                                 const QString &taskName, const QString &taskType,
                                 const QVariantList &arguments,
-                                const ProcessPoolManager::TrackedTask &task)
+                                const ProcessPoolManager::TrackedTask &task, int priority,
+                                int maxAttempts)
 {
     Row row;
     row.record.id = task.id;
+    row.record.priority = priority;
+    row.record.maxAttempts = maxAttempts;
     row.record.taskName = taskName;
     row.record.taskType = taskType;
     row.record.state = TaskState::Queued;
@@ -556,6 +587,10 @@ QString FutureModel::details(quint64 id) const
                                            : stateName(r.state));
     if (r.workerPid > 0)
         line(QStringLiteral("Worker"), QString::number(r.workerPid));
+    if (r.priority != 0)
+        line(QStringLiteral("Priority"), QString::number(r.priority));
+    if (r.maxAttempts > 1 || r.attempts > 1)
+        line(QStringLiteral("Attempts"), QStringLiteral("%1 of at most %2").arg(r.attempts).arg(r.maxAttempts));
     line(QStringLiteral("Submitted"), timeText(r.submittedAt));
     if (r.startedAt.isValid())
         line(QStringLiteral("Started"), timeText(r.startedAt));
@@ -583,6 +618,14 @@ QString FutureModel::details(quint64 id) const
     if (!r.error.isEmpty())
         text += QStringLiteral("<p><b style='color:#c62828'>Error</b></p><pre style='white-space:pre-wrap'>%1</pre>")
                     .arg(r.error.toHtmlEscaped());
+    for (qsizetype i = 0; i < r.attemptErrors.size(); ++i)
+        text += QStringLiteral("<p><b>Attempt %1 failed</b> (retried)</p><pre style='white-space:pre-wrap'>%2</pre>")
+                    .arg(i + 1)
+                    .arg(r.attemptErrors.at(i).toHtmlEscaped());
+    if (!r.output.isEmpty())
+        text += QStringLiteral("<p><b>Output</b> (the last lines its worker printed while it ran it)</p>"
+                               "<pre style='white-space:pre-wrap'>%1</pre>")
+                    .arg(r.output.toHtmlEscaped());
     return text;
 }
 

@@ -25,7 +25,7 @@ class FutureModel : public QAbstractTableModel
 {
     Q_OBJECT
 public:
-    enum Column { Id, Task, Type, Namespace, State, Worker, Submitted, Started, Finished, Duration, Progress, Outcome, ColumnCount };
+    enum Column { Id, Task, Type, Namespace, State, Worker, Priority, Attempts, Submitted, Started, Finished, Duration, Progress, Outcome, ColumnCount };
     enum Role {
         IdRole = Qt::UserRole + 1, //!< quint64: RecordUpdate::uid (the task id, for this process)
         StateRole,                 //!< TaskState as int
@@ -49,10 +49,12 @@ public:
     void setHistoryLimit(int limit);
     int historyLimit() const { return m_historyLimit; }
 
-    //! A task the monitor submitted: its row appears at once, with its arguments and future.
+    //! A task the monitor submitted: its row appears at once, with its arguments and future,
+    //! and the priority and attempts it was submitted with.
     void addSubmission(const QString &namespaceId, ProcessPoolManager *manager,
                        const QString &taskName, const QString &taskType,
-                       const QVariantList &arguments, const ProcessPoolManager::TrackedTask &task);
+                       const QVariantList &arguments, const ProcessPoolManager::TrackedTask &task,
+                       int priority = 0, int maxAttempts = 1);
     //! What an attached process answered to a submission sent from here: its task \a id in
     //! pool \a view, and the result's text or the error.
     void addRemoteOutcome(const ManagerView &view, quint64 id, const QString &taskName,

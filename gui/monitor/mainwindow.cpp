@@ -1,5 +1,6 @@
 #include "mainwindow.h"
 
+#include "activitychart.h"
 #include "chartwidget.h"
 #include "enginewatcher.h"
 #include "futuremodel.h"
@@ -140,9 +141,7 @@ MainWindow::MainWindow(QWidget *parent, Host host)
     m_chart = new ChartWidget(this);
     m_chart->setObjectName(QStringLiteral("chart"));
     m_chart->setCapacity(chartSamples);
-    m_chart->addSeries(QStringLiteral("Completed tasks"), QColor(0x2e, 0x8b, 0x57), QStringLiteral("/s"));
-    m_chart->addSeries(QStringLiteral("Queue depth"), QColor(0x7a, 0x5c, 0xc4));
-    m_chart->addSeries(QStringLiteral("Busy workers"), QColor(0x1e, 0x6f, 0xb8));
+    addActivitySeries(m_chart);
 
     setCentralWidget(createFuturesPane());
     QDockWidget *namespaceDock = makeDock(this, QStringLiteral("Namespaces"), "namespacesDock", m_namespaceView);
@@ -247,7 +246,7 @@ QWidget *MainWindow::createFuturesPane()
     m_futureView->setItemDelegateForColumn(FutureModel::Progress, new ProgressDelegate(m_futureView));
     m_futureView->horizontalHeader()->setSortIndicator(-1, Qt::AscendingOrder);
     m_futureView->setSortingEnabled(true);
-    setColumnWidths(m_futureView->horizontalHeader(), {40, 62, 108, 74, 82, 50, 92, 92, 92, 60, 90, 120});
+    setColumnWidths(m_futureView->horizontalHeader(), {40, 62, 108, 74, 82, 50, 56, 64, 92, 92, 92, 60, 90, 120});
     // Follow the newest tasks while the view is scrolled to the bottom.
     connect(m_futureFilter, &QAbstractItemModel::rowsAboutToBeInserted, this, [this] {
         QScrollBar *bar = m_futureView->verticalScrollBar();
@@ -577,7 +576,7 @@ void MainWindow::sampleCharts()
                             : double(done - m_lastDone) / seconds;
     m_lastChartMs = now;
     m_lastDone = done;
-    m_chart->addSamples({rate, double(t.queued), double(t.busyWorkers)});
+    sampleActivity(m_chart, rate, t, selectedView(), m_workers);
 }
 
 void MainWindow::refreshFilterChoices()

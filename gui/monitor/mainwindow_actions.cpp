@@ -8,6 +8,7 @@
 #include "namespacemodel.h"
 #include "remoteprocess.h"
 #include "startpooldialog.h"
+#include "submitoptions.h"
 #include "workermodel.h"
 
 #include <procpool/task.h>
@@ -178,8 +179,7 @@ QString MainWindow::submit(ProcessPoolManager *manager, const SubmitDialog::Requ
 QString MainWindow::submitFrom(ProcessPoolManager *manager, const SubmitDialog::Request &request,
                                int done, bool log)
 {
-    SubmitOptions options;
-    options.taskType = request.taskType;
+    const SubmitOptions options = submitOptions(request.taskType, request.priority, request.attempts);
     const int end = std::min(request.count, done + submitSlice);
     int submitted = done;
     QString error;
@@ -188,7 +188,8 @@ QString MainWindow::submitFrom(ProcessPoolManager *manager, const SubmitDialog::
             const ProcessPoolManager::TrackedTask task =
                 manager->submitTracked(request.taskName, request.arguments, options);
             m_futures->addSubmission(manager->namespaceId(), manager, request.taskName,
-                                     request.taskType, request.arguments, task);
+                                     request.taskType, request.arguments, task, request.priority,
+                                     request.attempts);
         }
     } catch (const std::exception &e) {
         error = QString::fromUtf8(e.what());
@@ -256,7 +257,8 @@ void MainWindow::submitCatalogueTasks(ProcessPoolManager *manager)
     auto submitter = [this, target](const CatalogSubmitDialog::Request &r) {
         if (!target)
             return QStringLiteral("The namespace's manager is gone.");
-        return submit(target, SubmitDialog::Request{r.taskName, r.shown, r.count, r.taskType});
+        return submit(target, SubmitDialog::Request{r.taskName, r.shown, r.count, r.taskType,
+                                                    r.priority, r.attempts});
     };
     auto *dialog = new CatalogSubmitDialog(QStringLiteral("Submit — %1").arg(manager->namespaceId()), catalogue,
                                            manager->options().taskType, submitter, this);

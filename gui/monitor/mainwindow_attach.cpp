@@ -6,6 +6,7 @@
 #include "futuremodel.h"
 #include "mainwindow.h"
 #include "namespacemodel.h"
+#include "submitoptions.h"
 
 #include <QtCore/QFileInfo>
 #include <QtCore/QPointer>
@@ -114,6 +115,7 @@ void MainWindow::submitRemoteTasks(const ManagerView &view)
                          {QStringLiteral("arguments"), r.arguments}};
         if (!r.taskType.isEmpty())
             request.insert(QStringLiteral("taskType"), r.taskType);
+        addSubmitFields(request, r.priority, r.attempts);
         for (int i = 0; i < r.count; ++i) {
             process->request(request, [this, key, ns, r](const QCborMap &reply) {
                 const QString error = reply.value(QLatin1String("error")).toString(); // `error` or `result`

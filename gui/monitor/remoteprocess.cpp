@@ -52,6 +52,16 @@ PoolOptions decodeOptions(const QCborMap &m)
     o.idleTimeout = std::chrono::milliseconds(integer(m, "idleTimeoutMs"));
     o.sharedMemory = m.value(QLatin1String("sharedMemory")).toBool();
     o.startContext.program = text(m, "program");
+    // The limits are sent when set: absent means the default.
+    o.softMemoryLimit = integer(m, "softMemoryLimit");
+    o.hardMemoryLimit = integer(m, "hardMemoryLimit");
+    if (m.contains(QLatin1String("memoryCheckIntervalMs")))
+        o.memoryCheckInterval = std::chrono::milliseconds(integer(m, "memoryCheckIntervalMs"));
+    o.resourceLimits.addressSpace = integer(m, "addressSpace");
+    o.resourceLimits.cpuSeconds = int(integer(m, "cpuSeconds"));
+    o.resourceLimits.niceValue = int(integer(m, "niceValue"));
+    for (const QCborValue &cpu : m.value(QLatin1String("cpuAffinity")).toArray())
+        o.resourceLimits.cpuAffinity.append(int(cpu.toInteger()));
     return o;
 }
 
@@ -104,6 +114,14 @@ TaskRecord decodeRecord(const QCborMap &m)
     r.progressMaximum = int(integer(m, "progressMaximum"));
     r.progressText = text(m, "progressText");
     r.error = text(m, "error");
+    // Sent when they differ from a task run once; "attempts" when not 1 once started, 0 before.
+    r.priority = int(integer(m, "priority"));
+    r.attempts = m.contains(QLatin1String("attempts")) ? int(integer(m, "attempts"))
+                                                       : (r.startedAt.isValid() ? 1 : 0);
+    r.maxAttempts = m.contains(QLatin1String("maxAttempts")) ? int(integer(m, "maxAttempts")) : 1;
+    for (const QCborValue &e : m.value(QLatin1String("attemptErrors")).toArray())
+        r.attemptErrors.append(e.toString());
+    r.output = text(m, "output");
     return r;
 }
 

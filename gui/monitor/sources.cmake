@@ -9,6 +9,8 @@
 find_package(Qt6 6.4 REQUIRED COMPONENTS Widgets Network)
 
 add_library(procpool_monitor_objects OBJECT
+  ${CMAKE_CURRENT_LIST_DIR}/activitychart.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/activitychart.h
   ${CMAKE_CURRENT_LIST_DIR}/attachdialog.cpp
   ${CMAKE_CURRENT_LIST_DIR}/attachdialog.h
   ${CMAKE_CURRENT_LIST_DIR}/catalogsubmitdialog.cpp
@@ -44,6 +46,8 @@ add_library(procpool_monitor_objects OBJECT
   ${CMAKE_CURRENT_LIST_DIR}/style.h
   ${CMAKE_CURRENT_LIST_DIR}/submitdialog.cpp
   ${CMAKE_CURRENT_LIST_DIR}/submitdialog.h
+  ${CMAKE_CURRENT_LIST_DIR}/submitoptions.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/submitoptions.h
   ${CMAKE_CURRENT_LIST_DIR}/workermodel.cpp
   ${CMAKE_CURRENT_LIST_DIR}/workermodel.h
   ${PROJECT_SOURCE_DIR}/resources/procpool.qrc

@@ -23,6 +23,20 @@ namespace {
 // Worker names are PREFIX-N and Linux keeps 15 bytes of a process name (/proc/PID/comm):
 // a prefix of up to 11 characters leaves room for "-" and three digits.
 constexpr int maxPrefixLength = 11;
+constexpr qint64 mebibyte = 1024 * 1024;
+
+//! A memory limit field: MiB, 0 shown as "none".
+QSpinBox *memoryField(QWidget *parent, const char *objectName, const QString &toolTip)
+{
+    auto *field = new QSpinBox(parent);
+    field->setObjectName(QLatin1String(objectName));
+    field->setRange(0, 16 * 1024 * 1024); // 16 TiB
+    field->setSuffix(QStringLiteral(" MiB"));
+    field->setSpecialValueText(QStringLiteral("none"));
+    field->setGroupSeparatorShown(true);
+    field->setToolTip(toolTip);
+    return field;
+}
 } // namespace
 
 StartPoolDialog::StartPoolDialog(const QString &namespaceId, QWidget *parent)
@@ -33,6 +47,14 @@ StartPoolDialog::StartPoolDialog(const QString &namespaceId, QWidget *parent)
     , m_prefix(new QLineEdit(this))
     , m_program(new QLineEdit(this))
     , m_startMethod(new QComboBox(this))
+    , m_softMemory(memoryField(this, "softMemory",
+                               QStringLiteral("A worker whose resident size goes past this takes "
+                                              "no more tasks once its task has finished; a fresh "
+                                              "worker replaces it")))
+    , m_hardMemory(memoryField(this, "hardMemory",
+                               QStringLiteral("A worker whose resident size goes past this is "
+                                              "killed at once: its task fails with "
+                                              "WorkerOutOfMemory and a fresh worker replaces it")))
     , m_error(new QLabel(this))
     , m_buttons(new QDialogButtonBox(QDialogButtonBox::Ok | QDialogButtonBox::Cancel, this))
 {
@@ -76,6 +98,8 @@ StartPoolDialog::StartPoolDialog(const QString &namespaceId, QWidget *parent)
     programLabel->setBuddy(m_program);
     form->addRow(programLabel, programRow);
     form->addRow(QStringLiteral("&Start workers by:"), m_startMethod);
+    form->addRow(QStringLiteral("S&oft memory limit:"), m_softMemory);
+    form->addRow(QStringLiteral("&Hard memory limit:"), m_hardMemory);
     auto *layout = new QVBoxLayout(this);
     layout->addLayout(form);
     layout->addWidget(m_error);
@@ -84,7 +108,8 @@ StartPoolDialog::StartPoolDialog(const QString &namespaceId, QWidget *parent)
     connect(m_buttons, &QDialogButtonBox::rejected, this, &QDialog::reject);
 
     loadSettings();
-    connect(m_maxWorkers, &QSpinBox::valueChanged, this, &StartPoolDialog::revalidate);
+    for (QSpinBox *spin : {m_maxWorkers, m_softMemory, m_hardMemory})
+        connect(spin, &QSpinBox::valueChanged, this, &StartPoolDialog::revalidate);
     for (QLineEdit *edit : {m_taskType, m_prefix, m_program})
         connect(edit, &QLineEdit::textChanged, this, &StartPoolDialog::revalidate);
     revalidate();
@@ -103,6 +128,8 @@ PoolOptions StartPoolDialog::options() const
     const QString program = m_program->text().trimmed();
     o.startContext.program = program.isEmpty() ? QString() : program; // null: this executable
     o.startContext.method = StartMethod(m_startMethod->currentData().toInt());
+    o.softMemoryLimit = m_softMemory->value() * mebibyte;
+    o.hardMemoryLimit = m_hardMemory->value() * mebibyte;
     return o;
 }
 
@@ -126,6 +153,9 @@ QString StartPoolDialog::validationError() const
         if (!program.isFile() || !program.isExecutable())
             return QStringLiteral("The worker program %1 is not an executable file.").arg(o.startContext.program);
     }
+    if (o.softMemoryLimit > 0 && o.hardMemoryLimit > 0 && o.softMemoryLimit > o.hardMemoryLimit)
+        return QStringLiteral("The soft memory limit must not be above the hard one: a worker is "
+                              "retired at the soft limit and killed at the hard one.");
     try {
         o.validate();
     } catch (const std::invalid_argument &e) {
@@ -166,6 +196,8 @@ void StartPoolDialog::loadSettings()
     const int method = m_startMethod->findData(
         s.value(QStringLiteral("startMethod"), int(StartMethod::ForkServer)).toInt());
     m_startMethod->setCurrentIndex(std::max(method, 0));
+    m_softMemory->setValue(s.value(QStringLiteral("softMemoryMiB"), 0).toInt());
+    m_hardMemory->setValue(s.value(QStringLiteral("hardMemoryMiB"), 0).toInt());
     restoreGeometry(s.value(QStringLiteral("geometry")).toByteArray());
 }
 
@@ -179,6 +211,8 @@ void StartPoolDialog::saveSettings() const
     s.setValue(QStringLiteral("prefix"), m_prefix->text());
     s.setValue(QStringLiteral("program"), m_program->text());
     s.setValue(QStringLiteral("startMethod"), m_startMethod->currentData());
+    s.setValue(QStringLiteral("softMemoryMiB"), m_softMemory->value());
+    s.setValue(QStringLiteral("hardMemoryMiB"), m_hardMemory->value());
     s.setValue(QStringLiteral("geometry"), saveGeometry());
 }
 

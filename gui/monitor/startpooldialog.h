@@ -32,6 +32,9 @@ public:
     QLineEdit *prefixField() const { return m_prefix; }
     QLineEdit *programField() const { return m_program; }
     QComboBox *startMethodField() const { return m_startMethod; }
+    //! PoolOptions::softMemoryLimit and hardMemoryLimit, in MiB; 0: none.
+    QSpinBox *softMemoryField() const { return m_softMemory; }
+    QSpinBox *hardMemoryField() const { return m_hardMemory; }
     bool isAcceptable() const;
 
     void accept() override;
@@ -47,6 +50,8 @@ private:
     QLineEdit *m_prefix;
     QLineEdit *m_program;
     QComboBox *m_startMethod;
+    QSpinBox *m_softMemory;
+    QSpinBox *m_hardMemory;
     QLabel *m_error;
     QDialogButtonBox *m_buttons;
 };

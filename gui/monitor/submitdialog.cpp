@@ -49,6 +49,7 @@ SubmitDialog::SubmitDialog(const QList<TaskPreset> &presets, const QString &name
     , m_parameters(new QFormLayout)
     , m_count(new QSpinBox(this))
     , m_taskType(new QComboBox(this))
+    , m_options(this)
     , m_error(new QLabel(this))
     , m_buttons(new QDialogButtonBox(QDialogButtonBox::Cancel, this))
 {
@@ -86,6 +87,7 @@ SubmitDialog::SubmitDialog(const QList<TaskPreset> &presets, const QString &name
     auto *form2 = new QFormLayout;
     form2->addRow(QStringLiteral("&How many:"), m_count);
     form2->addRow(QStringLiteral("Task t&ype:"), m_taskType);
+    m_options.addRows(form2);
     auto *layout = new QVBoxLayout(this);
     layout->addLayout(form);
     layout->addWidget(parameters);
@@ -98,6 +100,8 @@ SubmitDialog::SubmitDialog(const QList<TaskPreset> &presets, const QString &name
     const int taskIndex = m_task->findText(s.value(QStringLiteral("task"), QStringLiteral("sleep")).toString());
     m_task->setCurrentIndex(std::max(0, taskIndex));
     m_count->setValue(s.value(QStringLiteral("count"), 10).toInt());
+    m_options.priority->setValue(s.value(QStringLiteral("priority"), 0).toInt());
+    m_options.retries->setValue(s.value(QStringLiteral("attempts"), 1).toInt());
     // The pool's own task type is the useful default; what was typed last time comes second.
     const QString lastType = s.value(QStringLiteral("taskType")).toString();
     if (!lastType.isEmpty() && m_taskType->findText(lastType) < 0)
@@ -153,6 +157,8 @@ SubmitDialog::Request SubmitDialog::request() const
     r.taskName = m_task->currentText();
     r.count = m_count->value();
     r.taskType = m_taskType->currentText().trimmed();
+    r.priority = m_options.priority->value();
+    r.attempts = m_options.retries->value();
     for (QWidget *field : m_parameterFields) {
         if (auto *spin = qobject_cast<QSpinBox *>(field))
             r.arguments.append(spin->value());
@@ -185,6 +191,8 @@ void SubmitDialog::saveSettings() const
     s.setValue(QStringLiteral("submitDialog/task"), r.taskName);
     s.setValue(QStringLiteral("submitDialog/count"), r.count);
     s.setValue(QStringLiteral("submitDialog/taskType"), r.taskType);
+    s.setValue(QStringLiteral("submitDialog/priority"), r.priority);
+    s.setValue(QStringLiteral("submitDialog/attempts"), r.attempts);
     s.setValue(QStringLiteral("submitDialog/geometry"), saveGeometry());
     for (QWidget *field : m_parameterFields) {
         QVariant value;

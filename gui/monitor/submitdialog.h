@@ -2,6 +2,8 @@
 // defaults (the procpool executable's sample tasks).
 #pragma once
 
+#include "submitoptions.h"
+
 #include <QtCore/QStringList>
 #include <QtCore/QVariantList>
 #include <QtWidgets/QDialog>
@@ -34,6 +36,8 @@ public:
         QVariantList arguments;
         int count = 1;
         QString taskType;
+        int priority = 0; //!< SubmitOptions::priority
+        int attempts = 1; //!< attempts in all (RetryPolicy::attempts); 1: no retry
     };
     //! Submits a request; returns an error message (the dialog stays open and shows it, nothing
     //! was submitted) or an empty string (the dialog closes).
@@ -49,6 +53,8 @@ public:
     QComboBox *taskField() const { return m_task; }
     QComboBox *taskTypeField() const { return m_taskType; }
     QSpinBox *countField() const { return m_count; }
+    QSpinBox *priorityField() const { return m_options.priority; }
+    QSpinBox *retriesField() const { return m_options.retries; }
 
     void accept() override;
 
@@ -64,6 +70,7 @@ private:
     QList<QWidget *> m_parameterFields;
     QSpinBox *m_count;
     QComboBox *m_taskType;
+    SubmitOptionFields m_options;
     QLabel *m_error;
     QDialogButtonBox *m_buttons;
 };

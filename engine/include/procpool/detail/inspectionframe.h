@@ -56,6 +56,8 @@ struct InspectionRequest
     QString taskName;      //!< submit
     QCborArray arguments;  //!< submit
     QString taskType;      //!< submit, optional: the task type the submission carries
+    qint64 priority = 0;   //!< submit, optional: SubmitOptions::priority
+    qint64 retries = 1;    //!< submit, optional: attempts in all (RetryPolicy::attempts); 1: once
 
     //! Whether it changes anything (refused on a read-only socket).
     bool isCommand() const { return op >= Op::Start; }
