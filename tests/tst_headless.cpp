@@ -253,6 +253,7 @@ private Q_SLOTS:
             QStringLiteral("--count"), QStringLiteral("--submit-type"),
             QStringLiteral("--priority"), QStringLiteral("--retries"),
             QStringLiteral("--max-memory"), QStringLiteral("--soft-memory"),
+            QStringLiteral("--cancel-policy"),
             QStringLiteral("--jobs"), QStringLiteral("--on-bad-line"),
             QStringLiteral("--json"), QStringLiteral("--order"),
             QStringLiteral("--list-tasks"), QStringLiteral("--list"),
@@ -336,6 +337,7 @@ private Q_SLOTS:
         QTest::newRow("workers zero") << words(s("--workers 0 --submit sleep")) << s("--workers needs");
         QTest::newRow("bad timeout") << words(s("--timeout soon --submit sleep")) << s("--timeout needs");
         QTest::newRow("bad order") << words(s("--order sideways --submit sleep")) << s("--order is");
+        QTest::newRow("bad cancel policy") << words(s("--cancel-policy later --submit sleep")) << s("--cancel-policy is kill, discard or ask, not 'later'");
         QTest::newRow("bad start method") << words(s("--start-method spawn --submit sleep")) << s("--start-method is fork-server or exec, not 'spawn'");
         QTest::newRow("bad on-bad-line") << words(s("--on-bad-line=maybe --jobs -")) << s("--on-bad-line is");
         QTest::newRow("positional") << words(s("--submit sleep later")) << s("unexpected argument 'later'");
@@ -479,7 +481,7 @@ private Q_SLOTS:
         // --prefix, --daemon, --task-type and --start-method show in the --list registry.
         const Run r = run(words(QStringLiteral(
                 "--json --list --namespace limits --workers 1 --prefix %1 --start-method exec "
-                "--timeout 0.5 --max-tasks-per-worker 1 --submit sleep:0 "
+                "--timeout 0.5 --max-tasks-per-worker 1 --cancel-policy ask --submit sleep:0 "
                 "--count 3 --submit hang --namespace bg --daemon --task-type "
                 "batch --prefix %1b --submit sleep:0 --submit-type batch").arg(m_prefix)));
         QCOMPARE(r.exitCode, 1); // the hang timed out
@@ -511,6 +513,7 @@ private Q_SLOTS:
                 QCOMPARE(m.value(QStringLiteral("task_type")).toString(), QStringLiteral("batch"));
                 QCOMPARE(m.value(QStringLiteral("prefix")).toString(), m_prefix + u'b');
                 QCOMPARE(m.value(QStringLiteral("start_method")).toString(), QStringLiteral("fork-server"));
+                QVERIFY(!m.contains(QStringLiteral("cancel_policy"))); // the default: kill
                 const QJsonArray workers = m.value(QStringLiteral("workers")).toArray();
                 QCOMPARE(workers.size(), 1);
                 QVERIFY(workers.at(0)[QStringLiteral("name")].toString().startsWith(m_prefix + u'b'));
@@ -520,6 +523,7 @@ private Q_SLOTS:
                 QCOMPARE(m.value(QStringLiteral("max_workers")).toInt(), 1);
                 QCOMPARE(m.value(QStringLiteral("daemon")).toBool(), false);
                 QCOMPARE(m.value(QStringLiteral("start_method")).toString(), QStringLiteral("exec"));
+                QCOMPARE(m.value(QStringLiteral("cancel_policy")).toString(), QStringLiteral("ask"));
             }
         }
         verifyNoWorkersLeft(results);

@@ -363,7 +363,8 @@ private Q_SLOTS:
         QVERIFY(detail::isKnownFrameType(7));
         QVERIFY(detail::isKnownFrameType(8));
         QVERIFY(detail::isKnownFrameType(9)); // Attachments
-        QVERIFY(!detail::isKnownFrameType(10));
+        QVERIFY(detail::isKnownFrameType(10)); // Cancel
+        QVERIFY(!detail::isKnownFrameType(11));
         detail::FrameDecoder decoder(1 << 20);
         decoder.append(frame);
         detail::Frame decoded;

@@ -648,6 +648,25 @@ private Q_SLOTS:
         again.accept(); // leave the settings as other tests expect them
     }
 
+    void startDialogTakesTheCancelPolicy()
+    {
+        StartPoolDialog dialog(QStringLiteral("tm_cancel"));
+        dialog.prefixField()->setText(QString());
+        dialog.taskTypeField()->setText(QString());
+        dialog.programField()->setText(QString());
+        QComboBox *policy = dialog.cancelPolicyField();
+        QCOMPARE(policy->count(), 3);
+        policy->setCurrentIndex(policy->findData(int(PoolOptions::CancelPolicy::Ask)));
+        QVERIFY2(dialog.isAcceptable(), qPrintable(dialog.validationError()));
+        QCOMPARE(dialog.options().cancelPolicy, PoolOptions::CancelPolicy::Ask);
+        dialog.accept();
+        StartPoolDialog again(QStringLiteral("tm_cancel"));
+        QCOMPARE(again.options().cancelPolicy, PoolOptions::CancelPolicy::Ask); // remembered
+        again.cancelPolicyField()->setCurrentIndex(0);
+        QCOMPARE(again.options().cancelPolicy, PoolOptions::CancelPolicy::KillWorker);
+        again.accept(); // leave the settings as other tests expect them
+    }
+
     void chartDrawsTheSelectedPoolsMemoryLimits()
     {
         MainWindow window;

@@ -15,6 +15,7 @@
 #include <QtCore/QTemporaryDir>
 #include <QtCore/QThread>
 
+#include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -135,6 +136,24 @@ const Task<QString(QString, QString)> environmentAfterGate{
                    ? QString::fromLocal8Bit(qgetenv(qPrintable(name)))
                    : QStringLiteral("(unset)");
     }};
+
+//! Runs until the pool asks it to stop, then says so in \a stopped and returns -1.
+const Task<int(QString)> untilAsked{"scheduling.untilAsked", [](const QString &stopped) {
+                                        while (!isCancellationRequested())
+                                            QThread::msleep(1);
+                                        touchFile(stopped);
+                                        return -1;
+                                    }};
+
+//! Runs for ever, never asking whether to stop; with \a ignoreTerm, SIGTERM does not stop it
+//! either.
+const Task<int(bool)> deaf{"scheduling.deaf", [](bool ignoreTerm) {
+                               if (ignoreTerm)
+                                   std::signal(SIGTERM, SIG_IGN);
+                               for (;;)
+                                   QThread::msleep(10);
+                               return 0;
+                           }};
 
 //! Prints \a lines lines tagged \a tag, to stdout and stderr in turn.
 const Task<int(QString, int)> say{"scheduling.say", [](const QString &tag, int lines) {
@@ -401,6 +420,97 @@ private Q_SLOTS:
         QCOMPARE(backoff.delayBefore(3).count(), 300);
         QCOMPARE(backoff.delayBefore(4).count(), 900);
         QCOMPARE(backoff.delayBefore(5).count(), 1000);
+    }
+
+    // ---- cooperative cancellation ----
+
+    void aTaskStopsItselfWhenAsked()
+    {
+        ProcessPoolManager manager;
+        PoolOptions options;
+        options.maxWorkers = 1;
+        options.cancelPolicy = PoolOptions::CancelPolicy::Ask;
+        manager.start(options);
+        WorkerEvents events(&manager);
+        const qint64 worker = manager.submitTask(tasks::pid).result();
+        const QString stopped = path(QStringLiteral("asked.stopped"));
+        auto t = manager.submitTracked(untilAsked.name(), {stopped});
+        QTRY_COMPARE(manager.getPool()->taskRecord(t.id)->state, TaskState::Running);
+        t.future.cancel();
+        QTRY_VERIFY(QFile::exists(stopped)); // the task saw the request and returned
+        QTRY_COMPARE(manager.getPool()->taskRecord(t.id)->state, TaskState::Cancelled);
+        QVERIFY(t.future.isCanceled());
+        // The same worker goes on.
+        QCOMPARE(manager.submitTask(tasks::pid).result(), worker);
+        QCOMPARE(events.exitCount(), 0);
+        QCOMPARE(manager.getPool()->stats().cancelled, quint64(1));
+    }
+
+    void aTaskThatDoesNotStopGetsSigtermThenSigkill_data()
+    {
+        QTest::addColumn<bool>("ignoreTerm");
+        QTest::addColumn<int>("signal");
+        QTest::newRow("dies of SIGTERM") << false << SIGTERM;
+        QTest::newRow("ignores SIGTERM") << true << SIGKILL;
+    }
+
+    void aTaskThatDoesNotStopGetsSigtermThenSigkill()
+    {
+        QFETCH(bool, ignoreTerm);
+        QFETCH(int, signal);
+        ProcessPoolManager manager;
+        PoolOptions options;
+        options.maxWorkers = 1;
+        options.cancelPolicy = PoolOptions::CancelPolicy::Ask;
+        options.cancelGrace = std::chrono::milliseconds(200);
+        manager.start(options);
+        WorkerEvents events(&manager);
+        auto t = manager.submitTracked(deaf.name(), {ignoreTerm});
+        QTRY_COMPARE(manager.getPool()->taskRecord(t.id)->state, TaskState::Running);
+        const qint64 worker = manager.getPool()->taskRecord(t.id)->workerPid;
+        t.future.cancel();
+        QTRY_COMPARE(events.exitCount(), qsizetype(1));
+        QCOMPARE(events.exits().constFirst().pid, worker);
+        QCOMPARE(events.exits().constFirst().signal, signal);
+        QTRY_COMPARE(manager.getPool()->taskRecord(t.id)->state, TaskState::Cancelled);
+        QCOMPARE(manager.getPool()->stats().workersCrashed, quint64(0));
+        QCOMPARE(manager.submitTask(tasks::add, 2, 2).result(), 4); // a replacement
+    }
+
+    void aCancelledTaskThatHasNotStartedIsDroppedByItsWorker()
+    {
+        ProcessPoolManager manager;
+        PoolOptions options;
+        options.maxWorkers = 1;
+        options.prefetch = 1; // the second task waits in the worker, not in the pool
+        // The thread workerStarted is emitted on: procpool's engine thread.
+        SignalRecorder<QThread *> engine(&manager, &ProcessPoolManager::workerStarted,
+                                         [](qint64, const QString &) { return QThread::currentThread(); });
+        manager.start(options); // CancelPolicy::KillWorker, the default
+        WorkerEvents events(&manager);
+        const QString gate = path(QStringLiteral("prefetched.gate"));
+        const QString touched = path(QStringLiteral("prefetched.touched"));
+        auto running = manager.submitTracked(waitGate.name(), {gate});
+        auto held = manager.submitTracked(tasks::touch.name(), {touched});
+        QTRY_COMPARE(manager.getPool()->taskRecord(running.id)->state, TaskState::Running);
+        QTRY_COMPARE(manager.getPool()->stats().running, qint64(2)); // both in the worker
+        QTRY_VERIFY(!engine.values().isEmpty());
+        const qint64 worker = manager.getPool()->taskRecord(running.id)->workerPid;
+        // At once rather than at the next sweep, and sent before the gate opens: the engine
+        // thread has run the cancel when the drain returns.
+        held.future.cancel();
+        QVERIFY(manager.getPool()->cancelTask(held.id));
+        drainEngineThread(engine.values().constFirst());
+        // The worker sleeps in the running task after it last read its input, so that it looks
+        // there again before it starts the next call.
+        QVERIFY(waitUntilSleepingInTask(worker));
+        QVERIFY(touchFile(gate));
+        QCOMPARE(running.future.result().toInt(), 0);
+        QTRY_COMPARE(manager.getPool()->taskRecord(held.id)->state, TaskState::Cancelled);
+        QVERIFY(held.future.isCanceled());
+        QVERIFY(!QFile::exists(touched)); // it never ran
+        QCOMPARE(manager.submitTask(tasks::pid).result(), worker); // and nobody was killed
+        QCOMPARE(events.exitCount(), 0);
     }
 
     // ---- memory and resource limits ----

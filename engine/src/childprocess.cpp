@@ -227,6 +227,18 @@ QByteArray ChildProcess::readAllStandardError()
     return m_process ? m_process->readAllStandardError() : readFrom(m_err, m_errNotifier);
 }
 
+void ChildProcess::terminate()
+{
+    if (m_finished)
+        return;
+    if (m_process)
+        m_process->terminate();
+    else if (m_pidfd >= 0)
+        ::syscall(SYS_pidfd_send_signal, m_pidfd, SIGTERM, nullptr, 0);
+    else
+        kill();
+}
+
 void ChildProcess::kill()
 {
     if (m_finished)

@@ -61,6 +61,8 @@ public:
     QByteArray readAllStandardOutput();
     QByteArray readAllStandardError();
     void kill();
+    //! SIGTERM: the process may clean up (and may ignore it). Before it was forked: kill().
+    void terminate();
 
 Q_SIGNALS:
     void started(qint64 pid);

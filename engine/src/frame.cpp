@@ -14,7 +14,7 @@ namespace procpool::detail {
 
 bool isKnownFrameType(quint8 type)
 {
-    return type >= quint8(FrameType::Hello) && type <= quint8(FrameType::Attachments);
+    return type >= quint8(FrameType::Hello) && type <= quint8(FrameType::Cancel);
 }
 
 const char *frameTypeName(FrameType type)
@@ -29,6 +29,7 @@ const char *frameTypeName(FrameType type)
     case FrameType::MapCall: return "MapCall";
     case FrameType::MapResult: return "MapResult";
     case FrameType::Attachments: return "Attachments";
+    case FrameType::Cancel: return "Cancel";
     }
     return "?";
 }

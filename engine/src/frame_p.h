@@ -39,6 +39,7 @@ enum class FrameType : quint8 {
     MapCall = 7,   //!< pool → worker: [task name, [item...]], one call of a 1-argument task per item
     MapResult = 8, //!< worker → pool: [result...], one per item, in order
     Attachments = 9, //!< either way, just before the frame whose body refers to them
+    Cancel = 10,     //!< pool → worker: stop call ID (no body); to workers whose Hello has "cancel"
 };
 
 PROCPOOL_ENGINE_EXPORT bool isKnownFrameType(quint8 type);

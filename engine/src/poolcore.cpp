@@ -512,6 +512,8 @@ void PoolCore::frontChanged(PoolWorker *w)
         WorkItem &front = *w->inFlight.front();
         if (!std::exchange(front.begun, true))
             ++front.attempts;
+        if (front.cancelSent)
+            front.cancelAskedNs = m_clock.nsecsElapsed(); // its grace runs from its start
         m_ledger.started(front, w->pid);
     }
 }
@@ -709,17 +711,81 @@ void PoolCore::sweepCancelled()
     }
     for (auto &item : cancelled)
         item->sink->finishCanceled();
-    if (m_options.cancelPolicy == PoolOptions::CancelPolicy::KillWorker) {
-        for (const auto &w : m_workers) {
-            if (!w->inFlight.empty() && w->inFlight.front()->sink->cancelRequested())
-                killWorker(w.get(), PoolWorker::KillKind::Cancelled,
-                           QStringLiteral("task '%1' was cancelled while running")
-                               .arg(w->inFlight.front()->taskName));
+    for (const auto &worker : m_workers) {
+        PoolWorker *w = worker.get();
+        enter(w);
+        if (w->inFlight.empty() || w->exited)
+            continue;
+        // Held but not started: the worker drops it when it comes to it, and lives on.
+        if (w->cancelFrames && w->killKind == PoolWorker::KillKind::None) {
+            for (auto it = std::next(w->inFlight.begin()); it != w->inFlight.end(); ++it) {
+                if (!(*it)->cancelSent && (*it)->sink->cancelRequested())
+                    askToCancel(w, **it);
+            }
+        }
+        if (!w->inFlight.front()->sink->cancelRequested())
+            continue;
+        switch (m_options.cancelPolicy) {
+        case PoolOptions::CancelPolicy::KillWorker:
+            killWorker(w, PoolWorker::KillKind::Cancelled,
+                       QStringLiteral("task '%1' was cancelled while running")
+                           .arg(w->inFlight.front()->taskName));
+            break;
+        case PoolOptions::CancelPolicy::DiscardResult:
+            break;
+        case PoolOptions::CancelPolicy::Ask:
+            stopCancelledTask(w);
+            break;
         }
     }
     if (idle && std::all_of(m_workers.begin(), m_workers.end(),
                             [](const auto &w) { return w->inFlight.empty(); }))
         m_sweepTimer.stop();
+}
+
+void PoolCore::askToCancel(PoolWorker *w, WorkItem &item)
+{
+    item.cancelSent = true;
+    item.cancelAskedNs = m_clock.nsecsElapsed();
+    w->input.send(encodeFrame(FrameType::Cancel, item.id));
+}
+
+void PoolCore::stopCancelledTask(PoolWorker *w)
+{
+    WorkItem &task = *w->inFlight.front();
+    const qint64 now = m_clock.nsecsElapsed();
+    const qint64 graceNs = qint64(m_options.cancelGrace.count()) * 1000000;
+    if (w->killKind != PoolWorker::KillKind::None) {
+        if (w->terminatedNs != 0 && now - w->terminatedNs >= graceNs) {
+            w->terminatedNs = 0; // once
+            Q_EMIT workerLog(w->pid, QStringLiteral("procpool: worker %1 (pid %2) is still alive "
+                                                    "%3 ms after SIGTERM; killing it")
+                                         .arg(w->name)
+                                         .arg(w->pid)
+                                         .arg(m_options.cancelGrace.count()));
+            w->process->kill();
+        }
+        return;
+    }
+    if (!task.cancelSent && w->cancelFrames) {
+        askToCancel(w, task);
+        return;
+    }
+    if (w->cancelFrames && now - task.cancelAskedNs < graceNs)
+        return;
+    // It did not stop when asked (or cannot be asked): its own handler may clean up.
+    withdraw(w);
+    w->killKind = PoolWorker::KillKind::Cancelled;
+    w->killReason = QStringLiteral("task '%1' was cancelled and did not stop within %2 ms; its "
+                                   "worker %3 (pid %4) got SIGTERM")
+                        .arg(task.taskName)
+                        .arg(m_options.cancelGrace.count())
+                        .arg(w->name)
+                        .arg(w->pid);
+    w->state = WorkerState::Exiting;
+    w->terminatedNs = now;
+    Q_EMIT workerLog(w->pid, QStringLiteral("procpool: ") + w->killReason);
+    w->process->terminate();
 }
 
 // ---- engine thread: stopping ------------------------------------------------------------

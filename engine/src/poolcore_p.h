@@ -149,6 +149,11 @@ private:
     //! priority, or before them when \a ahead (a task going back, which was at the head).
     void queueLocked(std::unique_ptr<WorkItem> item, bool ahead);
     void sweepCancelled();
+    //! Sends \a w a Cancel frame for \a item, which it holds.
+    void askToCancel(PoolWorker *w, WorkItem &item);
+    //! CancelPolicy::Ask for \a w's running task, cancelled: asks, then SIGTERM, then SIGKILL,
+    //! each after PoolOptions::cancelGrace.
+    void stopCancelledTask(PoolWorker *w);
     //! The task at the front of \a w's queue changed: timers, its record, the worker's snapshot.
     void frontChanged(PoolWorker *w);
     void updateInfo(PoolWorker *w);

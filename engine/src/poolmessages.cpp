@@ -61,6 +61,7 @@ void PoolCore::handleHello(PoolWorker *w, const Frame &frame)
     }
     w->helloReceived = true;
     w->sharedMemory = w->toWorker && hello.sharedMemory;
+    w->cancelFrames = hello.cancel;
     if (m_initializerBody.isEmpty()) {
         onReady(w);
         return;
@@ -136,6 +137,18 @@ void PoolCore::handleOutcome(PoolWorker *w, const Frame &frame)
                              .arg(QLatin1String(chunk ? "MapCall" : "Call"),
                                   QLatin1String(frameTypeName(frame.type))));
     QString error;
+    if (current.cancelSent && frame.type != FrameType::Progress) {
+        // Asked to stop (CancelPolicy::Ask, or dropped before it started): whatever it
+        // answered, its future is cancelled.
+        std::unique_ptr<WorkItem> item = std::move(w->inFlight.front());
+        w->inFlight.pop_front();
+        frontChanged(w);
+        updateInfo(w);
+        finishTask(*item, TaskState::Cancelled);
+        m_retired.push_back(std::move(item));
+        retireIfDone(w);
+        return;
+    }
     if (frame.type == FrameType::Progress) {
         ProgressMessage p;
         if (!parseProgress(frame.body, &p, &error))
@@ -148,6 +161,9 @@ void PoolCore::handleOutcome(PoolWorker *w, const Frame &frame)
         ErrorMessage e;
         if (!parseError(frame.body, &e, &error))
             return violation(QStringLiteral("sent a malformed Error frame: %1").arg(error));
+        if (e.kind == QLatin1String("cancelled"))
+            return violation(QStringLiteral("said task id %1 was cancelled, which it was not "
+                                            "asked").arg(frame.id));
         std::unique_ptr<WorkItem> item = std::move(w->inFlight.front());
         w->inFlight.pop_front();
         learnServiceTime(w, *item);

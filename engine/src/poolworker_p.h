@@ -107,6 +107,10 @@ public:
     std::unique_ptr<SharedRing> toWorker;   //!< attachments of calls (the pool writes)
     std::unique_ptr<SharedRing> fromWorker; //!< attachments of results (the pool reads)
     bool sharedMemory = false;              //!< the worker mapped them (its Hello says so)
+    bool cancelFrames = false;              //!< it understands Cancel frames (its Hello says so)
+    //! CancelPolicy::Ask: when it got SIGTERM for a task that did not stop (PoolCore's clock;
+    //! 0: not).
+    qint64 terminatedNs = 0;
     bool ringsUsed = false;                 //!< attachments went through them since the trim
     quint64 attachmentsId = 0;              //!< the Attachments frame just received, for
     QList<QByteArray> attachments;          //!< the outcome frame that follows it

@@ -330,6 +330,7 @@ void PoolCore::settleTasksOf(PoolWorker *w, int exitCode, int sig)
             WorkItem &item = *requeue.back();
             if (std::exchange(item.begun, false))
                 --item.attempts; // it never ran: this attempt does not count
+            item.cancelSent = false; // its next worker has not been asked
             m_ledger.requeued(item);
             queueLocked(std::move(requeue.back()), true);
             requeue.pop_back();

@@ -50,6 +50,8 @@ void PoolOptions::validate() const
                 "no limit)");
     if (softMemoryLimit > 0 && hardMemoryLimit > 0 && softMemoryLimit > hardMemoryLimit)
         invalid("procpool: softMemoryLimit must not be above hardMemoryLimit");
+    if (cancelGrace.count() <= 0)
+        invalid("procpool: cancelGrace must be positive");
     if (memoryCheckInterval.count() <= 0)
         invalid("procpool: memoryCheckInterval must be positive");
     if (resourceLimits.addressSpace < 0 || resourceLimits.cpuSeconds < 0)

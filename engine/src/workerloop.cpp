@@ -38,7 +38,9 @@
 #include <unistd.h>
 #include <algorithm>
 #include <atomic>
+#include <deque>
 #include <memory>
+#include <mutex>
 #include <vector>
 
 namespace procpool {
@@ -59,6 +61,14 @@ struct WorkerContext
     quint64 attachmentsId = 0;
     QList<QByteArray> attachments;
     QString attachmentsError;
+
+    // Cancellation: isCancellationRequested() reads what the pool sent while a call runs.
+    detail::FrameDecoder *decoder = nullptr; //!< the loop's
+    std::deque<detail::Frame> ahead; //!< frames read during a call, in order, for the loop
+    std::vector<quint64> cancelled;  //!< calls the pool asked to stop, not yet ended
+    std::mutex cancelMutex;          //!< task threads may ask at once
+    qint64 nextPollNs = 0;
+    qint64 lastInputNs = 0;          //!< when its input pipe was last looked at
 };
 
 WorkerContext &context()
@@ -303,6 +313,59 @@ void markOutput(quint64 id)
     writeAll(STDERR_FILENO, line, n);
 }
 
+//! Before a call, how long since the worker last read its input makes it look there for a
+//! Cancel frame.
+constexpr qint64 lookAtInputNs = 100 * 1000;
+
+//! The pool asked call \a id to stop (a Cancel frame). A stale id (the call had ended) is
+//! dropped once the list grows long.
+void noteCancel(WorkerContext &c, quint64 id)
+{
+    if (std::find(c.cancelled.cbegin(), c.cancelled.cend(), id) == c.cancelled.cend())
+        c.cancelled.push_back(id);
+    if (c.cancelled.size() > 1024)
+        c.cancelled.erase(c.cancelled.begin());
+}
+
+//! Whether call \a id was asked to stop; forgets it (the call ends now).
+bool takeCancelled(WorkerContext &c, quint64 id)
+{
+    const std::lock_guard lock(c.cancelMutex);
+    const auto it = std::find(c.cancelled.begin(), c.cancelled.end(), id);
+    if (it == c.cancelled.end())
+        return false;
+    c.cancelled.erase(it);
+    return true;
+}
+
+//! Reads what the pool has sent so far, without waiting: the frames already in the loop's
+//! decoder, and what its pipe holds. Cancel frames are noted at once; the others wait, in
+//! order, for the loop (c.cancelMutex held).
+void readAhead(WorkerContext &c, bool pipeToo = true)
+{
+    pollfd p{c.in, POLLIN, 0};
+    if (pipeToo)
+        c.lastInputNs = monotonicNs();
+    if (pipeToo && ::poll(&p, 1, 0) > 0) {
+        char buffer[16 * 1024];
+        const ssize_t got = ::read(c.in, buffer, sizeof buffer);
+        if (got > 0) // the end of the input stays for the loop to read again
+            c.decoder->append(buffer, qsizetype(got));
+    }
+    for (detail::Frame frame;;) {
+        const auto status = c.decoder->next(&frame);
+        if (status == detail::FrameDecoder::Status::NeedMore)
+            return;
+        if (status == detail::FrameDecoder::Status::Error)
+            die(qPrintable(QStringLiteral("protocol error from the pool: ")
+                           + c.decoder->errorString()));
+        if (frame.type == detail::FrameType::Cancel)
+            noteCancel(c, frame.id);
+        else
+            c.ahead.push_back(std::move(frame));
+    }
+}
+
 // Runs a Call (one invocation) or a MapCall (one invocation per item, the items being the
 // single argument each) and answers with one Result, MapResult or Error frame.
 void runCall(const detail::Frame &frame)
@@ -329,6 +392,18 @@ void runCall(const detail::Frame &frame)
             c.attachmentsError.clear();
             return;
         }
+    }
+    {
+        // A Cancel for this call may have come while the calls before it ran: in frames the
+        // loop read already, always; in the pipe, when the worker has not looked at it for a
+        // while (a look costs a system call, which back-to-back tiny calls would feel).
+        const std::lock_guard lock(c.cancelMutex);
+        readAhead(c, monotonicNs() - c.lastInputNs >= lookAtInputNs);
+    }
+    if (takeCancelled(c, frame.id)) {
+        sendError(frame.id, "cancelled", QStringLiteral("procpool::Cancelled"),
+                  QStringLiteral("cancelled before it started"));
+        return;
     }
     const auto task = detail::findTask(name);
     if (!task) {
@@ -374,6 +449,7 @@ void runCall(const detail::Frame &frame)
                   QStringLiteral("a non-std::exception was thrown"));
     }
     c.currentId = 0;
+    takeCancelled(c, frame.id); // asked while it ran: nothing more to do
     callEnded();
 }
 
@@ -505,7 +581,8 @@ void workerMain(int argc, char **argv)
                          {QStringLiteral("pid"), qint64(getpid())},
                          {QStringLiteral("name"), c.name},
                          {QStringLiteral("tasks"), tasks},
-                         {QStringLiteral("shm"), c.fromPool != nullptr}};
+                         {QStringLiteral("shm"), c.fromPool != nullptr},
+                         {QStringLiteral("cancel"), true}};
     send(detail::FrameType::Hello, 0, hello.toCborValue());
 
     // Tasks run with a QCoreApplication, as Qt code expects (and as a pool started inside a
@@ -513,24 +590,37 @@ void workerMain(int argc, char **argv)
     auto *app = new QCoreApplication(appArgc, appArgv.data());
 
     detail::FrameDecoder decoder(c.maxFrameSize);
+    c.decoder = &decoder;
     QByteArray chunk(64 * 1024, Qt::Uninitialized);
     bool shutdown = false;
     while (!shutdown) {
-        const ssize_t got = ::read(c.in, chunk.data(), size_t(chunk.size()));
-        if (got < 0 && errno == EINTR)
-            continue;
-        if (got <= 0)
-            break; // EOF: the pool closed our input (or died); finish like a shutdown
-        decoder.append(chunk.constData(), qsizetype(got));
+        if (c.ahead.empty()) {
+            const ssize_t got = ::read(c.in, chunk.data(), size_t(chunk.size()));
+            c.lastInputNs = monotonicNs();
+            if (got < 0 && errno == EINTR)
+                continue;
+            if (got <= 0)
+                break; // EOF: the pool closed our input (or died); finish like a shutdown
+            decoder.append(chunk.constData(), qsizetype(got));
+        }
         detail::Frame frame;
-        for (;;) {
-            const auto status = decoder.next(&frame);
-            if (status == detail::FrameDecoder::Status::NeedMore)
-                break;
-            if (status == detail::FrameDecoder::Status::Error)
-                die(qPrintable(QStringLiteral("protocol error from the pool: ")
-                               + decoder.errorString()));
-            if (frame.type == detail::FrameType::Call || frame.type == detail::FrameType::MapCall) {
+        while (!shutdown) {
+            // Frames a call read ahead (isCancellationRequested()) come first: they came first.
+            if (!c.ahead.empty()) {
+                frame = std::move(c.ahead.front());
+                c.ahead.pop_front();
+            } else {
+                const auto status = decoder.next(&frame);
+                if (status == detail::FrameDecoder::Status::NeedMore)
+                    break;
+                if (status == detail::FrameDecoder::Status::Error)
+                    die(qPrintable(QStringLiteral("protocol error from the pool: ")
+                                   + decoder.errorString()));
+            }
+            if (frame.type == detail::FrameType::Cancel) {
+                const std::lock_guard lock(c.cancelMutex);
+                noteCancel(c, frame.id);
+            } else if (frame.type == detail::FrameType::Call || frame.type == detail::FrameType::MapCall) {
                 runCall(frame);
                 if (c.fromPool)
                     c.fromPool->reclaim(); // the call's arrays are unused now, or kept apart
@@ -556,6 +646,27 @@ bool isWorkerProcess()
 QString workerName()
 {
     return context().name;
+}
+
+bool isCancellationRequested()
+{
+    WorkerContext &c = context();
+    const quint64 id = c.currentId;
+    if (!c.active || id == 0)
+        return false;
+    const std::lock_guard lock(c.cancelMutex);
+    const auto asked = [&] {
+        return std::find(c.cancelled.cbegin(), c.cancelled.cend(), id) != c.cancelled.cend();
+    };
+    if (asked())
+        return true;
+    // A look at the pool's input costs a system call or two: at most once a millisecond.
+    const qint64 now = monotonicNs();
+    if (now < c.nextPollNs)
+        return false;
+    c.nextPollNs = now + 1000000;
+    readAhead(c);
+    return asked();
 }
 
 void reportProgress(int value, int maximum, const QString &text)

@@ -22,6 +22,7 @@ bool parseHello(const QByteArray &body, HelloMessage *hello, QString *error)
     const QCborMap map = value.toMap();
     hello->protocol = integerOr(map.value(QStringLiteral("protocol")), -1);
     hello->sharedMemory = map.value(QStringLiteral("shm")).toBool();
+    hello->cancel = map.value(QStringLiteral("cancel")).toBool();
     return true;
 }
 

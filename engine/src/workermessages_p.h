@@ -19,6 +19,7 @@ struct HelloMessage
 {
     qint64 protocol = -1; //!< -1: not given
     bool sharedMemory = false; //!< it mapped the rings it was given
+    bool cancel = false;       //!< it understands Cancel frames
 };
 //! A Hello body: a map with at least "protocol". False, and why, for anything else.
 PROCPOOL_ENGINE_EXPORT bool parseHello(const QByteArray &body, HelloMessage *hello,

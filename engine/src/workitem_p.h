@@ -33,6 +33,8 @@ struct WorkItem
     std::shared_ptr<const RetryPolicy> retry;
     int attempts = 0;    //!< times a worker began to run it
     bool begun = false;  //!< this attempt began (is or was at the front of its worker)
+    bool cancelSent = false; //!< its worker was sent a Cancel frame for it
+    qint64 cancelAskedNs = 0; //!< when, or when it became the running task since
     QStringList attemptErrors; //!< the errors of its failed attempts, oldest first
     //! The last lines it printed while it ran (engine thread), for a crash report.
     QStringList output;

@@ -75,6 +75,11 @@ const QList<OptionDef> &optionDefs()
          QStringLiteral("Retire a worker whose resident size goes past SIZE once its task has "
                         "finished; a fresh worker replaces it. At most --max-memory. 0: no "
                         "limit (default).\nExample: --soft-memory 512M")},
+        {QStringLiteral("cancel-policy"), QStringLiteral("kill|discard|ask"), Scope::Pool,
+         QStringLiteral("What cancelling a running task of the pool does (an attached monitor's "
+                        "Cancel): kill its worker (default), let it finish and drop the result, "
+                        "or ask it to stop (procpool::isCancellationRequested()), then SIGTERM "
+                        "and SIGKILL 2 s apart.\nExample: --cancel-policy ask")},
         {QStringLiteral("submit"), QStringLiteral("TASK[:ARG,...]"), Scope::Pool,
          QStringLiteral("Submit a sample task to the current pool; missing arguments take "
                         "their defaults (see --list-tasks). Repeatable.\n"
@@ -333,6 +338,16 @@ Config walk(const QStringList &arguments)
                 section().options.startContext.method = StartMethod::Exec;
             else
                 throw UsageError(QStringLiteral("--start-method is fork-server or exec, not '%1'")
+                                     .arg(value));
+        } else if (name == u"cancel-policy") {
+            if (value == u"kill")
+                section().options.cancelPolicy = PoolOptions::CancelPolicy::KillWorker;
+            else if (value == u"discard")
+                section().options.cancelPolicy = PoolOptions::CancelPolicy::DiscardResult;
+            else if (value == u"ask")
+                section().options.cancelPolicy = PoolOptions::CancelPolicy::Ask;
+            else
+                throw UsageError(QStringLiteral("--cancel-policy is kill, discard or ask, not '%1'")
                                      .arg(value));
         } else if (name == u"timeout") {
             bool ok = false;

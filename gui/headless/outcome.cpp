@@ -102,6 +102,10 @@ void addLimitFields(QJsonObject &json, const PoolOptions &o)
         json.insert(QStringLiteral("soft_memory_limit"), o.softMemoryLimit);
     if (o.hardMemoryLimit > 0)
         json.insert(QStringLiteral("hard_memory_limit"), o.hardMemoryLimit);
+    if (o.cancelPolicy != PoolOptions::CancelPolicy::KillWorker)
+        json.insert(QStringLiteral("cancel_policy"),
+                    o.cancelPolicy == PoolOptions::CancelPolicy::Ask ? QStringLiteral("ask")
+                                                                      : QStringLiteral("discard"));
 }
 
 } // namespace procpool::headless

@@ -45,7 +45,8 @@ QStringList attemptDetails(const Outcome &o);
 //! Adds priority, attempts, attempt errors and output to the --json object of \a o, each only
 //! when it differs from a task run once with priority 0 that printed nothing.
 void addAttemptFields(QJsonObject &json, const Outcome &o);
-//! Adds the memory limits of \a o that are set to a --list --json manager object.
+//! Adds the memory limits of \a o that are set, and a cancel policy other than the default, to
+//! a --list --json manager object.
 void addLimitFields(QJsonObject &json, const PoolOptions &o);
 
 } // namespace procpool::headless

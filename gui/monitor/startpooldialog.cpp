@@ -55,6 +55,7 @@ StartPoolDialog::StartPoolDialog(const QString &namespaceId, QWidget *parent)
                                QStringLiteral("A worker whose resident size goes past this is "
                                               "killed at once: its task fails with "
                                               "WorkerOutOfMemory and a fresh worker replaces it")))
+    , m_cancelPolicy(new QComboBox(this))
     , m_error(new QLabel(this))
     , m_buttons(new QDialogButtonBox(QDialogButtonBox::Ok | QDialogButtonBox::Cancel, this))
 {
@@ -80,6 +81,17 @@ StartPoolDialog::StartPoolDialog(const QString &namespaceId, QWidget *parent)
     m_startMethod->setToolTip(QStringLiteral(
         "Fork server: the program starts once and forks each worker from itself. "
         "Exec: every worker starts the program anew"));
+    m_cancelPolicy->setObjectName(QStringLiteral("cancelPolicy"));
+    m_cancelPolicy->addItem(QStringLiteral("Kill its worker (a fresh one replaces it)"),
+                            int(PoolOptions::CancelPolicy::KillWorker));
+    m_cancelPolicy->addItem(QStringLiteral("Let it finish, drop the result"),
+                            int(PoolOptions::CancelPolicy::DiscardResult));
+    m_cancelPolicy->addItem(QStringLiteral("Ask it to stop, then SIGTERM, then SIGKILL"),
+                            int(PoolOptions::CancelPolicy::Ask));
+    m_cancelPolicy->setToolTip(QStringLiteral(
+        "What Cancel does to a running task. Ask: procpool::isCancellationRequested() turns "
+        "true in the task; a task still running 2 s later gets SIGTERM, 2 s after that "
+        "SIGKILL. A task a worker holds but has not started is dropped without killing it"));
     auto *programRow = new QHBoxLayout;
     programRow->addWidget(m_program, 1);
     programRow->addWidget(browse);
@@ -100,6 +112,7 @@ StartPoolDialog::StartPoolDialog(const QString &namespaceId, QWidget *parent)
     form->addRow(QStringLiteral("&Start workers by:"), m_startMethod);
     form->addRow(QStringLiteral("S&oft memory limit:"), m_softMemory);
     form->addRow(QStringLiteral("&Hard memory limit:"), m_hardMemory);
+    form->addRow(QStringLiteral("&Cancelling a running task:"), m_cancelPolicy);
     auto *layout = new QVBoxLayout(this);
     layout->addLayout(form);
     layout->addWidget(m_error);
@@ -130,6 +143,7 @@ PoolOptions StartPoolDialog::options() const
     o.startContext.method = StartMethod(m_startMethod->currentData().toInt());
     o.softMemoryLimit = m_softMemory->value() * mebibyte;
     o.hardMemoryLimit = m_hardMemory->value() * mebibyte;
+    o.cancelPolicy = PoolOptions::CancelPolicy(m_cancelPolicy->currentData().toInt());
     return o;
 }
 
@@ -198,6 +212,9 @@ void StartPoolDialog::loadSettings()
     m_startMethod->setCurrentIndex(std::max(method, 0));
     m_softMemory->setValue(s.value(QStringLiteral("softMemoryMiB"), 0).toInt());
     m_hardMemory->setValue(s.value(QStringLiteral("hardMemoryMiB"), 0).toInt());
+    const int policy = m_cancelPolicy->findData(
+        s.value(QStringLiteral("cancelPolicy"), int(PoolOptions::CancelPolicy::KillWorker)).toInt());
+    m_cancelPolicy->setCurrentIndex(std::max(policy, 0));
     restoreGeometry(s.value(QStringLiteral("geometry")).toByteArray());
 }
 
@@ -213,6 +230,7 @@ void StartPoolDialog::saveSettings() const
     s.setValue(QStringLiteral("startMethod"), m_startMethod->currentData());
     s.setValue(QStringLiteral("softMemoryMiB"), m_softMemory->value());
     s.setValue(QStringLiteral("hardMemoryMiB"), m_hardMemory->value());
+    s.setValue(QStringLiteral("cancelPolicy"), m_cancelPolicy->currentData());
     s.setValue(QStringLiteral("geometry"), saveGeometry());
 }
 

@@ -35,6 +35,8 @@ public:
     //! PoolOptions::softMemoryLimit and hardMemoryLimit, in MiB; 0: none.
     QSpinBox *softMemoryField() const { return m_softMemory; }
     QSpinBox *hardMemoryField() const { return m_hardMemory; }
+    //! PoolOptions::cancelPolicy, as its data.
+    QComboBox *cancelPolicyField() const { return m_cancelPolicy; }
     bool isAcceptable() const;
 
     void accept() override;
@@ -52,6 +54,7 @@ private:
     QComboBox *m_startMethod;
     QSpinBox *m_softMemory;
     QSpinBox *m_hardMemory;
+    QComboBox *m_cancelPolicy;
     QLabel *m_error;
     QDialogButtonBox *m_buttons;
 };

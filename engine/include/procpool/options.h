@@ -90,8 +90,17 @@ struct PROCPOOL_ENGINE_EXPORT PoolOptions
     enum class CancelPolicy {
         KillWorker,    //!< kill its worker (a replacement starts); the task stops at once
         DiscardResult, //!< let it run to its end and drop the result
+        //! Ask the task to stop: procpool::isCancellationRequested() turns true in it, and the
+        //! worker lives on if it returns. Still running after cancelGrace, its worker gets
+        //! SIGTERM; still alive after another cancelGrace, SIGKILL.
+        Ask,
     };
     CancelPolicy cancelPolicy = CancelPolicy::KillWorker;
+    //! With CancelPolicy::Ask: how long a cancelled task has to stop before SIGTERM, and then
+    //! before SIGKILL.
+    std::chrono::milliseconds cancelGrace{2000};
+    // A cancelled task a worker holds but has not started is dropped by the worker itself,
+    // whatever the policy: the worker is not killed for it.
     //! A task run once in every new worker before it takes work (e.g. to load a model).
     //! If it throws, the worker counts as failed to start. Empty: none.
     QString initializer;

@@ -31,6 +31,19 @@ PROCPOOL_ENGINE_EXPORT bool isWorkerProcess();
 //! The worker's name (PREFIX-N), or an empty string outside a worker.
 PROCPOOL_ENGINE_EXPORT QString workerName();
 
+//! From inside a running task: true once the pool has asked it to stop, because its QFuture
+//! was cancelled under PoolOptions::CancelPolicy::Ask. The task then returns (or throws) when
+//! it sees fit; its future stays cancelled, and its worker takes the next task. As
+//! QPromise::isCanceled() is asked in QtConcurrent:
+//!     for (const QString &file : files) {
+//!         if (procpool::isCancellationRequested())
+//!             return done;
+//!         done += convert(file);
+//!     }
+//! Cheap enough for a loop: it looks at what the pool sent at most once a millisecond. False
+//! outside a worker. Call it from the thread that runs the task.
+PROCPOOL_ENGINE_EXPORT bool isCancellationRequested();
+
 //! From inside a running task: reports progress to the task's QFuture
 //! (progressValue(), progressMaximum(), progressText()). Does nothing outside a worker.
 PROCPOOL_ENGINE_EXPORT void reportProgress(int value, int maximum = 100,
