@@ -253,7 +253,7 @@ private Q_SLOTS:
             QStringLiteral("--count"), QStringLiteral("--submit-type"),
             QStringLiteral("--priority"), QStringLiteral("--retries"),
             QStringLiteral("--max-memory"), QStringLiteral("--soft-memory"),
-            QStringLiteral("--cancel-policy"),
+            QStringLiteral("--cancel-policy"), QStringLiteral("--soft-timeout"),
             QStringLiteral("--jobs"), QStringLiteral("--on-bad-line"),
             QStringLiteral("--json"), QStringLiteral("--order"),
             QStringLiteral("--list-tasks"), QStringLiteral("--list"),
@@ -337,6 +337,7 @@ private Q_SLOTS:
         QTest::newRow("workers zero") << words(s("--workers 0 --submit sleep")) << s("--workers needs");
         QTest::newRow("bad timeout") << words(s("--timeout soon --submit sleep")) << s("--timeout needs");
         QTest::newRow("bad order") << words(s("--order sideways --submit sleep")) << s("--order is");
+        QTest::newRow("bad soft timeout") << words(s("--soft-timeout soon --submit sleep")) << s("--soft-timeout needs a number of seconds (0: no limit), got 'soon'");
         QTest::newRow("bad cancel policy") << words(s("--cancel-policy later --submit sleep")) << s("--cancel-policy is kill, discard or ask, not 'later'");
         QTest::newRow("bad start method") << words(s("--start-method spawn --submit sleep")) << s("--start-method is fork-server or exec, not 'spawn'");
         QTest::newRow("bad on-bad-line") << words(s("--on-bad-line=maybe --jobs -")) << s("--on-bad-line is");

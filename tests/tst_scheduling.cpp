@@ -446,6 +446,35 @@ private Q_SLOTS:
         QCOMPARE(manager.getPool()->stats().cancelled, quint64(1));
     }
 
+    void aTaskPastItsSoftTimeLimitIsAskedToStop_data()
+    {
+        QTest::addColumn<bool>("perSubmission");
+        QTest::newRow("PoolOptions::softTaskTimeout") << false;
+        QTest::newRow("SubmitOptions::softTimeout") << true;
+    }
+
+    void aTaskPastItsSoftTimeLimitIsAskedToStop()
+    {
+        QFETCH(bool, perSubmission);
+        ProcessPoolManager manager;
+        PoolOptions options;
+        options.maxWorkers = 1;
+        if (!perSubmission)
+            options.softTaskTimeout = std::chrono::milliseconds(50);
+        manager.start(options);
+        const qint64 worker = manager.submitTask(tasks::pid).result();
+        SubmitOptions submit;
+        if (perSubmission)
+            submit.softTimeout = std::chrono::milliseconds(50);
+        const QString stopped = path(QStringLiteral("soft-%1.stopped").arg(perSubmission));
+        auto t = manager.submitTracked(untilAsked.name(), {stopped}, submit);
+        // Not cancelled: what the task returned when asked is its result.
+        QCOMPARE(t.future.result().toInt(), -1);
+        QVERIFY(QFile::exists(stopped));
+        QCOMPARE(manager.getPool()->taskRecord(t.id)->state, TaskState::Finished);
+        QCOMPARE(manager.submitTask(tasks::pid).result(), worker); // and its worker lives on
+    }
+
     void aTaskThatDoesNotStopGetsSigtermThenSigkill_data()
     {
         QTest::addColumn<bool>("ignoreTerm");

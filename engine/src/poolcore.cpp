@@ -743,11 +743,12 @@ void PoolCore::sweepCancelled()
         m_sweepTimer.stop();
 }
 
-void PoolCore::askToCancel(PoolWorker *w, WorkItem &item)
+void PoolCore::askToCancel(PoolWorker *w, WorkItem &item, bool drop)
 {
     item.cancelSent = true;
     item.cancelAskedNs = m_clock.nsecsElapsed();
-    w->input.send(encodeFrame(FrameType::Cancel, item.id));
+    w->input.send(drop ? encodeFrame(FrameType::Cancel, item.id)
+                       : encodeFrame(FrameType::Cancel, item.id, QCborValue(QStringLiteral("ask"))));
 }
 
 void PoolCore::stopCancelledTask(PoolWorker *w)

@@ -149,8 +149,9 @@ private:
     //! priority, or before them when \a ahead (a task going back, which was at the head).
     void queueLocked(std::unique_ptr<WorkItem> item, bool ahead);
     void sweepCancelled();
-    //! Sends \a w a Cancel frame for \a item, which it holds.
-    void askToCancel(PoolWorker *w, WorkItem &item);
+    //! Sends \a w a Cancel frame for \a item, which it holds: \a drop, it skips the call if it
+    //! has not started it; otherwise (a soft time limit) the call only learns it was asked.
+    void askToCancel(PoolWorker *w, WorkItem &item, bool drop = true);
     //! CancelPolicy::Ask for \a w's running task, cancelled: asks, then SIGTERM, then SIGKILL,
     //! each after PoolOptions::cancelGrace.
     void stopCancelledTask(PoolWorker *w);

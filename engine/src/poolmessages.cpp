@@ -137,9 +137,10 @@ void PoolCore::handleOutcome(PoolWorker *w, const Frame &frame)
                              .arg(QLatin1String(chunk ? "MapCall" : "Call"),
                                   QLatin1String(frameTypeName(frame.type))));
     QString error;
-    if (current.cancelSent && frame.type != FrameType::Progress) {
-        // Asked to stop (CancelPolicy::Ask, or dropped before it started): whatever it
-        // answered, its future is cancelled.
+    if (current.cancelSent && current.sink->cancelRequested() && frame.type != FrameType::Progress) {
+        // Cancelled and asked to stop (CancelPolicy::Ask, or dropped before it started):
+        // whatever it answered, its future is cancelled. (A task asked by its soft time limit
+        // ends as it answers.)
         std::unique_ptr<WorkItem> item = std::move(w->inFlight.front());
         w->inFlight.pop_front();
         frontChanged(w);

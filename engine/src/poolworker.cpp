@@ -17,13 +17,17 @@ PoolWorker::PoolWorker(int workerIndex, const QString &workerName, qint64 maxFra
                        QObject *parent)
     : QObject(parent), index(workerIndex), name(workerName), decoder(maxFrameSize)
 {
-    for (QTimer *timer : {&m_handshake, &m_task, &m_idle, &m_trim})
+    for (QTimer *timer : {&m_handshake, &m_task, &m_softTask, &m_idle, &m_trim})
         timer->setSingleShot(true);
     m_trim.setInterval(ringTrimDelayMs);
     connect(&m_handshake, &QTimer::timeout, this, &PoolWorker::handshakeExpired);
     connect(&m_task, &QTimer::timeout, this, [this] {
         if (!inFlight.empty())
             Q_EMIT taskExpired();
+    });
+    connect(&m_softTask, &QTimer::timeout, this, [this] {
+        if (!inFlight.empty())
+            Q_EMIT softLimitPassed();
     });
     connect(&m_idle, &QTimer::timeout, this, &PoolWorker::idleExpired);
     connect(&m_trim, &QTimer::timeout, this, &PoolWorker::trimDue);
@@ -80,6 +84,7 @@ void PoolWorker::startHandshakeTimer(std::chrono::milliseconds limit)
 void PoolWorker::frontChanged(std::chrono::milliseconds idleTimeout)
 {
     m_task.stop();
+    m_softTask.stop();
     if (toWorker && ringsUsed) {
         if (inFlight.empty())
             m_trim.start();
@@ -94,11 +99,13 @@ void PoolWorker::frontChanged(std::chrono::milliseconds idleTimeout)
     m_idle.stop();
     if (const qint64 limit = inFlight.front()->timeoutMs; limit > 0)
         m_task.start(int(std::min<qint64>(limit, std::numeric_limits<int>::max())));
+    if (const qint64 limit = inFlight.front()->softTimeoutMs; limit > 0)
+        m_softTask.start(int(std::min<qint64>(limit, std::numeric_limits<int>::max())));
 }
 
 void PoolWorker::stopTimers()
 {
-    for (QTimer *timer : {&m_handshake, &m_task, &m_idle, &m_trim})
+    for (QTimer *timer : {&m_handshake, &m_task, &m_softTask, &m_idle, &m_trim})
         timer->stop();
 }
 

@@ -134,6 +134,8 @@ public:
 Q_SIGNALS:
     void handshakeExpired();
     void taskExpired();
+    //! The running task passed its soft time limit.
+    void softLimitPassed();
     void idleExpired();
     //! Idle for a while with the rings used: time to give their pages back.
     void trimDue();
@@ -144,6 +146,7 @@ private:
 
     QTimer m_handshake;
     QTimer m_task;  //!< armed while the running task has a time limit
+    QTimer m_softTask; //!< armed while the running task has a soft time limit
     QTimer m_idle;  //!< armed while idle above minWorkers
     QTimer m_trim;  //!< armed while idle with the rings used
     QByteArray m_partial; //!< an unterminated last line of output

@@ -72,6 +72,17 @@ void PoolCore::spawnWorker()
                        .arg(w->inFlight.front()->taskName)
                        .arg(w->inFlight.front()->timeoutMs));
     });
+    connect(w, &PoolWorker::softLimitPassed, this, [this, w] {
+        enter(w);
+        WorkItem &task = *w->inFlight.front();
+        if (!w->cancelFrames || task.cancelSent || w->killKind != PoolWorker::KillKind::None)
+            return;
+        Q_EMIT workerLog(w->pid, QStringLiteral("procpool: task '%1' passed its soft time limit "
+                                                "of %2 ms; it is asked to stop")
+                                     .arg(task.taskName)
+                                     .arg(task.softTimeoutMs));
+        askToCancel(w, task, false);
+    });
     connect(w, &PoolWorker::idleExpired, this, [this, w] {
         enter(w);
         if (w->inFlight.empty() && w->isReady() && activeWorkerCount() > m_minWorkers.load())

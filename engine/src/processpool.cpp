@@ -50,6 +50,8 @@ void PoolOptions::validate() const
                 "no limit)");
     if (softMemoryLimit > 0 && hardMemoryLimit > 0 && softMemoryLimit > hardMemoryLimit)
         invalid("procpool: softMemoryLimit must not be above hardMemoryLimit");
+    if (softTaskTimeout.count() < 0)
+        invalid("procpool: softTaskTimeout must not be negative (0 means no limit)");
     if (cancelGrace.count() <= 0)
         invalid("procpool: cancelGrace must be positive");
     if (memoryCheckInterval.count() <= 0)

@@ -320,6 +320,9 @@ quint64 ProcessPoolManager::enqueue(const QString &taskName, QByteArray &&frame,
     const std::chrono::milliseconds timeout =
         options.timeout.count() < 0 ? core->fixedOptions().taskTimeout : options.timeout;
     item->timeoutMs = timeout.count();
+    item->softTimeoutMs = (options.softTimeout.count() < 0 ? core->fixedOptions().softTaskTimeout
+                                                           : options.softTimeout)
+                              .count();
     item->roomTimeoutMs = options.roomTimeout.count();
     item->chunk = chunk;
     item->priority = options.priority;

@@ -66,6 +66,7 @@ struct WorkerContext
     detail::FrameDecoder *decoder = nullptr; //!< the loop's
     std::deque<detail::Frame> ahead; //!< frames read during a call, in order, for the loop
     std::vector<quint64> cancelled;  //!< calls the pool asked to stop, not yet ended
+    std::vector<quint64> asked;      //!< calls only asked to stop (a soft time limit)
     std::mutex cancelMutex;          //!< task threads may ask at once
     qint64 nextPollNs = 0;
     qint64 lastInputNs = 0;          //!< when its input pipe was last looked at
@@ -317,25 +318,37 @@ void markOutput(quint64 id)
 //! Cancel frame.
 constexpr qint64 lookAtInputNs = 100 * 1000;
 
-//! The pool asked call \a id to stop (a Cancel frame). A stale id (the call had ended) is
-//! dropped once the list grows long.
-void noteCancel(WorkerContext &c, quint64 id)
+//! Adds \a id to \a ids; a stale id (its call had ended) goes once the list grows long.
+void remember(std::vector<quint64> &ids, quint64 id)
 {
-    if (std::find(c.cancelled.cbegin(), c.cancelled.cend(), id) == c.cancelled.cend())
-        c.cancelled.push_back(id);
-    if (c.cancelled.size() > 1024)
-        c.cancelled.erase(c.cancelled.begin());
+    if (std::find(ids.cbegin(), ids.cend(), id) == ids.cend())
+        ids.push_back(id);
+    if (ids.size() > 1024)
+        ids.erase(ids.begin());
 }
 
-//! Whether call \a id was asked to stop; forgets it (the call ends now).
+//! Takes \a id out of \a ids; whether it was there.
+bool forget(std::vector<quint64> &ids, quint64 id)
+{
+    const auto it = std::find(ids.begin(), ids.end(), id);
+    if (it == ids.end())
+        return false;
+    ids.erase(it);
+    return true;
+}
+
+//! The pool asked call \a frame.id to stop (a Cancel frame): with no body, a call not started
+//! yet is dropped; with one ("ask", a soft time limit), the call only learns it was asked.
+void noteCancel(WorkerContext &c, const detail::Frame &frame)
+{
+    remember(frame.body.isEmpty() ? c.cancelled : c.asked, frame.id);
+}
+
+//! Whether call \a id is to be dropped; forgets it.
 bool takeCancelled(WorkerContext &c, quint64 id)
 {
     const std::lock_guard lock(c.cancelMutex);
-    const auto it = std::find(c.cancelled.begin(), c.cancelled.end(), id);
-    if (it == c.cancelled.end())
-        return false;
-    c.cancelled.erase(it);
-    return true;
+    return forget(c.cancelled, id);
 }
 
 //! Reads what the pool has sent so far, without waiting: the frames already in the loop's
@@ -360,7 +373,7 @@ void readAhead(WorkerContext &c, bool pipeToo = true)
             die(qPrintable(QStringLiteral("protocol error from the pool: ")
                            + c.decoder->errorString()));
         if (frame.type == detail::FrameType::Cancel)
-            noteCancel(c, frame.id);
+            noteCancel(c, frame);
         else
             c.ahead.push_back(std::move(frame));
     }
@@ -449,7 +462,11 @@ void runCall(const detail::Frame &frame)
                   QStringLiteral("a non-std::exception was thrown"));
     }
     c.currentId = 0;
-    takeCancelled(c, frame.id); // asked while it ran: nothing more to do
+    {
+        const std::lock_guard lock(c.cancelMutex); // asked while it ran: nothing more to do
+        forget(c.cancelled, frame.id);
+        forget(c.asked, frame.id);
+    }
     callEnded();
 }
 
@@ -619,7 +636,7 @@ void workerMain(int argc, char **argv)
             }
             if (frame.type == detail::FrameType::Cancel) {
                 const std::lock_guard lock(c.cancelMutex);
-                noteCancel(c, frame.id);
+                noteCancel(c, frame);
             } else if (frame.type == detail::FrameType::Call || frame.type == detail::FrameType::MapCall) {
                 runCall(frame);
                 if (c.fromPool)
@@ -656,7 +673,8 @@ bool isCancellationRequested()
         return false;
     const std::lock_guard lock(c.cancelMutex);
     const auto asked = [&] {
-        return std::find(c.cancelled.cbegin(), c.cancelled.cend(), id) != c.cancelled.cend();
+        return std::find(c.cancelled.cbegin(), c.cancelled.cend(), id) != c.cancelled.cend()
+               || std::find(c.asked.cbegin(), c.asked.cend(), id) != c.asked.cend();
     };
     if (asked())
         return true;

@@ -24,6 +24,7 @@ struct WorkItem
     QString taskName;
     QString taskType;
     qint64 timeoutMs = 0;      //!< 0: no limit
+    qint64 softTimeoutMs = 0;  //!< when it is asked to stop; 0: never
     qint64 roomTimeoutMs = -1; //!< how long to wait for room in a full queue; <0: no limit
     QByteArray frame; //!< the encoded Call (or MapCall) frame, built on the submitting thread
     QList<QByteArray> attachments; //!< its large byte arrays, sent beside it (shared, not copied)

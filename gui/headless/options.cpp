@@ -63,6 +63,10 @@ const QList<OptionDef> &optionDefs()
         {QStringLiteral("timeout"), QStringLiteral("SECONDS"), Scope::Pool,
          QStringLiteral("Time limit of each task of the pool; over it the worker is killed and "
                         "the task fails. 0: none (default).\nExample: --timeout 2.5")},
+        {QStringLiteral("soft-timeout"), QStringLiteral("SECONDS"), Scope::Pool,
+         QStringLiteral("Soft time limit of each task of the pool: past it the task is asked to "
+                        "stop (procpool::isCancellationRequested()), and what it then returns is "
+                        "its result. 0: none (default).\nExample: --soft-timeout 1 --timeout 5")},
         {QStringLiteral("max-tasks-per-worker"), QStringLiteral("N"), Scope::Pool,
          QStringLiteral("Replace a worker after it has run N tasks. 0: never (default).\n"
                         "Example: --max-tasks-per-worker 100")},
@@ -349,14 +353,15 @@ Config walk(const QStringList &arguments)
             else
                 throw UsageError(QStringLiteral("--cancel-policy is kill, discard or ask, not '%1'")
                                      .arg(value));
-        } else if (name == u"timeout") {
+        } else if (name == u"timeout" || name == u"soft-timeout") {
             bool ok = false;
             const double seconds = value.toDouble(&ok);
             if (!ok || seconds < 0 || seconds > 1e9)
-                throw UsageError(QStringLiteral("--timeout needs a number of seconds (0: no "
-                                                "limit), got '%1'")
-                                     .arg(value));
-            section().options.taskTimeout = std::chrono::milliseconds(qint64(seconds * 1000 + 0.5));
+                throw UsageError(QStringLiteral("--%1 needs a number of seconds (0: no "
+                                                "limit), got '%2'")
+                                     .arg(name, value));
+            (name == u"timeout" ? section().options.taskTimeout : section().options.softTaskTimeout) =
+                std::chrono::milliseconds(qint64(seconds * 1000 + 0.5));
         } else if (name == u"max-tasks-per-worker") {
             section().options.maxTasksPerWorker =
                 int(std::min<qint64>(integerValue(name, value, 0), 1 << 30));

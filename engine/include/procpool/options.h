@@ -83,6 +83,11 @@ struct PROCPOOL_ENGINE_EXPORT PoolOptions
     //! Default time limit of one task; 0: none. Over it, the worker is killed and replaced,
     //! and the future fails with TaskTimeout. SubmitOptions::timeout overrides it.
     std::chrono::milliseconds taskTimeout{0};
+    //! Default soft time limit of one task; 0: none. Past it, the running task is asked to stop
+    //! (procpool::isCancellationRequested() turns true in it), and what it then returns or
+    //! throws is its outcome; taskTimeout, if longer, still kills it should it run on.
+    //! SubmitOptions::softTimeout overrides it.
+    std::chrono::milliseconds softTaskTimeout{0};
     //! A worker that has run this many tasks exits cleanly and is replaced; 0: no limit.
     //! The defence against task code that leaks.
     int maxTasksPerWorker = 0;
@@ -215,6 +220,8 @@ struct PROCPOOL_ENGINE_EXPORT SubmitOptions
     QString taskType; //!< must equal the pool's task type when the pool has one
     //! Time limit of this task: negative = the pool's PoolOptions::taskTimeout; 0 = none.
     std::chrono::milliseconds timeout{-1};
+    //! Soft time limit of this task: negative = PoolOptions::softTaskTimeout; 0 = none.
+    std::chrono::milliseconds softTimeout{-1};
     //! With PoolOptions::maxQueued, how long the submission waits for room in a full queue
     //! before it throws QueueFull: negative = as long as it takes, 0 = not at all. On procpool's
     //! engine thread (in a continuation without a context) it never waits: the engine thread

@@ -32,8 +32,10 @@ PROCPOOL_ENGINE_EXPORT bool isWorkerProcess();
 PROCPOOL_ENGINE_EXPORT QString workerName();
 
 //! From inside a running task: true once the pool has asked it to stop, because its QFuture
-//! was cancelled under PoolOptions::CancelPolicy::Ask. The task then returns (or throws) when
-//! it sees fit; its future stays cancelled, and its worker takes the next task. As
+//! was cancelled under PoolOptions::CancelPolicy::Ask (its future stays cancelled, whatever it
+//! returns), or because it passed its soft time limit (what it returns or throws then is its
+//! outcome). The task returns (or throws) when it sees fit, and its worker takes the next
+//! task. As
 //! QPromise::isCanceled() is asked in QtConcurrent:
 //!     for (const QString &file : files) {
 //!         if (procpool::isCancellationRequested())
