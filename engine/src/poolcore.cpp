@@ -13,6 +13,7 @@
 
 #include <algorithm>
 #include <iterator>
+#include <limits>
 
 
 namespace procpool::detail {
@@ -639,6 +640,7 @@ void PoolCore::failAttempt(std::unique_ptr<WorkItem> item, const TaskFailure &er
     double delayMs = double(policy.delayBefore(item->attempts + 1).count());
     if (policy.jitter > 0)
         delayMs *= 1.0 + policy.jitter * (2.0 * QRandomGenerator::global()->generateDouble() - 1.0);
+    delayMs = std::min(delayMs, double(std::numeric_limits<int>::max())); // a QTimer's range
     Q_EMIT workerLog(0, QStringLiteral("procpool: task '%1' (id %2) failed on attempt %3 of %4; "
                                        "it runs again in %5 ms: %6")
                             .arg(item->taskName)
@@ -677,7 +679,8 @@ void PoolCore::releaseRetries()
             nextNs = it->first;
     }
     if (nextNs >= 0)
-        m_retryTimer.start(int((nextNs - now) / 1000000 + 1));
+        m_retryTimer.start(int(std::min<qint64>((nextNs - now) / 1000000 + 1,
+                                                std::numeric_limits<int>::max())));
     dispatch();
 }
 
