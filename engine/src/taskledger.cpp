@@ -118,8 +118,6 @@ void TaskLedger::started(WorkItem &item, qint64 pid)
         r->workerPid = pid;
         r->startedMs = now;
         r->attempts = item.attempts;
-        if (!r->ranOn.contains(pid))
-            r->ranOn.append(pid);
         r->serial = ++m_serial;
     }
 }
@@ -128,16 +126,20 @@ void TaskLedger::retrying(WorkItem &item, const QString &error)
 {
     QMutexLocker locker(&m_mutex);
     Q_ASSERT(!item.finished);
-    backToQueueLocked(item);
-    if (StoredRecord *r = item.record)
+    if (StoredRecord *r = item.record) {
         r->attemptErrors.append(error);
+        if (r->workerPid != 0 && !r->earlierWorkers.contains(r->workerPid))
+            r->earlierWorkers.append(r->workerPid);
+    }
+    backToQueueLocked(item);
 }
 
 void TaskLedger::output(quint64 id, qint64 pid, const QString &line)
 {
     QMutexLocker locker(&m_mutex);
     const auto it = m_records.find(id);
-    if (it == m_records.end() || !it->second.ranOn.contains(pid))
+    if (it == m_records.end()
+        || (it->second.workerPid != pid && !it->second.earlierWorkers.contains(pid)))
         return;
     StoredRecord &r = it->second;
     r.output += line;

@@ -42,9 +42,10 @@ struct StoredRecord
     int maxAttempts = 1;
     QStringList attemptErrors;
     QString output; //!< the tail of its output, at most maxOutputChars
-    //! The workers its attempts ran on: the lines of an attempt may arrive after its answer,
-    //! and after the task went back to the queue for another attempt.
-    QList<qint64> ranOn;
+    //! The workers its earlier attempts ran on (workerPid is the last one's): the lines of an
+    //! attempt may arrive after its answer, and after the task went back to the queue for
+    //! another attempt. Empty, and free, for a task run once.
+    QList<qint64> earlierWorkers;
 
     //! Most characters of a task's output its record keeps (the last ones, whole lines).
     static constexpr qsizetype maxOutputChars = 4096;
