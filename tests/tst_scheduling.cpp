@@ -34,14 +34,21 @@ namespace {
 // ---- tasks only this suite's workers run ------------------------------------------------
 
 //! Appends \a label and a line break to \a path: the order in which one worker ran its tasks.
-const Task<QString(QString, QString)> logRun{"scheduling.logRun",
-                                             [](const QString &path, const QString &label) {
-                                                 QFile f(path);
-                                                 if (!f.open(QIODevice::Append))
-                                                     throw std::runtime_error("cannot open log");
-                                                 f.write(label.toUtf8() + '\n');
-                                                 return label;
-                                             }};
+QString appendLine(const QString &path, const QString &label)
+{
+    QFile f(path);
+    if (!f.open(QIODevice::Append))
+        throw std::runtime_error("cannot open log");
+    f.write(label.toUtf8() + '\n');
+    return label;
+}
+const Task<QString(QString, QString)> logRun{"scheduling.logRun", appendLine};
+
+//! logRun() for a map(): its one argument is "PATH\tLABEL".
+const Task<QString(QString)> logItem{"scheduling.logItem", [](const QString &item) {
+                                         return appendLine(item.section(u'\t', 0, 0),
+                                                           item.section(u'\t', 1));
+                                     }};
 
 //! Blocks until \a gate exists.
 const Task<int(QString)> waitGate{"scheduling.waitGate",
@@ -264,15 +271,14 @@ private Q_SLOTS:
         MapOptions options;
         options.chunkSize = 1;
         options.priority = 3;
-        QFuture<int> high = manager.map(tasks::increment, QList<int>{1, 2}, options);
-        SubmitOptions after;
-        after.priority = 3;
-        auto marker = manager.submitTracked(logRun.name(), {log, QStringLiteral("high")}, after);
+        // Submitted after "low", run before it: each chunk logs its item.
+        QFuture<QString> high = manager.map(logItem, QStringList{log + u'\t' + QStringLiteral("m1"),
+                                                                 log + u'\t' + QStringLiteral("m2")},
+                                            options);
         QVERIFY(touchFile(gate));
         low.future.waitForFinished();
-        QCOMPARE(high.results(), (QList<int>{2, 3}));
-        marker.future.waitForFinished();
-        QCOMPARE(readText(log), QStringLiteral("high\nlow\n"));
+        QCOMPARE(high.results(), (QList<QString>{QStringLiteral("m1"), QStringLiteral("m2")}));
+        QCOMPARE(readText(log), QStringLiteral("m1\nm2\nlow\n"));
     }
 
     // ---- retries ----

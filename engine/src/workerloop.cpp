@@ -5,11 +5,12 @@
 // At start-up the protocol moves off fds 0 and 1 (to private close-on-exec descriptors), fd 0
 // becomes /dev/null and fd 1 joins fd 2, so whatever task code prints reaches the pool as
 // log lines and can never corrupt a frame. A second, small thread does nothing but notice that
-// the pool process is gone (see PoolWatch).
+// the pool process is gone (poolwatch.cpp).
 #include <procpool/worker.h>
 
 #include "attachments_p.h"
 #include "forkprotocol_p.h"
+#include "poolwatch_p.h"
 #include "frame_p.h"
 #include "inspectionencoding_p.h"
 #include "workerloop_p.h"
@@ -45,6 +46,11 @@
 
 namespace procpool {
 namespace {
+
+using detail::callEnded;
+using detail::callStarting;
+using detail::monotonicNs;
+using detail::startPoolWatch;
 
 struct WorkerContext
 {
@@ -108,145 +114,6 @@ bool writeAll(int fd, const char *data, qsizetype size)
         size -= written;
     }
     return true;
-}
-
-// ---- When the pool is gone ----------------------------------------------------------------
-//
-// A daemon worker dies with its pool (PR_SET_PDEATHSIG). A non-daemon one lets the call it is
-// running finish, as a non-daemon pool promises, but starts nothing more, and it keeps that
-// call's time limit, which only the pool enforced so far. The loop cannot watch for this while
-// it blocks in task code or in read(), so a thread of its own does, without touching the
-// protocol: it polls the protocol's output pipe for errors only. A pipe's write end reports
-// POLLERR once no process holds the read end, and the pool is the only one that does (its end
-// is close-on-exec, and the fork server closes what it passes on), so that is the moment the
-// pool process ended. The end of our input would not do: the pool closes it to retire a worker
-// that is to finish normally, and calls prefetched into the pipe stay readable after the pool
-// died.
-//
-// The loop publishes each call before it starts it and then looks whether the pool is gone;
-// the watcher says the pool is gone and then looks whether a call runs. One of the two sees the
-// other (sequentially consistent operations), so no call starts unseen once the pool is gone.
-
-//! How a worker ends when its pool died while it ran a call that then outlived its time limit.
-constexpr int poolGoneTimeLimitExit = 124; // as timeout(1)
-
-struct PoolWatch
-{
-    std::atomic<bool> poolGone{false};
-    std::atomic<quint64> running{0}; //!< the running call's serial; 0 between calls
-    // Of the running call, written before running (whose store publishes them):
-    std::atomic<qint64> startNs{0};
-    std::atomic<qint64> limitMs{0}; //!< 0: no time limit
-    std::atomic<quint64> callId{0};
-    int out = -1;       //!< the protocol's output descriptor
-    quint64 serial = 0; //!< the loop's count of calls
-};
-
-PoolWatch &poolWatch()
-{
-    static PoolWatch w; // only atomics and integers: nothing to destroy while the watcher runs
-    return w;
-}
-
-qint64 monotonicNs()
-{
-    timespec now{};
-    ::clock_gettime(CLOCK_MONOTONIC, &now);
-    return qint64(now.tv_sec) * 1000000000 + now.tv_nsec;
-}
-
-[[noreturn]] void leaveForGonePool()
-{
-    std::fflush(stdout);
-    std::_Exit(0);
-}
-
-void *watchPool(void *)
-{
-    PoolWatch &w = poolWatch();
-    for (;;) {
-        pollfd p{w.out, 0, 0};
-        if (::poll(&p, 1, -1) < 0)
-            continue; // EINTR (this thread blocks every signal, so hardly ever)
-        if (p.revents & (POLLERR | POLLHUP))
-            break;
-        if (p.revents & POLLNVAL)
-            return nullptr; // task code closed our descriptor: nothing left to watch
-    }
-    w.poolGone.store(true);
-    for (;;) {
-        const quint64 serial = w.running.load();
-        if (serial == 0)
-            std::_Exit(0); // between calls: the loop would only find prefetched ones
-        const qint64 limitMs = w.limitMs.load(std::memory_order_relaxed);
-        if (limitMs <= 0)
-            return nullptr; // the loop exits once the call is over
-        const qint64 deadline = w.startNs.load(std::memory_order_relaxed) + limitMs * 1000000;
-        const timespec until{time_t(deadline / 1000000000), long(deadline % 1000000000)};
-        while (::clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &until, nullptr) == EINTR) {
-        }
-        if (w.running.load() == serial) {
-            char line[160];
-            const int n = std::snprintf(line, sizeof line,
-                                        "procpool worker %d: the pool is gone and call %llu "
-                                        "ran past its time limit of %lld ms; exiting\n",
-                                        int(::getpid()),
-                                        static_cast<unsigned long long>(w.callId.load()),
-                                        static_cast<long long>(limitMs));
-            if (n > 0) // most likely nobody reads it: stderr went to the pool as well
-                writeAll(STDERR_FILENO, line, std::min<qsizetype>(n, qsizetype(sizeof line) - 1));
-            std::_Exit(poolGoneTimeLimitExit);
-        }
-        // That call ended meanwhile: the loop exits now; should it not have yet, look again.
-    }
-}
-
-//! Starts the watcher on the protocol's output descriptor \a out.
-void startPoolWatch(int out)
-{
-    PoolWatch &w = poolWatch();
-    w.out = out;
-    pthread_attr_t attributes;
-    ::pthread_attr_init(&attributes);
-    // It needs next to no stack: a poll(), a sleep, a line of text.
-    ::pthread_attr_setstacksize(&attributes, std::max<size_t>(PTHREAD_STACK_MIN, 64 * 1024));
-    ::pthread_attr_setdetachstate(&attributes, PTHREAD_CREATE_DETACHED);
-    // Signals keep going to the loop's thread, as before this thread existed: it inherits a
-    // mask that blocks them all.
-    sigset_t all, previous;
-    ::sigfillset(&all);
-    ::pthread_sigmask(SIG_SETMASK, &all, &previous);
-    pthread_t thread;
-    const int error = ::pthread_create(&thread, &attributes, watchPool, nullptr);
-    ::pthread_sigmask(SIG_SETMASK, &previous, nullptr);
-    ::pthread_attr_destroy(&attributes);
-    if (error != 0) {
-        // The worker still works; only a pool's death goes unnoticed until a write fails.
-        std::fprintf(stderr, "procpool worker %d: cannot watch for the pool's end: %s\n",
-                     int(::getpid()), std::strerror(error));
-        return;
-    }
-    ::pthread_setname_np(thread, "procpool-watch");
-}
-
-//! The loop is about to run call \a id with a time limit of \a limitMs (0: none).
-void callStarting(quint64 id, qint64 limitMs)
-{
-    PoolWatch &w = poolWatch();
-    w.startNs.store(limitMs > 0 ? monotonicNs() : 0, std::memory_order_relaxed);
-    w.limitMs.store(limitMs, std::memory_order_relaxed);
-    w.callId.store(id, std::memory_order_relaxed);
-    w.running.store(++w.serial);
-    if (w.poolGone.load())
-        leaveForGonePool(); // a prefetched call: it must not run
-}
-
-void callEnded()
-{
-    PoolWatch &w = poolWatch();
-    w.running.store(0);
-    if (w.poolGone.load())
-        leaveForGonePool(); // the call ran to its end; nothing more runs
 }
 
 void send(detail::FrameType type, quint64 id, const QCborValue &body,
