@@ -23,6 +23,20 @@
 
 namespace faultsupport {
 
+//! Built with ASan or TSan, whose shadow memory makes every process larger.
+inline constexpr bool sanitized =
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+    true;
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
+    true;
+#else
+    false;
+#endif
+#else
+    false;
+#endif
+
 using procpool::tests::hangGuardMs;
 
 inline QByteArray readFile(const QString &path)

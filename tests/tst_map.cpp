@@ -1,6 +1,10 @@
 // ProcessPoolManager::map(): one future for many items, sent to the workers in chunks.
 // Order, chunk sizes, empty input, failing items, a worker crash in the middle, cancellation,
 // the task-type guard, and the MapCall/MapResult frames on the wire.
+// ProcessPoolManager::mapStream(): a lazy map over a range with a bounded window of items in
+// flight: the window, when items are taken, failures, cancellation, iteration and moves.
+#include <procpool/mapstream.h> // first: the public header compiles on its own
+
 #include "faultsupport.h"
 #include "frame_p.h"
 #include "testmain.h"
@@ -19,8 +23,20 @@
 
 #include <csignal>
 #include <limits>
+#include <optional>
+#include <ranges>
 #include <stdexcept>
 #include <unistd.h>
+#include <vector>
+
+// clang before 16 cannot compile the views of libstdc++'s <ranges> (std::views::iota and the
+// rest); built with it, the tests that use them run over Numbers, a hand-written range of the
+// same items.
+#if defined(__clang__) && __clang_major__ < 16
+#define PROCPOOL_STD_VIEWS 0
+#else
+#define PROCPOOL_STD_VIEWS 1
+#endif
 
 using namespace procpool;
 
@@ -49,6 +65,87 @@ const Task<qint64(int)> failFirstElseSleep{"map.failFirstElseSleep", [](int x) -
     QThread::msleep(300);
     return qint64(::getpid());
 }};
+
+const Task<int(int)> sleepLong{"map.sleepLong", [](int x) {
+    QThread::sleep(60); // ends only by a cancellation, which kills its worker
+    return x;
+}};
+
+//! A single-pass input range of the ints from \a first, up to \a last (excluded) or without
+//! end, that counts in *taken the items read from it: what a generator or a reader of a file is.
+class Numbers
+{
+public:
+    class iterator
+    {
+    public:
+        using value_type = int;
+        using difference_type = std::ptrdiff_t;
+        iterator() = default;
+        int operator*() const
+        {
+            if (m_numbers->m_taken)
+                ++*m_numbers->m_taken;
+            return m_numbers->m_value;
+        }
+        iterator &operator++()
+        {
+            ++m_numbers->m_value;
+            return *this;
+        }
+        void operator++(int) { ++*this; }
+        friend bool operator==(const iterator &it, std::default_sentinel_t) { return it.atEnd(); }
+
+    private:
+        friend class Numbers;
+        explicit iterator(Numbers *numbers) : m_numbers(numbers) {}
+        bool atEnd() const { return m_numbers->m_last && m_numbers->m_value >= *m_numbers->m_last; }
+        Numbers *m_numbers = nullptr;
+    };
+
+    Numbers(int first, std::optional<int> last, int *taken = nullptr)
+        : m_value(first), m_last(last), m_taken(taken)
+    {
+    }
+    Numbers(Numbers &&) = default;
+    Numbers &operator=(Numbers &&) = default;
+    iterator begin() { return iterator(this); }
+    std::default_sentinel_t end() const { return std::default_sentinel; }
+
+private:
+    int m_value;
+    std::optional<int> m_last;
+    int *m_taken;
+};
+static_assert(std::ranges::input_range<Numbers> && !std::ranges::forward_range<Numbers>);
+
+//! 0, 1, 2, ... without end.
+auto naturals()
+{
+#if PROCPOOL_STD_VIEWS
+    return std::views::iota(0);
+#else
+    return Numbers(0, std::nullopt);
+#endif
+}
+
+//! 0 .. n-1, counting in \a taken the items read from it.
+auto counted(int n, int &taken)
+{
+#if PROCPOOL_STD_VIEWS
+    return std::views::iota(0, n) | std::views::transform([&taken](int x) {
+               ++taken;
+               return x;
+           });
+#else
+    return Numbers(0, n, &taken);
+#endif
+}
+
+static_assert(std::ranges::input_range<MapStream<int>>);
+static_assert(std::input_iterator<MapStream<int>::iterator>);
+static_assert(std::is_nothrow_move_constructible_v<MapStream<int>>
+              && !std::is_copy_constructible_v<MapStream<int>>);
 
 QList<int> range(int n)
 {
@@ -283,6 +380,270 @@ private Q_SLOTS:
     void notRunningThrows()
     {
         QVERIFY_THROWS_EXCEPTION(PoolNotRunning, m_manager->map(square, range(10)));
+    }
+
+    // ---- mapStream() ---------------------------------------------------------------------
+
+    void streamOverAnEndlessRangeKeepsTheWindowExact()
+    {
+        m_manager->start(2);
+        const int window = 4;
+        MapStream<int> stream = m_manager->mapStream(square, naturals(), window);
+        ProcessPool *pool = m_manager->getPool();
+        QCOMPARE(stream.window(), window);
+        QCOMPARE(stream.inFlight(), qsizetype(window));
+        QCOMPARE(pool->stats().submitted, quint64(window));
+        // Items are taken only inside next(): after each one, exactly one more was submitted.
+        for (int taken = 1; taken <= 100; ++taken) {
+            const std::optional<int> value = stream.next();
+            QVERIFY(value);
+            QCOMPARE(*value, (taken - 1) * (taken - 1));
+            QCOMPARE(pool->stats().submitted, quint64(taken + window));
+            QCOMPARE(stream.inFlight(), qsizetype(window));
+            QVERIFY(!stream.atEnd());
+        }
+        QCOMPARE(pool->stats().failed, quint64(0));
+    }
+
+    void streamTakesAnItemOnlyWhenAResultIsTaken()
+    {
+        m_manager->start(2);
+        int taken = 0;
+        MapStream<int> stream = m_manager->mapStream(square, counted(20, taken), 3);
+        QCOMPARE(taken, 3);
+        // Results that are ready do not make the stream take more items.
+        stream.head().waitForFinished();
+        QCOMPARE(taken, 3);
+        QCOMPARE(stream.next(), std::optional<int>(0));
+        QCOMPARE(taken, 4);
+        for (int i = 1; i < 20; ++i) {
+            QCOMPARE(stream.next(), std::optional<int>(i * i));
+            QCOMPARE(taken, std::min(i + 4, 20));
+        }
+        QCOMPARE(taken, 20);
+        QVERIFY(stream.atEnd());
+        QCOMPARE(stream.inFlight(), qsizetype(0));
+        QVERIFY(!stream.next());
+        QVERIFY(!stream.next());
+        QVERIFY(!stream.head().isValid());
+        QCOMPARE(taken, 20);
+        QCOMPARE(m_manager->getPool()->stats().submitted, quint64(20));
+        QCOMPARE(m_manager->getPool()->stats().completed, quint64(20));
+    }
+
+    void failedItemRethrowsAndTheStreamGoesOn()
+    {
+        m_manager->start(2);
+        const QList<int> items{55, 56, 57, 58, 59};
+        MapStream<int> stream = m_manager->mapStream(failAt57, items, 2);
+        QCOMPARE(stream.next(), std::optional<int>(55));
+        QCOMPARE(stream.next(), std::optional<int>(56));
+        try {
+            stream.next();
+            QFAIL("expected TaskException");
+        } catch (const TaskException &e) {
+            QCOMPARE(e.taskName(), QStringLiteral("map.failAt57"));
+            QCOMPARE(e.typeName(), QStringLiteral("std::out_of_range"));
+            QCOMPARE(e.originalMessage(), QStringLiteral("item 57 is out of range"));
+        }
+        QCOMPARE(stream.inFlight(), qsizetype(2)); // 58 was submitted all the same
+        QCOMPARE(stream.next(), std::optional<int>(58));
+        QCOMPARE(stream.next(), std::optional<int>(59));
+        QVERIFY(!stream.next());
+        QVERIFY(stream.atEnd());
+
+        // Iteration rethrows the same way; iterating again goes on after the failed item.
+        MapStream<int> again = m_manager->mapStream(failAt57, QList<int>{56, 57, 58}, 1);
+        QList<int> results;
+        QVERIFY_THROWS_EXCEPTION(TaskException, [&] {
+            for (const int &r : again)
+                results << r;
+        }());
+        QCOMPARE(results, QList<int>{56});
+        for (const int &r : again)
+            results << r;
+        QCOMPARE(results, (QList<int>{56, 58}));
+        QCOMPARE(m_manager->getPool()->stats().workersCrashed, quint64(0));
+    }
+
+    void cancelledItemThrowsTaskCancelled()
+    {
+        m_manager->start(1);
+        MapStream<int> stream = m_manager->mapStream(slow, QList<int>{60000, 3}, 2);
+        QFuture<int> head = stream.head();
+        head.cancel(); // that item alone: the stream goes on
+        try {
+            stream.next();
+            QFAIL("expected TaskCancelled");
+        } catch (const TaskCancelled &e) {
+            QCOMPARE(e.taskName(), QStringLiteral("map.slow"));
+        }
+        QVERIFY(head.isCanceled());
+        QCOMPARE(stream.next(), std::optional<int>(3));
+        QVERIFY(!stream.next());
+    }
+
+    void itemThatCannotBeSentFailsInItsPlace()
+    {
+        PoolOptions options;
+        options.maxWorkers = 1;
+        options.maxFrameSize = 1024;
+        m_manager->start(options);
+        const QList<QByteArray> items{QByteArray(10, 'a'), QByteArray(4000, 'b'),
+                                      QByteArray(3, 'c')};
+        MapStream<QByteArray> stream = m_manager->mapStream(tasks::echoBytes, items, 3);
+        QCOMPARE(stream.inFlight(), qsizetype(3));
+        QCOMPARE(stream.next(), std::optional<QByteArray>(items[0]));
+        QVERIFY_THROWS_EXCEPTION(CodecError, stream.next()); // over maxFrameSize
+        QCOMPARE(stream.next(), std::optional<QByteArray>(items[2]));
+        QVERIFY(!stream.next());
+        QCOMPARE(m_manager->getPool()->stats().submitted, quint64(2));
+    }
+
+    void cancelAndDestructionCancelWhatIsInFlight()
+    {
+        m_manager->start(2);
+        ProcessPool *pool = m_manager->getPool();
+        int taken = 0;
+        MapStream<int> stream = m_manager->mapStream(sleepLong, counted(100, taken), 4);
+        const QFuture<int> head = stream.head();
+        QCOMPARE(taken, 4);
+        stream.cancel();
+        QVERIFY(head.isCanceled());
+        QVERIFY(stream.atEnd());
+        QCOMPARE(stream.inFlight(), qsizetype(0));
+        QVERIFY(!stream.next());
+        QVERIFY(!stream.head().isValid());
+        QCOMPARE(taken, 4); // no item taken after cancel()
+        // The pool dropped the queued items and stopped the running ones: none completed.
+        QTRY_VERIFY(pool->stats().queued == 0 && pool->stats().running == 0);
+        QCOMPARE(pool->stats().submitted, quint64(4));
+        QCOMPARE(pool->stats().cancelled, quint64(4));
+        QCOMPARE(pool->stats().completed, quint64(0));
+        QCOMPARE(m_manager->submitTask(square, 7).result(), 49);
+
+        // Destroying a stream cancels the same way.
+        int takenByDestroyed = 0;
+        QFuture<int> destroyedHead;
+        {
+            MapStream<int> doomed =
+                m_manager->mapStream(sleepLong, counted(100, takenByDestroyed), 3);
+            destroyedHead = doomed.head();
+        }
+        QVERIFY(destroyedHead.isCanceled());
+        QCOMPARE(takenByDestroyed, 3);
+        QTRY_VERIFY(pool->stats().queued == 0 && pool->stats().running == 0);
+        QCOMPARE(pool->stats().submitted, quint64(4 + 1 + 3));
+        QCOMPARE(pool->stats().cancelled, quint64(4 + 3));
+        QCOMPARE(pool->stats().completed, quint64(1));
+        QCOMPARE(takenByDestroyed, 3);
+        QCOMPARE(m_manager->submitTask(square, 8).result(), 64);
+    }
+
+    void rangeForAndHead()
+    {
+        m_manager->start(3);
+        std::vector<int> items(50);
+        for (int i = 0; i < 50; ++i)
+            items[size_t(i)] = i;
+        MapStream<int> stream = m_manager->mapStream(square, items, 5);
+        // Event-driven: watch head(), then next() takes the result without blocking.
+        QFutureWatcher<int> watcher;
+        QSignalSpy finished(&watcher, &QFutureWatcher<int>::finished);
+        watcher.setFuture(stream.head());
+        QTRY_COMPARE(finished.count(), 1);
+        QVERIFY(stream.head().isFinished());
+        QCOMPARE(stream.next(), std::optional<int>(0));
+        // .then() on a head that has finished.
+        QFuture<int> head = stream.head();
+        head.waitForFinished();
+        QCOMPARE(head.then([](int value) { return value + 100; }).result(), 101);
+        QCOMPARE(stream.next(), std::optional<int>(1)); // head() did not take it
+        QList<int> rest;
+        for (const int &r : stream)
+            rest << r;
+        QCOMPARE(rest.size(), 48);
+        for (int i = 2; i < 50; ++i)
+            QCOMPARE(rest[i - 2], i * i);
+        QVERIFY(stream.atEnd());
+        QVERIFY(!stream.head().isValid());
+    }
+
+    void singlePassRangeOwnedByAMovedStream()
+    {
+        m_manager->start(2);
+        int taken = 0;
+        // An rvalue range is moved into the stream, which owns it.
+        MapStream<int> first = m_manager->mapStream(square, Numbers(10, 30, &taken), 2);
+        QCOMPARE(taken, 2);
+        auto it = first.begin();
+        QCOMPARE(*it, 100);
+        // The iterator refers to the stream's state, which a move does not touch.
+        MapStream<int> second = std::move(first);
+        QVERIFY(first.atEnd());
+        QVERIFY(!first.next());
+        QCOMPARE(first.inFlight(), qsizetype(0));
+        ++it;
+        QCOMPARE(*it, 121);
+        QList<int> results;
+        for (const int &r : second)
+            results << r;
+        QCOMPARE(results.size(), 18);
+        QCOMPARE(results.front(), 12 * 12);
+        QCOMPARE(results.back(), 29 * 29);
+        QCOMPARE(taken, 20);
+        // Assigning another stream to it cancels what it had in flight.
+        second = m_manager->mapStream(sleepLong, naturals(), 2);
+        const QFuture<int> head = second.head();
+        second = MapStream<int>();
+        QVERIFY(head.isCanceled());
+        QVERIFY(second.atEnd());
+    }
+
+    void windowBelowOneThrows()
+    {
+        m_manager->start(1);
+        int taken = 0;
+        for (int window : {0, -1}) {
+            try {
+                m_manager->mapStream(square, counted(10, taken), window);
+                QFAIL("expected std::invalid_argument");
+            } catch (const std::invalid_argument &e) {
+                QVERIFY2(QByteArray(e.what()).contains("window"), e.what());
+            }
+        }
+        QCOMPARE(taken, 0);
+        QCOMPARE(m_manager->getPool()->stats().submitted, quint64(0));
+    }
+
+    void streamThrowsAsSubmitTaskDoes()
+    {
+        int taken = 0;
+        QVERIFY_THROWS_EXCEPTION(PoolNotRunning,
+                                 m_manager->mapStream(square, counted(10, taken), 2));
+        m_manager->start(1, QStringLiteral("critical"));
+        QVERIFY_THROWS_EXCEPTION(UnknownTaskError,
+                                 m_manager->mapStream(square, counted(10, taken), 2));
+        QCOMPARE(taken, 0); // nothing was taken from the range
+        QCOMPARE(m_manager->getPool()->stats().submitted, quint64(0));
+        MapStream<int> stream = m_manager->mapStream(square, counted(10, taken), 2,
+                                                     TaskType(QStringLiteral("critical")));
+        QList<int> results;
+        for (const int &r : stream)
+            results << r;
+        QCOMPARE(results.size(), 10);
+        QCOMPARE(results.back(), 81);
+        // A pool stopped under a stream: the next submission throws, the result is kept.
+        MapStream<int> stopped = m_manager->mapStream(square, naturals(), 1,
+                                                      TaskType(QStringLiteral("critical")));
+        stopped.head().waitForFinished();
+        m_manager->stop();
+        QVERIFY_THROWS_EXCEPTION(PoolNotRunning, stopped.next());
+        QCOMPARE(stopped.inFlight(), qsizetype(1));
+        m_manager->start(1, QStringLiteral("critical"));
+        QCOMPARE(stopped.next(), std::optional<int>(0)); // item 1 went to the new pool
+        QCOMPARE(stopped.next(), std::optional<int>(1));
+        QCOMPARE(m_manager->getPool()->stats().submitted, quint64(2));
     }
 
     void frameBodiesAreStandardCbor()

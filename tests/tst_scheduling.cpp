@@ -180,19 +180,6 @@ const Task<int(QString)> sayThenAbort{"scheduling.sayThenAbort", [](const QStrin
                                           return 0;
                                       }};
 
-constexpr bool sanitized =
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
-    true;
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
-    true;
-#else
-    false;
-#endif
-#else
-    false;
-#endif
-
 RetryPolicy quickRetry(int attempts)
 {
     RetryPolicy policy = RetryPolicy::attempts(attempts);
@@ -287,11 +274,24 @@ private Q_SLOTS:
     {
         ProcessPoolManager manager;
         manager.start(1);
+        SignalRecorder<std::pair<qint64, QString>> log(
+            &manager, &ProcessPoolManager::workerLog,
+            [](qint64 pid, const QString &line) { return std::pair(pid, line); });
         SubmitOptions options;
         options.retry = quickRetry(3);
         auto t = manager.submitTracked(failFirst.name(), {path(QStringLiteral("twice")), 2},
                                              options);
         QCOMPARE(t.future.result().toInt(), 3);
+        // Each retry is announced as a line of the worker the attempt failed on.
+        const qint64 worker = manager.getPool()->workerPids().constFirst();
+        int notices = 0;
+        for (const auto &[pid, line] : log.values()) {
+            if (line.contains(QStringLiteral("failed on attempt"))) {
+                QCOMPARE(pid, worker);
+                ++notices;
+            }
+        }
+        QCOMPARE(notices, 2);
         const TaskRecord r = *manager.getPool()->taskRecord(t.id);
         QCOMPARE(r.state, TaskState::Finished);
         QCOMPARE(r.attempts, 3);

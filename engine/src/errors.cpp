@@ -148,6 +148,25 @@ WorkerOutOfMemory::WorkerOutOfMemory(const QString &taskName, qint64 pid, qint64
 {
 }
 
+WorkerOutOfMemory::WorkerOutOfMemory(const QString &taskName, qint64 pid, qint64 residentBytes,
+                                     qint64 limitBytes, const QString &cgroup)
+    : TaskFailure(QStringLiteral("task '%1' ran when the kernel's OOM killer ended its worker "
+                                 "(pid %2): the pool's workers together reached the memory "
+                                 "limit of %3 MiB of its cgroup %4 (its memory events count the "
+                                 "kill). The worker was replaced. Raise "
+                                 "PoolOptions::cgroup.memoryMax if the tasks need that much")
+                      .arg(taskName)
+                      .arg(pid)
+                      .arg(double(limitBytes) / (1024 * 1024), 0, 'f', 1)
+                      .arg(cgroup))
+    , m_taskName(taskName)
+    , m_pid(pid)
+    , m_residentBytes(residentBytes)
+    , m_limitBytes(limitBytes)
+    , m_cgroup(cgroup)
+{
+}
+
 TaskTimeout::TaskTimeout(const QString &taskName, qint64 timeoutMs, qint64 pid)
     : TaskFailure(QStringLiteral("task '%1' did not finish within its timeout of %2 ms; its "
                                  "worker (pid %3) was killed and replaced. Raise the timeout "
@@ -165,6 +184,14 @@ TaskTimeout::TaskTimeout(const QString &taskName, qint64 timeoutMs, qint64 pid)
 ProtocolError::ProtocolError(const QString &message) : TaskFailure(message) {}
 PoolBroken::PoolBroken(const QString &message) : TaskFailure(message) {}
 PoolStopped::PoolStopped(const QString &message) : TaskFailure(message) {}
+
+TaskCancelled::TaskCancelled(const QString &taskName)
+    : TaskFailure(QStringLiteral("task '%1' was cancelled before it gave a result (its future "
+                                 "was cancelled)")
+                      .arg(taskName))
+    , m_taskName(taskName)
+{
+}
 
 QString signalName(int sig)
 {

@@ -656,6 +656,7 @@ void PoolCore::checkStopped()
     }
     m_sweepTimer.stop();
     m_memoryTimer.stop();
+    m_cgroup.reset(); // empty now: a stop() that waits returns with the group gone
     Q_EMIT stateChanged(PoolState::Stopped);
     {
         // Only now may a stop() that waits return: a start() after it announces Running after

@@ -14,6 +14,7 @@
 #pragma once
 
 #include "adaptivemutex_p.h"
+#include "controlgroup_p.h"
 #include "outputmeter_p.h"
 #include "poolworker_p.h"
 #include "restartpolicy_p.h"
@@ -88,6 +89,14 @@ public:
     bool cancelTask(quint64 id);
     //! What the relay of workerLog counts and acknowledges (see outputmeter_p.h).
     const std::shared_ptr<OutputMeter> &outputMeter() const { return m_outputMeter; }
+    //! Takes the pool's control group, before the pool runs; removed with the pool.
+    void adoptControlGroup(std::unique_ptr<ControlGroup> group)
+    {
+        m_cgroupDirectories = group ? group->directories() : QStringList();
+        m_cgroup = std::move(group);
+    }
+    //! The group's directories as the pool started with them (the group is gone once stopped).
+    QStringList controlGroupDirectories() const { return m_cgroupDirectories; }
 
 protected:
     bool event(QEvent *e) override;
@@ -140,8 +149,8 @@ private:
                     const QString &recordText = QString());
     //! \a item's attempt failed with \a error: it runs again later if its retry policy says
     //! so, otherwise it fails with every attempt's error. Either way the pool no longer holds
-    //! it here: it waits for its retry, or it is retired.
-    void failAttempt(std::unique_ptr<WorkItem> item, const TaskFailure &error,
+    //! it here: it waits for its retry, or it is retired. \a pid: the worker it ran on.
+    void failAttempt(std::unique_ptr<WorkItem> item, qint64 pid, const TaskFailure &error,
                      const QString &recordText = QString());
     //! Engine thread: moves the retries whose delay has passed into the queue.
     void releaseRetries();
@@ -241,6 +250,8 @@ private:
     QTimer m_outputTimer;  //!< while lines were dropped: reports them once there is room
     QTimer m_retryTimer;   //!< armed for the first retry due
     QTimer m_memoryTimer;  //!< with a memory limit: reads the workers' resident size
+    std::unique_ptr<ControlGroup> m_cgroup; //!< PoolOptions::cgroup; removed once stopped
+    QStringList m_cgroupDirectories;        //!< set before the pool runs, then constant
     int m_nextWorkerIndex = 1;
     QByteArray m_initializerBody; //!< encoded [name, args] of PoolOptions::initializer
     RestartPolicy m_restarts;

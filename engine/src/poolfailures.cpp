@@ -29,7 +29,7 @@ bool retries(const RetryPolicy &policy, const TaskFailure &error)
 
 } // namespace
 
-void PoolCore::failAttempt(std::unique_ptr<WorkItem> item, const TaskFailure &error,
+void PoolCore::failAttempt(std::unique_ptr<WorkItem> item, qint64 pid, const TaskFailure &error,
                            const QString &recordText)
 {
     const QString text = recordText.isEmpty() ? error.message() : recordText;
@@ -52,7 +52,7 @@ void PoolCore::failAttempt(std::unique_ptr<WorkItem> item, const TaskFailure &er
     if (policy.jitter > 0)
         delayMs *= 1.0 + policy.jitter * (2.0 * QRandomGenerator::global()->generateDouble() - 1.0);
     delayMs = std::min(delayMs, double(std::numeric_limits<int>::max())); // a QTimer's range
-    Q_EMIT workerLog(0, QStringLiteral("procpool: task '%1' (id %2) failed on attempt %3 of %4; "
+    Q_EMIT workerLog(pid, QStringLiteral("procpool: task '%1' (id %2) failed on attempt %3 of %4; "
                                        "it runs again in %5 ms: %6")
                             .arg(item->taskName)
                             .arg(item->id)

@@ -172,7 +172,7 @@ void PoolCore::handleOutcome(PoolWorker *w, const Frame &frame)
         ++w->info.tasksFailed;
         updateInfo(w); // the worker's snapshot first: whoever sees the future sees it done
         const std::unique_ptr<TaskFailure> failure = e.failure(item->taskName);
-        failAttempt(std::move(item), *failure, e.recordText()); // retired by dispatch(), next
+        failAttempt(std::move(item), w->pid, *failure, e.recordText()); // retired by dispatch(), next
         retireIfDone(w);
         return;
     }

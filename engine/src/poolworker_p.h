@@ -33,7 +33,8 @@ class PoolWorker : public QObject
     Q_OBJECT
 public:
     //! Why the pool killed it, if it did.
-    enum class KillKind { None, Protocol, Stopped, Handshake, Timeout, Cancelled, OutOfMemory };
+    enum class KillKind { None, Protocol, Stopped, Handshake, Timeout, Cancelled, OutOfMemory,
+                          GroupOutOfMemory };
 
     PoolWorker(int index, const QString &name, qint64 maxFrameSize, QObject *parent = nullptr);
     ~PoolWorker() override;

@@ -6,6 +6,7 @@
 #include <QtCore/QDateTime>
 
 #include <algorithm>
+#include <csignal>
 
 namespace procpool::detail {
 
@@ -166,7 +167,8 @@ void PoolCore::onStarted(PoolWorker *w, qint64 pid)
     m_ledger.workerStarted(w->info);
     Q_EMIT workerStarted(w->pid, w->name);
     // Before its hello, so before it takes a task.
-    if (QString error; !applyResourceLimits(w, &error)) {
+    QString error;
+    if (!applyResourceLimits(w, &error) || (m_cgroup && !m_cgroup->add(pid, &error))) {
         killWorker(w, PoolWorker::KillKind::Handshake, error);
         return;
     }
@@ -210,6 +212,20 @@ void PoolCore::onFinished(PoolWorker *w, int exitCode, QProcess::ExitStatus stat
     reportDroppedOutput(w, true);
     const int sig = status == QProcess::CrashExit ? exitCode : 0;
     const int code = status == QProcess::CrashExit ? -1 : exitCode;
+    // Each OOM kill is claimed by the first SIGKILLed worker to end after it, even one the pool
+    // was killing itself, so that it is never put on a later kill from outside.
+    if (sig == SIGKILL && m_cgroup && m_cgroup->claimOomKill()
+        && w->killKind == PoolWorker::KillKind::None) {
+        w->killKind = PoolWorker::KillKind::GroupOutOfMemory;
+        w->killReason = QStringLiteral("the kernel's OOM killer ended worker %1 (pid %2): the "
+                                       "pool's workers together reached the %3 MiB memory limit "
+                                       "of its cgroup %4")
+                            .arg(w->name)
+                            .arg(w->pid)
+                            .arg(double(m_cgroup->memoryMax()) / (1024 * 1024), 0, 'f', 1)
+                            .arg(m_cgroup->memoryDirectory());
+        Q_EMIT workerLog(w->pid, QStringLiteral("procpool: ") + w->killReason);
+    }
     if (w->killKind == PoolWorker::KillKind::None && !w->inFlight.empty()
         && w->decoder.bufferedBytes() > 0 && status == QProcess::NormalExit) {
         w->killKind = PoolWorker::KillKind::Protocol;
@@ -249,7 +265,8 @@ void PoolCore::removeWorker(PoolWorker *w, int exitCode, int sig, StartFailure s
     const bool deliberate = w->killKind == PoolWorker::KillKind::Stopped
                             || w->killKind == PoolWorker::KillKind::Timeout
                             || w->killKind == PoolWorker::KillKind::Cancelled
-                            || w->killKind == PoolWorker::KillKind::OutOfMemory;
+                            || w->killKind == PoolWorker::KillKind::OutOfMemory
+                            || w->killKind == PoolWorker::KillKind::GroupOutOfMemory;
     m_ledger.workerRemoved(pid, !deliberate && startFailure == StartFailure::None
                                     && (sig != 0 || exitCode != 0));
     settleTasksOf(w, exitCode, sig);
@@ -314,24 +331,30 @@ void PoolCore::settleTasksOf(PoolWorker *w, int exitCode, int sig)
             m_retired.push_back(std::move(item));
             break;
         case PoolWorker::KillKind::Protocol:
-            failAttempt(std::move(item), ProtocolError(w->killReason));
+            failAttempt(std::move(item), w->pid, ProtocolError(w->killReason));
             break;
         case PoolWorker::KillKind::Timeout: {
             const TaskTimeout error(item->taskName, item->timeoutMs, w->pid);
-            failAttempt(std::move(item), error);
+            failAttempt(std::move(item), w->pid, error);
             break;
         }
         case PoolWorker::KillKind::OutOfMemory: {
             const WorkerOutOfMemory error(item->taskName, w->pid, w->residentBytes,
                                           m_options.hardMemoryLimit);
-            failAttempt(std::move(item), error);
+            failAttempt(std::move(item), w->pid, error);
+            break;
+        }
+        case PoolWorker::KillKind::GroupOutOfMemory: {
+            const WorkerOutOfMemory error(item->taskName, w->pid, w->residentBytes,
+                                          m_cgroup->memoryMax(), m_cgroup->memoryDirectory());
+            failAttempt(std::move(item), w->pid, error);
             break;
         }
         default: {
             // The task's own lines when the worker marked them, else whatever it printed last.
             const WorkerCrashed error(item->taskName, w->pid, exitCode, sig,
                                       w->outputOwner == item->id ? item->output : w->stderrTail);
-            failAttempt(std::move(item), error);
+            failAttempt(std::move(item), w->pid, error);
         }
         }
     }

@@ -65,6 +65,11 @@ void PoolOptions::validate() const
         if (cpu < 0 || cpu >= CPU_SETSIZE)
             invalid("procpool: resourceLimits.cpuAffinity names a CPU out of range");
     }
+    if (cgroup.memoryMax < 0)
+        invalid("procpool: cgroup.memoryMax must not be negative (0 means no limit)");
+    // The kernel's CPU quota runs from 1 ms to a period of 100 ms times the CPUs asked for.
+    if (!(cgroup.cpuMax == 0 || (cgroup.cpuMax >= 0.01 && cgroup.cpuMax <= 65536)))
+        invalid("procpool: cgroup.cpuMax must be 0 (no limit) or between 0.01 and 65536 CPUs");
 }
 
 RetryPolicy RetryPolicy::attempts(int attempts)
@@ -157,6 +162,8 @@ QList<qint64> ProcessPool::workerPids() const
         pids.append(w.pid);
     return pids;
 }
+
+QStringList ProcessPool::cgroupDirectories() const { return m_core->controlGroupDirectories(); }
 
 } // namespace procpool
 

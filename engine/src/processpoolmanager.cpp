@@ -150,8 +150,12 @@ void ProcessPoolManager::start(const PoolOptions &options)
         const QString label = d->namespaceId.isEmpty()
                                   ? QStringLiteral("an unregistered manager")
                                   : QStringLiteral("namespace '%1'").arg(d->namespaceId);
+        std::unique_ptr<detail::ControlGroup> cgroup;
+        if (options.cgroup.enabled())
+            cgroup = detail::ControlGroup::create(options.cgroup, label);
         core = std::shared_ptr<detail::PoolCore>(new detail::PoolCore(options, label),
                                                  &detail::Engine::deleteCore);
+        core->adoptControlGroup(std::move(cgroup));
         const std::shared_ptr<detail::ManagerRelay> relay = d->relay;
         detail::PoolCore *source = core.get();
         connect(source, &detail::PoolCore::stateChanged, source, [relay](PoolState state) {

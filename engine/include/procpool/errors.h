@@ -179,18 +179,26 @@ private:
     QStringList m_stderr;
 };
 
-//! The worker's resident size went past PoolOptions::hardMemoryLimit while it ran the task;
-//! the worker was killed and replaced.
+//! The worker ran out of the memory it was given while it ran the task, and was replaced:
+//! its resident size went past PoolOptions::hardMemoryLimit and the pool killed it, or the
+//! pool's workers together reached PoolOptions::cgroup.memoryMax and the kernel's OOM killer
+//! ended it (cgroup() then names the group).
 class PROCPOOL_ENGINE_EXPORT WorkerOutOfMemory : public TaskFailure
 {
 public:
     WorkerOutOfMemory(const QString &taskName, qint64 pid, qint64 residentBytes,
                       qint64 limitBytes);
+    //! Ended by the kernel's OOM killer in control group \a cgroup (a directory).
+    WorkerOutOfMemory(const QString &taskName, qint64 pid, qint64 residentBytes,
+                      qint64 limitBytes, const QString &cgroup);
     QString taskName() const { return m_taskName; }
     qint64 pid() const { return m_pid; }
-    //! The resident size read last, in bytes.
+    //! The worker's resident size read last, in bytes (0 when the pool never read it).
     qint64 residentBytes() const { return m_residentBytes; }
+    //! The limit it went past: hardMemoryLimit, or the cgroup's memoryMax.
     qint64 limitBytes() const { return m_limitBytes; }
+    //! The pool's control group whose limit the kernel enforced; empty for hardMemoryLimit.
+    QString cgroup() const { return m_cgroup; }
     void raise() const override { throw *this; }
     WorkerOutOfMemory *clone() const override { return new WorkerOutOfMemory(*this); }
 
@@ -199,6 +207,7 @@ private:
     qint64 m_pid;
     qint64 m_residentBytes;
     qint64 m_limitBytes;
+    QString m_cgroup;
 };
 
 //! The task ran longer than its timeout; its worker was killed and replaced.
@@ -243,6 +252,22 @@ public:
     explicit PoolStopped(const QString &message);
     void raise() const override { throw *this; }
     PoolStopped *clone() const override { return new PoolStopped(*this); }
+};
+
+//! The task's future was cancelled (QFuture::cancel(), ProcessPool::cancelTask()) before it
+//! gave a result. A cancelled QFuture carries no exception; this one is thrown where results
+//! are taken one by one in the items' order and a cancelled item has none to give
+//! (MapStream::next()).
+class PROCPOOL_ENGINE_EXPORT TaskCancelled : public TaskFailure
+{
+public:
+    explicit TaskCancelled(const QString &taskName);
+    QString taskName() const { return m_taskName; }
+    void raise() const override { throw *this; }
+    TaskCancelled *clone() const override { return new TaskCancelled(*this); }
+
+private:
+    QString m_taskName;
 };
 
 //! Returns "SIGSEGV" for SIGSEGV and so on; "signal N" for unnamed signals.

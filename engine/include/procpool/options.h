@@ -150,6 +150,29 @@ struct PROCPOOL_ENGINE_EXPORT PoolOptions
     };
     ResourceLimits resourceLimits;
 
+    //! Limits on all of the pool's workers together, enforced by the kernel: the pool makes a
+    //! control group of its own (cgroup v2; or the memory and cpu hierarchies of cgroup v1
+    //! on hosts that still mount those) and puts each worker in it before it takes a task.
+    //! Needs a cgroup this process may write: root, or a delegated cgroup (for instance
+    //! `systemd-run --user --scope -p Delegate=yes APP`). Past memoryMax the kernel's OOM
+    //! killer ends a worker; its task fails with WorkerOutOfMemory, which says so. Where no
+    //! usable cgroup exists, start() fails with the reason. The group is removed at stop().
+    struct ControlGroup
+    {
+        //! Bytes the workers may use together, swap included. 0: no limit.
+        qint64 memoryMax = 0;
+        //! CPUs the workers may use together (1.5: one and a half CPUs' time). 0: no limit.
+        double cpuMax = 0;
+        //! The cgroup under which the pool's group is made, as a path in the cgroup tree
+        //! ("/user.slice/…") or in the file system ("/sys/fs/cgroup/…"). Empty: this
+        //! process's own cgroup (with cgroup v2, a non-root cgroup that holds this process
+        //! cannot give controllers to a child; name a delegated cgroup beside it instead).
+        QString parent;
+
+        bool enabled() const { return memoryMax > 0 || cpuMax > 0; }
+    };
+    ControlGroup cgroup;
+
     //! Variables set in each worker's environment, over the pool's, chosen by the worker's
     //! slot: 0 for the first worker, and each new worker takes the lowest slot no live worker
     //! holds, so that a replacement takes over the slot of the worker it replaces. For one GPU

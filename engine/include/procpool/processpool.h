@@ -37,6 +37,9 @@ public:
     PoolStats stats() const;
     //! The pid of every worker process currently alive.
     QList<qint64> workerPids() const;
+    //! The directories of the pool's control group (PoolOptions::cgroup): one with cgroup v2,
+    //! the memory and the cpu one with cgroup v1. Empty without a group.
+    QStringList cgroupDirectories() const;
 
     //! Records of the queued and running tasks and the last PoolOptions::taskHistory finished
     //! ones whose serial is greater than \a changedSince, in submission order. Pass the

@@ -7,6 +7,7 @@
 #pragma once
 
 #include <procpool/errors.h>
+#include <procpool/mapstream.h>
 #include <procpool/options.h>
 #include <procpool/processpool.h>
 #include <procpool/procpool_export.h>
@@ -17,7 +18,10 @@
 #include <QtCore/QObject>
 #include <QtCore/QVariant>
 
+#include <concepts>
 #include <memory>
+#include <ranges>
+#include <type_traits>
 
 namespace procpool {
 
@@ -87,6 +91,32 @@ public:
     template <typename R, typename T, typename U>
     QFuture<R> map(const Task<R(T)> &task, const QList<U> &items,
                    const MapOptions &options = MapOptions());
+
+    //! Runs \a task over items taken lazily from an input range (an endless
+    //! std::views::iota(0), a generator, a view over a file ...), one task per item: at most
+    //! \a window items are submitted and not yet taken by the caller, and the range's next item
+    //! is taken only when the caller takes a result (MapStream::next()). Memory stays bounded
+    //! by the window, for the items and for the results. This call takes and submits the first
+    //! \a window items (fewer when the range has fewer).
+    //!
+    //! The range is held as std::views::all() holds it: a view, and a range passed as an rvalue,
+    //! are copied or moved into the stream, which owns them; a range passed as an lvalue is
+    //! referred to and must outlive the stream (so must \a task, as a task declared at namespace
+    //! scope does). It is read on the calling thread only. Should this manager be deleted first,
+    //! next() throws PoolNotRunning where it would submit. Each item is converted to the task's
+    //! parameter type when it is taken and submitted as submitTask(task, item, options) would
+    //! submit it; an item that cannot be sent (CodecError: it does not encode, or its call is over
+    //! PoolOptions::maxFrameSize) fails at its place in the stream instead of throwing. For tiny
+    //! items that are all known up front, map() is faster: it sends them in chunks.
+    //!
+    //! Throws std::invalid_argument for \a window < 1, and otherwise as submitTask() does
+    //! (PoolNotRunning, UnknownTaskError, QueueFull); the items submitted until then are
+    //! cancelled.
+    template <typename R, typename T, std::ranges::input_range Range>
+        requires(!std::is_void_v<R>) && std::ranges::viewable_range<Range>
+                && std::constructible_from<std::decay_t<T>, std::ranges::range_reference_t<Range>>
+    MapStream<R> mapStream(const Task<R(T)> &task, Range &&items, int window,
+                           const SubmitOptions &options = SubmitOptions());
 
     //! Untyped submission by task name (what the monitor and headless mode use). Arguments are
     //! checked against the task's declared types when this program knows the task; an unknown

@@ -4,6 +4,7 @@
 #include <procpool/codec.h>
 #include <procpool/errors.h>
 #include <procpool/inspection.h>
+#include <procpool/mapstream.h>
 #include <procpool/options.h>
 #include <procpool/processpool.h>
 #include <procpool/processpoolmanager.h>

@@ -10,11 +10,14 @@
 #include <QtCore/QFuture>
 #include <QtCore/QFutureInterface>
 #include <QtCore/QMutex>
+#include <QtCore/QPointer>
 #include <QtCore/QPromise>
 
 #include <algorithm>
 #include <memory>
 #include <optional>
+#include <ranges>
+#include <stdexcept>
 #include <tuple>
 #include <utility>
 
@@ -201,6 +204,88 @@ private:
     QList<std::conditional_t<std::is_void_v<R>, int, R>> m_values; //!< decoded, not yet reported
 };
 
+//! The state of a mapStream(): the range, its iterator, the task and the manager, beside what
+//! MapStreamState keeps. The range is held as std::views::all() would hold it (without making a
+//! view of it): a view by value, a range passed as an lvalue by reference, one passed as an
+//! rvalue moved in. Never moved once made, so the iterator always points into what it holds.
+template <typename R, typename T, typename Range>
+class RangeMapStream final : public MapStreamState<R>
+{
+    static constexpr bool byReference =
+        std::is_lvalue_reference_v<Range> && !std::ranges::view<std::remove_cvref_t<Range>>;
+    using Base = std::conditional_t<byReference, std::remove_reference_t<Range>,
+                                    std::remove_cvref_t<Range>>;
+    using Held = std::conditional_t<byReference, Base *, Base>;
+
+public:
+    using Item = std::decay_t<T>;
+
+    RangeMapStream(ProcessPoolManager *manager, const Task<R(T)> &task, Range &&items,
+                   const SubmitOptions &options, int window)
+        : MapStreamState<R>(window, task.name())
+        , m_manager(manager)
+        , m_task(&task)
+        , m_options(options)
+        , m_held(hold(std::forward<Range>(items)))
+        , m_next(std::ranges::begin(range()))
+    {
+    }
+
+private:
+    static Held hold(Range &&items)
+    {
+        if constexpr (byReference)
+            return std::addressof(items);
+        else
+            return Held(std::forward<Range>(items));
+    }
+    Base &range()
+    {
+        if constexpr (byReference)
+            return *m_held;
+        else
+            return m_held;
+    }
+
+    std::optional<QFuture<R>> submitNext() override
+    {
+        if (!m_taken) {
+            if (m_next == std::ranges::end(range()))
+                return std::nullopt;
+            m_taken.emplace(*m_next);
+            ++m_next;
+        }
+        std::optional<QFuture<R>> future = submit(*m_taken);
+        m_taken.reset();
+        return future;
+    }
+
+    QFuture<R> submit(const Item &item)
+    {
+        if (!m_manager)
+            throw PoolNotRunning(QStringLiteral("the ProcessPoolManager of this map stream of "
+                                                "task '%1' was deleted")
+                                     .arg(m_task->name()));
+        try {
+            return m_manager->submitTask(*m_task, item, m_options);
+        } catch (const TaskFailure &error) {
+            // The item itself cannot be sent (CodecError): it fails at its place in the stream.
+            QPromise<R> failed;
+            failed.start();
+            failed.setException(error);
+            failed.finish();
+            return failed.future();
+        }
+    }
+
+    QPointer<ProcessPoolManager> m_manager;
+    const Task<R(T)> *m_task;
+    const SubmitOptions m_options;
+    Held m_held;
+    std::ranges::iterator_t<Base> m_next;
+    std::optional<Item> m_taken; //!< taken from the range, not yet submitted
+};
+
 template <typename T>
 constexpr bool isSubmitOption =
     std::is_same_v<std::remove_cvref_t<T>, SubmitOptions> || std::is_same_v<std::remove_cvref_t<T>, TaskType>;
@@ -272,6 +357,24 @@ QFuture<R> ProcessPoolManager::map(const Task<R(T)> &task, const QList<U> &items
         throw;
     }
     return future;
+}
+
+template <typename R, typename T, std::ranges::input_range Range>
+    requires(!std::is_void_v<R>) && std::ranges::viewable_range<Range>
+            && std::constructible_from<std::decay_t<T>, std::ranges::range_reference_t<Range>>
+MapStream<R> ProcessPoolManager::mapStream(const Task<R(T)> &task, Range &&items, int window,
+                                           const SubmitOptions &options)
+{
+    if (window < 1)
+        throw std::invalid_argument(
+            QStringLiteral("procpool: mapStream() needs a window of at least 1 item, not %1")
+                .arg(window)
+                .toStdString());
+    checkSubmission(options); // before the range is touched
+    auto state = std::make_unique<detail::RangeMapStream<R, T, Range>>(
+        this, task, std::forward<Range>(items), options, window);
+    state->fill(); // on a throw, the state's destructor cancels what was submitted
+    return MapStream<R>(std::move(state));
 }
 
 template <typename R, typename... Args, typename... Ts>
