@@ -9,15 +9,18 @@
 //  * a message re-encodes to a frame that reads back and re-encodes to the same bytes (equal
 //    as bytes, not as values: NaN is never equal to itself);
 //  * decodeInspectionRequest() either yields a request whose fields are within the protocol's
-//    ranges or says why not.
+//    ranges (a start's optional limits included) or says why not.
 #include <procpool/detail/inspectionframe.h>
 
 #include <QtCore/QtEndian>
 
+#include <cmath>
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
 #include <limits>
+
+#include <sched.h>
 
 using namespace procpool::detail;
 
@@ -45,7 +48,23 @@ void checkRequest(const QCborMap &message)
     case Op::Watch:
         check(request.intervalMs >= 10);
         break;
-    case Op::Start:
+    case Op::Start: {
+        check(request.workers >= 1 && request.workers <= 4096);
+        const InspectionRequest::StartLimits &l = request.limits;
+        for (const std::optional<qint64> *bytes : {&l.softMemoryLimit, &l.hardMemoryLimit, &l.addressSpace,
+                                                   &l.cgroupMemoryMax})
+            check(!*bytes || **bytes >= 0);
+        check(!l.cpuSeconds || (*l.cpuSeconds >= 0 && *l.cpuSeconds <= std::numeric_limits<qint32>::max()));
+        check(!l.niceValue || (*l.niceValue >= 0 && *l.niceValue <= 19));
+        if (l.cpuAffinity) {
+            check(l.cpuAffinity->size() <= CPU_SETSIZE);
+            for (int cpu : *l.cpuAffinity)
+                check(cpu >= 0 && cpu < CPU_SETSIZE);
+        }
+        check(!l.cgroupCpuMax || (std::isfinite(*l.cgroupCpuMax) && *l.cgroupCpuMax >= 0 && *l.cgroupCpuMax <= 4096));
+        check(!l.cgroupParent || l.cgroupParent->isEmpty() || l.cgroupParent->startsWith(u'/'));
+        break;
+    }
     case Op::Resize:
         check(request.workers >= 1 && request.workers <= 4096);
         break;

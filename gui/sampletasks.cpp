@@ -1,18 +1,23 @@
 #include "sampletasks.h"
 
+#include "limittext.h"
+
 #include <procpool/task.h>
 #include <procpool/worker.h>
 
 #include <QtCore/QByteArray>
 #include <QtCore/QFile>
 #include <QtCore/QThread>
+#include <QtCore/QVariantMap>
 
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <stdexcept>
 #include <string>
+#include <sched.h>
 #include <sys/ioctl.h>
+#include <sys/resource.h>
 #include <unistd.h>
 #include <vector>
 
@@ -130,6 +135,33 @@ const Task<int(int)> floodTask{"flood", [](int lines) -> int {
     return lines;
 }};
 
+//! A soft resource limit of this process; -1 when there is none.
+qint64 softLimit(int resource)
+{
+    struct rlimit limit {};
+    if (::getrlimit(__rlimit_resource(resource), &limit) != 0 || limit.rlim_cur == RLIM_INFINITY)
+        return -1;
+    return qint64(limit.rlim_cur);
+}
+
+const Task<QVariantMap(QString)> limitsTask{"limits", [](const QString &variable) {
+    QVariantMap limits;
+    limits.insert(QStringLiteral("nice"), ::getpriority(PRIO_PROCESS, 0));
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    QList<int> cpus;
+    if (::sched_getaffinity(0, sizeof set, &set) == 0)
+        for (int cpu = 0; cpu < CPU_SETSIZE; ++cpu)
+            if (CPU_ISSET(cpu, &set))
+                cpus.append(cpu);
+    limits.insert(QStringLiteral("cpus"), limittext::cpuListText(cpus));
+    limits.insert(QStringLiteral("address_space"), softLimit(RLIMIT_AS));
+    limits.insert(QStringLiteral("cpu_time"), softLimit(RLIMIT_CPU));
+    if (qEnvironmentVariableIsSet(qPrintable(variable)))
+        limits.insert(QStringLiteral("env"), qEnvironmentVariable(qPrintable(variable)));
+    return limits;
+}};
+
 } // namespace
 
 const QList<SampleTask> &sampleTasks()
@@ -149,6 +181,8 @@ const QList<SampleTask> &sampleTasks()
         {QStringLiteral("hang"), {}, QStringLiteral("Never returns (for timeouts and kills)")},
         {QStringLiteral("allocate"), {QStringLiteral("mbPerStep:int=64")}, QStringLiteral("Allocates memory until the worker is killed")},
         {QStringLiteral("flood"), {QStringLiteral("lines:int=100000")}, QStringLiteral("Prints N lines to stderr at once; what the pool cannot pass on, it counts in a line of its own")},
+        {QStringLiteral("limits"), {QStringLiteral("variable:string=CUDA_VISIBLE_DEVICES")},
+         QStringLiteral("Returns its worker's nice value, CPU affinity, address-space and CPU-time limits (-1: none) and, when set, the environment variable VARIABLE (env)")},
     };
     return tasks;
 }

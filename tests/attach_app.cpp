@@ -11,6 +11,7 @@
 #include <QtCore/QThread>
 
 #include <cstdio>
+#include <stdexcept>
 #include <unistd.h>
 
 namespace {
@@ -33,6 +34,10 @@ const procpool::Task<int(int)> shout{"app.shout", [](int lines) {
                                              std::fprintf(stderr, "shout %d\n", i);
                                          return lines;
                                      }};
+//! Fails every time, with its text: retries show their attempts' errors.
+const procpool::Task<int(QString)> fail{"app.fail", [](const QString &text) -> int {
+                                            throw std::runtime_error(text.toStdString());
+                                        }};
 } // namespace
 
 int main(int argc, char **argv)

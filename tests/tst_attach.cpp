@@ -23,9 +23,13 @@
 #include <QtNetwork/QLocalSocket>
 #include <QtTest/QTest>
 
+#include <functional>
 #include <memory>
 #include <optional>
+#include <cerrno>
 #include <csignal>
+#include <sched.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -231,6 +235,24 @@ class TestAttach : public QObject
         for (const QJsonObject &ns : events(r.out, QStringLiteral("namespace")))
             out.insert(ns.value(QStringLiteral("namespace")).toString(), ns);
         return out;
+    }
+
+private:
+    //! Starts `--attach PID --watch --json` in \a watch; the function returned reads its output
+    //! into \a out until that holds a needle (false after the hang guard).
+    std::function<bool(const QByteArray &)> startWatch(QProcess &watch, QByteArray &out) const
+    {
+        watch.start(QStringLiteral(PROCPOOL_EXECUTABLE),
+                    {QStringLiteral("--headless"), QStringLiteral("--attach"), QString::number(m_pid),
+                     QStringLiteral("--watch"), QStringLiteral("--json")});
+        return [&watch, &out](const QByteArray &needle) {
+            while (!out.contains(needle)) {
+                if (!watch.waitForReadyRead(hangGuardMs))
+                    return false;
+                out += watch.readAllStandardOutput();
+            }
+            return true;
+        };
     }
 
 private Q_SLOTS:
@@ -468,6 +490,202 @@ private Q_SLOTS:
         for (const char *key : {"softMemoryLimit", "hardMemoryLimit", "memoryCheckIntervalMs", "addressSpace",
                                 "cpuSeconds", "niceValue", "cpuAffinity"})
             QVERIFY2(!alpha.contains(QLatin1String(key)), key);
+    }
+
+    void attachedResultsCarryAttemptsPriorityAndOutput()
+    {
+        // What a local --json result carries, an attached one does too: from the task's record,
+        // which the `result` answer brings along.
+        const Run r = attach({QStringLiteral("--json"), QStringLiteral("--namespace"), QStringLiteral("alpha"),
+                              QStringLiteral("--submit"), QStringLiteral("app.shout:2"), QStringLiteral("--priority"),
+                              QStringLiteral("5"), QStringLiteral("--retries"), QStringLiteral("3"),
+                              QStringLiteral("--submit"), QStringLiteral("app.fail:boom"), QStringLiteral("--retries"),
+                              QStringLiteral("2"), QStringLiteral("--submit"), QStringLiteral("app.square:3")});
+        QCOMPARE(r.exitCode, 1); // app.fail failed
+        QMap<QString, QJsonObject> results;
+        for (const QJsonObject &o : events(r.out, QStringLiteral("result")))
+            results.insert(o.value(QStringLiteral("task")).toString(), o);
+        QCOMPARE(results.size(), 3);
+        const QJsonObject shout = results.value(QStringLiteral("app.shout"));
+        QCOMPARE(shout.value(QStringLiteral("state")).toString(), QStringLiteral("ok"));
+        QCOMPARE(shout.value(QStringLiteral("priority")).toInt(), 5);
+        QCOMPARE(shout.value(QStringLiteral("attempts")).toInt(), 1);
+        QCOMPARE(shout.value(QStringLiteral("max_attempts")).toInt(), 3);
+        QVERIFY2(shout.value(QStringLiteral("output")).toString().contains(QStringLiteral("shout 1")), r.out.constData());
+        QVERIFY(!shout.contains(QStringLiteral("attempt_errors")));
+        const QJsonObject fail = results.value(QStringLiteral("app.fail"));
+        QCOMPARE(fail.value(QStringLiteral("state")).toString(), QStringLiteral("failed"));
+        QVERIFY(fail.value(QStringLiteral("error")).toString().contains(QStringLiteral("boom")));
+        QCOMPARE(fail.value(QStringLiteral("attempts")).toInt(), 2);
+        QCOMPARE(fail.value(QStringLiteral("max_attempts")).toInt(), 2);
+        const QJsonArray errors = fail.value(QStringLiteral("attempt_errors")).toArray();
+        QCOMPARE(errors.size(), 1); // the first attempt's; the last one is "error"
+        QVERIFY2(errors.at(0).toString().contains(QStringLiteral("boom")), r.out.constData());
+        QVERIFY(!fail.contains(QStringLiteral("priority")));
+        for (const char *key : {"priority", "attempts", "max_attempts", "attempt_errors", "output"})
+            QVERIFY2(!results.value(QStringLiteral("app.square")).contains(QLatin1String(key)), key);
+
+        // In text, as a local result line says them.
+        const Run text = attach({QStringLiteral("--namespace"), QStringLiteral("alpha"), QStringLiteral("--submit"),
+                                 QStringLiteral("app.square:4"), QStringLiteral("--priority"), QStringLiteral("-2"),
+                                 QStringLiteral("--retries"), QStringLiteral("2"), QStringLiteral("--submit"),
+                                 QStringLiteral("app.fail:again"), QStringLiteral("--retries"), QStringLiteral("2")});
+        QCOMPARE(text.exitCode, 1);
+        QVERIFY2(text.out.contains("alpha: app.square(4) = 16 (attempt 1 of 2, priority -2)\n"), text.out.constData());
+        QVERIFY2(text.out.contains("alpha: app.fail(\"again\") failed (attempt 2 of 2): "), text.out.constData());
+
+        // The raw answer: the record's fields, named as in a task record.
+        Client c;
+        QVERIFY(c.connectTo(m_socket));
+        c.send({{QStringLiteral("op"), QStringLiteral("submit")}, {QStringLiteral("id"), 9},
+                {QStringLiteral("namespace"), QStringLiteral("alpha")}, {QStringLiteral("task"), QStringLiteral("app.fail")},
+                {QStringLiteral("arguments"), QCborArray{QStringLiteral("raw")}}, {QStringLiteral("retries"), 2},
+                {QStringLiteral("priority"), 3}});
+        const std::optional<QCborMap> answer = c.nextOf(QStringLiteral("result"));
+        QVERIFY(answer);
+        QCOMPARE(answer->value(QLatin1String("attempts")).toInteger(), 2);
+        QCOMPARE(answer->value(QLatin1String("maxAttempts")).toInteger(), 2);
+        QCOMPARE(answer->value(QLatin1String("priority")).toInteger(), 3);
+        QCOMPARE(answer->value(QLatin1String("attemptErrors")).toArray().size(), 1);
+    }
+
+    void watchLinesCarryAttemptsAndPriority()
+    {
+        QProcess watch;
+        QByteArray out;
+        const auto until = startWatch(watch, out);
+        QVERIFY(watch.waitForStarted(hangGuardMs));
+        QVERIFY2(until("\"event\":\"watching\""), out.constData());
+        QCOMPARE(attach({QStringLiteral("--namespace"), QStringLiteral("alpha"), QStringLiteral("--submit"),
+                         QStringLiteral("app.nap:300"), QStringLiteral("--priority"), QStringLiteral("4"),
+                         QStringLiteral("--retries"), QStringLiteral("2")}).exitCode, 0);
+        QVERIFY2(until("\"state\":\"finished\""), out.constData());
+        bool seen = false;
+        for (const QJsonObject &t : events(out, QStringLiteral("task")))
+            seen |= t.value(QStringLiteral("task")).toString() == u"app.nap"
+                    && t.value(QStringLiteral("state")).toString() == u"finished"
+                    && t.value(QStringLiteral("priority")).toInt() == 4
+                    && t.value(QStringLiteral("attempts")).toInt() == 1
+                    && t.value(QStringLiteral("max_attempts")).toInt() == 2;
+        QVERIFY2(seen, out.constData());
+        watch.kill();
+        watch.waitForFinished();
+    }
+
+    void startTakesLimitsAndRefusesBadOnes()
+    {
+        // The decoder alone: each limit is optional, and one out of range says its range.
+        const QCborMap base{{QStringLiteral("op"), QStringLiteral("start")},
+                            {QStringLiteral("namespace"), QStringLiteral("beta")},
+                            {QStringLiteral("workers"), 2}};
+        detail::InspectionRequest plain;
+        QString error;
+        QVERIFY2(detail::decodeInspectionRequest(base, &plain, &error), qPrintable(error));
+        QVERIFY(!plain.limits.niceValue && !plain.limits.cpuAffinity && !plain.limits.cgroupCpuMax
+                && !plain.limits.cgroupParent && !plain.limits.softMemoryLimit);
+        QCborMap full = base;
+        full.insert(QStringLiteral("cgroupMemoryMax"), qint64(1) << 30);
+        full.insert(QStringLiteral("cgroupCpuMax"), 1.5);
+        full.insert(QStringLiteral("cgroupParent"), QStringLiteral("/user.slice"));
+        full.insert(QStringLiteral("cpuAffinity"), QCborArray{0, 2, 3});
+        full.insert(QStringLiteral("niceValue"), 0);
+        detail::InspectionRequest r;
+        QVERIFY2(detail::decodeInspectionRequest(full, &r, &error), qPrintable(error));
+        QCOMPARE(r.limits.cgroupMemoryMax.value_or(-1), qint64(1) << 30);
+        QCOMPARE(r.limits.cgroupCpuMax.value_or(-1), 1.5);
+        QCOMPARE(r.limits.cgroupParent.value_or(QString()), QStringLiteral("/user.slice"));
+        QCOMPARE(r.limits.cpuAffinity.value_or(QList<int>()), QList<int>({0, 2, 3}));
+        QCOMPARE(r.limits.niceValue.value_or(-1), 0);
+        full.insert(QStringLiteral("cgroupCpuMax"), 2); // an integer is a number of CPUs too
+        QVERIFY2(detail::decodeInspectionRequest(full, &r, &error), qPrintable(error));
+        QCOMPARE(r.limits.cgroupCpuMax.value_or(-1), 2.0);
+        const std::pair<const char *, QCborValue> bad[] = {
+            {"niceValue", 20}, {"niceValue", QStringLiteral("low")}, {"cpuSeconds", -1},
+            {"softMemoryLimit", -1}, {"addressSpace", 1.5}, {"cpuAffinity", 3},
+            {"cpuAffinity", QCborArray{0, 4096}}, {"cpuAffinity", QCborArray{QStringLiteral("0")}},
+            {"cgroupCpuMax", -0.5}, {"cgroupCpuMax", 5000}, {"cgroupCpuMax", qQNaN()},
+            {"cgroupCpuMax", QStringLiteral("2")}, {"cgroupParent", QStringLiteral("relative")},
+            {"cgroupParent", 7}};
+        for (const auto &[key, value] : bad) {
+            QCborMap wrong = base;
+            wrong.insert(QLatin1String(key), value);
+            detail::InspectionRequest refused;
+            error.clear();
+            QVERIFY2(!detail::decodeInspectionRequest(wrong, &refused, &error), key);
+            QVERIFY2(error.startsWith(QStringLiteral("'%1' must be ").arg(QLatin1String(key))), qPrintable(error));
+        }
+
+        // Live: beta (soft 256 MiB, hard 1 GiB) stopped and started again with other limits.
+        const int cpu = [] {
+            cpu_set_t set;
+            CPU_ZERO(&set);
+            if (::sched_getaffinity(0, sizeof set, &set) == 0)
+                for (int n = 0; n < CPU_SETSIZE; ++n)
+                    if (CPU_ISSET(n, &set))
+                        return n;
+            return 0;
+        }();
+        QCOMPARE(attach({QStringLiteral("--stop"), QStringLiteral("beta")}).exitCode, 0);
+        QTRY_COMPARE(namespaces().value(QStringLiteral("beta")).value(QStringLiteral("state")).toString(),
+                     QStringLiteral("stopped"));
+        Client c;
+        QVERIFY(c.connectTo(m_socket));
+        auto start = [&c](qint64 id, const QCborMap &fields) {
+            QCborMap request{{QStringLiteral("op"), QStringLiteral("start")}, {QStringLiteral("id"), id},
+                             {QStringLiteral("namespace"), QStringLiteral("beta")}, {QStringLiteral("workers"), 2}};
+            for (auto it = fields.cbegin(); it != fields.cend(); ++it)
+                request.insert(it.key(), it.value());
+            c.send(request);
+            for (;;) {
+                const std::optional<QCborMap> answer = c.next();
+                if (!answer || answer->value(QLatin1String("id")).toInteger() == id)
+                    return answer.value_or(QCborMap());
+            }
+        };
+        // Each in range, together not valid: refused, and the pool stays stopped.
+        QCborMap answer = start(20, {{QStringLiteral("softMemoryLimit"), qint64(2) << 30}});
+        QCOMPARE(answer.value(QLatin1String("op")).toString(), QStringLiteral("error"));
+        QVERIFY2(answer.value(QLatin1String("error")).toString().contains(QStringLiteral("softMemoryLimit must not be above hardMemoryLimit")),
+                 qPrintable(answer.value(QLatin1String("error")).toString()));
+        answer = start(21, {{QStringLiteral("niceValue"), 25}});
+        QCOMPARE(answer.value(QLatin1String("error")).toString(), QStringLiteral("'niceValue' must be an integer from 0 to 19"));
+        QCOMPARE(namespaces().value(QStringLiteral("beta")).value(QStringLiteral("state")).toString(), QStringLiteral("stopped"));
+        // Given limits replace the last ones (0: none); those not given stay.
+        answer = start(22, {{QStringLiteral("softMemoryLimit"), 0}, {QStringLiteral("niceValue"), 6},
+                            {QStringLiteral("cpuAffinity"), QCborArray{cpu}}, {QStringLiteral("addressSpace"), qint64(4) << 30},
+                            {QStringLiteral("cpuSeconds"), 500}});
+        QCOMPARE(answer.value(QLatin1String("op")).toString(), QStringLiteral("done"));
+        const QJsonObject beta = namespaces().value(QStringLiteral("beta"));
+        QCOMPARE(beta.value(QStringLiteral("state")).toString(), QStringLiteral("running"));
+        const QJsonObject options = beta.value(QStringLiteral("options")).toObject();
+        QCOMPARE(options.value(QStringLiteral("maxWorkers")).toInt(), 2);
+        QVERIFY(!options.contains(QStringLiteral("softMemoryLimit")));
+        QCOMPARE(options.value(QStringLiteral("hardMemoryLimit")).toInteger(), qint64(1) << 30);
+        QCOMPARE(options.value(QStringLiteral("niceValue")).toInt(), 6);
+        QCOMPARE(options.value(QStringLiteral("cpuAffinity")).toArray(), QJsonArray({cpu}));
+        QCOMPARE(options.value(QStringLiteral("addressSpace")).toInteger(), qint64(4) << 30);
+        QCOMPARE(options.value(QStringLiteral("cpuSeconds")).toInt(), 500);
+        QCOMPARE(options.value(QStringLiteral("taskType")).toString(), QStringLiteral("batch")); // kept
+        // Its workers run with them.
+        const Run square = attach({QStringLiteral("--namespace"), QStringLiteral("beta"), QStringLiteral("--submit"),
+                                   QStringLiteral("app.square:5"), QStringLiteral("--submit-type"), QStringLiteral("batch"),
+                                   QStringLiteral("--list"), QStringLiteral("--json")});
+        QCOMPARE(square.exitCode, 0);
+        qint64 worker = 0;
+        for (const QJsonObject &ns : events(square.out, QStringLiteral("namespace")))
+            if (ns.value(QStringLiteral("namespace")).toString() == u"beta")
+                for (const QJsonValue &w : ns.value(QStringLiteral("workers")).toArray()) {
+                    worker = w[QStringLiteral("pid")].toInteger();
+                    QCOMPARE(w[QStringLiteral("slot")].toInt(-1), 0);
+                }
+        QVERIFY(worker > 0);
+        errno = 0;
+        QCOMPARE(::getpriority(PRIO_PROCESS, id_t(worker)), std::max(6, ::getpriority(PRIO_PROCESS, 0)));
+        cpu_set_t set;
+        CPU_ZERO(&set);
+        QCOMPARE(::sched_getaffinity(pid_t(worker), sizeof set, &set), 0);
+        QCOMPARE(CPU_COUNT(&set), 1);
+        QVERIFY(CPU_ISSET(cpu, &set));
     }
 
     void stopAndResizeSteerTheApplicationsPools()
@@ -749,8 +967,8 @@ private Q_SLOTS:
         QMap<QString, QJsonObject> tasks;
         for (const QJsonObject &t : events(r.out, QStringLiteral("task")))
             tasks.insert(t.value(QStringLiteral("task")).toString(), t);
-        QCOMPARE(tasks.keys(), QStringList({QStringLiteral("app.join"), QStringLiteral("app.nap"), QStringLiteral("app.shout"),
-                                            QStringLiteral("app.square"), QStringLiteral("app.sum")}));
+        QCOMPARE(tasks.keys(), QStringList({QStringLiteral("app.fail"), QStringLiteral("app.join"), QStringLiteral("app.nap"),
+                                            QStringLiteral("app.shout"), QStringLiteral("app.square"), QStringLiteral("app.sum")}));
         QCOMPARE(tasks.value(QStringLiteral("app.square")).value(QStringLiteral("description")).toString(),
                  QStringLiteral("Squares an integer"));
         QCOMPARE(tasks.value(QStringLiteral("app.square")).value(QStringLiteral("parameters")).toArray(),
@@ -776,7 +994,7 @@ private Q_SLOTS:
         r = headless({QStringLiteral("--namespace"), QStringLiteral("other"), QStringLiteral("--program"), QStringLiteral(ATTACH_APP),
                       QStringLiteral("--submit"), QStringLiteral("sleep:10")});
         QCOMPARE(r.exitCode, 2);
-        QVERIFY2(r.err.contains("the program has no task 'sleep'; its tasks: app.join, app.nap"), r.err.constData());
+        QVERIFY2(r.err.contains("the program has no task 'sleep'; its tasks: app.fail, app.join, app.nap"), r.err.constData());
         r = headless({QStringLiteral("--namespace"), QStringLiteral("other"), QStringLiteral("--program"), QStringLiteral(ATTACH_APP),
                       QStringLiteral("--submit"), QStringLiteral("app.square:nine")});
         QCOMPARE(r.exitCode, 2);
@@ -792,19 +1010,9 @@ private Q_SLOTS:
     void watchFollowsTasksAndOutputUntilTheApplicationExits()
     {
         QProcess watch;
-        watch.start(QStringLiteral(PROCPOOL_EXECUTABLE),
-                    {QStringLiteral("--headless"), QStringLiteral("--attach"), QString::number(m_pid),
-                     QStringLiteral("--watch"), QStringLiteral("--json")});
-        QVERIFY(watch.waitForStarted(hangGuardMs));
         QByteArray out;
-        auto until = [&](const QByteArray &needle) {
-            while (!out.contains(needle)) {
-                if (!watch.waitForReadyRead(hangGuardMs))
-                    return false;
-                out += watch.readAllStandardOutput();
-            }
-            return true;
-        };
+        const auto until = startWatch(watch, out);
+        QVERIFY(watch.waitForStarted(hangGuardMs));
         QVERIFY2(until("\"event\":\"watching\""), out.constData());
         QCOMPARE(events(out, QStringLiteral("watching")).value(0).value(QStringLiteral("namespaces")).toArray(),
                  QJsonArray({QStringLiteral("alpha"), QStringLiteral("beta")}));

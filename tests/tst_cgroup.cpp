@@ -301,18 +301,36 @@ private slots:
         manager.stop(true);
     }
 
+    void aParentThatIsNoCgroupFailsTheStart_data()
+    {
+        QTest::addColumn<QString>("parent");
+        QTest::addColumn<QString>("says");
+        QTest::newRow("missing") << QStringLiteral("/procpool-no-such-parent")
+                                 << QStringLiteral("does not exist");
+        // Deep enough to climb out of any cgroup mount to /tmp, which exists.
+        QTest::newRow("climbing out") << QStringLiteral("/../../../../../../../../tmp")
+                                      << QStringLiteral("outside the cgroup tree");
+    }
+
     void aParentThatIsNoCgroupFailsTheStart()
     {
+        QFETCH(QString, parent);
+        QFETCH(QString, says);
         ProcessPoolManager manager;
         PoolOptions options;
         options.cgroup.memoryMax = qint64(512) << 20;
-        options.cgroup.parent = QStringLiteral("/procpool-no-such-parent");
+        options.cgroup.parent = parent;
         try {
             manager.start(options);
             QFAIL("the pool started in a cgroup that does not exist");
         } catch (const std::runtime_error &e) {
             QVERIFY2(QString::fromUtf8(e.what()).contains(QStringLiteral("PoolOptions::cgroup")), e.what());
+            if (m_unavailable.isEmpty()) // else it says that no cgroup may be made at all
+                QVERIFY2(QString::fromUtf8(e.what()).contains(says), e.what());
         }
+        QVERIFY(QDir(QStringLiteral("/tmp"))
+                    .entryList({QStringLiteral("procpool-%1-*").arg(::getpid())}, QDir::Dirs)
+                    .isEmpty());
         QVERIFY(!manager.isRunning());
         options.cgroup = {};
         manager.start(options); // nothing of the failed start is left behind

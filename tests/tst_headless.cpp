@@ -24,7 +24,10 @@
 #include <limits>
 #include <memory>
 #include <optional>
+#include <cerrno>
 #include <fcntl.h>
+#include <sched.h>
+#include <sys/resource.h>
 #include <sys/syscall.h>
 #include <sys/types.h>
 #include <unistd.h>
@@ -120,6 +123,28 @@ qsizetype terminalControlAt(const QByteArray &bytes)
             return i;
     }
     return -1;
+}
+
+//! The lowest CPU this process may run on; -1 when it cannot be read.
+int firstAllowedCpu()
+{
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    if (::sched_getaffinity(0, sizeof set, &set) != 0)
+        return -1;
+    for (int cpu = 0; cpu < CPU_SETSIZE; ++cpu)
+        if (CPU_ISSET(cpu, &set))
+            return cpu;
+    return -1;
+}
+
+//! A soft resource limit of this process; -1 when there is none.
+qint64 softLimit(__rlimit_resource_t resource)
+{
+    struct rlimit limit {};
+    if (::getrlimit(resource, &limit) != 0 || limit.rlim_cur == RLIM_INFINITY)
+        return -1;
+    return qint64(limit.rlim_cur);
 }
 
 } // namespace
@@ -254,6 +279,10 @@ private Q_SLOTS:
             QStringLiteral("--priority"), QStringLiteral("--retries"),
             QStringLiteral("--max-memory"), QStringLiteral("--soft-memory"),
             QStringLiteral("--cancel-policy"), QStringLiteral("--soft-timeout"),
+            QStringLiteral("--nice"), QStringLiteral("--cpu-affinity"),
+            QStringLiteral("--max-address-space"), QStringLiteral("--cpu-time"),
+            QStringLiteral("--worker-env"), QStringLiteral("--pool-memory"),
+            QStringLiteral("--pool-cpus"), QStringLiteral("--cgroup-parent"),
             QStringLiteral("--jobs"), QStringLiteral("--on-bad-line"),
             QStringLiteral("--json"), QStringLiteral("--order"),
             QStringLiteral("--list-tasks"), QStringLiteral("--list"),
@@ -311,7 +340,7 @@ private Q_SLOTS:
         for (const QJsonObject &t : tasks)
             names.append(t.value(QStringLiteral("task")).toString());
         for (const char *expected : {"sleep", "primes", "echo", "progress", "throw", "print",
-                                     "greet", "flaky", "crash", "abort", "hang", "allocate"})
+                                     "greet", "flaky", "crash", "abort", "hang", "allocate", "limits"})
             QVERIFY2(names.contains(QString::fromLatin1(expected)), expected);
         const QJsonObject sleep = tasks.at(names.indexOf(QStringLiteral("sleep")));
         const QJsonArray parameters = sleep.value(QStringLiteral("parameters")).toArray();
@@ -363,6 +392,25 @@ private Q_SLOTS:
         QTest::newRow("negative size") << words(s("--max-memory -1G --submit sleep")) << s("--max-memory needs a size");
         QTest::newRow("soft above hard") << words(s("--soft-memory 2G --max-memory 1G --submit sleep"))
                                          << s("namespace 'default': --soft-memory (2147483648 bytes) must not be above --max-memory (1073741824 bytes)");
+        // Resource limits, the worker environment and the control group: the same.
+        QTest::newRow("nice zero") << words(s("--nice 0 --submit sleep")) << s("--nice needs an integer from 1 to 19 (higher: a lower CPU priority), got '0'");
+        QTest::newRow("nice too high") << words(s("--nice 20 --submit sleep")) << s("--nice needs an integer from 1 to 19");
+        QTest::newRow("bad cpu list") << words(s("--cpu-affinity 0,x --submit sleep")) << s("--cpu-affinity needs a list of CPU numbers and ranges such as 0,2-3, got '0,x'");
+        QTest::newRow("empty cpu list") << QStringList{QStringLiteral("--cpu-affinity="), QStringLiteral("--submit"), QStringLiteral("sleep")} << s("--cpu-affinity needs a list of CPU numbers and ranges such as 0,2-3, got ''");
+        QTest::newRow("backwards cpu range") << words(s("--cpu-affinity 3-1 --submit sleep")) << s("--cpu-affinity needs a range from a lower CPU to a higher one (1-3, not 3-1), got '3-1'");
+        QTest::newRow("cpu past the set") << words(s("--cpu-affinity 0,5000 --submit sleep")) << s("--cpu-affinity needs CPU numbers from 0 to 1023, got '0,5000'");
+        QTest::newRow("no cpu of this machine") << words(s("--cpu-affinity 1000-1023 --submit sleep")) << s("--cpu-affinity 1000-1023 names no CPU this program may run on; its CPUs are ");
+        QTest::newRow("bad address space") << words(s("--max-address-space lots --submit sleep")) << s("--max-address-space needs a size such as 512M, 2G or 1048576");
+        QTest::newRow("fractional cpu time") << words(s("--cpu-time 1.5 --submit sleep")) << s("--cpu-time needs an integer from 0 to 2147483647 (whole seconds of CPU time per worker; 0: no limit), got '1.5'");
+        QTest::newRow("env without value") << words(s("--worker-env GPU --submit sleep")) << s("--worker-env needs NAME=VALUE, NAME of letters, digits and _ (not first a digit), e.g. CUDA_VISIBLE_DEVICES={slot}, got 'GPU'");
+        QTest::newRow("env bad name") << words(s("--worker-env 1GPU=0 --submit sleep")) << s("--worker-env needs NAME=VALUE");
+        QTest::newRow("env twice") << words(s("--worker-env A=1 --worker-env A=2 --submit sleep")) << s("--worker-env A is given twice for namespace 'default'; give each variable once");
+        QTest::newRow("bad pool memory") << words(s("--pool-memory -1G --submit sleep")) << s("--pool-memory needs a size such as 512M");
+        QTest::newRow("bad pool cpus") << words(s("--pool-cpus many --submit sleep")) << s("--pool-cpus needs a number of CPUs from 0.01 to 4096, fractions allowed (1.5: the time of one and a half CPUs; 0: no limit), got 'many'");
+        QTest::newRow("too few pool cpus") << words(s("--pool-cpus 0.001 --submit sleep")) << s("--pool-cpus needs a number of CPUs from 0.01 to 4096");
+        QTest::newRow("too many pool cpus") << words(s("--pool-cpus 5000 --submit sleep")) << s("--pool-cpus needs a number of CPUs from 0.01 to 4096");
+        QTest::newRow("relative cgroup parent") << words(s("--pool-cpus 1 --cgroup-parent batch.slice --submit sleep")) << s("--cgroup-parent needs an absolute path, in the cgroup tree (/user.slice/…) or under /sys/fs/cgroup, got 'batch.slice'");
+        QTest::newRow("cgroup parent alone") << words(s("--cgroup-parent /batch.slice --submit sleep")) << s("namespace 'default': --cgroup-parent says where the pool's control group goes; give --pool-memory or --pool-cpus too, or leave it out");
         QTest::newRow("missing jobs file") << words(s("--jobs /nonexistent/jobs.jsonl")) << s("cannot open jobs file");
     }
 
@@ -607,6 +655,125 @@ private Q_SLOTS:
         QVERIFY(!b.contains(QStringLiteral("soft_memory_limit"))); // none: not written
         QCOMPARE(managers.value(QStringLiteral("c")).value(QStringLiteral("soft_memory_limit")).toInteger(),
                  qint64(3) << 29);
+    }
+
+    void resourceLimitsAndEnvironmentReachTheWorkers()
+    {
+        // The sample task "limits" reports what its worker runs with. Two sleeps first, so that
+        // both workers start; each worker's variable is made of its own slot.
+        const int cpu = firstAllowedCpu();
+        QVERIFY(cpu >= 0);
+        errno = 0;
+        const int ownNice = ::getpriority(PRIO_PROCESS, 0);
+        const int nice = std::max(7, ownNice); // a worker keeps a higher nice value it inherited
+        const Run r = run(words(QStringLiteral(
+                "--json --list --workers 2 --prefix %1 --nice 7 --cpu-affinity %2 "
+                "--max-address-space 4G --cpu-time 600 --worker-env PROCPOOL_TEST_GPU=gpu{slot} "
+                "--worker-env PROCPOOL_TEST_FIXED=same --submit sleep:300 --count 2 "
+                "--submit limits:PROCPOOL_TEST_GPU --count 4 --submit limits:PROCPOOL_TEST_FIXED")
+                                  .arg(m_prefix)
+                                  .arg(cpu)));
+        QVERIFY2(r.exitCode == 0, r.err.constData());
+        const QList<QJsonObject> all = jsonLines(r.out);
+        const QList<QJsonObject> registry = events(all, QStringLiteral("registry"));
+        QCOMPARE(registry.size(), 1);
+        const QJsonObject pool = registry.first().value(QStringLiteral("managers")).toArray().at(0).toObject();
+        QCOMPARE(pool.value(QStringLiteral("nice")).toInt(), 7);
+        QCOMPARE(pool.value(QStringLiteral("cpu_affinity")).toArray(), QJsonArray({cpu}));
+        QCOMPARE(pool.value(QStringLiteral("address_space_limit")).toInteger(), qint64(4) << 30);
+        QCOMPARE(pool.value(QStringLiteral("cpu_time_limit")).toInt(), 600);
+        QCOMPARE(pool.value(QStringLiteral("worker_environment")).toObject(),
+                 QJsonObject({{QStringLiteral("PROCPOOL_TEST_GPU"), QStringLiteral("gpu{slot}")},
+                              {QStringLiteral("PROCPOOL_TEST_FIXED"), QStringLiteral("same")}}));
+        for (const char *key : {"pool_memory_limit", "pool_cpu_limit", "cgroup_parent", "soft_memory_limit"})
+            QVERIFY2(!pool.contains(QLatin1String(key)), key);
+        QMap<qint64, int> slotOf; // worker pid → slot, as --list says
+        for (const QJsonValue &w : pool.value(QStringLiteral("workers")).toArray())
+            slotOf.insert(w[QStringLiteral("pid")].toInteger(), w[QStringLiteral("slot")].toInt(-1));
+        QCOMPARE(slotOf.size(), 2);
+        QCOMPARE(QSet<int>(slotOf.cbegin(), slotOf.cend()), QSet<int>({0, 1}));
+
+        int limitsResults = 0;
+        for (const QJsonObject &o : events(all, QStringLiteral("result"))) {
+            QCOMPARE(o.value(QStringLiteral("state")).toString(), QStringLiteral("ok"));
+            if (o.value(QStringLiteral("task")).toString() != u"limits")
+                continue;
+            ++limitsResults;
+            const QJsonObject result = o.value(QStringLiteral("result")).toObject();
+            const qint64 worker = o.value(QStringLiteral("worker_pid")).toInteger();
+            QVERIFY2(slotOf.contains(worker), qPrintable(QString::number(worker)));
+            QCOMPARE(result.value(QStringLiteral("nice")).toInt(), nice);
+            QCOMPARE(result.value(QStringLiteral("cpus")).toString(), QString::number(cpu));
+            QCOMPARE(result.value(QStringLiteral("address_space")).toInteger(), qint64(4) << 30);
+            QCOMPARE(result.value(QStringLiteral("cpu_time")).toInt(), 600);
+            const QString variable = o.value(QStringLiteral("args")).toArray().at(0).toString();
+            QCOMPARE(result.value(QStringLiteral("env")).toString(),
+                     variable == u"PROCPOOL_TEST_GPU" ? QStringLiteral("gpu%1").arg(slotOf.value(worker))
+                                                      : QStringLiteral("same"));
+        }
+        QCOMPARE(limitsResults, 5);
+        verifyNoWorkersLeft(events(all, QStringLiteral("result")));
+
+        // The text listing names them on a line of their own, and each worker's slot.
+        const Run human = run(words(QStringLiteral("--list --workers 1 --prefix %1 --nice 7 "
+                                                   "--cpu-affinity %2 --cpu-time 600 "
+                                                   "--worker-env GPU={slot} --submit sleep:0")
+                                        .arg(m_prefix)
+                                        .arg(cpu)));
+        QVERIFY2(human.exitCode == 0, human.err.constData());
+        QVERIFY2(human.out.contains(QStringLiteral("    limits: nice 7, CPUs %1, CPU time 600 s, env GPU={slot}\n")
+                                        .arg(cpu)
+                                        .toUtf8()),
+                 human.out.constData());
+        QVERIFY2(human.out.contains("(slot 0) idle"), human.out.constData());
+        // Without a limit, the worker runs with what it inherited.
+        const Run plain = run(words(QStringLiteral("--json --workers 1 --prefix %1 --submit limits:PROCPOOL_TEST_GPU")
+                                        .arg(m_prefix)));
+        QCOMPARE(plain.exitCode, 0);
+        const QJsonObject unlimited = events(jsonLines(plain.out), QStringLiteral("result")).value(0)
+                                          .value(QStringLiteral("result")).toObject();
+        QCOMPARE(unlimited.value(QStringLiteral("nice")).toInt(), ownNice);
+        QVERIFY(!unlimited.contains(QStringLiteral("env")));
+        QCOMPARE(unlimited.value(QStringLiteral("address_space")).toInteger(), softLimit(RLIMIT_AS));
+    }
+
+    void controlGroupFlagsShowInTheListing()
+    {
+        // Only the options are checked here: whether the kernel enforces them is the engine's.
+        const Run r = run(words(QStringLiteral("--json --list --namespace g --workers 1 --prefix %1 "
+                                               "--pool-memory 1536M --pool-cpus 1.5 --namespace plain "
+                                               "--workers 1 --prefix %1")
+                                    .arg(m_prefix)));
+        if (r.exitCode != 0 && r.err.contains("cannot start the pool of namespace 'g'"))
+            QSKIP(qPrintable(QStringLiteral("this host has no control group the pool may use: ")
+                             + QString::fromUtf8(r.err)));
+        QVERIFY2(r.exitCode == 0, r.err.constData());
+        const QList<QJsonObject> registry = events(jsonLines(r.out), QStringLiteral("registry"));
+        QCOMPARE(registry.size(), 1);
+        QMap<QString, QJsonObject> managers;
+        for (const QJsonValue &m : registry.first().value(QStringLiteral("managers")).toArray())
+            managers.insert(m[QStringLiteral("namespace")].toString(), m.toObject());
+        const QJsonObject g = managers.value(QStringLiteral("g"));
+        QCOMPARE(g.value(QStringLiteral("pool_memory_limit")).toInteger(), qint64(1536) << 20);
+        QCOMPARE(g.value(QStringLiteral("pool_cpu_limit")).toDouble(), 1.5);
+        QVERIFY(!g.contains(QStringLiteral("cgroup_parent"))); // this program's own cgroup
+        for (const char *key : {"pool_memory_limit", "pool_cpu_limit", "cgroup_parent"})
+            QVERIFY2(!managers.value(QStringLiteral("plain")).contains(QLatin1String(key)), key);
+    }
+
+    void watchShowsTheAttemptAndPriorityOfRunningTasks()
+    {
+        // Under the worker's line, the --watch table says what its task's result line will.
+        const std::optional<Run> r = runOnTerminal(
+            words(QStringLiteral("--watch --workers 1 --prefix %1 --submit sleep:1500 --priority 5 "
+                                 "--retries 2")
+                      .arg(m_prefix)));
+        if (!r)
+            QSKIP("script(1) from util-linux is needed to run on a pseudo-terminal");
+        QCOMPARE(r->exitCode, 0);
+        static const QRegularExpression workerLine(
+            QStringLiteral("busy +sleep +0 +0 [^\n]*\n {24}attempt 1 of 2, priority 5"));
+        QVERIFY2(QString::fromUtf8(r->out).contains(workerLine), r->out.constData());
     }
 
     void jobsCarryPriorityAndRetries()

@@ -13,14 +13,17 @@
 #include "mainwindow.h"
 #include "namespacemodel.h"
 #include "procstat_p.h"
+#include "remoteprocess.h"
 #include "sampletasks.h"
 #include "startpooldialog.h"
 #include "submitdialog.h"
 #include "workermodel.h"
 
+#include <QtCore/QCborArray>
 #include <QtCore/QElapsedTimer>
 #include <QtCore/QPointer>
 #include <QtCore/QRegularExpression>
+#include <QtCore/QSet>
 #include <QtCore/QSettings>
 #include <QtCore/QStandardPaths>
 #include <QtCore/QTemporaryFile>
@@ -34,7 +37,10 @@
 #include <QtWidgets/QComboBox>
 #include <QtWidgets/QLabel>
 #include <QtWidgets/QLineEdit>
+#include <QtWidgets/QDoubleSpinBox>
+#include <QtWidgets/QPlainTextEdit>
 #include <QtWidgets/QSpinBox>
+#include <QtWidgets/QTabWidget>
 #include <QtWidgets/QTableView>
 #include <QtWidgets/QToolBar>
 #include <QtWidgets/QHeaderView>
@@ -42,6 +48,7 @@
 
 #include <functional>
 
+#include <sys/resource.h>
 #include <unistd.h>
 
 using namespace procpool;
@@ -228,6 +235,13 @@ private Q_SLOTS:
             names.insert(pid, workerCell(window, pid, WorkerModel::Name));
             QVERIFY(names.value(pid).startsWith(QStringLiteral("tmw-")));
         }
+        // Each shows its slot: the two take slots 0 and 1.
+        QTRY_VERIFY(!workerCell(window, pids.first(), WorkerModel::Slot).isEmpty());
+        QTRY_VERIFY(!workerCell(window, pids.last(), WorkerModel::Slot).isEmpty());
+        QCOMPARE(QSet<QString>({workerCell(window, pids.first(), WorkerModel::Slot),
+                                workerCell(window, pids.last(), WorkerModel::Slot)}),
+                 QSet<QString>({QStringLiteral("0"), QStringLiteral("1")}));
+        const QString victimSlot = workerCell(window, pids.first(), WorkerModel::Slot);
         // CPU and memory are read from /proc.
         QTRY_VERIFY(!workerCell(window, pids.first(), WorkerModel::Memory).isEmpty());
 
@@ -256,6 +270,7 @@ private Q_SLOTS:
                 replacement = pid;
         QVERIFY(replacement != 0);
         QTRY_VERIFY(workerRow(window, replacement) >= 0);
+        QTRY_COMPARE(workerCell(window, replacement, WorkerModel::Slot), victimSlot); // it takes over
 
         // Ended workers stay visible a while, then go.
         window.workerModel()->setEndedRetentionMs(300);
@@ -646,6 +661,198 @@ private Q_SLOTS:
         again.softMemoryField()->setValue(0);
         again.hardMemoryField()->setValue(0);
         again.accept(); // leave the settings as other tests expect them
+    }
+
+    void startDialogMapsTheLimitsToPoolOptions()
+    {
+        StartPoolDialog dialog(QStringLiteral("tm_limits"));
+        dialog.prefixField()->setText(QString());
+        dialog.taskTypeField()->setText(QString());
+        dialog.programField()->setText(QString());
+        QVERIFY2(dialog.isAcceptable(), qPrintable(dialog.validationError()));
+        // None set: the defaults, and the tab says nothing.
+        PoolOptions o = dialog.options();
+        QCOMPARE(o.resourceLimits.niceValue, 0);
+        QVERIFY(o.resourceLimits.cpuAffinity.isEmpty());
+        QCOMPARE(o.resourceLimits.addressSpace, qint64(0));
+        QCOMPARE(o.resourceLimits.cpuSeconds, 0);
+        QVERIFY(!o.cgroup.enabled());
+        QVERIFY(!o.workerEnvironment);
+        QCOMPARE(dialog.tabs()->tabText(1), QStringLiteral("&Limits"));
+
+        dialog.niceField()->setValue(5);
+        dialog.cpuAffinityField()->setText(QStringLiteral("3, 0-1,2"));
+        dialog.addressSpaceField()->setValue(2048);
+        dialog.cpuTimeField()->setValue(120);
+        dialog.poolMemoryField()->setValue(1024);
+        dialog.poolCpusField()->setValue(1.5);
+        dialog.cgroupParentField()->setText(QStringLiteral("/user.slice/batch.slice"));
+        dialog.workerEnvironmentField()->setPlainText(QStringLiteral("CUDA_VISIBLE_DEVICES={slot}\n\nOMP_NUM_THREADS=4\n"));
+        QVERIFY2(dialog.isAcceptable(), qPrintable(dialog.validationError()));
+        QCOMPARE(dialog.tabs()->tabText(1), QStringLiteral("&Limits (8)"));
+        o = dialog.options();
+        QCOMPARE(o.resourceLimits.niceValue, 5);
+        QCOMPARE(o.resourceLimits.cpuAffinity, QList<int>({0, 1, 2, 3}));
+        QCOMPARE(o.resourceLimits.addressSpace, qint64(2048) << 20);
+        QCOMPARE(o.resourceLimits.cpuSeconds, 120);
+        QCOMPARE(o.cgroup.memoryMax, qint64(1024) << 20);
+        QCOMPARE(o.cgroup.cpuMax, 1.5);
+        QCOMPARE(o.cgroup.parent, QStringLiteral("/user.slice/batch.slice"));
+        QVERIFY(o.workerEnvironment);
+        using Variables = QList<std::pair<QString, QString>>;
+        QCOMPARE(o.workerEnvironment(0), Variables({{QStringLiteral("CUDA_VISIBLE_DEVICES"), QStringLiteral("0")},
+                                                    {QStringLiteral("OMP_NUM_THREADS"), QStringLiteral("4")}}));
+        QCOMPARE(o.workerEnvironment(3).at(0).second, QStringLiteral("3"));
+
+        // What is not valid says which field and what to write, and cannot be started.
+        const std::pair<std::function<void()>, QString> bad[] = {
+            {[&] { dialog.cpuAffinityField()->setText(QStringLiteral("3-1")); },
+             QStringLiteral("The CPU affinity must be a range from a lower CPU to a higher one (1-3, not 3-1).")},
+            {[&] { dialog.cpuAffinityField()->setText(QStringLiteral("zero")); },
+             QStringLiteral("The CPU affinity must be a list of CPU numbers and ranges such as 0,2-3.")},
+            {[&] { dialog.workerEnvironmentField()->setPlainText(QStringLiteral("A=1\n2B=x")); },
+             QStringLiteral("Worker environment, line 2: write NAME=VALUE")},
+            {[&] { dialog.workerEnvironmentField()->setPlainText(QStringLiteral("A=1\nA=2")); },
+             QStringLiteral("Worker environment: A is set twice; give each variable once.")},
+            {[&] { dialog.cgroupParentField()->setText(QStringLiteral("batch.slice")); },
+             QStringLiteral("The parent cgroup must be an absolute path")},
+            {[&] {
+                 dialog.poolMemoryField()->setValue(0);
+                 dialog.poolCpusField()->setValue(0);
+             },
+             QStringLiteral("The parent cgroup says where the pool's control group goes")},
+        };
+        for (const auto &[spoil, message] : bad) {
+            spoil();
+            QVERIFY(!dialog.isAcceptable());
+            QVERIFY2(dialog.validationError().startsWith(message), qPrintable(dialog.validationError()));
+            // Mend everything for the next case.
+            dialog.cpuAffinityField()->setText(QStringLiteral("0"));
+            dialog.workerEnvironmentField()->setPlainText(QStringLiteral("GPU={slot}"));
+            dialog.cgroupParentField()->setText(QStringLiteral("/user.slice"));
+            dialog.poolCpusField()->setValue(0.5);
+            QVERIFY2(dialog.isAcceptable(), qPrintable(dialog.validationError()));
+        }
+
+        // Accepting stores the values; the next dialog starts from them.
+        dialog.accept();
+        StartPoolDialog again(QStringLiteral("tm_limits"));
+        QCOMPARE(again.niceField()->value(), 5);
+        QCOMPARE(again.cpuAffinityField()->text(), QStringLiteral("0"));
+        QCOMPARE(again.addressSpaceField()->value(), 2048);
+        QCOMPARE(again.cpuTimeField()->value(), 120);
+        QCOMPARE(again.poolCpusField()->value(), 0.5);
+        QCOMPARE(again.cgroupParentField()->text(), QStringLiteral("/user.slice"));
+        QCOMPARE(again.workerEnvironmentField()->toPlainText(), QStringLiteral("GPU={slot}"));
+        // Leave the settings as other tests expect them.
+        again.niceField()->setValue(0);
+        again.cpuAffinityField()->clear();
+        again.addressSpaceField()->setValue(0);
+        again.cpuTimeField()->setValue(0);
+        again.poolMemoryField()->setValue(0);
+        again.poolCpusField()->setValue(0);
+        again.cgroupParentField()->clear();
+        again.workerEnvironmentField()->clear();
+        again.tabs()->setCurrentIndex(0);
+        QVERIFY2(again.isAcceptable(), qPrintable(again.validationError()));
+        again.accept();
+    }
+
+    void startDialogLimitsReachTheWorkers()
+    {
+        // Started from the dialog, a pool's worker runs with the limits and the environment.
+        StartPoolDialog dialog(QStringLiteral("tm_limited_workers"));
+        dialog.prefixField()->setText(QString());
+        dialog.taskTypeField()->setText(QString());
+        dialog.programField()->setText(QString());
+        dialog.maxWorkersField()->setValue(1);
+        dialog.daemonField()->setChecked(true);
+        dialog.niceField()->setValue(9);
+        dialog.cpuTimeField()->setValue(300);
+        dialog.workerEnvironmentField()->setPlainText(QStringLiteral("PROCPOOL_TEST_SLOT=s{slot}"));
+        QVERIFY2(dialog.isAcceptable(), qPrintable(dialog.validationError()));
+        ProcessPoolManager *manager = getOrCreateProcessManager(QStringLiteral("tm_limited_workers"));
+        manager->start(dialog.options());
+        const QVariantMap limits = manager->submitTask(QStringLiteral("limits"), {QStringLiteral("PROCPOOL_TEST_SLOT")})
+                                       .result()
+                                       .toMap();
+        manager->stop(true);
+        QCOMPARE(limits.value(QStringLiteral("nice")).toInt(), std::max(9, ::getpriority(PRIO_PROCESS, 0)));
+        QCOMPARE(limits.value(QStringLiteral("cpu_time")).toInt(), 300);
+        QCOMPARE(limits.value(QStringLiteral("env")).toString(), QStringLiteral("s0"));
+    }
+
+    void startDialogStaysTidy()
+    {
+        // Both tabs fit a small screen, and nothing in them is squeezed below its size; also
+        // for a pool of an attached process, which shows fewer fields.
+        PoolOptions last;
+        last.maxWorkers = 3;
+        last.hardMemoryLimit = qint64(1500) << 20;
+        last.resourceLimits.cpuAffinity = {0, 2, 3};
+        last.cgroup.cpuMax = 2.5;
+        for (const bool attached : {false, true}) {
+            StartPoolDialog dialog(QStringLiteral("tm_tidy"));
+            if (attached)
+                dialog.setAttached(4242, last);
+            dialog.show();
+            QVERIFY(QTest::qWaitForWindowExposed(&dialog));
+            for (int tab = 0; tab < dialog.tabs()->count(); ++tab) {
+                dialog.tabs()->setCurrentIndex(tab);
+                QCoreApplication::processEvents();
+                QVERIFY2(dialog.height() <= 720, qPrintable(QString::number(dialog.height())));
+                QVERIFY(dialog.width() >= dialog.minimumSizeHint().width());
+                QVERIFY(dialog.height() >= dialog.minimumSizeHint().height());
+                for (const QLabel *label : dialog.tabs()->currentWidget()->findChildren<QLabel *>()) {
+                    if (!label->isVisible() || label->wordWrap())
+                        continue;
+                    QVERIFY2(label->width() >= label->minimumSizeHint().width(), qPrintable(label->text()));
+                }
+                const QByteArray shots = qgetenv("PROCPOOL_SCREENSHOT_DIR");
+                if (!shots.isEmpty())
+                    dialog.grab().save(QStringLiteral("%1/start-dialog%2-%3.png")
+                                           .arg(QString::fromLocal8Bit(shots),
+                                                attached ? QStringLiteral("-attached") : QString())
+                                           .arg(tab));
+            }
+            if (attached) { // the pool's last limits, in the fields' units
+                QCOMPARE(dialog.maxWorkersField()->value(), 3);
+                QCOMPARE(dialog.hardMemoryField()->value(), 1500);
+                QCOMPARE(dialog.cpuAffinityField()->text(), QStringLiteral("0,2-3"));
+                QCOMPARE(dialog.poolCpusField()->value(), 2.5);
+                QCOMPARE(dialog.tabs()->tabText(1), QStringLiteral("&Limits (3)"));
+                QVERIFY(!dialog.programField()->isVisible());
+                QCOMPARE(dialog.options().resourceLimits.cpuAffinity, QList<int>({0, 2, 3}));
+            }
+            dialog.tabs()->setCurrentIndex(0);
+            dialog.reject();
+        }
+    }
+
+    void remoteOptionsReadTheLimits()
+    {
+        // As a snapshot names them (docs/inspection.md); a limit left out is not set.
+        const QCborMap sent{{QStringLiteral("maxWorkers"), 3},
+                            {QStringLiteral("niceValue"), 4},
+                            {QStringLiteral("cpuAffinity"), QCborArray{1, 2}},
+                            {QStringLiteral("addressSpace"), qint64(3) << 30},
+                            {QStringLiteral("cpuSeconds"), 90},
+                            {QStringLiteral("cgroupMemoryMax"), qint64(5) << 30},
+                            {QStringLiteral("cgroupCpuMax"), 2.5},
+                            {QStringLiteral("cgroupParent"), QStringLiteral("/batch.slice")}};
+        const PoolOptions o = RemoteProcess::decodeOptions(sent);
+        QCOMPARE(o.maxWorkers, 3);
+        QCOMPARE(o.resourceLimits.niceValue, 4);
+        QCOMPARE(o.resourceLimits.cpuAffinity, QList<int>({1, 2}));
+        QCOMPARE(o.resourceLimits.addressSpace, qint64(3) << 30);
+        QCOMPARE(o.resourceLimits.cpuSeconds, 90);
+        QCOMPARE(o.cgroup.memoryMax, qint64(5) << 30);
+        QCOMPARE(o.cgroup.cpuMax, 2.5);
+        QCOMPARE(o.cgroup.parent, QStringLiteral("/batch.slice"));
+        QCOMPARE(RemoteProcess::decodeOptions({{QStringLiteral("cgroupCpuMax"), 2}}).cgroup.cpuMax, 2.0);
+        const PoolOptions none = RemoteProcess::decodeOptions({{QStringLiteral("maxWorkers"), 1}});
+        QVERIFY(!none.cgroup.enabled() && none.cgroup.parent.isEmpty());
+        QVERIFY(none.resourceLimits.cpuAffinity.isEmpty() && none.resourceLimits.niceValue == 0);
     }
 
     void startDialogTakesTheCancelPolicy()

@@ -13,6 +13,7 @@
 #include "mainwindow.h"
 #include "remoteprocess.h"
 #include "namespacemodel.h"
+#include "startpooldialog.h"
 #include "workermodel.h"
 
 #include "faultsupport.h"
@@ -31,7 +32,6 @@
 #include <QtTest/QTest>
 #include <QtWidgets/QApplication>
 #include <QtWidgets/QComboBox>
-#include <QtWidgets/QInputDialog>
 #include <QtWidgets/QLineEdit>
 #include <QtWidgets/QPlainTextEdit>
 #include <QtWidgets/QSpinBox>
@@ -381,19 +381,35 @@ private Q_SLOTS:
                      QStringLiteral("stopped"));
         QTRY_VERIFY(action(window(), "actionStart")->isEnabled());
 
-        // Start it again there, with three workers at most: the dialog asks how many.
-        QTimer::singleShot(0, &window(), [this] {
-            auto *ask = window().findChild<QInputDialog *>();
-            QVERIFY(ask);
-            window().watcher()->pollNow(); // as the window does while the dialog is open
-            ask->setIntValue(3);
-            ask->accept();
-        });
+        // Start it again there: the Start dialog, filled with beta's last options, sends the
+        // workers and the limits it shows (beta has a soft and a hard memory limit).
         action(window(), "actionStart")->trigger();
+        StartPoolDialog *start = nullptr;
+        QTRY_VERIFY((start = window().findChild<StartPoolDialog *>()) != nullptr);
+        QVERIFY(start->isAttached());
+        QVERIFY(!start->taskTypeField()->isVisibleTo(start));
+        QVERIFY(!start->workerEnvironmentField()->isVisibleTo(start));
+        QCOMPARE(start->softMemoryField()->value(), 256);
+        QCOMPARE(start->hardMemoryField()->value(), 1024);
+        window().watcher()->pollNow(); // as the window does while the dialog is open
+        start->maxWorkersField()->setValue(3);
+        start->softMemoryField()->setValue(0); // cleared there too
+        start->niceField()->setValue(5);
+        start->cpuTimeField()->setValue(700);
+        QVERIFY2(start->isAcceptable(), qPrintable(start->validationError()));
+        start->accept();
         QTRY_COMPARE(namespaceCell(window(), m_app->pid, QStringLiteral("beta"), NamespaceModel::State),
                      QStringLiteral("running"));
         QCOMPARE(namespaceCell(window(), m_app->pid, QStringLiteral("beta"), NamespaceModel::MaxWorkers),
                  QStringLiteral("3"));
+        const quintptr beta = keyOf(window(), m_app->pid, QStringLiteral("beta"));
+        QTRY_VERIFY(window().watcher()->viewByKey(beta)
+                    && window().watcher()->viewByKey(beta)->options.resourceLimits.niceValue == 5);
+        const PoolOptions started = window().watcher()->viewByKey(beta)->options;
+        QCOMPARE(started.resourceLimits.cpuSeconds, 700);
+        QCOMPARE(started.softMemoryLimit, qint64(0));
+        QCOMPARE(started.hardMemoryLimit, qint64(1) << 30);
+        QCOMPARE(started.taskType, QStringLiteral("batch")); // kept
 
         // Detach: the process leaves the tree and keeps running.
         window().namespaceView()->setCurrentIndex(window().namespaceModel()->indexOfProcess(m_app->pid));

@@ -52,15 +52,18 @@ struct Hierarchy
 
     bool exists() const { return !mountPoint.isEmpty(); }
 
-    //! The directory of cgroup \a path, or \a path itself when it already is one.
+    //! The directory of cgroup \a path, or \a path itself when it already is one; empty when
+    //! that is not a directory of this hierarchy (a path that climbs out of it with "..").
     QString directoryOf(const QString &path) const
     {
-        if (path == mountPoint || path.startsWith(mountPoint + u'/'))
-            return path;
-        QString relative = path;
-        if (root != QLatin1String("/") && (relative == root || relative.startsWith(root + u'/')))
+        QString relative = QDir::cleanPath(path);
+        if (relative == mountPoint || relative.startsWith(mountPoint + u'/'))
+            relative = relative.mid(mountPoint.size());
+        else if (root != QLatin1String("/") && (relative == root || relative.startsWith(root + u'/')))
             relative = relative.mid(root.size());
-        return QDir::cleanPath(mountPoint + u'/' + relative);
+        const QString directory = QDir::cleanPath(mountPoint + u'/' + relative);
+        return directory == mountPoint || directory.startsWith(mountPoint + u'/') ? directory
+                                                                                  : QString();
     }
 };
 
@@ -131,10 +134,11 @@ QString groupName()
 //! Makes directory \a name in \a parent, saying what to do when the kernel refuses.
 QString makeGroup(const QString &parent, const QString &name, const QString &label)
 {
-    if (!QFileInfo(parent).isDir())
+    if (parent.isEmpty() || !QFileInfo(parent).isDir())
         fail(label, QStringLiteral("the parent cgroup %1 does not exist; name an existing "
                                    "cgroup in PoolOptions::cgroup.parent")
-                        .arg(parent));
+                        .arg(parent.isEmpty() ? QStringLiteral("(a path outside the cgroup tree)")
+                                              : parent));
     sweepAbandoned(parent);
     const QString directory = parent + u'/' + name;
     if (::mkdir(QFile::encodeName(directory).constData(), 0755) != 0) {
@@ -181,6 +185,8 @@ std::unique_ptr<ControlGroup> ControlGroup::create(const PoolOptions::ControlGro
     const Hierarchy v2 = findHierarchy(QString());
     if (v2.exists()) {
         const QString parent = v2.directoryOf(limits.parent.isEmpty() ? v2.ownPath : limits.parent);
+        if (!QFileInfo(parent).isDir() && !findHierarchy(wanted.constFirst()).exists())
+            makeGroup(parent, QString(), label); // no v1 to fall back on: says what is wrong
         const QStringList available = wordsOf(parent + QStringLiteral("/cgroup.controllers"));
         bool complete = true;
         for (const QString &controller : wanted)

@@ -10,6 +10,33 @@
 
 namespace procpool::detail {
 
+namespace {
+
+//! The limits a start request gives, over the pool's last options \a o.
+void applyLimits(const InspectionRequest::StartLimits &l, PoolOptions &o)
+{
+    if (l.softMemoryLimit)
+        o.softMemoryLimit = *l.softMemoryLimit;
+    if (l.hardMemoryLimit)
+        o.hardMemoryLimit = *l.hardMemoryLimit;
+    if (l.addressSpace)
+        o.resourceLimits.addressSpace = *l.addressSpace;
+    if (l.cpuSeconds)
+        o.resourceLimits.cpuSeconds = int(*l.cpuSeconds);
+    if (l.niceValue)
+        o.resourceLimits.niceValue = int(*l.niceValue);
+    if (l.cpuAffinity)
+        o.resourceLimits.cpuAffinity = *l.cpuAffinity;
+    if (l.cgroupMemoryMax)
+        o.cgroup.memoryMax = *l.cgroupMemoryMax;
+    if (l.cgroupCpuMax)
+        o.cgroup.cpuMax = *l.cgroupCpuMax;
+    if (l.cgroupParent)
+        o.cgroup.parent = *l.cgroupParent;
+}
+
+} // namespace
+
 std::optional<ProcessPoolManager::TrackedTask> runInspectionCommand(const InspectionRequest &r)
 {
     using Op = InspectionRequest::Op;
@@ -19,7 +46,8 @@ std::optional<ProcessPoolManager::TrackedTask> runInspectionCommand(const Inspec
             m = getOrCreateProcessManager(r.namespaceId);
         PoolOptions options = m->options();
         options.maxWorkers = int(r.workers);
-        m->start(options);
+        applyLimits(r.limits, options);
+        m->start(options); // validates: a soft memory limit above the hard one is refused here
         return std::nullopt;
     }
     if (!m)

@@ -39,15 +39,22 @@ void encodeLimits(const PoolOptions &o, QCborMap &m)
             cpus.append(cpu);
         m.insert(QStringLiteral("cpuAffinity"), cpus);
     }
+    const PoolOptions::ControlGroup &g = o.cgroup;
+    if (g.memoryMax != 0)
+        m.insert(QStringLiteral("cgroupMemoryMax"), g.memoryMax);
+    if (g.cpuMax != 0)
+        m.insert(QStringLiteral("cgroupCpuMax"), g.cpuMax);
+    if (!g.parent.isEmpty())
+        m.insert(QStringLiteral("cgroupParent"), g.parent);
 }
 
-//! The retry state of \a r that differs from a task run once, into \a m. "attempts" is left
-//! out when it is what the record's start time implies: 1 once started, 0 before.
-void encodeAttempts(const TaskRecord &r, QCborMap &m)
+} // namespace
+
+void encodeAttempts(const TaskRecord &r, int impliedAttempts, QCborMap &m)
 {
     if (r.priority != 0)
         m.insert(QStringLiteral("priority"), r.priority);
-    if (r.attempts != (r.startedAt.isValid() ? 1 : 0))
+    if (r.attempts != impliedAttempts)
         m.insert(QStringLiteral("attempts"), r.attempts);
     if (r.maxAttempts != 1)
         m.insert(QStringLiteral("maxAttempts"), r.maxAttempts);
@@ -56,8 +63,6 @@ void encodeAttempts(const TaskRecord &r, QCborMap &m)
     if (!r.output.isEmpty())
         m.insert(QStringLiteral("output"), r.output);
 }
-
-} // namespace
 
 QString isoTime(const QDateTime &t)
 {
@@ -104,7 +109,8 @@ QCborArray encodeWorkers(const QList<WorkerInfo> &workers)
                             {QStringLiteral("currentTask"), w.currentTask},
                             {QStringLiteral("tasksDone"), qint64(w.tasksDone)},
                             {QStringLiteral("tasksFailed"), qint64(w.tasksFailed)},
-                            {QStringLiteral("startedAt"), isoTime(w.startedAt)}});
+                            {QStringLiteral("startedAt"), isoTime(w.startedAt)},
+                            {QStringLiteral("slot"), w.slot}});
     return out;
 }
 
@@ -130,7 +136,8 @@ QCborArray encodeRecords(const QList<TaskRecord> &records, quint64 *serial)
         }
         if (!r.error.isEmpty())
             m.insert(QStringLiteral("error"), r.error);
-        encodeAttempts(r, m);
+        // "attempts": left out when the start time implies it, 1 once started, 0 before.
+        encodeAttempts(r, r.startedAt.isValid() ? 1 : 0, m);
         out.append(m);
     }
     return out;

@@ -17,6 +17,10 @@ QString isoTime(const QDateTime &t);
 QCborMap encodeOptions(const PoolOptions &o);
 QCborMap encodeStats(const PoolStats &s);
 QCborArray encodeWorkers(const QList<WorkerInfo> &workers);
+//! The retry state and output of \a r that differ from a task submitted plainly and run once,
+//! into \a m: priority, attempts (left out when \a impliedAttempts), maxAttempts,
+//! attemptErrors, output.
+void encodeAttempts(const TaskRecord &r, int impliedAttempts, QCborMap &m);
 //! \a records as CBOR, and in \a serial the largest serial among them.
 QCborArray encodeRecords(const QList<TaskRecord> &records, quint64 *serial);
 //! Every task this process links: name, description, argument and result types.

@@ -4,8 +4,11 @@
 #include <QtCore/QtEndian>
 
 #include <array>
+#include <cmath>
 #include <limits>
 #include <utility>
+
+#include <sched.h>
 
 namespace procpool::detail {
 
@@ -64,6 +67,10 @@ constexpr std::array<std::pair<const char *, Op>, 12> operations{{
 
 //! Most attempts a submit's "retries" may ask for.
 constexpr qint64 maxInspectionAttempts = 1000;
+//! Most CPUs a start's "cgroupCpuMax" may give a pool (as many as a pool has workers at most).
+constexpr double maxInspectionCpus = 4096;
+//! Longest path a start's "cgroupParent" may name (PATH_MAX).
+constexpr qsizetype maxCgroupPathLength = 4096;
 
 //! Reads the integer field \a key into \a out; false (and why) when it is missing or not an
 //! integer in [minimum, maximum].
@@ -76,6 +83,74 @@ bool integer(const QCborMap &m, const char *key, qint64 minimum, qint64 maximum,
         return false;
     }
     *out = v.toInteger();
+    return true;
+}
+
+//! Reads the optional integer field \a key into \a out; false (and why) when it is there but
+//! not an integer in [minimum, maximum].
+bool optionalInteger(const QCborMap &m, const char *key, qint64 minimum, qint64 maximum,
+                     std::optional<qint64> *out, QString *error)
+{
+    if (!m.contains(QLatin1String(key)))
+        return true;
+    qint64 value = 0;
+    if (!integer(m, key, minimum, maximum, &value, error))
+        return false;
+    *out = value;
+    return true;
+}
+
+//! The optional limits of a start request (InspectionRequest::StartLimits).
+bool startLimits(const QCborMap &m, InspectionRequest::StartLimits *limits, QString *error)
+{
+    constexpr qint64 bytes = std::numeric_limits<qint64>::max();
+    if (!optionalInteger(m, "softMemoryLimit", 0, bytes, &limits->softMemoryLimit, error)
+        || !optionalInteger(m, "hardMemoryLimit", 0, bytes, &limits->hardMemoryLimit, error)
+        || !optionalInteger(m, "addressSpace", 0, bytes, &limits->addressSpace, error)
+        || !optionalInteger(m, "cpuSeconds", 0, std::numeric_limits<qint32>::max(), &limits->cpuSeconds, error)
+        || !optionalInteger(m, "niceValue", 0, 19, &limits->niceValue, error)
+        || !optionalInteger(m, "cgroupMemoryMax", 0, bytes, &limits->cgroupMemoryMax, error))
+        return false;
+    if (m.contains(QLatin1String("cpuAffinity"))) {
+        const QCborValue cpus = m.value(QLatin1String("cpuAffinity"));
+        const QCborArray list = cpus.toArray();
+        bool ok = cpus.isArray() && list.size() <= CPU_SETSIZE;
+        QList<int> affinity;
+        for (qsizetype i = 0; ok && i < list.size(); ++i) {
+            const QCborValue cpu = list.at(i);
+            ok = cpu.isInteger() && cpu.toInteger() >= 0 && cpu.toInteger() < CPU_SETSIZE;
+            affinity.append(int(cpu.toInteger()));
+        }
+        if (!ok) {
+            *error = QStringLiteral("'cpuAffinity' must be an array of CPU numbers from 0 to %1")
+                         .arg(CPU_SETSIZE - 1);
+            return false;
+        }
+        limits->cpuAffinity = affinity;
+    }
+    if (m.contains(QLatin1String("cgroupCpuMax"))) {
+        const QCborValue v = m.value(QLatin1String("cgroupCpuMax"));
+        const double cpus = v.isInteger() ? double(v.toInteger()) : v.toDouble(-1);
+        if (!(v.isInteger() || v.isDouble()) || !std::isfinite(cpus) || cpus < 0
+            || cpus > maxInspectionCpus) {
+            *error = QStringLiteral("'cgroupCpuMax' must be a number of CPUs from 0 to %1")
+                         .arg(maxInspectionCpus);
+            return false;
+        }
+        limits->cgroupCpuMax = cpus;
+    }
+    if (m.contains(QLatin1String("cgroupParent"))) {
+        const QCborValue v = m.value(QLatin1String("cgroupParent"));
+        const QString path = v.toString();
+        if (!v.isString() || path.size() > maxCgroupPathLength
+            || (!path.isEmpty() && !path.startsWith(u'/')) || path.contains(QChar(u'\0'))) {
+            *error = QStringLiteral("'cgroupParent' must be empty or an absolute path of at most "
+                                    "%1 characters")
+                         .arg(maxCgroupPathLength);
+            return false;
+        }
+        limits->cgroupParent = path;
+    }
     return true;
 }
 
@@ -128,6 +203,9 @@ bool decodeInspectionRequest(const QCborMap &message, InspectionRequest *request
     case Op::Watch:
         return integer(message, "intervalMs", 10, 3600 * 1000, &request->intervalMs, error);
     case Op::Start:
+        return text(message, "namespace", &request->namespaceId, error)
+            && integer(message, "workers", 1, 4096, &request->workers, error)
+            && startLimits(message, &request->limits, error);
     case Op::Resize:
         return text(message, "namespace", &request->namespaceId, error)
             && integer(message, "workers", 1, 4096, &request->workers, error);

@@ -1,6 +1,7 @@
 #include "inspectionserver_p.h"
 
 #include <procpool/detail/inspectionframe.h>
+#include <procpool/errors.h>
 #include <procpool/inspection.h>
 #include <procpool/processpool.h>
 #include <procpool/processpoolmanager.h>
@@ -366,12 +367,12 @@ private:
             } catch (const std::exception &e) {
                 error = QString::fromUtf8(e.what());
             }
-            answerLater(server, [client, id = r.id, error, submitted](Server *self) {
+            answerLater(server, [client, r, error, submitted](Server *self) {
                 if (Client *asking = self->client(client)) {
                     if (submitted && error.isEmpty())
-                        self->watchResult(*asking, id, *submitted);
+                        self->watchResult(*asking, r, *submitted);
                     else
-                        self->reply(*asking, id, error);
+                        self->reply(*asking, r.id, error);
                 }
             });
         }, Qt::QueuedConnection);
@@ -379,17 +380,23 @@ private:
             reply(c, r.id, QStringLiteral("the registry's thread takes no commands"));
     }
 
-    void watchResult(Client &c, qint64 id, const ProcessPoolManager::TrackedTask &task)
+    //! The `result` of submission \a r, once its task has finished: the value or the error, and
+    //! what its record says of its attempts and output.
+    void watchResult(Client &c, const InspectionRequest &r, const ProcessPoolManager::TrackedTask &task)
     {
         auto *watcher = new QFutureWatcher<QVariant>(c.peer);
-        connect(watcher, &QFutureWatcherBase::finished, this, [this, watcher, client = c.id, id, task = task.id] {
+        connect(watcher, &QFutureWatcherBase::finished, this,
+                [this, watcher, client = c.id, r, task = task.id] {
             watcher->deleteLater();
             Client *asking = this->client(client);
             if (!asking)
                 return;
             QCborMap m{{QStringLiteral("op"), QStringLiteral("result")},
-                       {QStringLiteral("id"), id},
+                       {QStringLiteral("id"), r.id},
                        {QStringLiteral("task"), qint64(task)}};
+            // The record is final once the future is: read before the pool may forget it.
+            const std::shared_ptr<PoolCore> core = coreOf(r.namespaceId);
+            std::optional<TaskRecord> record = core ? core->taskRecord(task) : std::nullopt;
             QFuture<QVariant> future = watcher->future();
             try {
                 future.waitForFinished(); // finished already: rethrows the task's failure
@@ -399,7 +406,21 @@ private:
                     m.insert(QStringLiteral("error"), QStringLiteral("the task was cancelled"));
             } catch (const std::exception &e) {
                 m.insert(QStringLiteral("error"), QString::fromUtf8(e.what()));
+                const auto *failure = dynamic_cast<const TaskFailure *>(&e);
+                if (!record && failure) { // a pool that keeps no history: what the error knows
+                    record.emplace();
+                    record->attempts = failure->attempts();
+                    record->attemptErrors = failure->attemptErrors();
+                    record->attemptErrors.removeLast(); // this attempt's own: the error itself
+                }
             }
+            if (!record) {
+                record.emplace();
+                record->attempts = 1;
+            }
+            record->priority = int(r.priority);
+            record->maxAttempts = int(r.retries);
+            encodeAttempts(*record, 1, m);
             send(*asking, m);
         });
         watcher->setFuture(task.future);

@@ -1,6 +1,7 @@
 #include "attach.h"
 
 #include "options.h"
+#include "outcome.h"
 #include "taskcall.h"
 #include "terminal.h"
 
@@ -163,6 +164,30 @@ private:
     qint64 m_lastId = 0;
 };
 
+//! What a task record or a `result` says of priority, attempts and output (docs/inspection.md:
+//! each is left out when it is the default; "attempts" when it is \a impliedAttempts).
+Outcome attemptsOf(const QCborMap &m, int impliedAttempts)
+{
+    Outcome o;
+    o.priority = int(integer(m, "priority"));
+    o.attempts = m.contains(QLatin1String("attempts")) ? int(integer(m, "attempts")) : impliedAttempts;
+    o.maxAttempts = m.contains(QLatin1String("maxAttempts")) ? int(integer(m, "maxAttempts")) : 1;
+    for (const QCborValue &e : m.value(QLatin1String("attemptErrors")).toArray())
+        o.attemptErrors.append(e.toString());
+    o.output = text(m, "output");
+    return o;
+}
+
+//! " (attempt 2 of 3, priority 5)" for \a o, with \a first before those; empty when there is
+//! nothing to say.
+QString detailsText(const Outcome &o, const QString &first = QString())
+{
+    QStringList details = attemptDetails(o);
+    if (!first.isEmpty())
+        details.prepend(first);
+    return details.isEmpty() ? QString() : QStringLiteral(" (%1)").arg(details.join(QStringLiteral(", ")));
+}
+
 bool processAlive(qint64 pid)
 {
     return ::kill(pid_t(pid), 0) == 0 || errno != ESRCH;
@@ -271,6 +296,8 @@ struct Pending
     QString namespaceId;
     QString task;
     QVariantList arguments;
+    int priority = 0;
+    int attempts = 1; //!< allowed (--retries)
 };
 
 } // namespace
@@ -377,6 +404,7 @@ int follow(const Config &config, Terminal &terminal, Connection &connection)
             for (qsizetype i = tasks.size() - 1; i >= 0; --i) { // oldest change first
                 const QCborMap t = tasks.at(i).toMap();
                 const qint64 worker = integer(t, "workerPid");
+                const Outcome attempts = attemptsOf(t, integer(t, "startedMs") > 0 ? 1 : 0);
                 bool ok;
                 if (config.json) {
                     QJsonObject o{{QStringLiteral("event"), QStringLiteral("task")},
@@ -389,6 +417,13 @@ int follow(const Config &config, Terminal &terminal, Connection &connection)
                         o.insert(QStringLiteral("worker"), worker);
                     if (t.contains(QLatin1String("error")))
                         o.insert(QStringLiteral("error"), text(t, "error"));
+                    // As a result object has them; its errors and output come with the result.
+                    if (attempts.priority != 0)
+                        o.insert(QStringLiteral("priority"), attempts.priority);
+                    if (attempts.maxAttempts > 1) {
+                        o.insert(QStringLiteral("attempts"), attempts.attempts);
+                        o.insert(QStringLiteral("max_attempts"), attempts.maxAttempts);
+                    }
                     ok = terminal.writeLine(jsonLine(o));
                 } else {
                     ok = terminal.writeLine(
@@ -396,7 +431,8 @@ int follow(const Config &config, Terminal &terminal, Connection &connection)
                             .arg(escapeControls(text(ns, "id"), Newlines::Escape))
                             .arg(integer(t, "id"))
                             .arg(escapeControls(text(t, "task"), Newlines::Escape), text(t, "state"),
-                                 worker > 0 ? QStringLiteral(" (worker %1)").arg(worker) : QString(),
+                                 detailsText(attempts, worker > 0 ? QStringLiteral("worker %1").arg(worker)
+                                                                  : QString()),
                                  t.contains(QLatin1String("error"))
                                      ? QStringLiteral(": ") + escapeControls(text(t, "error"), Newlines::Escape)
                                      : QString()));
@@ -487,7 +523,8 @@ int attachTo(const Config &config, Terminal &terminal)
                 call.insert(QStringLiteral("retries"), submit.attempts);
             for (qint64 i = 0; i < submit.count; ++i) {
                 const qint64 id = connection.send(call);
-                pending[id] = Pending{pool.namespaceId, submit.task, arguments.values};
+                pending[id] = Pending{pool.namespaceId, submit.task, arguments.values, submit.priority,
+                                      submit.attempts};
             }
         }
     }
@@ -503,6 +540,13 @@ int attachTo(const Config &config, Terminal &terminal)
         const Pending &p = it->second;
         const bool ok = text(*answer, "op") == u"result" && !answer->contains(QLatin1String("error"));
         const QString failure = text(*answer, "error");
+        // A refusal (an `error` answer) never ran; a `result` ran at least once.
+        Outcome attempts = attemptsOf(*answer, 1);
+        if (text(*answer, "op") != u"result") {
+            attempts = Outcome();
+            attempts.priority = p.priority;
+            attempts.maxAttempts = p.attempts;
+        }
         if (!ok)
             status = 1;
         if (config.json) {
@@ -519,15 +563,17 @@ int attachTo(const Config &config, Terminal &terminal)
                 o.insert(QStringLiteral("result"), answer->value(QLatin1String("value")).toJsonValue());
             else
                 o.insert(QStringLiteral("error"), failure);
+            addAttemptFields(o, attempts);
             if (!terminal.writeLine(jsonLine(o)))
                 return 1;
-        } else if (!terminal.writeLine(ok ? QStringLiteral("%1: %2 = %3")
+        } else if (!terminal.writeLine(ok ? QStringLiteral("%1: %2 = %3%4")
                                                 .arg(escapeControls(p.namespaceId, Newlines::Escape),
                                                      callText(p.task, p.arguments),
-                                                     shown(answer->value(QLatin1String("value"))))
-                                          : QStringLiteral("%1: %2 failed: %3")
+                                                     shown(answer->value(QLatin1String("value"))),
+                                                     detailsText(attempts))
+                                          : QStringLiteral("%1: %2 failed%3: %4")
                                                 .arg(escapeControls(p.namespaceId, Newlines::Escape),
-                                                     callText(p.task, p.arguments),
+                                                     callText(p.task, p.arguments), detailsText(attempts),
                                                      escapeControls(failure, Newlines::Escape)))) {
             return 1;
         }

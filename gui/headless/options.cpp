@@ -15,6 +15,8 @@
 #include <limits>
 #include <stdexcept>
 
+#include <sched.h>
+
 namespace procpool::headless {
 namespace {
 
@@ -79,6 +81,42 @@ const QList<OptionDef> &optionDefs()
          QStringLiteral("Retire a worker whose resident size goes past SIZE once its task has "
                         "finished; a fresh worker replaces it. At most --max-memory. 0: no "
                         "limit (default).\nExample: --soft-memory 512M")},
+        {QStringLiteral("nice"), QStringLiteral("N"), Scope::Pool,
+         QStringLiteral("Run the pool's workers at nice value N, 1 to 19: a lower CPU priority "
+                        "than this program's (default: inherited).\nExample: --nice 10")},
+        {QStringLiteral("cpu-affinity"), QStringLiteral("LIST"), Scope::Pool,
+         QStringLiteral("Let the pool's workers run only on the CPUs of LIST: numbers and "
+                        "ranges, commas between (default: inherited).\n"
+                        "Example: --cpu-affinity 0,2-3")},
+        {QStringLiteral("max-address-space"), QStringLiteral("SIZE"), Scope::Pool,
+         QStringLiteral("Limit each worker's address space to SIZE (RLIMIT_AS; as --max-memory "
+                        "writes it): an allocation past it fails inside the task, which may "
+                        "catch std::bad_alloc. 0: inherited (default).\n"
+                        "Example: --max-address-space 4G")},
+        {QStringLiteral("cpu-time"), QStringLiteral("SECONDS"), Scope::Pool,
+         QStringLiteral("Limit each worker to SECONDS of CPU time over its life (RLIMIT_CPU); "
+                        "past it the worker is killed and its task fails with WorkerCrashed. "
+                        "0: inherited (default).\nExample: --cpu-time 600 --max-tasks-per-worker 50")},
+        {QStringLiteral("worker-env"), QStringLiteral("NAME=VALUE"), Scope::Pool,
+         QStringLiteral("Set variable NAME in each worker's environment; {slot} in VALUE "
+                        "becomes the worker's slot (0 for the first worker; a replacement "
+                        "takes the slot of the worker it replaces). Repeatable.\n"
+                        "Example: --workers 2 --worker-env CUDA_VISIBLE_DEVICES={slot}")},
+        {QStringLiteral("pool-memory"), QStringLiteral("SIZE"), Scope::Pool,
+         QStringLiteral("Limit the memory of all the pool's workers together to SIZE (as "
+                        "--max-memory writes it), enforced by the kernel in a control group of "
+                        "the pool's own; past it a worker is killed and its task fails with "
+                        "WorkerOutOfMemory. Needs a cgroup this program may write (root, or a "
+                        "delegated one). 0: no limit (default).\nExample: --pool-memory 8G")},
+        {QStringLiteral("pool-cpus"), QStringLiteral("N"), Scope::Pool,
+         QStringLiteral("Limit all the pool's workers together to the time of N CPUs (fractions "
+                        "allowed), in the pool's control group (see --pool-memory). 0: no "
+                        "limit (default).\nExample: --pool-cpus 1.5")},
+        {QStringLiteral("cgroup-parent"), QStringLiteral("PATH"), Scope::Pool,
+         QStringLiteral("Make the pool's control group (--pool-memory, --pool-cpus) under cgroup "
+                        "PATH, a path in the cgroup tree or under /sys/fs/cgroup (default: this "
+                        "program's own cgroup).\n"
+                        "Example: --pool-memory 8G --cgroup-parent /user.slice/batch.slice")},
         {QStringLiteral("cancel-policy"), QStringLiteral("kill|discard|ask"), Scope::Pool,
          QStringLiteral("What cancelling a running task of the pool does (an attached monitor's "
                         "Cancel): kill its worker (default), let it finish and drop the result, "
@@ -252,6 +290,41 @@ void convertLocal(SubmitSpec &spec)
     spec.arguments = args.values;
 }
 
+//! A CPU list such as "0,2-3" naming at least one CPU this process may run on.
+QList<int> cpuListValue(const QString &option, const QString &value)
+{
+    QString error;
+    const std::optional<QList<int>> cpus = limittext::parseCpuList(value, &error);
+    if (!cpus)
+        throw UsageError(QStringLiteral("--%1 needs %2, got '%3'").arg(option, error, value));
+    cpu_set_t allowed;
+    CPU_ZERO(&allowed);
+    if (::sched_getaffinity(0, sizeof allowed, &allowed) == 0
+        && std::none_of(cpus->cbegin(), cpus->cend(), [&](int cpu) { return CPU_ISSET(cpu, &allowed); })) {
+        QList<int> here;
+        for (int cpu = 0; cpu < CPU_SETSIZE; ++cpu)
+            if (CPU_ISSET(cpu, &allowed))
+                here.append(cpu);
+        throw UsageError(QStringLiteral("--%1 %2 names no CPU this program may run on; its CPUs "
+                                        "are %3")
+                             .arg(option, value, limittext::cpuListText(here)));
+    }
+    return *cpus;
+}
+
+//! A number of CPUs, fractions allowed: 0 (no limit), or from 0.01 to 4096.
+double cpuCountValue(const QString &option, const QString &value)
+{
+    bool ok = false;
+    const double cpus = value.toDouble(&ok);
+    if (!ok || !std::isfinite(cpus) || (cpus != 0 && (cpus < 0.01 || cpus > 4096)))
+        throw UsageError(QStringLiteral("--%1 needs a number of CPUs from 0.01 to 4096, fractions "
+                                        "allowed (1.5: the time of one and a half CPUs; 0: no "
+                                        "limit), got '%2'")
+                             .arg(option, value));
+    return cpus;
+}
+
 QString helpText(const QCommandLineParser &parser)
 {
     QString text = parser.helpText();
@@ -369,6 +442,39 @@ Config walk(const QStringList &arguments)
             section().options.hardMemoryLimit = sizeValue(name, value);
         } else if (name == u"soft-memory") {
             section().options.softMemoryLimit = sizeValue(name, value);
+        } else if (name == u"nice") {
+            section().options.resourceLimits.niceValue =
+                boundedValue(name, value, 1, 19, QStringLiteral("higher: a lower CPU priority"));
+        } else if (name == u"cpu-affinity") {
+            section().options.resourceLimits.cpuAffinity = cpuListValue(name, value);
+        } else if (name == u"max-address-space") {
+            section().options.resourceLimits.addressSpace = sizeValue(name, value);
+        } else if (name == u"cpu-time") {
+            section().options.resourceLimits.cpuSeconds =
+                boundedValue(name, value, 0, std::numeric_limits<int>::max(),
+                             QStringLiteral("whole seconds of CPU time per worker; 0: no limit"));
+        } else if (name == u"worker-env") {
+            QString error;
+            const auto entry = limittext::parseEnvironmentEntry(value, &error);
+            if (!entry)
+                throw UsageError(QStringLiteral("--worker-env needs %1, got '%2'").arg(error, value));
+            PoolSpec &pool = section();
+            pool.workerEnvironment.append(*entry);
+            if (!limittext::repeatedName(pool.workerEnvironment).isEmpty())
+                throw UsageError(QStringLiteral("--worker-env %1 is given twice for namespace "
+                                                "'%2'; give each variable once")
+                                     .arg(entry->name, pool.namespaceId));
+        } else if (name == u"pool-memory") {
+            section().options.cgroup.memoryMax = sizeValue(name, value);
+        } else if (name == u"pool-cpus") {
+            section().options.cgroup.cpuMax = cpuCountValue(name, value);
+        } else if (name == u"cgroup-parent") {
+            if (!value.startsWith(u'/') || value.contains(QChar(u'\0')))
+                throw UsageError(QStringLiteral("--cgroup-parent needs an absolute path, in the "
+                                                "cgroup tree (/user.slice/…) or under "
+                                                "/sys/fs/cgroup, got '%1'")
+                                     .arg(value));
+            section().options.cgroup.parent = value;
         } else if (name == u"submit") {
             section().submits.append(parseSubmit(value));
         } else if (name == u"program") {
@@ -475,10 +581,17 @@ Config walk(const QStringList &arguments)
                        [](const PoolSpec &p) { return !p.options.startContext.program.isEmpty(); }))
         throw UsageError(QStringLiteral("--jobs names this program's tasks; a pool with --program "
                                         "takes --submit"));
+    for (PoolSpec &pool : config.pools)
+        pool.options.workerEnvironment = limittext::workerEnvironment(pool.workerEnvironment);
     for (const PoolSpec &pool : std::as_const(config.pools)) {
         if (attached)
             break; // the other process's pools keep their own options
         const PoolOptions &o = pool.options;
+        if (!o.cgroup.parent.isEmpty() && !o.cgroup.enabled())
+            throw UsageError(QStringLiteral("namespace '%1': --cgroup-parent says where the pool's "
+                                            "control group goes; give --pool-memory or "
+                                            "--pool-cpus too, or leave it out")
+                                 .arg(pool.namespaceId));
         if (o.softMemoryLimit > 0 && o.hardMemoryLimit > 0 && o.softMemoryLimit > o.hardMemoryLimit)
             throw UsageError(QStringLiteral("namespace '%1': --soft-memory (%2 bytes) must not be "
                                             "above --max-memory (%3 bytes)")

@@ -1,6 +1,8 @@
 // procpool headless mode — the command line, parsed into what to run.
 #pragma once
 
+#include "limittext.h"
+
 #include <procpool/options.h>
 
 #include <QtCore/QList>
@@ -35,6 +37,8 @@ struct PoolSpec
     PoolOptions options;
     QList<SubmitSpec> submits;
     int resize = 0; //!< --resize with --attach; 0: none
+    //! --worker-env, as written; options.workerEnvironment is made of them.
+    QList<limittext::EnvironmentEntry> workerEnvironment;
 };
 
 enum class Order { Completed, Submitted };

@@ -96,16 +96,87 @@ void addAttemptFields(QJsonObject &json, const Outcome &o)
         json.insert(QStringLiteral("output"), o.output);
 }
 
-void addLimitFields(QJsonObject &json, const PoolOptions &o)
+void addLimitFields(QJsonObject &json, const PoolOptions &o,
+                    const QList<limittext::EnvironmentEntry> &environment)
 {
     if (o.softMemoryLimit > 0)
         json.insert(QStringLiteral("soft_memory_limit"), o.softMemoryLimit);
     if (o.hardMemoryLimit > 0)
         json.insert(QStringLiteral("hard_memory_limit"), o.hardMemoryLimit);
+    const PoolOptions::ResourceLimits &r = o.resourceLimits;
+    if (r.niceValue > 0)
+        json.insert(QStringLiteral("nice"), r.niceValue);
+    if (!r.cpuAffinity.isEmpty()) {
+        QJsonArray cpus;
+        for (int cpu : r.cpuAffinity)
+            cpus.append(cpu);
+        json.insert(QStringLiteral("cpu_affinity"), cpus);
+    }
+    if (r.addressSpace > 0)
+        json.insert(QStringLiteral("address_space_limit"), r.addressSpace);
+    if (r.cpuSeconds > 0)
+        json.insert(QStringLiteral("cpu_time_limit"), r.cpuSeconds);
+    if (o.cgroup.memoryMax > 0)
+        json.insert(QStringLiteral("pool_memory_limit"), o.cgroup.memoryMax);
+    if (o.cgroup.cpuMax > 0)
+        json.insert(QStringLiteral("pool_cpu_limit"), o.cgroup.cpuMax);
+    if (!o.cgroup.parent.isEmpty())
+        json.insert(QStringLiteral("cgroup_parent"), o.cgroup.parent);
+    if (!environment.isEmpty()) {
+        QJsonObject variables;
+        for (const limittext::EnvironmentEntry &e : environment)
+            variables.insert(e.name, e.value);
+        json.insert(QStringLiteral("worker_environment"), variables);
+    }
     if (o.cancelPolicy != PoolOptions::CancelPolicy::KillWorker)
         json.insert(QStringLiteral("cancel_policy"),
                     o.cancelPolicy == PoolOptions::CancelPolicy::Ask ? QStringLiteral("ask")
                                                                       : QStringLiteral("discard"));
+}
+
+namespace {
+
+//! Bytes for a human, exactly: "512 MiB", "1536 MiB", "1000 bytes".
+QString sizeText(qint64 bytes)
+{
+    static const char *const units[] = {"KiB", "MiB", "GiB", "TiB"};
+    QString unit = QStringLiteral("bytes");
+    for (const char *u : units) {
+        if (bytes < 1024 || bytes % 1024 != 0)
+            break;
+        bytes /= 1024;
+        unit = QLatin1String(u);
+    }
+    return QStringLiteral("%1 %2").arg(bytes).arg(unit);
+}
+
+} // namespace
+
+QStringList limitTexts(const PoolOptions &o, const QList<limittext::EnvironmentEntry> &environment)
+{
+    QStringList texts;
+    if (o.softMemoryLimit > 0)
+        texts.append(QStringLiteral("soft memory %1").arg(sizeText(o.softMemoryLimit)));
+    if (o.hardMemoryLimit > 0)
+        texts.append(QStringLiteral("hard memory %1").arg(sizeText(o.hardMemoryLimit)));
+    const PoolOptions::ResourceLimits &r = o.resourceLimits;
+    if (r.niceValue > 0)
+        texts.append(QStringLiteral("nice %1").arg(r.niceValue));
+    if (!r.cpuAffinity.isEmpty())
+        texts.append(QStringLiteral("CPUs %1").arg(limittext::cpuListText(r.cpuAffinity)));
+    if (r.addressSpace > 0)
+        texts.append(QStringLiteral("address space %1").arg(sizeText(r.addressSpace)));
+    if (r.cpuSeconds > 0)
+        texts.append(QStringLiteral("CPU time %1 s").arg(r.cpuSeconds));
+    if (o.cgroup.memoryMax > 0)
+        texts.append(QStringLiteral("pool memory %1").arg(sizeText(o.cgroup.memoryMax)));
+    if (o.cgroup.cpuMax > 0)
+        texts.append(QStringLiteral("pool CPUs %1").arg(o.cgroup.cpuMax));
+    if (!o.cgroup.parent.isEmpty())
+        texts.append(QStringLiteral("cgroup parent %1").arg(o.cgroup.parent));
+    for (const limittext::EnvironmentEntry &e : environment)
+        texts.append(QStringLiteral("env %1").arg(e.text()));
+    return texts;
 }
 
 } // namespace procpool::headless

@@ -3,6 +3,7 @@
 #pragma once
 
 #include "jobs.h"
+#include "limittext.h"
 
 #include <procpool/options.h>
 
@@ -45,8 +46,13 @@ QStringList attemptDetails(const Outcome &o);
 //! Adds priority, attempts, attempt errors and output to the --json object of \a o, each only
 //! when it differs from a task run once with priority 0 that printed nothing.
 void addAttemptFields(QJsonObject &json, const Outcome &o);
-//! Adds the memory limits of \a o that are set, and a cancel policy other than the default, to
-//! a --list --json manager object.
-void addLimitFields(QJsonObject &json, const PoolOptions &o);
+//! Adds the limits of \a o that are set (memory, resource and control-group limits), the
+//! worker environment \a environment as written, and a cancel policy other than the default,
+//! to a --list --json manager object.
+void addLimitFields(QJsonObject &json, const PoolOptions &o,
+                    const QList<limittext::EnvironmentEntry> &environment = {});
+//! The same for a text line: "nice 10", "CPUs 0,2-3", "pool memory 8 GiB", …; empty when
+//! nothing is set.
+QStringList limitTexts(const PoolOptions &o, const QList<limittext::EnvironmentEntry> &environment = {});
 
 } // namespace procpool::headless

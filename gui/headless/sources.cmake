@@ -14,6 +14,7 @@ target_sources(procpool PRIVATE
   ${CMAKE_CURRENT_LIST_DIR}/program.h
   ${CMAKE_CURRENT_LIST_DIR}/runner.cpp
   ${CMAKE_CURRENT_LIST_DIR}/runner.h
+  ${CMAKE_CURRENT_LIST_DIR}/runner_display.cpp
   ${CMAKE_CURRENT_LIST_DIR}/signals.cpp
   ${CMAKE_CURRENT_LIST_DIR}/signals.h
   ${CMAKE_CURRENT_LIST_DIR}/taskcall.cpp

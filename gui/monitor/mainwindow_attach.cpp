@@ -6,11 +6,12 @@
 #include "futuremodel.h"
 #include "mainwindow.h"
 #include "namespacemodel.h"
+#include "startpooldialog.h"
 #include "submitoptions.h"
 
+#include <QtCore/QCborArray>
 #include <QtCore/QFileInfo>
 #include <QtCore/QPointer>
-#include <QtWidgets/QInputDialog>
 #include <QtWidgets/QTreeView>
 
 namespace procpool::monitor {
@@ -85,19 +86,43 @@ void MainWindow::remoteCommand(quintptr key, const QString &op, const QString &d
     });
 }
 
+namespace {
+
+//! The fields of an inspection `start` for \a o: the workers and every limit, each sent even
+//! when it is none, so that a limit cleared in the dialog is cleared in the pool.
+QCborMap startFields(const PoolOptions &o)
+{
+    QCborArray cpus;
+    for (int cpu : o.resourceLimits.cpuAffinity)
+        cpus.append(cpu);
+    return {{QStringLiteral("workers"), o.maxWorkers},
+            {QStringLiteral("softMemoryLimit"), o.softMemoryLimit},
+            {QStringLiteral("hardMemoryLimit"), o.hardMemoryLimit},
+            {QStringLiteral("addressSpace"), o.resourceLimits.addressSpace},
+            {QStringLiteral("cpuSeconds"), o.resourceLimits.cpuSeconds},
+            {QStringLiteral("niceValue"), o.resourceLimits.niceValue},
+            {QStringLiteral("cpuAffinity"), cpus},
+            {QStringLiteral("cgroupMemoryMax"), o.cgroup.memoryMax},
+            {QStringLiteral("cgroupCpuMax"), o.cgroup.cpuMax},
+            {QStringLiteral("cgroupParent"), o.cgroup.parent}};
+}
+
+} // namespace
+
 void MainWindow::startRemotePool(const ManagerView &view)
 {
-    // The dialog runs an event loop of its own, in which the watcher replaces its views.
+    // The dialog is open while the watcher replaces its views: the namespace is found again by key.
     const quintptr key = view.key;
-    bool ok = false;
-    const int workers = QInputDialog::getInt(
-        this, QStringLiteral("Start pool"),
-        QStringLiteral("Start namespace '%1' of process %2 with its last options, and at most this "
-                       "many workers:").arg(view.namespaceId).arg(view.creatorPid),
-        std::max(1, view.options.maxWorkers), 1, 4096, 1, &ok);
-    if (ok)
-        remoteCommand(key, QStringLiteral("start"), QStringLiteral("pool started with %1 workers at most").arg(workers),
-                      {{QStringLiteral("workers"), workers}});
+    auto *dialog = new StartPoolDialog(view.namespaceId, this);
+    dialog->setAttribute(Qt::WA_DeleteOnClose);
+    dialog->setAttached(view.creatorPid, view.options);
+    connect(dialog, &QDialog::accepted, this, [this, dialog, key] {
+        const PoolOptions options = dialog->options();
+        remoteCommand(key, QStringLiteral("start"),
+                      QStringLiteral("pool started with %1 workers at most").arg(options.maxWorkers),
+                      startFields(options));
+    });
+    dialog->open();
 }
 
 void MainWindow::submitRemoteTasks(const ManagerView &view)

@@ -37,7 +37,9 @@ QDateTime msTime(qint64 ms)
     return ms > 0 ? QDateTime::fromMSecsSinceEpoch(ms, Qt::UTC) : QDateTime();
 }
 
-PoolOptions decodeOptions(const QCborMap &m)
+} // namespace
+
+PoolOptions RemoteProcess::decodeOptions(const QCborMap &m)
 {
     PoolOptions o;
     o.maxWorkers = int(integer(m, "maxWorkers"));
@@ -62,8 +64,14 @@ PoolOptions decodeOptions(const QCborMap &m)
     o.resourceLimits.niceValue = int(integer(m, "niceValue"));
     for (const QCborValue &cpu : m.value(QLatin1String("cpuAffinity")).toArray())
         o.resourceLimits.cpuAffinity.append(int(cpu.toInteger()));
+    o.cgroup.memoryMax = integer(m, "cgroupMemoryMax");
+    const QCborValue cpus = m.value(QLatin1String("cgroupCpuMax"));
+    o.cgroup.cpuMax = cpus.isInteger() ? double(cpus.toInteger()) : cpus.toDouble();
+    o.cgroup.parent = text(m, "cgroupParent");
     return o;
 }
+
+namespace {
 
 PoolStats decodeStats(const QCborMap &m)
 {
@@ -92,6 +100,7 @@ WorkerInfo decodeWorker(const QCborMap &m)
     w.tasksDone = quint64(integer(m, "tasksDone"));
     w.tasksFailed = quint64(integer(m, "tasksFailed"));
     w.startedAt = QDateTime::fromString(text(m, "startedAt"), Qt::ISODateWithMs);
+    w.slot = int(integer(m, "slot"));
     return w;
 }
 

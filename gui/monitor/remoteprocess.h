@@ -90,6 +90,8 @@ public:
 
     //! The text of an `error` reply, or empty for any other reply.
     static QString errorOf(const QCborMap &reply);
+    //! The `options` of a namespace in a snapshot: a limit left out is not set.
+    static PoolOptions decodeOptions(const QCborMap &options);
 
 Q_SIGNALS:
     //! The status changed (attached, exited, failed).

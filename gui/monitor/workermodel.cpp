@@ -33,7 +33,7 @@ QVariant WorkerModel::headerData(int section, Qt::Orientation orientation, int r
 {
     if (orientation != Qt::Horizontal)
         return {};
-    static const char *const titles[ColumnCount] = {"PID",   "Name",    "Namespace", "State",
+    static const char *const titles[ColumnCount] = {"PID",   "Name",    "Slot", "Namespace", "State",
                                                     "Task",  "Done",    "Failed",  "CPU %",
                                                     "Memory", "Uptime", "Restarts"};
     if (role == Qt::DisplayRole)
@@ -44,6 +44,10 @@ QVariant WorkerModel::headerData(int section, Qt::Orientation orientation, int r
         case Cpu: return QStringLiteral("CPU use over the last second; 100 % is one core");
         case Restarts: return QStringLiteral("Workers of this pool replaced after a crash");
         case Failures: return QStringLiteral("Tasks that threw in this worker");
+        case Slot:
+            return QStringLiteral("The worker's slot in its pool: 0 for the first worker; a "
+                                  "replacement takes the slot of the worker it replaces "
+                                  "(PoolOptions::workerEnvironment is chosen by it)");
         default: return {};
         }
     }
@@ -71,7 +75,7 @@ QVariant WorkerModel::data(const QModelIndex &index, int role) const
             return QColor(0x90, 0x90, 0x90);
         return {};
     case Qt::TextAlignmentRole:
-        if (index.column() == Pid || (index.column() >= Done && index.column() != Uptime))
+        if (index.column() == Pid || index.column() == Slot || (index.column() >= Done && index.column() != Uptime))
             return int(Qt::AlignRight | Qt::AlignVCenter);
         return {};
     case Qt::UserRole: // sort keys
@@ -85,6 +89,7 @@ QVariant WorkerModel::data(const QModelIndex &index, int role) const
         switch (index.column()) {
         case Pid: return r.pid;
         case Name: return r.name;
+        case Slot: return r.slot >= 0 ? QVariant(r.slot) : QVariant();
         case Namespace: return r.namespaceId;
         case State: return r.state;
         case CurrentTask: return r.ended ? r.exitReason : r.currentTask;
@@ -179,6 +184,7 @@ void WorkerModel::update()
             if (row->ended)
                 continue; // the exit announcement wins over a snapshot taken just before it
             row->name = w.name;
+            row->slot = w.slot;
             row->namespaceId = v.namespaceId;
             row->key = v.key;
             row->state = stateName(w.state);

@@ -14,7 +14,7 @@ class WorkerModel : public QAbstractTableModel
 {
     Q_OBJECT
 public:
-    enum Column { Pid, Name, Namespace, State, CurrentTask, Done, Failures, Cpu, Memory, Uptime, Restarts, ColumnCount };
+    enum Column { Pid, Name, Slot, Namespace, State, CurrentTask, Done, Failures, Cpu, Memory, Uptime, Restarts, ColumnCount };
     enum Role {
         ManagerRole = Qt::UserRole + 1, //!< ManagerView::key of its pool (quintptr)
         PidRole,
@@ -38,6 +38,7 @@ private:
     {
         qint64 pid = 0;
         QString name;
+        int slot = -1; //!< WorkerInfo::slot; -1 until a snapshot has said
         QString namespaceId;
         quintptr key = 0; //!< ManagerView::key of its pool
         QString state; //!< a WorkerState name, or "exited" / "crashed" once ended

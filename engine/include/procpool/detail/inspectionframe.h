@@ -9,7 +9,10 @@
 #include <QtCore/QByteArray>
 #include <QtCore/QCborArray>
 #include <QtCore/QCborMap>
+#include <QtCore/QList>
 #include <QtCore/QString>
+
+#include <optional>
 
 namespace procpool::detail {
 
@@ -58,6 +61,22 @@ struct InspectionRequest
     QString taskType;      //!< submit, optional: the task type the submission carries
     qint64 priority = 0;   //!< submit, optional: SubmitOptions::priority
     qint64 retries = 1;    //!< submit, optional: attempts in all (RetryPolicy::attempts); 1: once
+
+    //! start, each optional: a limit the pool starts with instead of the one it last had (0,
+    //! an empty list or an empty text: none). Named as in the options of a snapshot.
+    struct StartLimits
+    {
+        std::optional<qint64> softMemoryLimit; //!< PoolOptions::softMemoryLimit, bytes
+        std::optional<qint64> hardMemoryLimit; //!< PoolOptions::hardMemoryLimit, bytes
+        std::optional<qint64> addressSpace;    //!< ResourceLimits::addressSpace, bytes
+        std::optional<qint64> cpuSeconds;      //!< ResourceLimits::cpuSeconds
+        std::optional<qint64> niceValue;       //!< ResourceLimits::niceValue, 0..19
+        std::optional<QList<int>> cpuAffinity; //!< ResourceLimits::cpuAffinity
+        std::optional<qint64> cgroupMemoryMax; //!< ControlGroup::memoryMax, bytes
+        std::optional<double> cgroupCpuMax;    //!< ControlGroup::cpuMax, CPUs
+        std::optional<QString> cgroupParent;   //!< ControlGroup::parent
+    };
+    StartLimits limits;
 
     //! Whether it changes anything (refused on a read-only socket).
     bool isCommand() const { return op >= Op::Start; }
