@@ -118,8 +118,10 @@ bool startLimits(const QCborMap &m, InspectionRequest::StartLimits *limits, QStr
         QList<int> affinity;
         for (qsizetype i = 0; ok && i < list.size(); ++i) {
             const QCborValue cpu = list.at(i);
+            // toInteger() only once it is one: on a double out of range it is undefined.
             ok = cpu.isInteger() && cpu.toInteger() >= 0 && cpu.toInteger() < CPU_SETSIZE;
-            affinity.append(int(cpu.toInteger()));
+            if (ok)
+                affinity.append(int(cpu.toInteger()));
         }
         if (!ok) {
             *error = QStringLiteral("'cpuAffinity' must be an array of CPU numbers from 0 to %1")

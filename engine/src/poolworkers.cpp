@@ -294,12 +294,15 @@ void PoolCore::settleTasksOf(PoolWorker *w, int exitCode, int sig)
     if (w->inFlight.empty())
         return;
     // The running task fails; tasks it had prefetched but not started go back to the queue.
-    // So does the first one if the worker died (of something other than us) before reading a
-    // byte of it: it was sent to a worker that was already dying, and never ran.
+    // So does the first one if the worker died (of something other than us: the kernel's OOM
+    // killer included) before reading a byte of it: it was sent to a worker that was already
+    // dying, and never ran.
     std::vector<std::unique_ptr<WorkItem>> failed;
     WorkItem &front = *w->inFlight.front();
     const qint64 consumed = w->input.consumed();
-    const bool unread = w->killKind == PoolWorker::KillKind::None && !front.requeuedUnread
+    const bool unread = (w->killKind == PoolWorker::KillKind::None
+                         || w->killKind == PoolWorker::KillKind::GroupOutOfMemory)
+                        && !front.requeuedUnread
                         && front.inputOffset >= 0 && consumed >= 0
                         && consumed <= front.inputOffset;
     if (unread) {
