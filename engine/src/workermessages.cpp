@@ -62,9 +62,12 @@ QString ErrorMessage::recordText() const
 
 std::unique_ptr<TaskFailure> ErrorMessage::failure(const QString &taskName) const
 {
-    // A worker may say nothing: the failure still says what happened.
-    const QString said = !message.isEmpty()
-                             ? message
+    // A worker may say nothing, or only NULs, which end what() before a word: the failure
+    // still says what happened.
+    QString text = message;
+    text.remove(QChar(0));
+    const QString said = !text.isEmpty()
+                             ? text
                              : QStringLiteral("task '%1' failed in its worker, which gave no "
                                               "message (error kind '%2')")
                                    .arg(taskName, kind);
