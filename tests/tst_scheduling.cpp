@@ -145,7 +145,11 @@ const Task<QString(QString, QString)> environmentAfterGate{
     }};
 
 //! Runs until the pool asks it to stop, then says so in \a stopped and returns -1.
-const Task<int(QString)> untilAsked{"scheduling.untilAsked", [](const QString &stopped) {
+//! Creates \a started, then waits until asked to stop and creates \a stopped. The first file
+//! tells a test the call runs in its worker: before that, a cancel drops the call unstarted.
+const Task<int(QString, QString)> untilAsked{"scheduling.untilAsked", [](const QString &started,
+                                                                         const QString &stopped) {
+                                        touchFile(started);
                                         while (!isCancellationRequested())
                                             QThread::msleep(1);
                                         touchFile(stopped);
@@ -153,10 +157,11 @@ const Task<int(QString)> untilAsked{"scheduling.untilAsked", [](const QString &s
                                     }};
 
 //! Runs for ever, never asking whether to stop; with \a ignoreTerm, SIGTERM does not stop it
-//! either.
-const Task<int(bool)> deaf{"scheduling.deaf", [](bool ignoreTerm) {
+//! either. Creates \a started once it runs (and ignores SIGTERM, if it is to).
+const Task<int(bool, QString)> deaf{"scheduling.deaf", [](bool ignoreTerm, const QString &started) {
                                if (ignoreTerm)
                                    std::signal(SIGTERM, SIG_IGN);
+                               touchFile(started);
                                for (;;)
                                    QThread::msleep(10);
                                return 0;
@@ -440,8 +445,10 @@ private Q_SLOTS:
         WorkerEvents events(&manager);
         const qint64 worker = manager.submitTask(tasks::pid).result();
         const QString stopped = path(QStringLiteral("asked.stopped"));
-        auto t = manager.submitTracked(untilAsked.name(), {stopped});
-        QTRY_COMPARE(manager.getPool()->taskRecord(t.id)->state, TaskState::Running);
+        const QString started = path(QStringLiteral("asked.started"));
+        auto t = manager.submitTracked(untilAsked.name(), {started, stopped});
+        // Running in its worker, not only sent to it: a call not started yet would be dropped.
+        QTRY_VERIFY(QFile::exists(started));
         t.future.cancel();
         QTRY_VERIFY(QFile::exists(stopped)); // the task saw the request and returned
         QTRY_COMPARE(manager.getPool()->taskRecord(t.id)->state, TaskState::Cancelled);
@@ -473,7 +480,8 @@ private Q_SLOTS:
         if (perSubmission)
             submit.softTimeout = std::chrono::milliseconds(50);
         const QString stopped = path(QStringLiteral("soft-%1.stopped").arg(perSubmission));
-        auto t = manager.submitTracked(untilAsked.name(), {stopped}, submit);
+        const QString started = path(QStringLiteral("soft-%1.started").arg(perSubmission));
+        auto t = manager.submitTracked(untilAsked.name(), {started, stopped}, submit);
         // Not cancelled: what the task returned when asked is its result.
         QCOMPARE(t.future.result().toInt(), -1);
         QVERIFY(QFile::exists(stopped));
@@ -502,8 +510,12 @@ private Q_SLOTS:
         WorkerEvents events(&manager);
         SignalRecorder<QString> log(&manager, &ProcessPoolManager::workerLog,
                                     [](qint64, const QString &line) { return line; });
-        auto t = manager.submitTracked(deaf.name(), {ignoreTerm});
-        QTRY_COMPARE(manager.getPool()->taskRecord(t.id)->state, TaskState::Running);
+        const QString started = path(QStringLiteral("deaf-%1.started").arg(ignoreTerm));
+        auto t = manager.submitTracked(deaf.name(), {ignoreTerm, started});
+        // Running in its worker, not only sent to it: a call not started yet would be dropped,
+        // and its worker would live on.
+        QTRY_VERIFY(QFile::exists(started));
+        QCOMPARE(manager.getPool()->taskRecord(t.id)->state, TaskState::Running);
         const qint64 worker = manager.getPool()->taskRecord(t.id)->workerPid;
         t.future.cancel();
         QTRY_COMPARE(events.exitCount(), qsizetype(1));
