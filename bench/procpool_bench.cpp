@@ -23,6 +23,19 @@
 //   procpool_bench cpu TASKS WORKERS WORK     TASKS CPU-bound tasks of WORK iterations
 //   procpool_bench rss                        resident size of an idle worker
 //
+// Environment (each read where the pool starts, outside the timed region):
+//   PROCPOOL_BENCH_SSH_HOST=HOST    the workers of latency, submit and payload on HOST, reached
+//                                   with ssh (PoolOptions::hosts: one host, all the slots; the
+//                                   same program at the same path there). Every other workload
+//                                   keeps its workers here
+//   PROCPOOL_BENCH_SSH_CONFIG=FILE  with it: ssh -F FILE (tests/fixtures/sshd.sh's ssh_config)
+//   PROCPOOL_BENCH_SHM=0            PoolOptions::sharedMemory off: large payloads through the
+//                                   pipes instead of the shared-memory rings
+//   PROCPOOL_BENCH_PREFETCH=N, PROCPOOL_BENCH_HISTORY=N, PROCPOOL_BENCH_TASK_OUTPUT=0,
+//   PROCPOOL_BENCH_START=exec       other pool options (see startPool() and startup())
+// Every pool has all its workers started (an ssh login takes a while) and warmed up before the
+// clock starts, and is checked to have them where it was asked to (the ssh host, or here).
+//
 // bench/run_bench.py runs these next to bench/python_bench.py and bench_floor, and prints the
 // comparison. Every workload compares every answer it got with the one it must be (outside the
 // timed region), and fails with a message on stderr and exit status 1 on a wrong one.
@@ -32,12 +45,14 @@
 #include <QtCore/QCoreApplication>
 #include <QtCore/QElapsedTimer>
 #include <QtCore/QFile>
+#include <QtCore/QMutex>
 #include <QtCore/QProcess>
 #include <QtCore/QThread>
 
 #include <algorithm>
 #include <cstdio>
 #include <cstring>
+#include <memory>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -87,7 +102,12 @@ double seconds(const QElapsedTimer &t)
     return double(t.nsecsElapsed()) / 1e9;
 }
 
-procpool::ProcessPoolManager *startPool(int workers)
+//! Where a workload's workers run: here, or on the ssh host PROCPOOL_BENCH_SSH_HOST names when
+//! it is set (latency, submit and payload).
+enum class Placement { Here, SshIfSet };
+
+//! A pool of \a workers started workers, each warm, or null after saying on stderr why not.
+procpool::ProcessPoolManager *startPool(int workers, Placement placement = Placement::Here)
 {
     // PROCPOOL_BENCH_PREFETCH: try another PoolOptions::prefetch than the default (automatic).
     procpool::ProcessPoolManager *m = procpool::getOrCreateProcessManager(QStringLiteral("bench"), true);
@@ -102,13 +122,82 @@ procpool::ProcessPoolManager *startPool(int workers)
     // PROCPOOL_BENCH_TASK_OUTPUT=0: PoolOptions::taskOutput off (no per-call output marks).
     if (qEnvironmentVariableIsSet("PROCPOOL_BENCH_TASK_OUTPUT"))
         options.taskOutput = qEnvironmentVariableIntValue("PROCPOOL_BENCH_TASK_OUTPUT") != 0;
+    // PROCPOOL_BENCH_SHM=0: PoolOptions::sharedMemory off (large payloads through the pipes).
+    if (qEnvironmentVariableIsSet("PROCPOOL_BENCH_SHM"))
+        options.sharedMemory = qEnvironmentVariableIntValue("PROCPOOL_BENCH_SHM") != 0;
+    // PROCPOOL_BENCH_SSH_HOST (and PROCPOOL_BENCH_SSH_CONFIG, ssh's -F): every worker there.
+    const QString host = qEnvironmentVariable("PROCPOOL_BENCH_SSH_HOST");
+    if (host.isEmpty() && qEnvironmentVariableIsSet("PROCPOOL_BENCH_SSH_CONFIG")) {
+        std::fprintf(stderr, "procpool_bench: PROCPOOL_BENCH_SSH_CONFIG without "
+                             "PROCPOOL_BENCH_SSH_HOST\n");
+        return nullptr;
+    }
+    const bool ssh = placement == Placement::SshIfSet && !host.isEmpty();
+    if (ssh) {
+        QStringList sshOptions;
+        if (qEnvironmentVariableIsSet("PROCPOOL_BENCH_SSH_CONFIG"))
+            sshOptions << QStringLiteral("-F") << qEnvironmentVariable("PROCPOOL_BENCH_SSH_CONFIG");
+        options.hosts = {
+            procpool::WorkerHost{host, workers, procpool::Launcher::ssh(sshOptions), {}}};
+    }
+    // What the pool says while it starts (on its engine thread), for the message should it not
+    // start. Shared: a line on its way as the connection goes still has somewhere to go.
+    struct Log
+    {
+        QMutex mutex;
+        QStringList lines;
+    };
+    const auto log = std::make_shared<Log>();
+    const QMetaObject::Connection logging = QObject::connect(
+        m, &procpool::ProcessPoolManager::workerLog, m,
+        [log](qint64, const QString &line) {
+            const QMutexLocker locker(&log->mutex);
+            log->lines << line;
+        },
+        Qt::DirectConnection);
     m->start(options);
+    // Every worker started (a handshake through ssh takes a login) before the warm-up, so that
+    // none starts in the timed region.
+    QElapsedTimer waiting;
+    waiting.start();
+    for (;;) {
+        const QList<procpool::WorkerInfo> infos = m->getPool()->workers();
+        if (infos.size() >= workers
+            && std::none_of(infos.cbegin(), infos.cend(), [](const procpool::WorkerInfo &w) {
+                   return w.state == procpool::WorkerState::Starting;
+               }))
+            break;
+        if (m->getPool()->state() == procpool::PoolState::Broken || waiting.hasExpired(120000)) {
+            QObject::disconnect(logging);
+            m->stop();
+            const QMutexLocker locker(&log->mutex);
+            std::fprintf(stderr, "procpool_bench: the pool's %d workers did not all start%s%s\n"
+                                 "%s\n",
+                         workers, ssh ? " on " : "", ssh ? qPrintable(host) : "",
+                         qPrintable(log->lines.join(u'\n')));
+            return nullptr;
+        }
+        QThread::msleep(5);
+    }
+    QObject::disconnect(logging);
     // Warm up: every worker has answered once before the clock starts.
     QList<QFuture<int>> warm;
     for (int i = 0; i < workers * 4; ++i)
         warm << m->submitTask(increment, i);
     for (auto &f : warm)
         f.waitForFinished();
+    // And every worker is where it was asked to be, the pool's view (WorkerInfo::host: the
+    // host of its PoolOptions::hosts entry, empty here).
+    const QList<procpool::WorkerInfo> infos = m->getPool()->workers();
+    const QString where = ssh ? host : QString();
+    if (infos.size() != workers
+        || std::any_of(infos.cbegin(), infos.cend(),
+                       [&where](const procpool::WorkerInfo &w) { return w.host != where; })) {
+        m->stop();
+        std::fprintf(stderr, "procpool_bench: the pool has %d workers, not %d on %s\n",
+                     int(infos.size()), workers, ssh ? qPrintable(host) : "this machine");
+        return nullptr;
+    }
     return m;
 }
 
@@ -135,7 +224,9 @@ double timedSubmit(procpool::ProcessPoolManager *m, int tasks)
 
 int submit(int tasks, int workers)
 {
-    auto *m = startPool(workers);
+    auto *m = startPool(workers, Placement::SshIfSet);
+    if (!m)
+        return 1;
     const double s = timedSubmit(m, tasks);
     m->stop();
     if (s < 0)
@@ -148,6 +239,8 @@ int submit(int tasks, int workers)
 int submitWatched(int tasks, int workers)
 {
     auto *m = startPool(workers);
+    if (!m)
+        return 1;
     QProcess watcher;
     watcher.setProcessChannelMode(QProcess::ForwardedErrorChannel);
     watcher.start(QCoreApplication::applicationFilePath(),
@@ -224,6 +317,8 @@ int watch(qint64 pid, int intervalMs)
 int map(int items, int workers, int chunk)
 {
     auto *m = startPool(workers);
+    if (!m)
+        return 1;
     QList<int> input(items);
     for (int i = 0; i < items; ++i)
         input[i] = i;
@@ -248,7 +343,9 @@ int map(int items, int workers, int chunk)
 
 int latency(int rounds)
 {
-    auto *m = startPool(1);
+    auto *m = startPool(1, Placement::SshIfSet);
+    if (!m)
+        return 1;
     std::vector<qint64> samples;
     samples.reserve(size_t(rounds));
     QElapsedTimer t;
@@ -275,7 +372,9 @@ enum class Results { Dropped, Kept, KeptBackToBack };
 int payload(qint64 bytes, int reps, Results results)
 {
     const bool keep = results != Results::Dropped;
-    auto *m = startPool(1);
+    auto *m = startPool(1, Placement::SshIfSet);
+    if (!m)
+        return 1;
     QByteArray data(bytes, Qt::Uninitialized);
     for (qint64 i = 0; i < bytes; ++i)
         data[i] = char(i * 131 + 7);
@@ -313,6 +412,8 @@ int payload(qint64 bytes, int reps, Results results)
 int burst(qint64 bytes, int tasks, int workers)
 {
     auto *m = startPool(workers);
+    if (!m)
+        return 1;
     QByteArray data(bytes, Qt::Uninitialized);
     for (qint64 i = 0; i < bytes; ++i)
         data[i] = char(i * 131 + 7);
@@ -366,6 +467,8 @@ int startup(int reps)
 int cpu(int tasks, int workers, qint64 work)
 {
     auto *m = startPool(workers);
+    if (!m)
+        return 1;
     QElapsedTimer t;
     t.start();
     QList<QFuture<qint64>> futures;
@@ -398,6 +501,8 @@ qint64 residentKiB(qint64 pid)
 int rss()
 {
     auto *m = startPool(1);
+    if (!m)
+        return 1;
     const qint64 pid = m->submitTask(workerPid).result();
     QThread::msleep(200); // idle
     const qint64 kib = residentKiB(pid);

@@ -8,12 +8,19 @@ Each figure is the best of --repeat runs of its workload (the machine may be sha
 run is the one least disturbed), and the median column the typical one: the median of the runs,
 or of the samples where a workload takes several. Ratios are of the best figures; they are what
 to compare across runs, not the timings.
+
+The rows "via ssh" run the workers through OpenSSH: tests/fixtures/sshd.sh starts a private
+server on loopback in a temporary folder for the run and stops it at the end. Where it cannot
+start, those rows are left out with the reason; PROCPOOL_BENCH_REQUIRE_SSH=1 makes that an
+error instead.
 """
 import argparse
 import json
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -23,6 +30,8 @@ KIB, MIB = 1024, 1024 * 1024
 PREFETCH = 1
 #: The system's Python (Debian's python3), whatever python3 comes first on PATH.
 SYSTEM_PYTHON = "/usr/bin/python3"
+#: The private OpenSSH server on loopback that the rows "via ssh" reach their workers through.
+SSHD_FIXTURE = os.path.normpath(os.path.join(HERE, os.pardir, "tests", "fixtures", "sshd.sh"))
 
 
 def run(command, env=None):
@@ -43,14 +52,59 @@ def best(command, key, repeat, smaller=False, env=None, runs=None):
     return chosen
 
 
-def interleaved(commands, key, repeat, envs=None):
+def interleaved(commands, key, repeat, envs=None, smaller=False):
     """Each command's best() of `repeat` runs, the commands taking turns, so that a change in
     the machine's load falls on all of them alike. `envs`: an environment per command."""
     runs = [[] for _ in commands]
     for _ in range(repeat):
         for i, command in enumerate(commands):
             runs[i].append(run(command, envs[i] if envs else None))
-    return [best(None, key, repeat, runs=r) for r in runs]
+    return [best(None, key, repeat, smaller, runs=r) for r in runs]
+
+
+class SshServer:
+    """tests/fixtures/sshd.sh in a temporary folder: start() gives the environment that puts
+    procpool_bench's workers on its first host, or None with the reason in `unavailable`."""
+
+    def __init__(self):
+        self.dir = None
+        self.unavailable = None
+
+    def start(self):
+        self.dir = tempfile.mkdtemp(prefix="procpool-bench-sshd-")
+        try:
+            done = subprocess.run([SSHD_FIXTURE, "start", self.dir], stdout=subprocess.PIPE,
+                                  stderr=subprocess.PIPE, text=True, timeout=180)
+        except (OSError, subprocess.TimeoutExpired) as e:
+            self.unavailable = "%s start: %s" % (self.name(), e)
+            return None
+        if done.returncode != 0:
+            said = done.stderr.strip().splitlines()
+            self.unavailable = "%s start failed (exit %d): %s" % (
+                self.name(), done.returncode, " / ".join(said[-3:]) or "no message")
+            return None
+        settings = dict(line.split("=", 1) for line in done.stdout.splitlines() if "=" in line)
+        hosts = settings.get("SSH_HOSTS", "").split()
+        if "SSH_CONFIG" not in settings or not hosts:
+            self.unavailable = "%s start printed no SSH_CONFIG or SSH_HOSTS" % self.name()
+            return None
+        return {"PROCPOOL_BENCH_SSH_CONFIG": settings["SSH_CONFIG"],
+                "PROCPOOL_BENCH_SSH_HOST": hosts[0]}
+
+    def stop(self):
+        if self.dir is None:
+            return
+        done = subprocess.run([SSHD_FIXTURE, "stop", self.dir], stdout=subprocess.DEVNULL,
+                              stderr=subprocess.PIPE, text=True, timeout=120)
+        if done.returncode != 0:
+            print("%s stop failed (exit %d): %s" % (self.name(), done.returncode, done.stderr),
+                  file=sys.stderr)
+        shutil.rmtree(self.dir, ignore_errors=True)
+        self.dir = None
+
+    @staticmethod
+    def name():
+        return os.path.relpath(SSHD_FIXTURE, os.path.join(HERE, os.pardir))
 
 
 def main():
@@ -64,6 +118,25 @@ def main():
                     help="the Python whose ProcessPoolExecutor is measured (default: %(default)s)")
     a = ap.parse_args()
 
+    sshd = SshServer()
+    try:
+        ssh = sshd.start()
+        if ssh is None:
+            if os.environ.get("PROCPOOL_BENCH_REQUIRE_SSH") == "1":
+                sys.exit("run_bench.py: PROCPOOL_BENCH_REQUIRE_SSH=1, but no ssh server: "
+                         + sshd.unavailable)
+            print("the rows via ssh are left out: " + sshd.unavailable, file=sys.stderr)
+        else:
+            print("ssh server on loopback for the rows via ssh: %s (%s)"
+                  % (ssh["PROCPOOL_BENCH_SSH_HOST"], sshd.dir), file=sys.stderr)
+        bench(a, ssh, sshd.unavailable)
+    finally:
+        sshd.stop()
+
+
+def bench(a, ssh, ssh_unavailable):
+    """Runs every workload and prints the table. `ssh`: the environment that puts the workers
+    of latency, submit and payload on the ssh server, or None (`ssh_unavailable` says why)."""
     bench_dir = os.path.join(a.build_dir, "bench")
     pp = [os.path.join(bench_dir, "procpool_bench")]
     py = [a.python, os.path.join(HERE, "python_bench.py")]
@@ -149,6 +222,33 @@ def main():
                                                 "seconds", r, True))
     step("rss/procpool", lambda: best(pp + ["rss"], "kib", r, True))
     step("rss/python", lambda: best(py + ["rss"], "kib", r, True))
+    # Workers that talk through their streams only: on the ssh server, and here with
+    # PoolOptions::sharedMemory off. Each against its baseline here, the runs taking turns. The
+    # echoes keep every result, as callers do; all of one size take as many samples.
+    stream_reps = "5" if q else "20"
+    no_shm = {"PROCPOOL_BENCH_SHM": "0"}
+    def echo_streams():
+        kept = pp + ["payload", str(16 * MIB), stream_reps, "keep"]
+        runs = interleaved([kept] * (3 if ssh else 2), "mib_per_s", r,
+                           [None, no_shm] + ([ssh] if ssh else []))
+        res["payload16777216/procpool-kept-rings"] = runs[0]
+        if ssh:
+            res["payload16777216/procpool-kept-ssh"] = runs[2]
+        return runs[1]
+    step("payload16777216/procpool-kept-pipes", echo_streams)
+    if ssh:
+        def latency_ssh():
+            here, there = interleaved([pp + ["latency", str(rounds)]] * 2, "median_us", r,
+                                      [None, ssh], smaller=True)
+            res["latency/procpool-here"] = here
+            return there
+        step("latency/procpool-ssh", latency_ssh)
+        def submit_ssh():
+            here, there = interleaved([pp + ["submit", str(tasks), "2"]] * 2, "per_s", r,
+                                      [None, ssh])
+            res["submit/procpool-here"] = here
+            return there
+        step("submit/procpool-ssh", submit_ssh)
 
     rows = []  # (figure, unit, procpool, typical, python, floor, ratio label, ratio, target, met)
 
@@ -236,6 +336,28 @@ def main():
     rp, ry = res["rss/procpool"]["kib"], res["rss/python"]["kib"]
     row("idle worker RSS", "KiB", rp, ry, None, "procpool/python", rp / ry, "<= 1", rp / ry <= 1,
         typical=res["rss/procpool"]["typical"])
+    # Workers on the ssh server (or, for the pipes row, here without shared memory), each with
+    # its baseline of the same run in the floor/ceil column. Their medians' ratios follow the
+    # table.
+    typical_ratios = []
+
+    def against(figure, unit, measured, baseline, label, key):
+        m, b = res[measured], res[baseline]
+        row(figure, unit, m[key], None, b[key], label, m[key] / b[key], typical=m["typical"])
+        typical_ratios.append((figure, label, m["typical"] / b["typical"]))
+
+    if ssh:
+        against("round trip via ssh, median", "us", "latency/procpool-ssh",
+                "latency/procpool-here", "ssh/here", "median_us")
+        against("submit %d tasks via ssh, 2 workers" % tasks, "tasks/s", "submit/procpool-ssh",
+                "submit/procpool-here", "ssh/here", "per_s")
+    against("echo 16 MiB, kept, no shared memory", "MiB/s", "payload16777216/procpool-kept-pipes",
+            "payload16777216/procpool-kept-rings", "pipes/rings", "mib_per_s")
+    if ssh:
+        against("echo 16 MiB, kept, via ssh", "MiB/s", "payload16777216/procpool-kept-ssh",
+                "payload16777216/procpool-kept-pipes", "ssh/pipes", "mib_per_s")
+        against("echo 16 MiB, kept, via ssh", "MiB/s", "payload16777216/procpool-kept-ssh",
+                "payload16777216/procpool-kept-rings", "ssh/rings", "mib_per_s")
 
     def fmt(v):
         if v is None:
@@ -260,6 +382,17 @@ def main():
         if n == 0:
             lines.append("|" + "|".join("-" * (w + 2) for w in widths) + "|")
     print("\n".join(lines))
+    if ssh:
+        print("\nvia ssh: the workers behind OpenSSH on loopback (tests/fixtures/sshd.sh, host %s),"
+              "\nagainst workers here in turn with them: what the ssh channel costs (encryption,"
+              "\nrelaying by ssh and sshd; the logins are outside the timing), not a network."
+              % ssh["PROCPOOL_BENCH_SSH_HOST"])
+    else:
+        print("\nvia ssh: left out, %s" % ssh_unavailable)
+    print("the rows against a baseline of their own, median against median:")
+    width = max(len(f) for f, _, _ in typical_ratios)
+    for f, label, v in typical_ratios:
+        print("  %s  %-11s %6s" % (f.ljust(width), label, fmt(v)))
     met = [x["met"] for x in rows if x["met"] is not None]
     print("\n%d of %d targets met; %d s; %s, %d cores, python %s (%s)" % (
         sum(met), len(met), time.time() - started, os.uname().nodename, os.cpu_count(),
@@ -268,6 +401,7 @@ def main():
         with open(a.json, "w") as f:
             json.dump({"when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
                        "cores": os.cpu_count(), "python": [a.python, py_version], "rows": rows,
+                       "ssh": ssh["PROCPOOL_BENCH_SSH_HOST"] if ssh else ssh_unavailable,
                        "raw": res}, f, indent=1)
 
 

@@ -9,6 +9,10 @@ packages=(
   libqt6svg6   # the SVG icon engine plugin: the monitor's icons are SVG files
   python3
   dpkg-dev file  # the Debian packages (`make package`, ctest package_consumer): dpkg-shlibdeps
+  # Workers on other hosts (tst_remote): a real OpenSSH server and client on loopback, and a
+  # real one-node Slurm cluster; the tests start them with configuration of their own.
+  openssh-server openssh-client
+  slurmctld slurmd slurm-client munge
 )
 # Optional extras: a display server for screenshots and clang for sanitizers/fuzzing.
 if [ "${PROCPOOL_DEPS_EXTRA:-}" = "1" ]; then
@@ -44,5 +48,12 @@ if [ "$(id -u)" -ne 0 ]; then
   fi
 fi
 export DEBIAN_FRONTEND=noninteractive
+# Installing a daemon's package must not start it system-wide (sshd on port 22, munged): the
+# tests start their own. policy-rc.d refuses every start while the packages are installed.
+if [ ! -e /usr/sbin/policy-rc.d ]; then
+  printf '#!/bin/sh\nexit 101\n' | $sudo tee /usr/sbin/policy-rc.d >/dev/null
+  $sudo chmod 755 /usr/sbin/policy-rc.d
+  trap '$sudo rm -f /usr/sbin/policy-rc.d' EXIT
+fi
 $sudo apt-get update -qq
 $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null

@@ -77,7 +77,8 @@ void ChildProcess::startExec()
     QProcessEnvironment env = m_setup.environment;
     for (const auto &[name, value] : m_setup.workerEnvironment)
         env.insert(QString::fromLatin1(name), QString::fromUtf8(value));
-    env.insert(QStringLiteral("PROCPOOL_PARENT_PID"), QString::number(::getpid()));
+    if (!m_setup.launcher)
+        env.insert(QStringLiteral("PROCPOOL_PARENT_PID"), QString::number(::getpid()));
     if (m_setup.rings[0] >= 0)
         env.insert(QStringLiteral("PROCPOOL_SHM"),
                    QStringLiteral("%1,%2").arg(m_setup.rings[0]).arg(m_setup.rings[1]));

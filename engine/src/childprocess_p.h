@@ -43,6 +43,9 @@ public:
         int input = -1;              //!< becomes its standard input
         int rings[2] = {-1, -1};     //!< its shared-memory rings (to it, from it), or -1
         bool daemon = false;         //!< dies with this process (with its server)
+        //! The program is a launcher (ssh, srun) that starts the worker elsewhere: the
+        //! worker's variables are on its command line already, none are added here.
+        bool launcher = false;
         StartMethod method = StartMethod::ForkServer;
         int serverHandshakeMs = 30000; //!< how long a new fork server may take to say hello
     };

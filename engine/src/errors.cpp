@@ -103,9 +103,11 @@ CodecError::CodecError(const QString &message)
 }
 
 static QString crashMessage(const QString &taskName, qint64 pid, int exitCode, int sig,
-                            const QStringList &lines)
+                            const QStringList &lines, const QString &host)
 {
-    QString m = QStringLiteral("worker %1 running task '%2' ").arg(pid).arg(taskName);
+    QString m = host.isEmpty()
+                    ? QStringLiteral("worker %1 running task '%2' ").arg(pid).arg(taskName)
+                    : QStringLiteral("worker %1 on host %2 running task '%3' ").arg(pid).arg(host, taskName);
     if (sig != 0)
         m += QStringLiteral("was killed by %1").arg(signalName(sig));
     else
@@ -116,13 +118,14 @@ static QString crashMessage(const QString &taskName, qint64 pid, int exitCode, i
 }
 
 WorkerCrashed::WorkerCrashed(const QString &taskName, qint64 pid, int exitCode, int sig,
-                             const QStringList &lastStderrLines)
-    : TaskFailure(crashMessage(taskName, pid, exitCode, sig, lastStderrLines))
+                             const QStringList &lastStderrLines, const QString &host)
+    : TaskFailure(crashMessage(taskName, pid, exitCode, sig, lastStderrLines, host))
     , m_taskName(taskName)
     , m_pid(pid)
     , m_exitCode(sig != 0 ? -1 : exitCode)
     , m_signal(sig)
     , m_stderr(lastStderrLines)
+    , m_host(host)
 {
 }
 

@@ -3,6 +3,7 @@
 #include "dispatchpolicy_p.h"
 #include "engine_p.h"
 #include "postedcall_p.h"
+#include "tasktable_p.h"
 #include "workermessages_p.h"
 
 #include <QtCore/QCborArray>
@@ -57,7 +58,7 @@ PoolCore::PoolCore(const PoolOptions &options, const QString &label)
     , m_program(options.startContext.resolvedProgram())
     , m_ownProgram(QFileInfo(m_program).canonicalFilePath()
                    == QFileInfo(StartContext().resolvedProgram()).canonicalFilePath())
-    , m_maxWorkers(options.maxWorkers)
+    , m_maxWorkers(options.hosts.isEmpty() ? options.maxWorkers : options.hostSlots())
     , m_minWorkers(options.minWorkers)
     , m_ledger(options.taskHistory)
     , m_sweepTimer(this) // children: they move to the engine thread with the pool
@@ -65,7 +66,14 @@ PoolCore::PoolCore(const PoolOptions &options, const QString &label)
     , m_outputTimer(this)
     , m_retryTimer(this)
     , m_memoryTimer(this)
+    , m_hostStates(size_t(options.hosts.size()))
+    , m_hostTimer(this)
 {
+    if (m_ownProgram)
+        m_catalogue = catalogueFingerprint();
+    m_hostTimer.setSingleShot(true);
+    m_hostTimer.setTimerType(Qt::PreciseTimer); // never before the host's time has come
+    connect(&m_hostTimer, &QTimer::timeout, this, &PoolCore::dispatch);
     if (!options.initializer.isEmpty()) {
         QCborArray arguments;
         for (const QVariant &argument : options.initializerArguments)
@@ -105,6 +113,8 @@ PoolOptions PoolCore::options() const
 
 void PoolCore::resize(int maxWorkers)
 {
+    if (!m_options.hosts.isEmpty()) // no more workers than slots
+        maxWorkers = std::min(maxWorkers, m_options.hostSlots());
     m_maxWorkers.store(maxWorkers, std::memory_order_relaxed);
     if (m_minWorkers.load(std::memory_order_relaxed) > maxWorkers)
         m_minWorkers.store(maxWorkers, std::memory_order_relaxed);

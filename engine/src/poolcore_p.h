@@ -170,8 +170,18 @@ private:
 
     // ---- engine thread: workers ----
     void spawnWorker();
-    //! The lowest slot no worker in m_workers holds (PoolOptions::workerEnvironment).
+    //! The lowest slot no worker in m_workers holds (PoolOptions::workerEnvironment) and, with
+    //! PoolOptions::hosts, whose host is not set aside; -1: none.
     int freeSlot() const;
+    //! The entry of PoolOptions::hosts that \a slot belongs to; -1: no hosts, or past them.
+    int hostOfSlot(int slot) const;
+    //! Makes \a setup start the worker on \a host through its launcher.
+    void throughLauncher(const WorkerHost &host, ChildProcess::Setup *setup) const;
+    //! A worker of PoolOptions::hosts entry \a index failed to start: that host is set aside
+    //! for a while (the others serve); the pool breaks once every host keeps failing.
+    void hostFailed(int index, const QString &reason);
+    //! Arms m_hostTimer for the first set-aside host to come back, if any.
+    void armHostTimer();
     //! PoolOptions::workerEnvironment's variables for \a slot, into \a setup; false (and why)
     //! when one is not a valid variable.
     bool addWorkerEnvironment(int slot, ChildProcess::Setup *setup, QString *error) const;
@@ -255,6 +265,20 @@ private:
     int m_nextWorkerIndex = 1;
     QByteArray m_initializerBody; //!< encoded [name, args] of PoolOptions::initializer
     RestartPolicy m_restarts;
+    //! PoolOptions::hosts: each host's failed starts in a row, and until when it is set aside.
+    struct HostState
+    {
+        int failures = 0;
+        qint64 asideUntilNs = 0; //!< m_clock
+        QString lastError;
+    };
+    std::vector<HostState> m_hostStates;
+    QTimer m_hostTimer; //!< armed for the first set-aside host to come back
+    static constexpr int hostFirstDelayMs = 500;
+    static constexpr int hostMaxDelayMs = 30000;
+    //! The task catalogue workers must have (catalogueFingerprint()): this program's, or, for
+    //! another program, the first hello's. Empty until known.
+    QString m_catalogue;
     // Automatic prefetch: measured service time per task name (calls and map chunks apart).
     QElapsedTimer m_clock;
     QHash<QString, qint64> m_serviceNs;

@@ -59,6 +59,31 @@ void PoolCore::handleHello(PoolWorker *w, const Frame &frame)
                        .arg(protocolVersion));
         return;
     }
+    if (w->remote) {
+        w->info.reportedHost = hello.host;
+        w->info.remotePid = hello.pid;
+    }
+    // The same tasks on both ends: a build that differs would fail call by call, if at all.
+    // A worker of this program always matches; one of another program, the first to answer.
+    if (m_catalogue.isEmpty())
+        m_catalogue = hello.catalogue;
+    if ((w->remote || !hello.catalogue.isEmpty()) && hello.catalogue != m_catalogue) {
+        const QString where = w->remote ? m_options.hosts[w->hostIndex].describe()
+                                        : QStringLiteral("this machine");
+        killWorker(w, PoolWorker::KillKind::Handshake,
+                   QStringLiteral("worker %1 on %2 runs a build of '%3' whose tasks differ from "
+                                  "this one's (task catalogue %4 there, %5 here): install the "
+                                  "same build there%6")
+                       .arg(w->name, where,
+                            w->remote && !m_options.hosts[w->hostIndex].program.isEmpty()
+                                ? m_options.hosts[w->hostIndex].program
+                                : m_program,
+                            hello.catalogue.isEmpty() ? QStringLiteral("(none given)") : hello.catalogue,
+                            m_catalogue,
+                            w->remote ? QStringLiteral(", or name its path in WorkerHost::program")
+                                      : QString()));
+        return;
+    }
     w->helloReceived = true;
     w->sharedMemory = w->toWorker && hello.sharedMemory;
     w->cancelFrames = hello.cancel;
@@ -78,6 +103,8 @@ void PoolCore::onReady(PoolWorker *w)
     w->stopHandshakeTimer();
     w->state = WorkerState::Idle;
     m_restarts.succeeded();
+    if (w->hostIndex >= 0)
+        m_hostStates[size_t(w->hostIndex)] = HostState{};
     updateInfo(w);
     frontChanged(w);
 }

@@ -54,6 +54,7 @@ struct PoolWatch
     std::atomic<qint64> limitMs{0}; //!< 0: no time limit
     std::atomic<quint64> callId{0};
     int out = -1;       //!< the protocol's output descriptor
+    bool daemon = false; //!< a daemon worker that no parent-death signal reaches: ends at once
     quint64 serial = 0; //!< the loop's count of calls
 };
 
@@ -82,6 +83,8 @@ void *watchPool(void *)
             return nullptr; // task code closed our descriptor: nothing left to watch
     }
     w.poolGone.store(true);
+    if (w.daemon)
+        leaveForGonePool();
     for (;;) {
         const quint64 serial = w.running.load();
         if (serial == 0)
@@ -112,10 +115,11 @@ void *watchPool(void *)
 
 } // namespace
 
-void startPoolWatch(int out)
+void startPoolWatch(int out, bool daemon)
 {
     PoolWatch &w = poolWatch();
     w.out = out;
+    w.daemon = daemon;
     pthread_attr_t attributes;
     ::pthread_attr_init(&attributes);
     // It needs next to no stack: a poll(), a sleep, a line of text.

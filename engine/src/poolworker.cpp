@@ -38,7 +38,7 @@ PoolWorker::~PoolWorker()
     input.close(); // its notifier before the process it belongs to
 }
 
-bool PoolWorker::prepare(const PoolOptions &options, const QString &program,
+bool PoolWorker::prepare(const PoolOptions &options, const QString &program, bool onHost,
                          ChildProcess::Setup *setup, QString *error)
 {
     const StartContext &ctx = options.startContext;
@@ -56,7 +56,7 @@ bool PoolWorker::prepare(const PoolOptions &options, const QString &program,
     setup->daemon = options.daemon;
     setup->method = ctx.method;
     setup->serverHandshakeMs = int(options.handshakeTimeout.count());
-    if (options.sharedMemory) {
+    if (options.sharedMemory && !onHost) { // memory is not shared across machines
         const int in = SharedRing::createFile();
         const int out = in < 0 ? -1 : SharedRing::createFile();
         if (out >= 0) {

@@ -42,8 +42,9 @@ public:
     //! Creates its channels (input pipe, shared-memory rings as \a options ask) and its
     //! process object, and returns how to start \a program as it; the process is started by
     //! the caller once it has connected to it. False, and why, when its input cannot be made.
-    bool prepare(const PoolOptions &options, const QString &program, ChildProcess::Setup *setup,
-                 QString *error);
+    //! \a onHost: it runs on another host (no shared memory).
+    bool prepare(const PoolOptions &options, const QString &program, bool onHost,
+                 ChildProcess::Setup *setup, QString *error);
 
     // ---- where it is in its life ----
     //! Takes tasks: said hello, initialised, not leaving, not killed.
@@ -91,6 +92,9 @@ public:
     const int index;
     const QString name;
     int slot = 0; //!< the lowest no other live worker held when it started
+    int hostIndex = -1; //!< its entry in PoolOptions::hosts; -1: no hosts given
+    bool remote = false; //!< on another host: started through a launcher, streams only
+    QString hostName;    //!< PoolOptions::hosts' host of a remote worker, for messages
     WorkerState state = WorkerState::Starting;
     bool helloReceived = false;
     bool shutdownSent = false;

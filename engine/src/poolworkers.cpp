@@ -3,10 +3,13 @@
 // poolcore.cpp decides when; this decides how.
 #include "poolcore_p.h"
 
+#include "hosts_p.h"
+
 #include <QtCore/QDateTime>
 
 #include <algorithm>
 #include <csignal>
+#include <limits>
 
 namespace procpool::detail {
 
@@ -27,6 +30,14 @@ void PoolCore::spawnWorker()
 {
     if (m_state == PoolState::Broken || m_restartTimer.isActive())
         return; // a start that failed just now decided otherwise
+    const int slot = freeSlot();
+    if (slot < 0) {
+        armHostTimer(); // the hosts of the free slots are set aside for now
+        return;
+    }
+    const int hostIndex = hostOfSlot(slot);
+    const WorkerHost *host = hostIndex >= 0 ? &m_options.hosts[size_t(hostIndex)] : nullptr;
+    const bool remote = host && !host->isLocal();
     const QString prefix = m_options.processNamePrefix.isEmpty() ? QStringLiteral("procpool")
                                                                  : m_options.processNamePrefix;
     const int index = m_nextWorkerIndex++;
@@ -38,7 +49,7 @@ void PoolCore::spawnWorker()
 
     ChildProcess::Setup setup;
     QString inputError;
-    const bool prepared = w->prepare(m_options, m_program, &setup, &inputError);
+    const bool prepared = w->prepare(m_options, m_program, remote, &setup, &inputError);
     ChildProcess *p = w->process;
 
     // Every event of this worker enters through enter(), which first takes in what submitting
@@ -61,10 +72,17 @@ void PoolCore::spawnWorker()
     });
     connect(p, &ChildProcess::started, this, [this, w](qint64 pid) { onStarted(w, pid); });
     connect(w, &PoolWorker::handshakeExpired, this, [this, w] {
-        killWorker(w, PoolWorker::KillKind::Handshake,
-                   QStringLiteral("worker %1 did not complete the handshake within %2 ms")
-                       .arg(w->name)
-                       .arg(m_options.handshakeTimeout.count()));
+        onErrorOutput(w); // what the launcher said so far belongs in the reason
+        QString reason = QStringLiteral("worker %1 did not complete the handshake within %2 ms")
+                             .arg(w->name)
+                             .arg(m_options.handshakeTimeout.count());
+        if (w->remote)
+            reason += QStringLiteral(" on host %1").arg(m_options.hosts[w->hostIndex].describe());
+        if (!w->stderrTail.isEmpty())
+            reason += QStringLiteral("; its last output:\n  ") + w->stderrTail.join(QStringLiteral("\n  "));
+        else if (w->remote)
+            reason += QStringLiteral("; the launcher printed nothing (is the host reachable?)");
+        killWorker(w, PoolWorker::KillKind::Handshake, reason);
     });
     connect(w, &PoolWorker::taskExpired, this, [this, w] {
         enter(w);
@@ -94,9 +112,15 @@ void PoolCore::spawnWorker()
         trimRings(w);
     });
 
-    w->slot = freeSlot();
+    w->slot = slot;
+    w->hostIndex = hostIndex;
+    w->remote = remote;
+    if (remote)
+        w->hostName = host->host;
     QString environmentError;
     const bool environed = prepared && addWorkerEnvironment(w->slot, &setup, &environmentError);
+    if (environed && remote)
+        throughLauncher(*host, &setup);
     m_workers.push_back(std::move(owned));
     if (prepared && !environed) {
         w->killKind = PoolWorker::KillKind::Handshake;
@@ -120,11 +144,87 @@ void PoolCore::spawnWorker()
 
 int PoolCore::freeSlot() const
 {
+    const qint64 now = m_clock.nsecsElapsed();
     for (int slot = 0;; ++slot) {
-        if (std::none_of(m_workers.cbegin(), m_workers.cend(),
-                         [slot](const auto &w) { return w->slot == slot; }))
+        if (std::any_of(m_workers.cbegin(), m_workers.cend(),
+                        [slot](const auto &w) { return w->slot == slot; }))
+            continue;
+        if (m_options.hosts.isEmpty())
+            return slot;
+        const int host = hostOfSlot(slot);
+        if (host < 0)
+            return -1; // past the last host's slots: a leaving worker still holds one
+        if (m_hostStates[size_t(host)].asideUntilNs <= now)
             return slot;
     }
+}
+
+int PoolCore::hostOfSlot(int slot) const
+{
+    for (qsizetype i = 0; i < m_options.hosts.size(); ++i) {
+        slot -= m_options.hosts[i].workers;
+        if (slot < 0)
+            return int(i);
+    }
+    return -1;
+}
+
+void PoolCore::throughLauncher(const WorkerHost &host, ChildProcess::Setup *setup) const
+{
+    // Nothing of this machine's environment goes there but the worker's own variables.
+    QList<std::pair<QByteArray, QByteArray>> environment = setup->workerEnvironment;
+    if (m_options.daemon) // no parent-death signal reaches another host
+        environment.append({QByteArrayLiteral("PROCPOOL_DAEMON"), QByteArrayLiteral("1")});
+    const LaunchCommand command = launchCommand(host, m_program, setup->arguments, environment,
+                                                setup->workingDirectory);
+    setup->program = command.program;
+    setup->arguments = command.arguments;
+    setup->workingDirectory.clear();
+    setup->environment = QProcessEnvironment::systemEnvironment(); // the launcher's: ssh's keys
+    setup->workerEnvironment.clear();
+    setup->launcher = true;
+    setup->method = StartMethod::Exec;
+}
+
+void PoolCore::hostFailed(int index, const QString &reason)
+{
+    HostState &host = m_hostStates[size_t(index)];
+    ++host.failures;
+    host.lastError = reason;
+    const int delayMs = std::min(hostFirstDelayMs << std::min(host.failures - 1, 16), hostMaxDelayMs);
+    host.asideUntilNs = m_clock.nsecsElapsed() + qint64(delayMs) * 1000000;
+    const WorkerHost &spec = m_options.hosts[index];
+    if (std::all_of(m_hostStates.cbegin(), m_hostStates.cend(),
+                    [](const HostState &h) { return h.failures >= RestartPolicy::maxFatal; })) {
+        QStringList reasons;
+        for (qsizetype i = 0; i < m_options.hosts.size(); ++i)
+            reasons.append(QStringLiteral("%1: %2").arg(m_options.hosts[i].describe(),
+                                                        m_hostStates[size_t(i)].lastError));
+        becomeBroken(QStringLiteral("no host could start a worker, each failed %1 times in a row "
+                                    "(%2)")
+                         .arg(RestartPolicy::maxFatal)
+                         .arg(reasons.join(QStringLiteral("; "))));
+        return;
+    }
+    Q_EMIT workerLog(0, QStringLiteral("procpool: host %1 is set aside for %2 ms after %3 failed "
+                                       "start(s) in a row; the other hosts go on. Last: %4")
+                            .arg(spec.describe())
+                            .arg(delayMs)
+                            .arg(host.failures)
+                            .arg(reason));
+    armHostTimer();
+}
+
+void PoolCore::armHostTimer()
+{
+    const qint64 now = m_clock.nsecsElapsed();
+    qint64 nextNs = std::numeric_limits<qint64>::max();
+    for (const HostState &h : m_hostStates) {
+        if (h.asideUntilNs > now)
+            nextNs = std::min(nextNs, h.asideUntilNs);
+    }
+    if (nextNs != std::numeric_limits<qint64>::max())
+        m_hostTimer.start(int((nextNs - now) / 1000000) + 1);
 }
 
 bool PoolCore::addWorkerEnvironment(int slot, ChildProcess::Setup *setup, QString *error) const
@@ -161,11 +261,14 @@ void PoolCore::onStarted(PoolWorker *w, qint64 pid)
     w->pid = pid;
     w->info.pid = pid;
     w->info.slot = w->slot;
+    w->info.host = w->hostName;
     w->info.name = w->name;
     w->info.state = WorkerState::Starting;
     w->info.startedAt = QDateTime::currentDateTime();
     m_ledger.workerStarted(w->info);
     Q_EMIT workerStarted(w->pid, w->name);
+    if (w->remote)
+        return; // pid is the launcher's: limits, cgroup and memory are of this machine
     // Before its hello, so before it takes a task.
     QString error;
     if (!applyResourceLimits(w, &error) || (m_cgroup && !m_cgroup->add(pid, &error))) {
@@ -260,8 +363,19 @@ void PoolCore::removeWorker(PoolWorker *w, int exitCode, int sig, StartFailure s
     else
         reason = exitDescription(exitCode, sig);
 
+    if (w->remote) {
+        // ssh exits with the worker's status, but with 255 both for a connection it lost (or
+        // could not make) and for a worker a signal ended there; srun's status is the step's.
+        reason = QStringLiteral("on host %1: %2").arg(m_options.hosts[w->hostIndex].describe(), reason);
+        if (exitCode == 255 && m_options.hosts[w->hostIndex].launcher.kind == Launcher::Kind::Ssh
+            && w->killKind == PoolWorker::KillKind::None)
+            reason += QStringLiteral(" (ssh's code for a lost connection, or for a worker a signal ended there)");
+        if (!w->helloReceived && !w->stderrTail.isEmpty()) // the launcher's own words
+            reason += QStringLiteral(": ") + w->stderrTail.join(QStringLiteral(" / "));
+    }
     // The snapshot first, so that whoever sees a task fail also sees the crash.
     const qint64 pid = w->pid;
+    const int hostIndex = w->hostIndex;
     const bool deliberate = w->killKind == PoolWorker::KillKind::Stopped
                             || w->killKind == PoolWorker::KillKind::Timeout
                             || w->killKind == PoolWorker::KillKind::Cancelled
@@ -282,7 +396,9 @@ void PoolCore::removeWorker(PoolWorker *w, int exitCode, int sig, StartFailure s
 
     Q_EMIT workerExited(pid, sig ? -1 : exitCode, sig, reason);
 
-    if (startFailure != StartFailure::None)
+    if (startFailure != StartFailure::None && hostIndex >= 0)
+        hostFailed(hostIndex, reason);
+    else if (startFailure != StartFailure::None)
         startFailed(startFailure == StartFailure::Killed ? RestartPolicy::Cause::Killed
                                                          : RestartPolicy::Cause::Fatal,
                     reason);
@@ -355,8 +471,10 @@ void PoolCore::settleTasksOf(PoolWorker *w, int exitCode, int sig)
         }
         default: {
             // The task's own lines when the worker marked them, else whatever it printed last.
-            const WorkerCrashed error(item->taskName, w->pid, exitCode, sig,
-                                      w->outputOwner == item->id ? item->output : w->stderrTail);
+            const WorkerCrashed error(item->taskName, w->remote && w->info.remotePid ? w->info.remotePid : w->pid,
+                                      exitCode, sig,
+                                      w->outputOwner == item->id ? item->output : w->stderrTail,
+                                      w->hostName);
             failAttempt(std::move(item), w->pid, error);
         }
         }

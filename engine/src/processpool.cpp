@@ -22,16 +22,27 @@ QString StartContext::resolvedProgram() const
 void PoolOptions::validate() const
 {
     auto invalid = [](const char *message) { throw std::invalid_argument(message); };
-    if (maxWorkers <= 0)
+    const int workers = hosts.isEmpty() ? maxWorkers : hostSlots();
+    if (hosts.isEmpty() && maxWorkers <= 0)
         invalid("procpool: maxWorkers must be at least 1");
+    for (const WorkerHost &host : hosts) {
+        if (host.workers < 1 || host.workers > 4096)
+            invalid("procpool: each of hosts needs 1 to 4096 slots");
+        if (host.launcher.kind == Launcher::Kind::Ssh && host.host.trimmed().isEmpty())
+            invalid("procpool: an ssh host needs a host name (hosts[].host)");
+        if (host.launcher.kind == Launcher::Kind::Command && host.launcher.arguments.isEmpty())
+            invalid("procpool: a command launcher needs its command (hosts[].launcher.arguments)");
+        if (!host.isLocal() && host.host.startsWith(u'-'))
+            invalid("procpool: a host name cannot start with '-'");
+    }
     if (prefetch < 0 && prefetch != automaticPrefetch)
         invalid("procpool: prefetch must not be negative (except automaticPrefetch, -1)");
     if (maxFrameSize < 1024)
         invalid("procpool: maxFrameSize must be at least 1024 bytes");
     if (handshakeTimeout.count() <= 0)
         invalid("procpool: handshakeTimeout must be positive");
-    if (minWorkers < 0 || minWorkers > maxWorkers)
-        invalid("procpool: minWorkers must be between 0 and maxWorkers");
+    if (minWorkers < 0 || minWorkers > workers)
+        invalid("procpool: minWorkers must be between 0 and maxWorkers (with hosts: their slots)");
     if (idleTimeout.count() < 0)
         invalid("procpool: idleTimeout must not be negative (0 keeps idle workers)");
     if (taskTimeout.count() < 0)

@@ -1,5 +1,6 @@
 #include "tasktable_p.h"
 
+#include <QtCore/QCryptographicHash>
 #include <QtCore/QHash>
 #include <QtCore/QReadWriteLock>
 
@@ -52,6 +53,22 @@ std::shared_ptr<const TaskEntry> findTask(const QString &name)
     TaskTable &t = table();
     QReadLocker locker(&t.lock);
     return t.entries.value(name);
+}
+
+QString catalogueFingerprint()
+{
+    QCryptographicHash hash(QCryptographicHash::Sha256);
+    for (const QString &name : registeredTaskNames()) {
+        const auto entry = findTask(name);
+        if (!entry)
+            continue;
+        QByteArray line = name.toUtf8() + '(';
+        for (const QMetaType &type : entry->argumentTypes)
+            line += QByteArray(type.name()) + ',';
+        line += ")->" + QByteArray(entry->resultType.isValid() ? entry->resultType.name() : "void") + '\n';
+        hash.addData(line);
+    }
+    return QString::fromLatin1(hash.result().toHex().left(16));
 }
 
 void throwArity(const QString &name, qsizetype expected, qsizetype got)

@@ -21,6 +21,7 @@
 #include <QtCore/QCoreApplication>
 #include <QtCore/QJsonArray>
 #include <QtCore/QJsonDocument>
+#include <QtCore/QSysInfo>
 
 #include <cerrno>
 #include <csignal>
@@ -413,6 +414,8 @@ void workerMain(int argc, char **argv)
     const QByteArray parent = takeEnv("PROCPOOL_PARENT_PID");
     const QByteArray rings = takeEnv("PROCPOOL_SHM");
     const QByteArray taskOutput = takeEnv("PROCPOOL_TASK_OUTPUT");
+    // Set for a daemon worker on another host, where no parent-death signal reaches it.
+    const bool daemonRemote = takeEnv("PROCPOOL_DAEMON") == "1";
     if (version.toInt() != detail::protocolVersion)
         std::fprintf(stderr, "procpool worker: started for protocol %s, speaks %d\n",
                      version.constData(), detail::protocolVersion); // the handshake reports it
@@ -451,7 +454,7 @@ void workerMain(int argc, char **argv)
     ::mallopt(M_TOP_PAD, 64 * 1024 * 1024);
     if (!parent.isEmpty() && getppid() != parent.toLongLong())
         std::_Exit(0); // the pool died before we got here
-    startPoolWatch(c.out); // here, not earlier: a fork server must stay single-threaded
+    startPoolWatch(c.out, daemonRemote); // here, not earlier: a fork server must stay single-threaded
 
     if (!name.isEmpty()) {
         ::prctl(PR_SET_NAME, name.left(15).constData(), 0, 0, 0);
@@ -466,7 +469,9 @@ void workerMain(int argc, char **argv)
                          {QStringLiteral("name"), c.name},
                          {QStringLiteral("tasks"), tasks},
                          {QStringLiteral("shm"), c.fromPool != nullptr},
-                         {QStringLiteral("cancel"), true}};
+                         {QStringLiteral("cancel"), true},
+                         {QStringLiteral("host"), QSysInfo::machineHostName()},
+                         {QStringLiteral("catalogue"), detail::catalogueFingerprint()}};
     send(detail::FrameType::Hello, 0, hello.toCborValue());
 
     // Tasks run with a QCoreApplication, as Qt code expects (and as a pool started inside a

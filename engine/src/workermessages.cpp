@@ -23,6 +23,15 @@ bool parseHello(const QByteArray &body, HelloMessage *hello, QString *error)
     hello->protocol = integerOr(map.value(QStringLiteral("protocol")), -1);
     hello->sharedMemory = map.value(QStringLiteral("shm")).toBool();
     hello->cancel = map.value(QStringLiteral("cancel")).toBool();
+    // Shown and quoted, never acted on: printable characters only, and not many.
+    auto printable = [](QString text, qsizetype max) {
+        text.truncate(max);
+        text.removeIf([](QChar c) { return !c.isPrint(); });
+        return text;
+    };
+    hello->host = printable(map.value(QStringLiteral("host")).toString(), 255);
+    hello->pid = std::max<qint64>(integerOr(map.value(QStringLiteral("pid")), 0), 0);
+    hello->catalogue = printable(map.value(QStringLiteral("catalogue")).toString(), 64);
     return true;
 }
 

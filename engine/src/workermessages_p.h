@@ -20,6 +20,9 @@ struct HelloMessage
     qint64 protocol = -1; //!< -1: not given
     bool sharedMemory = false; //!< it mapped the rings it was given
     bool cancel = false;       //!< it understands Cancel frames
+    QString host;              //!< its host name, printable and at most 255 characters
+    qint64 pid = 0;            //!< its pid there
+    QString catalogue;         //!< catalogueFingerprint() there; empty from an older build
 };
 //! A Hello body: a map with at least "protocol". False, and why, for anything else.
 PROCPOOL_ENGINE_EXPORT bool parseHello(const QByteArray &body, HelloMessage *hello,

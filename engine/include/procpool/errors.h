@@ -157,8 +157,10 @@ public:
 class PROCPOOL_ENGINE_EXPORT WorkerCrashed : public TaskFailure
 {
 public:
+    //! \a host: where it ran, for a worker on another host (PoolOptions::hosts); \a pid is
+    //! then its pid there when its hello gave one, else its launcher's here.
     WorkerCrashed(const QString &taskName, qint64 pid, int exitCode, int signal,
-                  const QStringList &lastStderrLines);
+                  const QStringList &lastStderrLines, const QString &host = QString());
     QString taskName() const { return m_taskName; }
     qint64 pid() const { return m_pid; }
     //! The exit code when the worker exited, -1 when a signal ended it.
@@ -168,6 +170,8 @@ public:
     //! "SIGSEGV", "SIGKILL", ... or an empty string when the worker exited.
     QString signalName() const;
     QStringList lastStderrLines() const { return m_stderr; }
+    //! The host it ran on; empty on this machine.
+    QString host() const { return m_host; }
     void raise() const override { throw *this; }
     WorkerCrashed *clone() const override { return new WorkerCrashed(*this); }
 
@@ -177,6 +181,7 @@ private:
     int m_exitCode;
     int m_signal;
     QStringList m_stderr;
+    QString m_host;
 };
 
 //! The worker ran out of the memory it was given while it ran the task, and was replaced:

@@ -49,6 +49,61 @@ struct PROCPOOL_ENGINE_EXPORT StartContext
     QString resolvedProgram() const;
 };
 
+//! How a pool reaches the host of a WorkerHost: the command that carries a worker's standard
+//! input and output there. A remote worker is always started with exec through it and talks
+//! over those streams only (no shared memory, no fork server), so anything that runs a
+//! command elsewhere and relays its streams can be a launcher. docs/remote.md.
+struct PROCPOOL_ENGINE_EXPORT Launcher
+{
+    enum class Kind {
+        Local, //!< this machine: no launcher
+        //! `ssh -T -o BatchMode=yes ARGUMENTS HOST -- COMMAND`: the user's own OpenSSH, its
+        //! configuration and keys. ARGUMENTS may add options (`-F FILE`, `-p PORT`, ...).
+        Ssh,
+        //! `srun --ntasks=1 --nodes=1 --exclusive --quiet --unbuffered --nodelist=HOST ARGUMENTS
+        //! COMMAND`: one Slurm job step per worker, normally inside an allocation (`salloc`).
+        Slurm,
+        //! ARGUMENTS is the whole command, the worker's command line appended; each "{host}"
+        //! in it becomes the host. The command must pass the worker's command line to a shell
+        //! there, as ssh does (each word arrives quoted for sh).
+        Command,
+    };
+    Kind kind = Kind::Local;
+    QStringList arguments;
+
+    static Launcher ssh(const QStringList &options = {}) { return {Kind::Ssh, options}; }
+    static Launcher slurm(const QStringList &options = {}) { return {Kind::Slurm, options}; }
+    static Launcher command(const QStringList &prefix) { return {Kind::Command, prefix}; }
+    //! "ssh", "ssh -F FILE", "slurm" (or "srun …": its options), "local", or any other command,
+    //! which becomes a Kind::Command prefix. Words split as QProcess::splitCommand() splits
+    //! them (double quotes keep a word together). Throws std::invalid_argument for an empty
+    //! text.
+    static Launcher parse(const QString &text);
+    //! "ssh", "slurm", "local" or the command, for messages.
+    QString describe() const;
+    friend bool operator==(const Launcher &, const Launcher &) = default;
+};
+
+//! A host of a pool's workers (PoolOptions::hosts): where, how many at once, and how to get
+//! there.
+struct PROCPOOL_ENGINE_EXPORT WorkerHost
+{
+    //! As the launcher knows it: an ssh destination ("user@node1", an alias of ~/.ssh/config)
+    //! or a Slurm node name. Ignored by a Local launcher.
+    QString host;
+    int workers = 1; //!< its slots: workers on this host at once
+    Launcher launcher;
+    //! The worker program's path there. Empty: the same path as here (the same build must be
+    //! installed at the same place; its task catalogue is checked at the handshake).
+    QString program;
+
+    static WorkerHost local(int workers) { return {QString(), workers, Launcher{}, QString()}; }
+    bool isLocal() const { return launcher.kind == Launcher::Kind::Local; }
+    //! "node1 (ssh)", "this machine", for messages.
+    QString describe() const;
+    friend bool operator==(const WorkerHost &, const WorkerHost &) = default;
+};
+
 //! Everything start() takes. The first five fields are the seed's parameters, in its order.
 struct PROCPOOL_ENGINE_EXPORT PoolOptions
 {
@@ -185,6 +240,18 @@ struct PROCPOOL_ENGINE_EXPORT PoolOptions
     //! is empty or holds '=' fails that worker's start. Empty: none.
     std::function<QList<std::pair<QString, QString>>(int slot)> workerEnvironment;
 
+    //! Where the workers run. Empty: all on this machine, up to maxWorkers. Otherwise
+    //! maxWorkers (and the limit of resize()) is the sum of the hosts' slots, each worker
+    //! takes a free slot of a host, and a replacement takes over the slot (and so the host) of
+    //! the worker it replaces. Local and remote hosts mix in one pool. A host whose worker
+    //! fails to start is set aside for a delay that doubles with each failure in a row (from
+    //! 500 ms up to 30 s) while the other hosts serve; the pool breaks only when every host
+    //! has failed three times in a row. On remote hosts, sharedMemory, the fork server,
+    //! resourceLimits, cgroup and the memory limits do not apply (docs/remote.md).
+    QList<WorkerHost> hosts;
+    //! The sum of the slots of hosts; 0 when hosts is empty.
+    int hostSlots() const;
+
     //! Each task keeps the lines it printed (TaskRecord::output, a WorkerCrashed's quote): the
     //! worker marks in its output where each call begins. The marks cost one short write per
     //! call, which tasks of a few microseconds feel (docs/performance.md); off, the lines of
@@ -292,6 +359,13 @@ struct PROCPOOL_ENGINE_EXPORT WorkerInfo
     quint64 tasksFailed = 0;   //!< tasks that threw
     QDateTime startedAt;
     int slot = 0;              //!< its slot in the pool (see PoolOptions::workerEnvironment)
+    //! Where it runs: empty on this machine, else the host of its PoolOptions::hosts entry.
+    //! pid is then the launcher's (ssh's, srun's) pid here.
+    QString host;
+    //! On a remote host, the host name and pid its hello gave there (what it says of itself,
+    //! shown, never acted on); empty and 0 on this machine.
+    QString reportedHost;
+    qint64 remotePid = 0;
 };
 
 enum class TaskState { Queued, Running, Finished, Failed, Cancelled };

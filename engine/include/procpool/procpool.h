@@ -3,6 +3,7 @@
 
 #include <procpool/codec.h>
 #include <procpool/errors.h>
+#include <procpool/hosts.h>
 #include <procpool/inspection.h>
 #include <procpool/mapstream.h>
 #include <procpool/options.h>
