@@ -9,8 +9,11 @@
 //  * a message re-encodes to a frame that reads back and re-encodes to the same bytes (equal
 //    as bytes, not as values: NaN is never equal to itself);
 //  * decodeInspectionRequest() either yields a request whose fields are within the protocol's
-//    ranges (a start's optional limits included) or says why not.
+//    ranges (a start's optional limits and hosts included) or says why not; a start's hosts
+//    never carry a command launcher.
 #include <procpool/detail/inspectionframe.h>
+
+#include "inspectionhosts_p.h"
 
 #include <QtCore/QtEndian>
 
@@ -63,6 +66,19 @@ void checkRequest(const QCborMap &message)
         }
         check(!l.cgroupCpuMax || (std::isfinite(*l.cgroupCpuMax) && *l.cgroupCpuMax >= 0 && *l.cgroupCpuMax <= 4096));
         check(!l.cgroupParent || l.cgroupParent->isEmpty() || l.cgroupParent->startsWith(u'/'));
+        std::optional<QList<procpool::WorkerHost>> hosts;
+        check(decodeInspectionHosts(message, &hosts, &error));
+        qint64 slotTotal = 0;
+        for (const procpool::WorkerHost &host : hosts.value_or(QList<procpool::WorkerHost>())) {
+            check(host.workers >= 1 && host.workers <= 4096);
+            check(host.launcher.kind != procpool::Launcher::Kind::Command);
+            check(host.isLocal() ? host.host.isEmpty() && host.launcher.arguments.isEmpty()
+                                 : !host.host.isEmpty() && !host.host.startsWith(u'-'));
+            check(host.launcher.arguments.size() <= maxInspectionLauncherOptions);
+            check(host.program.isEmpty());
+            slotTotal += host.workers;
+        }
+        check(slotTotal == 0 || slotTotal == request.workers);
         break;
     }
     case Op::Resize:

@@ -2,7 +2,8 @@
 // two namespaces. tst_attach attaches to it from outside, through its inspection socket.
 //
 //   attach_app PREFIX   starts namespace "alpha" (2 workers, PREFIX-N) and "beta" (1 worker,
-//                       accepting only task type "batch"),
+//                       accepting only task type "batch"), and with ATTACH_APP_LAUNCHER set
+//                       "gamma": one worker on host "x" reached by that launcher ("sh -c");
 //                       prints "ready PID SOCKET" on stdout, and exits when stdin closes.
 #include <procpool/procpool.h>
 
@@ -57,6 +58,13 @@ int main(int argc, char **argv)
     beta.softMemoryLimit = qint64(256) << 20; // far above what its tasks use: shown, never reached
     beta.hardMemoryLimit = qint64(1) << 30;
     procpool::getOrCreateProcessManager(QStringLiteral("beta"))->start(beta);
+    if (const QString launcher = qEnvironmentVariable("ATTACH_APP_LAUNCHER"); !launcher.isEmpty()) {
+        procpool::PoolOptions gamma;
+        gamma.hosts = {procpool::WorkerHost{QStringLiteral("x"), 1, procpool::Launcher::parse(launcher), QString()}};
+        gamma.minWorkers = 1;
+        gamma.processNamePrefix = prefix + QStringLiteral("g");
+        procpool::getOrCreateProcessManager(QStringLiteral("gamma"))->start(gamma);
+    }
 
     QSocketNotifier input(STDIN_FILENO, QSocketNotifier::Read);
     QObject::connect(&input, &QSocketNotifier::activated, &app, [&] {

@@ -690,6 +690,180 @@ private Q_SLOTS:
         QVERIFY(CPU_ISSET(cpu, &set));
     }
 
+    void startTakesHostsAndRefusesACommandLauncher()
+    {
+        // The decoder alone: hosts are optional; with them "workers" is their slots in all (and
+        // may be left out); a command launcher, an option that could run a command, or an
+        // entry out of range says what is wrong.
+        const QCborMap base{{QStringLiteral("op"), QStringLiteral("start")},
+                            {QStringLiteral("namespace"), QStringLiteral("beta")}};
+        const auto withHosts = [&base](const QCborArray &hosts) {
+            QCborMap m = base;
+            m.insert(QStringLiteral("hosts"), hosts);
+            return m;
+        };
+        const auto host = [](const QString &name, int workers, const QString &launcher,
+                             const QStringList &options = {}) {
+            QCborMap m{{QStringLiteral("host"), name}, {QStringLiteral("workers"), workers},
+                       {QStringLiteral("launcher"), launcher}};
+            if (!options.isEmpty())
+                m.insert(QStringLiteral("options"), QCborArray::fromStringList(options));
+            return m;
+        };
+        detail::InspectionRequest r;
+        QString error;
+        QVERIFY2(detail::decodeInspectionRequest(
+                     withHosts({host(QStringLiteral("node1"), 2, QStringLiteral("ssh"),
+                                     {QStringLiteral("-p"), QStringLiteral("2222"), QStringLiteral("-oConnectTimeout=5")}),
+                                host(QStringLiteral("c07"), 3, QStringLiteral("slurm"), {QStringLiteral("--partition=short")}),
+                                QCborMap{{QStringLiteral("workers"), 1}, {QStringLiteral("launcher"), QStringLiteral("local")}}}),
+                     &r, &error),
+                 qPrintable(error));
+        QCOMPARE(r.workers, qint64(6));
+        QCborMap consistent = withHosts({host(QStringLiteral("node1"), 2, QStringLiteral("ssh"))});
+        consistent.insert(QStringLiteral("workers"), 2);
+        QVERIFY2(detail::decodeInspectionRequest(consistent, &r, &error), qPrintable(error));
+        QCborMap none = withHosts({}); // this machine alone: "workers" says how many
+        QVERIFY(!detail::decodeInspectionRequest(none, &r, &error));
+        none.insert(QStringLiteral("workers"), 3);
+        QVERIFY2(detail::decodeInspectionRequest(none, &r, &error), qPrintable(error));
+        QCOMPARE(r.workers, qint64(3));
+        const std::pair<QCborMap, QString> bad[] = {
+            {withHosts({host(QStringLiteral("x"), 1, QStringLiteral("sh -c"))}),
+             QStringLiteral("'hosts' entry 1: 'launcher' must be \"ssh\", \"slurm\" or \"local\": the inspection "
+                            "socket takes no command launcher, so that a client cannot make this process run a "
+                            "command of its choosing")},
+            {withHosts({host(QStringLiteral("x"), 1, QStringLiteral("command"))}),
+             QStringLiteral("'hosts' entry 1: 'launcher' must be \"ssh\", \"slurm\" or \"local\"")},
+            {withHosts({host(QStringLiteral("x"), 1, QStringLiteral("ssh"), {QStringLiteral("-oProxyCommand=touch /tmp/p")})}),
+             QStringLiteral("'hosts' entry 1: '-oProxyCommand=touch /tmp/p' is not an option the inspection socket passes to ssh")},
+            {withHosts({host(QStringLiteral("x"), 1, QStringLiteral("ssh"), {QStringLiteral("-F"), QStringLiteral("/tmp/config")})}),
+             QStringLiteral("'hosts' entry 1: '-F' is not an option the inspection socket passes to ssh")},
+            {withHosts({host(QStringLiteral("x"), 1, QStringLiteral("slurm"), {QStringLiteral("--task-prolog=/tmp/p")})}),
+             QStringLiteral("'hosts' entry 1: '--task-prolog=/tmp/p' is not an option the inspection socket passes to srun")},
+            {withHosts({host(QStringLiteral("-oProxyCommand=x"), 1, QStringLiteral("ssh"))}),
+             QStringLiteral("'hosts' entry 1: 'host' must be a host name")},
+            {withHosts({host(QStringLiteral("x"), 0, QStringLiteral("ssh"))}),
+             QStringLiteral("'hosts' entry 1: 'workers' must be an integer from 1 to 4096")},
+            {withHosts({host(QStringLiteral("x"), 4000, QStringLiteral("ssh")), host(QStringLiteral("y"), 97, QStringLiteral("ssh"))}),
+             QStringLiteral("'hosts' must have at most 4096 slots in all")},
+            {withHosts({QCborMap{{QStringLiteral("host"), QStringLiteral("x")}, {QStringLiteral("workers"), 1},
+                                 {QStringLiteral("launcher"), QStringLiteral("ssh")}, {QStringLiteral("program"), QStringLiteral("/bin/sh")}}}),
+             QStringLiteral("'hosts' entry 1: has a field 'program'")},
+            {[&] {
+                 QCborMap m = consistent;
+                 m.insert(QStringLiteral("workers"), 3);
+                 return m;
+             }(),
+             QStringLiteral("'workers' must be the slots of 'hosts' in all (2), or be left out")},
+            {[&] {
+                 QCborMap m = base;
+                 m.insert(QStringLiteral("hosts"), QStringLiteral("node1"));
+                 return m;
+             }(),
+             QStringLiteral("'hosts' must be an array of hosts")},
+        };
+        for (const auto &[request, message] : bad) {
+            detail::InspectionRequest refused;
+            error.clear();
+            QVERIFY2(!detail::decodeInspectionRequest(request, &refused, &error), qPrintable(message));
+            QVERIFY2(error.startsWith(message), qPrintable(error));
+        }
+
+        // Live: beta stopped, then started again: a command launcher gets the error answer and
+        // nothing starts; hosts on this machine start it.
+        QCOMPARE(attach({QStringLiteral("--stop"), QStringLiteral("beta")}).exitCode, 0);
+        QTRY_COMPARE(namespaces().value(QStringLiteral("beta")).value(QStringLiteral("state")).toString(),
+                     QStringLiteral("stopped"));
+        Client c;
+        QVERIFY(c.connectTo(m_socket));
+        auto start = [&c](qint64 id, const QCborMap &fields) {
+            QCborMap request{{QStringLiteral("op"), QStringLiteral("start")}, {QStringLiteral("id"), id},
+                             {QStringLiteral("namespace"), QStringLiteral("beta")}};
+            for (auto it = fields.cbegin(); it != fields.cend(); ++it)
+                request.insert(it.key(), it.value());
+            c.send(request);
+            for (;;) {
+                const std::optional<QCborMap> answer = c.next();
+                if (!answer || answer->value(QLatin1String("id")).toInteger() == id)
+                    return answer.value_or(QCborMap());
+            }
+        };
+        QCborMap answer = start(40, {{QStringLiteral("hosts"), QCborArray{host(QStringLiteral("x"), 1, QStringLiteral("sh -c"))}}});
+        QCOMPARE(answer.value(QLatin1String("op")).toString(), QStringLiteral("error"));
+        QVERIFY2(answer.value(QLatin1String("error")).toString().contains(QStringLiteral("takes no command launcher")),
+                 qPrintable(answer.value(QLatin1String("error")).toString()));
+        QCOMPARE(namespaces().value(QStringLiteral("beta")).value(QStringLiteral("state")).toString(), QStringLiteral("stopped"));
+        answer = start(41, {{QStringLiteral("hosts"),
+                             QCborArray{QCborMap{{QStringLiteral("workers"), 2}, {QStringLiteral("launcher"), QStringLiteral("local")}}}}});
+        QCOMPARE(answer.value(QLatin1String("op")).toString(), QStringLiteral("done"));
+        const QJsonObject beta = namespaces().value(QStringLiteral("beta"));
+        QCOMPARE(beta.value(QStringLiteral("state")).toString(), QStringLiteral("running"));
+        const QJsonObject options = beta.value(QStringLiteral("options")).toObject();
+        QCOMPARE(options.value(QStringLiteral("maxWorkers")).toInt(), 2);
+        QCOMPARE(options.value(QStringLiteral("hosts")).toArray(),
+                 QJsonArray({QJsonObject{{QStringLiteral("host"), QString()}, {QStringLiteral("workers"), 2},
+                                         {QStringLiteral("launcher"), QStringLiteral("local")}}}));
+        const Run square = attach({QStringLiteral("--json"), QStringLiteral("--namespace"), QStringLiteral("beta"),
+                                   QStringLiteral("--submit"), QStringLiteral("app.square:5"), QStringLiteral("--submit-type"),
+                                   QStringLiteral("batch"), QStringLiteral("--list")});
+        QCOMPARE(square.exitCode, 0);
+        QCOMPARE(events(square.out, QStringLiteral("result")).value(0).value(QStringLiteral("result")).toInt(), 25);
+        for (const QJsonObject &ns : events(square.out, QStringLiteral("namespace")))
+            for (const QJsonValue &w : ns.value(QStringLiteral("workers")).toArray())
+                QVERIFY(!w.toObject().contains(QStringLiteral("host"))); // on this machine
+    }
+
+    void snapshotsCarryTheHostOfAWorker()
+    {
+        // gamma's worker runs through a command launcher (sh -c) on host "x": the snapshot says
+        // where, and what the worker said of itself there.
+        stopApp();
+        QVERIFY(startApp({QStringLiteral("ATTACH_APP_LAUNCHER=sh -c")}));
+        QJsonObject worker;
+        QTRY_VERIFY((worker = namespaces().value(QStringLiteral("gamma")).value(QStringLiteral("workers"))
+                                  .toArray().at(0).toObject())
+                        .contains(QStringLiteral("remotePid")));
+        QCOMPARE(worker.value(QStringLiteral("host")).toString(), QStringLiteral("x"));
+        QVERIFY(!worker.value(QStringLiteral("reportedHost")).toString().isEmpty());
+        QVERIFY(worker.value(QStringLiteral("remotePid")).toInteger() > 0);
+        const QJsonObject gamma = namespaces().value(QStringLiteral("gamma"));
+        QCOMPARE(gamma.value(QStringLiteral("options"))[QStringLiteral("hosts")].toArray(),
+                 QJsonArray({QJsonObject{{QStringLiteral("host"), QStringLiteral("x")}, {QStringLiteral("workers"), 1},
+                                         {QStringLiteral("launcher"), QStringLiteral("command")},
+                                         {QStringLiteral("options"), QJsonArray({QStringLiteral("sh"), QStringLiteral("-c")})}}}));
+        for (const QJsonValue &w : namespaces().value(QStringLiteral("alpha")).value(QStringLiteral("workers")).toArray())
+            for (const char *key : {"host", "reportedHost", "remotePid"})
+                QVERIFY2(!w.toObject().contains(QLatin1String(key)), key);
+        const Run human = attach({QStringLiteral("--list")});
+        QCOMPARE(human.exitCode, 0);
+        QVERIFY2(human.out.contains("  hosts: 1 on x (command)"), human.out.constData());
+        QVERIFY2(human.out.contains(" on x (reported host "), human.out.constData());
+
+        // Started again without "hosts", it keeps the hosts the application gave it: "workers"
+        // must then be their slots.
+        QCOMPARE(attach({QStringLiteral("--stop"), QStringLiteral("gamma")}).exitCode, 0);
+        QTRY_COMPARE(namespaces().value(QStringLiteral("gamma")).value(QStringLiteral("state")).toString(),
+                     QStringLiteral("stopped"));
+        Client c;
+        QVERIFY(c.connectTo(m_socket));
+        c.send({{QStringLiteral("op"), QStringLiteral("start")}, {QStringLiteral("id"), 50},
+                {QStringLiteral("namespace"), QStringLiteral("gamma")}, {QStringLiteral("workers"), 3}});
+        std::optional<QCborMap> answer = c.next();
+        QVERIFY(answer);
+        QVERIFY2(answer->value(QLatin1String("error")).toString().contains(
+                     QStringLiteral("namespace 'gamma' runs its workers on 1 host(s), 1 slots in all")),
+                 qPrintable(answer->value(QLatin1String("error")).toString()));
+        c.send({{QStringLiteral("op"), QStringLiteral("start")}, {QStringLiteral("id"), 51},
+                {QStringLiteral("namespace"), QStringLiteral("gamma")}, {QStringLiteral("workers"), 1}});
+        answer = c.next();
+        QVERIFY(answer);
+        QCOMPARE(answer->value(QLatin1String("op")).toString(), QStringLiteral("done"));
+        QTRY_COMPARE(namespaces().value(QStringLiteral("gamma")).value(QStringLiteral("workers")).toArray()
+                         .at(0)[QStringLiteral("host")].toString(),
+                     QStringLiteral("x"));
+    }
+
     void stopAndResizeSteerTheApplicationsPools()
     {
         Run r = attach({QStringLiteral("--namespace"), QStringLiteral("alpha"), QStringLiteral("--resize"), QStringLiteral("3")});

@@ -283,6 +283,7 @@ private Q_SLOTS:
             QStringLiteral("--max-address-space"), QStringLiteral("--cpu-time"),
             QStringLiteral("--worker-env"), QStringLiteral("--pool-memory"),
             QStringLiteral("--pool-cpus"), QStringLiteral("--cgroup-parent"),
+            QStringLiteral("--host"), QStringLiteral("--hostfile"), QStringLiteral("--launcher"),
             QStringLiteral("--jobs"), QStringLiteral("--on-bad-line"),
             QStringLiteral("--json"), QStringLiteral("--order"),
             QStringLiteral("--list-tasks"), QStringLiteral("--list"),
@@ -412,6 +413,19 @@ private Q_SLOTS:
         QTest::newRow("relative cgroup parent") << words(s("--pool-cpus 1 --cgroup-parent batch.slice --submit sleep")) << s("--cgroup-parent needs an absolute path, in the cgroup tree (/user.slice/…) or under /sys/fs/cgroup, got 'batch.slice'");
         QTest::newRow("cgroup parent alone") << words(s("--cgroup-parent /batch.slice --submit sleep")) << s("namespace 'default': --cgroup-parent says where the pool's control group goes; give --pool-memory or --pool-cpus too, or leave it out");
         QTest::newRow("missing jobs file") << words(s("--jobs /nonexistent/jobs.jsonl")) << s("cannot open jobs file");
+        // Hosts: a bad entry, hostfile or launcher says what is wrong and what to write.
+        QTest::newRow("host without slots") << words(s("--host node1:0 --submit sleep")) << s("--host: bad host 'node1:0': the slots must be a number from 1 to 4096; write HOST, HOST:SLOTS, SLOTS/HOST, or :SLOTS for this machine");
+        QTest::newRow("host with a space") << QStringList{s("--host"), s("node 1"), s("--submit"), s("sleep")} << s("--host: bad host 'node 1': a host name cannot hold spaces, quotes or start with '-'");
+        QTest::newRow("empty host") << QStringList{s("--host="), s("--submit"), s("sleep")} << s("--host needs a non-empty value");
+        QTest::newRow("missing hostfile") << words(s("--hostfile /nonexistent/hosts --submit sleep")) << s("--hostfile: cannot read the hostfile '/nonexistent/hosts': ");
+        QTest::newRow("hostfile without hosts") << words(s("--hostfile /dev/null --submit sleep")) << s("--hostfile: the hostfile '/dev/null' names no host");
+        QTest::newRow("empty launcher") << QStringList{s("--launcher="), s("--host"), s("node1"), s("--submit"), s("sleep")} << s("--launcher: an empty launcher; write ssh, slurm, local or a command");
+        QTest::newRow("launcher without hosts") << words(s("--launcher ssh --submit sleep")) << s("--launcher ssh says how to reach the hosts of --host and --hostfile; give them too (--launcher slurm alone takes the nodes of the Slurm allocation)");
+        QTest::newRow("launcher twice") << words(s("--host node1 --launcher ssh --launcher slurm --submit sleep")) << s("--launcher is given twice for namespace 'default'");
+        QTest::newRow("workers beside hosts") << words(s("--workers 4 --host node1:2 --host :1 --submit sleep")) << s("namespace 'default': with --host or --hostfile the pool has as many workers as its hosts have slots (3); leave --workers out");
+        QTest::newRow("hosts with attach") << words(s("--attach 1 --host node1 --list")) << s("--host says where pools of this run work; an attached process's pools keep their own hosts");
+        if (qEnvironmentVariableIsEmpty("SLURM_JOB_NODELIST") && qEnvironmentVariableIsEmpty("SLURM_NODELIST"))
+            QTest::newRow("slurm outside an allocation") << words(s("--launcher slurm --submit sleep")) << s("--launcher slurm: not inside a Slurm allocation (SLURM_JOB_NODELIST is not set); run under salloc or sbatch, or name the hosts");
     }
 
     void usageErrors()
@@ -804,6 +818,63 @@ private Q_SLOTS:
         QCOMPARE(results.first().value(QStringLiteral("state")).toString(), QStringLiteral("ok"));
         QCOMPARE(results.first().value(QStringLiteral("attempts")).toInt(), 2);
         QCOMPARE(results.first().value(QStringLiteral("priority")).toInt(), 4);
+    }
+
+    void hostsRunWorkersThroughTheLauncher()
+    {
+        // `sh -c` as the launcher runs each worker here through the whole launcher path, as
+        // ssh would on host "x": its results come back, and --list says where each worker runs.
+        const Run r = run({QStringLiteral("--json"), QStringLiteral("--list"), QStringLiteral("--prefix"), m_prefix,
+                           QStringLiteral("--host"), QStringLiteral("x:2"), QStringLiteral("--launcher"),
+                           QStringLiteral("sh -c"), QStringLiteral("--submit"), QStringLiteral("primes:1000"),
+                           QStringLiteral("--count"), QStringLiteral("6")});
+        QVERIFY2(r.exitCode == 0, r.err.constData());
+        const QList<QJsonObject> all = jsonLines(r.out);
+        const QList<QJsonObject> results = events(all, QStringLiteral("result"));
+        QCOMPARE(results.size(), 6);
+        for (const QJsonObject &o : results) {
+            QCOMPARE(o.value(QStringLiteral("state")).toString(), QStringLiteral("ok"));
+            QCOMPARE(o.value(QStringLiteral("result")).toInt(), 168);
+        }
+        const QList<QJsonObject> registry = events(all, QStringLiteral("registry"));
+        QCOMPARE(registry.size(), 1);
+        const QJsonObject manager = registry.first().value(QStringLiteral("managers")).toArray().at(0).toObject();
+        QCOMPARE(manager.value(QStringLiteral("max_workers")).toInt(), 2); // the slots of the hosts
+        QCOMPARE(manager.value(QStringLiteral("hosts")).toArray(),
+                 QJsonArray({QJsonObject{{QStringLiteral("host"), QStringLiteral("x")},
+                                         {QStringLiteral("workers"), 2},
+                                         {QStringLiteral("launcher"), QStringLiteral("sh -c")}}}));
+        int done = 0;
+        for (const QJsonValue &w : manager.value(QStringLiteral("workers")).toArray()) {
+            QCOMPARE(w[QStringLiteral("host")].toString(), QStringLiteral("x"));
+            if (w[QStringLiteral("tasks_done")].toInt() == 0)
+                continue; // it may still be starting: it has not said where it runs yet
+            QVERIFY(!w[QStringLiteral("reported_host")].toString().isEmpty());
+            QVERIFY(w[QStringLiteral("remote_pid")].toInteger() > 0);
+            done += w[QStringLiteral("tasks_done")].toInt();
+        }
+        QCOMPARE(done, 6);
+        verifyNoWorkersLeft(results);
+    }
+
+    void hostfileEntriesAndComments()
+    {
+        QTemporaryDir dir;
+        QFile file(dir.filePath(QStringLiteral("hosts")));
+        QVERIFY(file.open(QIODevice::WriteOnly));
+        file.write("# the test's hosts\nx:1\n\n2/y   # two on y\n");
+        file.close();
+        const Run r = run({QStringLiteral("--list"), QStringLiteral("--prefix"), m_prefix, QStringLiteral("--hostfile"),
+                           file.fileName(), QStringLiteral("--launcher"), QStringLiteral("sh -c"),
+                           QStringLiteral("--submit"), QStringLiteral("sleep:10"), QStringLiteral("--count"),
+                           QStringLiteral("3")});
+        QVERIFY2(r.exitCode == 0, r.err.constData());
+        QCOMPARE(r.out.count(" ok [default] sleep(10) = 10"), 3);
+        QVERIFY2(r.out.contains("max_workers=3"), r.out.constData());
+        QVERIFY2(r.out.contains("    hosts: 1 on x (sh -c), 2 on y (sh -c)\n"), r.out.constData());
+        static const QRegularExpression worker(QStringLiteral("    worker \\d+ [^\n]* on (x|y) \\(reported host [^,]+, pid \\d+\\)\n"));
+        QVERIFY2(QString::fromUtf8(r.out).contains(worker), r.out.constData());
+        QCOMPARE(processesNamed(m_prefix + u'-'), QList<qint64>());
     }
 
     void listAfterTheWork()

@@ -1,5 +1,6 @@
 // The desktop monitor against a real engine: models follow pools, workers and futures; the
 // dialogs validate; the actions act on the engine; a burst of tasks never stalls the window.
+#include <procpool/detail/inspectionframe.h>
 #include <procpool/monitorwindow.h>
 #include <procpool/procpool.h>
 
@@ -9,6 +10,7 @@
 #include "enginewatcher.h"
 #include "faultsupport.h"
 #include "futuremodel.h"
+#include "hostsbox.h"
 #include "logmodel.h"
 #include "mainwindow.h"
 #include "namespacemodel.h"
@@ -28,6 +30,7 @@
 #include <QtCore/QStandardPaths>
 #include <QtCore/QTemporaryFile>
 #include <QtCore/QThread>
+#include <QtGui/QTextDocument>
 #include <QtTest/QTest>
 
 #include "testtasks.h"
@@ -293,6 +296,41 @@ private Q_SLOTS:
         const qsizetype exited = lines.indexOf(
             QStringLiteral("tm_workers | %1 | error | worker exited: killed by SIGKILL (signal 9)").arg(victim));
         QVERIFY2(killed > lastStart && exited > killed, qPrintable(lines.join(u'\n')));
+    }
+
+    void workersShowTheirHost()
+    {
+        // A worker started through a launcher (sh -c, on host "x") shows its host, and in the
+        // tooltip what it said of itself there; a worker of a local pool shows "local".
+        MainWindow window;
+        PoolOptions remote;
+        remote.hosts = {WorkerHost{QStringLiteral("x"), 1, Launcher::command({QStringLiteral("sh"), QStringLiteral("-c")}), QString()}};
+        remote.minWorkers = 1;
+        remote.daemon = true;
+        remote.processNamePrefix = QStringLiteral("tmh");
+        ProcessPoolManager *onHost = getOrCreateProcessManager(QStringLiteral("tm_host"));
+        onHost->start(remote);
+        ProcessPoolManager *local = getOrCreateProcessManager(QStringLiteral("tm_local"));
+        local->start(1, QString(), true, QStringLiteral("tml"));
+        QCOMPARE(local->submitTask(QStringLiteral("sleep"), {QVariant(0)}).result().toInt(), 0);
+        QCOMPARE(onHost->submitTask(QStringLiteral("sleep"), {QVariant(0)}).result().toInt(), 0);
+        const qint64 remotePid = onHost->getPool()->workerPids().value(0);
+        const qint64 localPid = local->getPool()->workerPids().value(0);
+        QVERIFY(remotePid > 0 && localPid > 0);
+        QTRY_COMPARE(workerCell(window, remotePid, WorkerModel::Host), QStringLiteral("x"));
+        QTRY_COMPARE(workerCell(window, localPid, WorkerModel::Host), QStringLiteral("local"));
+        const WorkerInfo info = onHost->getPool()->workers().value(0);
+        QVERIFY(!info.reportedHost.isEmpty() && info.remotePid > 0); // it has said hello
+        const auto toolTip = [&] {
+            return window.workerModel()->index(workerRow(window, remotePid), WorkerModel::Host).data(Qt::ToolTipRole).toString();
+        };
+        QTRY_COMPARE(toolTip(), Qt::convertFromPlainText(QStringLiteral("On host x, which calls itself %1, as pid %2 "
+                                                                        "there; pid %3 is its launcher's, here")
+                                                             .arg(info.reportedHost)
+                                                             .arg(info.remotePid)
+                                                             .arg(remotePid)));
+        QCOMPARE(window.workerModel()->headerData(WorkerModel::Host, Qt::Horizontal, Qt::DisplayRole).toString(),
+                 QStringLiteral("Host"));
     }
 
     void futuresFollowTheirTasks()
@@ -853,6 +891,102 @@ private Q_SLOTS:
         const PoolOptions none = RemoteProcess::decodeOptions({{QStringLiteral("maxWorkers"), 1}});
         QVERIFY(!none.cgroup.enabled() && none.cgroup.parent.isEmpty());
         QVERIFY(none.resourceLimits.cpuAffinity.isEmpty() && none.resourceLimits.niceValue == 0);
+        QVERIFY(none.hosts.isEmpty());
+        // Hosts, as a snapshot names them.
+        const QCborArray hosts{
+            QCborMap{{QStringLiteral("host"), QStringLiteral("node1")}, {QStringLiteral("workers"), 4},
+                     {QStringLiteral("launcher"), QStringLiteral("ssh")}, {QStringLiteral("options"), QCborArray{QStringLiteral("-p"), QStringLiteral("2222")}}},
+            QCborMap{{QStringLiteral("host"), QString()}, {QStringLiteral("workers"), 1}, {QStringLiteral("launcher"), QStringLiteral("local")}},
+            QCborMap{{QStringLiteral("host"), QStringLiteral("x")}, {QStringLiteral("workers"), 2}, {QStringLiteral("launcher"), QStringLiteral("command")},
+                     {QStringLiteral("options"), QCborArray{QStringLiteral("sh"), QStringLiteral("-c")}}}};
+        QCOMPARE(RemoteProcess::decodeOptions({{QStringLiteral("hosts"), hosts}}).hosts,
+                 QList<WorkerHost>({WorkerHost{QStringLiteral("node1"), 4, Launcher::ssh({QStringLiteral("-p"), QStringLiteral("2222")}), QString()},
+                                    WorkerHost::local(1),
+                                    WorkerHost{QStringLiteral("x"), 2, Launcher::command({QStringLiteral("sh"), QStringLiteral("-c")}), QString()}}));
+    }
+
+    void startDialogMapsTheHostsToPoolOptions()
+    {
+        StartPoolDialog dialog(QStringLiteral("tm_hosts_dialog"));
+        dialog.prefixField()->setText(QString());
+        dialog.taskTypeField()->setText(QString());
+        dialog.programField()->setText(QString());
+        dialog.maxWorkersField()->setValue(3);
+        HostsBox *hosts = dialog.hostsBox();
+        hosts->textField()->clear();
+        hosts->launcherField()->clear();
+        QVERIFY2(dialog.isAcceptable(), qPrintable(dialog.validationError()));
+        QVERIFY(dialog.options().hosts.isEmpty()); // empty: this machine, Max workers of them
+        QCOMPARE(dialog.options().maxWorkers, 3);
+        QVERIFY(dialog.maxWorkersField()->isEnabled());
+
+        // Hostfile lines, comments and blank lines skipped, each reached by the launcher (ssh
+        // when it is empty); the workers are the slots of the hosts.
+        hosts->textField()->setPlainText(QStringLiteral("# the nodes\nnode1:4\n\n2/node2   # a second\n:1\n"));
+        QVERIFY2(dialog.isAcceptable(), qPrintable(dialog.validationError()));
+        PoolOptions o = dialog.options();
+        QCOMPARE(o.hosts, QList<WorkerHost>({WorkerHost{QStringLiteral("node1"), 4, Launcher::ssh(), QString()},
+                                             WorkerHost{QStringLiteral("node2"), 2, Launcher::ssh(), QString()},
+                                             WorkerHost::local(1)}));
+        QCOMPARE(o.maxWorkers, 7);
+        QVERIFY(!dialog.maxWorkersField()->isEnabled());
+        hosts->launcherField()->setText(QStringLiteral("ssh -p 2222"));
+        QCOMPARE(dialog.options().hosts.first().launcher, Launcher::ssh({QStringLiteral("-p"), QStringLiteral("2222")}));
+        hosts->launcherField()->setText(QStringLiteral("sh -c"));
+        QCOMPARE(dialog.options().hosts.first().launcher, Launcher::command({QStringLiteral("sh"), QStringLiteral("-c")}));
+        QVERIFY2(dialog.isAcceptable(), qPrintable(dialog.validationError()));
+
+        // A line that is not a host says which line and what to write.
+        hosts->textField()->setPlainText(QStringLiteral("node1:4\nnode2:0\n"));
+        QVERIFY(!dialog.isAcceptable());
+        QVERIFY2(dialog.validationError().startsWith(QStringLiteral(
+                     "Hosts, line 2: bad host 'node2:0': the slots must be a number from 1 to 4096; write HOST, "
+                     "HOST:SLOTS, SLOTS/HOST, or :SLOTS for this machine.")),
+                 qPrintable(dialog.validationError()));
+        dialog.reject();
+
+        // For a pool of an attached process: its hosts as it last had them, kept exactly while
+        // unchanged, even with a command launcher of the application's own; changed, a command
+        // launcher is refused, since its inspection socket would refuse it.
+        PoolOptions last;
+        last.hosts = {WorkerHost{QStringLiteral("x"), 2, Launcher::command({QStringLiteral("sh"), QStringLiteral("-c")}), QString()}};
+        StartPoolDialog attached(QStringLiteral("tm_hosts_dialog"));
+        attached.setAttached(4242, last);
+        QCOMPARE(attached.hostsBox()->textField()->toPlainText(), QStringLiteral("x:2"));
+        QCOMPARE(attached.hostsBox()->launcherField()->text(), QStringLiteral("sh -c"));
+        QVERIFY2(attached.isAcceptable(), qPrintable(attached.validationError()));
+        QCOMPARE(attached.options().hosts, last.hosts);
+        QCOMPARE(attached.options().maxWorkers, 2);
+        attached.hostsBox()->textField()->setPlainText(QStringLiteral("y:3"));
+        QVERIFY(!attached.isAcceptable());
+        QVERIFY2(attached.validationError().startsWith(QStringLiteral("The launcher must be ssh, slurm or local")),
+                 qPrintable(attached.validationError()));
+        attached.hostsBox()->launcherField()->setText(QStringLiteral("ssh"));
+        QVERIFY2(attached.isAcceptable(), qPrintable(attached.validationError()));
+        QCOMPARE(attached.options().hosts, QList<WorkerHost>({WorkerHost{QStringLiteral("y"), 3, Launcher::ssh(), QString()}}));
+        attached.reject();
+    }
+
+    void hostsReachAnAttachedPoolsStartAsTheProtocolReadsThem()
+    {
+        // What the monitor sends for an attached pool's hosts is a `start` the inspection
+        // socket takes, with the slots as its workers; a command launcher is refused there.
+        const QList<WorkerHost> hosts{WorkerHost{QStringLiteral("node1"), 4, Launcher::ssh({QStringLiteral("-p"), QStringLiteral("2222")}), QString()},
+                                      WorkerHost{QStringLiteral("c07"), 2, Launcher::slurm(), QString()},
+                                      WorkerHost::local(1)};
+        QCborMap start{{QStringLiteral("op"), QStringLiteral("start")},
+                       {QStringLiteral("namespace"), QStringLiteral("render")},
+                       {QStringLiteral("workers"), 7},
+                       {QStringLiteral("hosts"), inspectionHosts(hosts)}};
+        detail::InspectionRequest request;
+        QString error;
+        QVERIFY2(detail::decodeInspectionRequest(start, &request, &error), qPrintable(error));
+        QCOMPARE(request.workers, qint64(7));
+        start.insert(QStringLiteral("hosts"),
+                     inspectionHosts({WorkerHost{QStringLiteral("x"), 1, Launcher::command({QStringLiteral("sh"), QStringLiteral("-c")}), QString()}}));
+        start.insert(QStringLiteral("workers"), 1);
+        QVERIFY(!detail::decodeInspectionRequest(start, &request, &error));
+        QVERIFY2(error.contains(QStringLiteral("takes no command launcher")), qPrintable(error));
     }
 
     void startDialogTakesTheCancelPolicy()

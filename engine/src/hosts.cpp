@@ -114,7 +114,8 @@ QList<WorkerHost> readHostfile(const QString &path, const Launcher &launcher)
         QString line = QString::fromUtf8(file.readLine());
         if (const qsizetype hash = line.indexOf(u'#'); hash >= 0)
             line.truncate(hash);
-        if (line.trimmed().isEmpty())
+        line = line.trimmed();
+        if (line.isEmpty())
             continue;
         try {
             hosts.append(parseHost(line, launcher));

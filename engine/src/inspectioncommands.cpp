@@ -37,7 +37,8 @@ void applyLimits(const InspectionRequest::StartLimits &l, PoolOptions &o)
 
 } // namespace
 
-std::optional<ProcessPoolManager::TrackedTask> runInspectionCommand(const InspectionRequest &r)
+std::optional<ProcessPoolManager::TrackedTask>
+runInspectionCommand(const InspectionRequest &r, const std::optional<QList<WorkerHost>> &hosts)
 {
     using Op = InspectionRequest::Op;
     ProcessPoolManager *m = RegistryAccess::find(r.namespaceId);
@@ -45,6 +46,17 @@ std::optional<ProcessPoolManager::TrackedTask> runInspectionCommand(const Inspec
         if (!m)
             m = getOrCreateProcessManager(r.namespaceId);
         PoolOptions options = m->options();
+        if (hosts)
+            options.hosts = *hosts;
+        else if (!options.hosts.isEmpty() && r.workers != options.hostSlots())
+            throw std::invalid_argument(
+                QStringLiteral("namespace '%1' runs its workers on %2 host(s), %3 slots in all: "
+                               "give 'hosts' (an empty array for this machine alone), or "
+                               "'workers' %3")
+                    .arg(r.namespaceId)
+                    .arg(options.hosts.size())
+                    .arg(options.hostSlots())
+                    .toStdString());
         options.maxWorkers = int(r.workers);
         applyLimits(r.limits, options);
         m->start(options); // validates: a soft memory limit above the hard one is refused here

@@ -48,6 +48,31 @@ void encodeLimits(const PoolOptions &o, QCborMap &m)
         m.insert(QStringLiteral("cgroupParent"), g.parent);
 }
 
+//! PoolOptions::hosts: each host's name, slots and launcher ("local", "ssh", "slurm" or
+//! "command", with its options or command), and its program when it names one.
+QCborArray encodeHosts(const QList<WorkerHost> &hosts)
+{
+    QCborArray out;
+    for (const WorkerHost &h : hosts) {
+        QString launcher;
+        switch (h.launcher.kind) {
+        case Launcher::Kind::Local: launcher = QStringLiteral("local"); break;
+        case Launcher::Kind::Ssh: launcher = QStringLiteral("ssh"); break;
+        case Launcher::Kind::Slurm: launcher = QStringLiteral("slurm"); break;
+        case Launcher::Kind::Command: launcher = QStringLiteral("command"); break;
+        }
+        QCborMap m{{QStringLiteral("host"), h.host},
+                   {QStringLiteral("workers"), h.workers},
+                   {QStringLiteral("launcher"), launcher}};
+        if (!h.launcher.arguments.isEmpty())
+            m.insert(QStringLiteral("options"), QCborArray::fromStringList(h.launcher.arguments));
+        if (!h.program.isEmpty())
+            m.insert(QStringLiteral("program"), h.program);
+        out.append(m);
+    }
+    return out;
+}
+
 } // namespace
 
 void encodeAttempts(const TaskRecord &r, int impliedAttempts, QCborMap &m)
@@ -84,6 +109,8 @@ QCborMap encodeOptions(const PoolOptions &o)
                {QStringLiteral("sharedMemory"), o.sharedMemory},
                {QStringLiteral("program"), o.startContext.resolvedProgram()}};
     encodeLimits(o, m);
+    if (!o.hosts.isEmpty())
+        m.insert(QStringLiteral("hosts"), encodeHosts(o.hosts));
     return m;
 }
 
@@ -102,15 +129,24 @@ QCborMap encodeStats(const PoolStats &s)
 QCborArray encodeWorkers(const QList<WorkerInfo> &workers)
 {
     QCborArray out;
-    for (const WorkerInfo &w : workers)
-        out.append(QCborMap{{QStringLiteral("pid"), w.pid},
-                            {QStringLiteral("name"), w.name},
-                            {QStringLiteral("state"), stateName(w.state)},
-                            {QStringLiteral("currentTask"), w.currentTask},
-                            {QStringLiteral("tasksDone"), qint64(w.tasksDone)},
-                            {QStringLiteral("tasksFailed"), qint64(w.tasksFailed)},
-                            {QStringLiteral("startedAt"), isoTime(w.startedAt)},
-                            {QStringLiteral("slot"), w.slot}});
+    for (const WorkerInfo &w : workers) {
+        QCborMap m{{QStringLiteral("pid"), w.pid},
+                   {QStringLiteral("name"), w.name},
+                   {QStringLiteral("state"), stateName(w.state)},
+                   {QStringLiteral("currentTask"), w.currentTask},
+                   {QStringLiteral("tasksDone"), qint64(w.tasksDone)},
+                   {QStringLiteral("tasksFailed"), qint64(w.tasksFailed)},
+                   {QStringLiteral("startedAt"), isoTime(w.startedAt)},
+                   {QStringLiteral("slot"), w.slot}};
+        // Where it runs, for a worker of a host: absent on this machine.
+        if (!w.host.isEmpty())
+            m.insert(QStringLiteral("host"), w.host);
+        if (!w.reportedHost.isEmpty())
+            m.insert(QStringLiteral("reportedHost"), w.reportedHost);
+        if (w.remotePid != 0)
+            m.insert(QStringLiteral("remotePid"), w.remotePid);
+        out.append(m);
+    }
     return out;
 }
 

@@ -1,8 +1,12 @@
 #include <procpool/detail/inspectionframe.h>
 
+#include "inspectionhosts_p.h"
+
 #include <QtCore/QCborValue>
+#include <QtCore/QRegularExpression>
 #include <QtCore/QtEndian>
 
+#include <algorithm>
 #include <array>
 #include <cmath>
 #include <limits>
@@ -167,7 +171,217 @@ bool text(const QCborMap &m, const char *key, QString *out, QString *error)
     return true;
 }
 
+//! A launcher option a client may give: its long and short spelling (either may be null), and
+//! whether a value follows it ("--name=VALUE", "--name VALUE", "-xVALUE" or "-x VALUE").
+struct AllowedOption
+{
+    const char *longName;
+    const char *shortName;
+    bool takesValue;
+};
+
+//! ssh's: none makes ssh run a command here (ProxyCommand, LocalCommand, KnownHostsCommand, a
+//! configuration file of the client's with -F) or write a file the client names.
+constexpr std::array<AllowedOption, 8> sshOptions{{
+    {nullptr, "-4", false},
+    {nullptr, "-6", false},
+    {nullptr, "-C", false},
+    {nullptr, "-q", false},
+    {nullptr, "-p", true},
+    {nullptr, "-l", true},
+    {nullptr, "-i", true},
+    {nullptr, "-o", true}, // KEY=VALUE with a key of sshConfigKeys
+}};
+constexpr std::array<const char *, 11> sshConfigKeys{
+    "Port", "User", "IdentityFile", "IdentitiesOnly", "ConnectTimeout", "ConnectionAttempts",
+    "ServerAliveInterval", "ServerAliveCountMax", "Compression", "LogLevel", "AddressFamily"};
+//! srun's: where and for how long a job step runs; none sets what runs before the worker
+//! (--prolog, --task-prolog), its environment (--export) or files it writes (--output).
+constexpr std::array<AllowedOption, 11> srunOptions{{
+    {"--partition", "-p", true},
+    {"--account", "-A", true},
+    {"--qos", "-q", true},
+    {"--time", "-t", true},
+    {"--mem", nullptr, true},
+    {"--mem-per-cpu", nullptr, true},
+    {"--cpus-per-task", "-c", true},
+    {"--constraint", "-C", true},
+    {"--reservation", nullptr, true},
+    {"--gres", nullptr, true},
+    {"--job-name", "-J", true},
+}};
+
+//! The options of \a allowed, for a message: "-p VALUE, --mem VALUE, …".
+template<size_t N>
+QString optionList(const std::array<AllowedOption, N> &allowed)
+{
+    QStringList names;
+    for (const AllowedOption &o : allowed) {
+        QString name = QLatin1String(o.longName ? o.longName : o.shortName);
+        if (o.longName && o.shortName)
+            name += QStringLiteral(" (%1)").arg(QLatin1String(o.shortName));
+        names.append(o.takesValue ? name + QStringLiteral(" VALUE") : name);
+    }
+    return names.join(QStringLiteral(", "));
+}
+
+//! Whether \a options are all options of \a allowed, each with its value; false and why.
+template<size_t N>
+bool allowedOptions(const QStringList &options, const std::array<AllowedOption, N> &allowed,
+                    const QString &program, QString *error)
+{
+    for (qsizetype i = 0; i < options.size(); ++i) {
+        const QString &word = options.at(i);
+        const bool isLong = word.startsWith(QLatin1String("--"));
+        const qsizetype equals = isLong ? word.indexOf(u'=') : -1;
+        const QString name = isLong ? word.left(equals) : word.left(2);
+        const AllowedOption *found = nullptr;
+        for (const AllowedOption &o : allowed)
+            if (name == QLatin1String(isLong ? o.longName : o.shortName))
+                found = &o;
+        std::optional<QString> value;
+        if (found && isLong && equals >= 0)
+            value = word.mid(equals + 1);
+        else if (found && !isLong && word.size() > 2)
+            value = word.mid(2);
+        else if (found && found->takesValue && i + 1 < options.size())
+            value = options.at(++i);
+        const bool fits = found && word.startsWith(u'-')
+                          && (found->takesValue ? value && !value->isEmpty() && !value->startsWith(u'-')
+                                                : !value);
+        bool keyAllowed = true;
+        if (fits && name == QLatin1String("-o")) { // ssh -o KEY=VALUE, or "KEY VALUE"
+            const QString key = value->section(QRegularExpression(QStringLiteral("[= ]")), 0, 0);
+            keyAllowed = std::any_of(sshConfigKeys.cbegin(), sshConfigKeys.cend(), [&](const char *k) {
+                return key.compare(QLatin1String(k), Qt::CaseInsensitive) == 0;
+            }) && key.size() < value->size() - 1;
+        }
+        if (!fits || !keyAllowed) {
+            QString takes = optionList(allowed);
+            if (program == QLatin1String("ssh")) {
+                QStringList keys;
+                for (const char *k : sshConfigKeys)
+                    keys.append(QLatin1String(k));
+                takes += QStringLiteral(" (-o KEY=VALUE with KEY one of %1)").arg(keys.join(QStringLiteral(", ")));
+            }
+            *error = QStringLiteral("'%1' is not an option the inspection socket passes to %2, which "
+                                    "takes %3; other options could make this process run a command")
+                         .arg(word.left(64), program, takes);
+            return false;
+        }
+    }
+    return true;
+}
+
+//! One entry of a start's "hosts" into \a host; false and why.
+bool decodeHost(const QCborValue &entry, WorkerHost *host, QString *error)
+{
+    static const QString fields = QStringLiteral("a map of 'host', 'workers', 'launcher' and "
+                                                 "optionally 'options'");
+    if (!entry.isMap()) {
+        *error = QStringLiteral("must be %1").arg(fields);
+        return false;
+    }
+    const QCborMap m = entry.toMap();
+    for (auto it = m.cbegin(); it != m.cend(); ++it) {
+        const QString key = it.key().toString();
+        if (key != u"host" && key != u"workers" && key != u"launcher" && key != u"options") {
+            *error = QStringLiteral("has a field '%1'; an entry is %2").arg(key.left(64), fields);
+            return false;
+        }
+    }
+    const QCborValue launcher = m.value(QLatin1String("launcher"));
+    if (launcher == QCborValue(QStringLiteral("ssh")))
+        host->launcher.kind = Launcher::Kind::Ssh;
+    else if (launcher == QCborValue(QStringLiteral("slurm")))
+        host->launcher.kind = Launcher::Kind::Slurm;
+    else if (launcher == QCborValue(QStringLiteral("local")))
+        host->launcher.kind = Launcher::Kind::Local;
+    else {
+        *error = QStringLiteral("'launcher' must be \"ssh\", \"slurm\" or \"local\": the "
+                                "inspection socket takes no command launcher, so that a client "
+                                "cannot make this process run a command of its choosing");
+        return false;
+    }
+    qint64 workers = 0;
+    if (!integer(m, "workers", 1, 4096, &workers, error))
+        return false;
+    host->workers = int(workers);
+    const QCborValue options = m.value(QLatin1String("options"));
+    const QCborArray list = options.toArray();
+    if (!options.isUndefined()
+        && (!options.isArray() || list.size() > maxInspectionLauncherOptions
+            || (host->isLocal() && !list.isEmpty()))) {
+        *error = host->isLocal() ? QStringLiteral("'options' must be left out for a local host")
+                                 : QStringLiteral("'options' must be an array of at most %1 texts")
+                                       .arg(maxInspectionLauncherOptions);
+        return false;
+    }
+    for (const QCborValue &option : list) {
+        if (!option.isString() || option.toString().isEmpty() || option.toString().size() > 1024
+            || option.toString().contains(QChar(u'\0'))) {
+            *error = QStringLiteral("'options' must be an array of texts of 1 to 1024 characters");
+            return false;
+        }
+        host->launcher.arguments.append(option.toString());
+    }
+    if (host->launcher.kind == Launcher::Kind::Ssh
+        && !allowedOptions(host->launcher.arguments, sshOptions, QStringLiteral("ssh"), error))
+        return false;
+    if (host->launcher.kind == Launcher::Kind::Slurm
+        && !allowedOptions(host->launcher.arguments, srunOptions, QStringLiteral("srun"), error))
+        return false;
+    const QCborValue name = m.value(QLatin1String("host"));
+    static const QRegularExpression hostName(QStringLiteral("^[A-Za-z0-9_.@:%\\[\\]][A-Za-z0-9_.@:%\\[\\]-]{0,254}$"));
+    if (host->isLocal()) {
+        if (!name.isUndefined() && name != QCborValue(QString())) {
+            *error = QStringLiteral("'host' must be left out (or empty) for a local host");
+            return false;
+        }
+    } else if (!name.isString() || !hostName.match(name.toString()).hasMatch()) {
+        *error = QStringLiteral("'host' must be a host name of 1 to 255 letters, digits and _ . @ "
+                                ": % [ ] -, not first a '-'");
+        return false;
+    } else {
+        host->host = name.toString();
+    }
+    return true;
+}
+
 } // namespace
+
+bool decodeInspectionHosts(const QCborMap &message, std::optional<QList<WorkerHost>> *hosts,
+                           QString *error)
+{
+    hosts->reset();
+    const QCborValue value = message.value(QLatin1String("hosts"));
+    if (value.isUndefined())
+        return true;
+    if (!value.isArray()) {
+        *error = QStringLiteral("'hosts' must be an array of hosts (an empty one: this machine alone)");
+        return false;
+    }
+    QList<WorkerHost> list;
+    qint64 slotTotal = 0;
+    const QCborArray entries = value.toArray();
+    for (qsizetype i = 0; i < entries.size(); ++i) {
+        WorkerHost host;
+        QString why;
+        if (!decodeHost(entries.at(i), &host, &why)) {
+            *error = QStringLiteral("'hosts' entry %1: %2").arg(i + 1).arg(why);
+            return false;
+        }
+        slotTotal += host.workers;
+        if (slotTotal > 4096) {
+            *error = QStringLiteral("'hosts' must have at most 4096 slots in all ('workers' of "
+                                    "each entry)");
+            return false;
+        }
+        list.append(host);
+    }
+    *hosts = list;
+    return true;
+}
 
 bool decodeInspectionRequest(const QCborMap &message, InspectionRequest *request, QString *error)
 {
@@ -204,10 +418,27 @@ bool decodeInspectionRequest(const QCborMap &message, InspectionRequest *request
         return true;
     case Op::Watch:
         return integer(message, "intervalMs", 10, 3600 * 1000, &request->intervalMs, error);
-    case Op::Start:
-        return text(message, "namespace", &request->namespaceId, error)
-            && integer(message, "workers", 1, 4096, &request->workers, error)
-            && startLimits(message, &request->limits, error);
+    case Op::Start: {
+        std::optional<QList<WorkerHost>> hosts;
+        if (!text(message, "namespace", &request->namespaceId, error)
+            || !decodeInspectionHosts(message, &hosts, error))
+            return false;
+        // With hosts, the workers are their slots: "workers" may be left out.
+        qint64 slotTotal = 0;
+        for (const WorkerHost &host : hosts.value_or(QList<WorkerHost>()))
+            slotTotal += host.workers;
+        if (slotTotal > 0 && !message.contains(QLatin1String("workers")))
+            request->workers = slotTotal;
+        else if (!integer(message, "workers", 1, 4096, &request->workers, error))
+            return false;
+        if (slotTotal > 0 && request->workers != slotTotal) {
+            *error = QStringLiteral("'workers' must be the slots of 'hosts' in all (%1), or be "
+                                    "left out")
+                         .arg(slotTotal);
+            return false;
+        }
+        return startLimits(message, &request->limits, error);
+    }
     case Op::Resize:
         return text(message, "namespace", &request->namespaceId, error)
             && integer(message, "workers", 1, 4096, &request->workers, error);

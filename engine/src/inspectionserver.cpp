@@ -8,6 +8,7 @@
 
 #include "inspectioncommands_p.h"
 #include "inspectionencoding_p.h"
+#include "inspectionhosts_p.h"
 #include "inspectionpeer_p.h"
 #include "poolcore_p.h"
 #include "registryaccess_p.h"
@@ -267,11 +268,14 @@ private:
                 return;
             }
             InspectionRequest request;
-            if (!decodeInspectionRequest(message, &request, &error)) {
+            std::optional<QList<WorkerHost>> hosts; // a start's, which the request does not hold
+            if (!decodeInspectionRequest(message, &request, &error)
+                || (request.op == InspectionRequest::Op::Start
+                    && !decodeInspectionHosts(message, &hosts, &error))) {
                 reply(*c, message.value(QLatin1String("id")).toInteger(), error);
                 continue;
             }
-            handle(*c, request);
+            handle(*c, request, hosts);
             if (!(c = client(id)))
                 return;
         }
@@ -289,7 +293,7 @@ private:
         send(c, m);
     }
 
-    void handle(Client &c, const InspectionRequest &r)
+    void handle(Client &c, const InspectionRequest &r, const std::optional<QList<WorkerHost>> &hosts)
     {
         using Op = InspectionRequest::Op;
         if (r.isCommand() && inspectionMode() != InspectionMode::Full) {
@@ -341,7 +345,7 @@ private:
             return;
         }
         default:
-            onRegistryThread(c, r);
+            onRegistryThread(c, r, hosts);
             return;
         }
     }
@@ -355,15 +359,16 @@ private:
     }
 
     //! Commands that need a manager run where managers live; the answer comes back here.
-    void onRegistryThread(Client &c, const InspectionRequest &r)
+    void onRegistryThread(Client &c, const InspectionRequest &r,
+                          const std::optional<QList<WorkerHost>> &hosts)
     {
         const quint64 client = c.id;
         Server *server = this;
-        const bool posted = QMetaObject::invokeMethod(ManagerRegistry::instance(), [server, client, r] {
+        const bool posted = QMetaObject::invokeMethod(ManagerRegistry::instance(), [server, client, r, hosts] {
             QString error;
             std::optional<ProcessPoolManager::TrackedTask> submitted;
             try {
-                submitted = runInspectionCommand(r);
+                submitted = runInspectionCommand(r, hosts);
             } catch (const std::exception &e) {
                 error = QString::fromUtf8(e.what());
             }

@@ -37,7 +37,13 @@ using detail::FrameRead;
 constexpr int answerTimeoutMs = 30000;
 
 QString text(const QCborMap &m, const char *key) { return m.value(QLatin1String(key)).toString(); }
-qint64 integer(const QCborMap &m, const char *key) { return m.value(QLatin1String(key)).toInteger(); }
+//! An integer field; 0 when it is missing or not an integer (toInteger() of a double out of
+//! range is undefined).
+qint64 integer(const QCborMap &m, const char *key)
+{
+    const QCborValue v = m.value(QLatin1String(key));
+    return v.isInteger() ? v.toInteger() : 0;
+}
 
 //! One connection to a process's inspection socket, used in turns: send, then wait.
 class Connection
@@ -260,16 +266,34 @@ bool printRegistry(const Config &config, Terminal &terminal, const QCborMap &sna
                          .arg(integer(stats, "failed"))
                          .arg(integer(stats, "queued"))
                          .arg(integer(stats, "running")));
+        QStringList hosts;
+        for (const QCborValue &h : options.value(QLatin1String("hosts")).toArray())
+            hosts.append(QStringLiteral("%1 on %2 (%3)")
+                             .arg(integer(h.toMap(), "workers"))
+                             .arg(text(h.toMap(), "host").isEmpty() ? QStringLiteral("this machine")
+                                                                    : text(h.toMap(), "host"),
+                                  text(h.toMap(), "launcher")));
+        if (!hosts.isEmpty())
+            lines.append(QStringLiteral("  hosts: %1").arg(escapeControls(hosts.join(QStringLiteral(", ")), Newlines::Escape)));
         for (const QCborValue &w : ns.value(QLatin1String("workers")).toArray()) {
             const QCborMap worker = w.toMap();
-            lines.append(QStringLiteral("  worker %1 %2: %3%4, %5 done, %6 failed")
+            // Where it runs, when not on that process's machine: what the process's pool knows.
+            QString where;
+            if (!text(worker, "host").isEmpty())
+                where = QStringLiteral(" on %1").arg(escapeControls(text(worker, "host"), Newlines::Escape));
+            if (!text(worker, "reportedHost").isEmpty() || integer(worker, "remotePid") != 0)
+                where += QStringLiteral(" (reported host %1, pid %2)")
+                             .arg(escapeControls(text(worker, "reportedHost"), Newlines::Escape))
+                             .arg(integer(worker, "remotePid"));
+            lines.append(QStringLiteral("  worker %1 %2: %3%4, %5 done, %6 failed%7")
                              .arg(integer(worker, "pid"))
                              .arg(escapeControls(text(worker, "name"), Newlines::Escape), text(worker, "state"),
                                   text(worker, "currentTask").isEmpty()
                                       ? QString()
                                       : QStringLiteral(" (") + escapeControls(text(worker, "currentTask"), Newlines::Escape) + u')')
                              .arg(integer(worker, "tasksDone"))
-                             .arg(integer(worker, "tasksFailed")));
+                             .arg(integer(worker, "tasksFailed"))
+                             .arg(where));
         }
     }
     QStringList tasks;

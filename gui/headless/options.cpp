@@ -1,5 +1,6 @@
 #include "options.h"
 
+#include "hostflags.h"
 #include "taskcall.h"
 
 #include <procpool/processpoolmanager.h>
@@ -62,6 +63,21 @@ const QList<OptionDef> &optionDefs()
          QStringLiteral("The pool's workers are another procpool program, so that its own tasks "
                         "run (named and typed as --list-tasks --program PATH lists them).\n"
                         "Example: --namespace render --program ./myapp --submit scale:800,600")},
+        {QStringLiteral("host"), QStringLiteral("HOST[:SLOTS]"), Scope::Pool,
+         QStringLiteral("Run SLOTS workers of the pool (default 1) on HOST, reached by "
+                        "--launcher; also SLOTS/HOST, and :SLOTS for this machine. Repeatable. "
+                        "The pool has as many workers as its hosts have slots, so --workers "
+                        "is left out.\nExample: --host node1:8 --host node2:8 --host :2")},
+        {QStringLiteral("hostfile"), QStringLiteral("FILE"), Scope::Pool,
+         QStringLiteral("The pool's hosts from FILE, one --host entry per line; blank lines and "
+                        "'#' comments are skipped.\nExample: --hostfile ~/nodes.txt")},
+        {QStringLiteral("launcher"), QStringLiteral("ssh|slurm|local|COMMAND"), Scope::Pool,
+         QStringLiteral("How the pool reaches the hosts of --host and --hostfile: ssh (default; "
+                        "'ssh -p 2222' adds options), slurm (srun; alone, without --host, the "
+                        "nodes of the Slurm allocation this runs in), local, or a COMMAND that "
+                        "runs the worker's command line through a shell on HOST ({host} in it "
+                        "becomes the host).\n"
+                        "Example: --launcher slurm --submit primes --count 100")},
         {QStringLiteral("timeout"), QStringLiteral("SECONDS"), Scope::Pool,
          QStringLiteral("Time limit of each task of the pool; over it the worker is killed and "
                         "the task fails. 0: none (default).\nExample: --timeout 2.5")},
@@ -200,11 +216,6 @@ const OptionDef *findDef(const QString &name)
     return nullptr;
 }
 
-class UsageError : public std::runtime_error
-{
-public:
-    explicit UsageError(const QString &message) : std::runtime_error(message.toStdString()) {}
-};
 
 qint64 integerValue(const QString &option, const QString &value, qint64 minimum)
 {
@@ -402,6 +413,13 @@ Config walk(const QStringList &arguments)
             newSection(nonEmpty(name, value));
         } else if (name == u"workers") {
             section().options.maxWorkers = int(std::min<qint64>(integerValue(name, value, 1), 4096));
+            section().workersGiven = true;
+        } else if (name == u"host" || name == u"hostfile" || name == u"launcher") {
+            if (attached)
+                throw UsageError(QStringLiteral("--%1 says where pools of this run work; an "
+                                                "attached process's pools keep their own hosts")
+                                     .arg(name));
+            addHostFlag(section(), name, name == u"launcher" ? value : nonEmpty(name, value));
         } else if (name == u"task-type") {
             section().options.taskType = nonEmpty(name, value);
         } else if (name == u"daemon") {
@@ -581,8 +599,11 @@ Config walk(const QStringList &arguments)
                        [](const PoolSpec &p) { return !p.options.startContext.program.isEmpty(); }))
         throw UsageError(QStringLiteral("--jobs names this program's tasks; a pool with --program "
                                         "takes --submit"));
-    for (PoolSpec &pool : config.pools)
+    for (PoolSpec &pool : config.pools) {
         pool.options.workerEnvironment = limittext::workerEnvironment(pool.workerEnvironment);
+        if (!attached)
+            applyHostFlags(pool);
+    }
     for (const PoolSpec &pool : std::as_const(config.pools)) {
         if (attached)
             break; // the other process's pools keep their own options

@@ -10,6 +10,10 @@
 #include <QtCore/QStringList>
 #include <QtCore/QVariant>
 
+#include <optional>
+#include <stdexcept>
+#include <utility>
+
 namespace procpool::headless {
 
 //! Most attempts --retries (and a job's "retries") may ask for.
@@ -39,6 +43,11 @@ struct PoolSpec
     int resize = 0; //!< --resize with --attach; 0: none
     //! --worker-env, as written; options.workerEnvironment is made of them.
     QList<limittext::EnvironmentEntry> workerEnvironment;
+    //! --host and --hostfile ("host" or "hostfile" and the value) in order, and --launcher, as
+    //! written; options.hosts is made of them once the section is complete (hostflags.h).
+    QList<std::pair<QString, QString>> hostSources;
+    std::optional<QString> launcher;
+    bool workersGiven = false; //!< --workers, which a pool with hosts leaves out
 };
 
 enum class Order { Completed, Submitted };
@@ -63,6 +72,13 @@ struct Config
 
     bool hasWork() const;
     int totalWorkers() const;
+};
+
+//! A command line that cannot be run: the message says what was wrong and what to write.
+class UsageError : public std::runtime_error
+{
+public:
+    explicit UsageError(const QString &message) : std::runtime_error(message.toStdString()) {}
 };
 
 //! What parsing the command line came to.

@@ -26,6 +26,40 @@ QJsonObject statsObject(const PoolStats &stats)
                        {QStringLiteral("workers_crashed"), qint64(stats.workersCrashed)}};
 }
 
+//! " on node1 (reported host n1.cluster, pid 4242)": where worker \a w runs; empty on this
+//! machine.
+QString whereText(const WorkerInfo &w)
+{
+    if (w.host.isEmpty())
+        return {};
+    QStringList reported;
+    if (!w.reportedHost.isEmpty())
+        reported.append(QStringLiteral("reported host %1").arg(w.reportedHost));
+    if (w.remotePid != 0)
+        reported.append(QStringLiteral("pid %1").arg(w.remotePid));
+    return QStringLiteral(" on %1%2").arg(w.host, reported.isEmpty() ? QString()
+                                                  : QStringLiteral(" (%1)").arg(reported.join(QStringLiteral(", "))));
+}
+
+//! The hosts of \a o for --list: a text ("2 on node1 (ssh), 1 on this machine") and JSON.
+QString hostsText(const PoolOptions &o)
+{
+    QStringList hosts;
+    for (const WorkerHost &h : o.hosts)
+        hosts.append(QStringLiteral("%1 on %2").arg(h.workers).arg(h.describe()));
+    return hosts.join(QStringLiteral(", "));
+}
+
+QJsonArray hostsArray(const PoolOptions &o)
+{
+    QJsonArray hosts;
+    for (const WorkerHost &h : o.hosts)
+        hosts.append(QJsonObject{{QStringLiteral("host"), h.host.isEmpty() ? QJsonValue() : QJsonValue(h.host)},
+                                 {QStringLiteral("workers"), h.workers},
+                                 {QStringLiteral("launcher"), h.launcher.describe()}});
+    return hosts;
+}
+
 } // namespace
 
 void Runner::printRegistry()
@@ -53,8 +87,10 @@ void Runner::printRegistry()
             const QStringList limits = limitTexts(options, environment);
             if (!limits.isEmpty())
                 lines.append(QStringLiteral("    limits: %1").arg(limits.join(QStringLiteral(", "))));
+            if (!options.hosts.isEmpty())
+                lines.append(QStringLiteral("    hosts: %1").arg(hostsText(options)));
             for (const WorkerInfo &w : std::as_const(infos)) {
-                lines.append(QStringLiteral("    worker %1 %2 (slot %3) %4%5, %6 done, %7 failed")
+                lines.append(QStringLiteral("    worker %1 %2 (slot %3) %4%5, %6 done, %7 failed%8")
                                  .arg(w.pid)
                                  .arg(w.name)
                                  .arg(w.slot)
@@ -62,18 +98,25 @@ void Runner::printRegistry()
                                       w.currentTask.isEmpty() ? QString()
                                                               : QStringLiteral(" running ") + w.currentTask)
                                  .arg(w.tasksDone)
-                                 .arg(w.tasksFailed));
-                workers.append(QJsonObject{
+                                 .arg(w.tasksFailed)
+                                 .arg(whereText(w)));
+                QJsonObject worker{
                     {QStringLiteral("pid"), w.pid},
                     {QStringLiteral("name"), w.name},
                     {QStringLiteral("slot"), w.slot},
+                    {QStringLiteral("host"), w.host.isEmpty() ? QJsonValue() : QJsonValue(w.host)},
                     {QStringLiteral("state"), stateName(w.state)},
                     {QStringLiteral("current_task"),
                      w.currentTask.isEmpty() ? QJsonValue() : QJsonValue(w.currentTask)},
                     {QStringLiteral("tasks_done"), qint64(w.tasksDone)},
                     {QStringLiteral("tasks_failed"), qint64(w.tasksFailed)},
                     {QStringLiteral("started_at"), w.startedAt.toString(Qt::ISODateWithMs)},
-                });
+                };
+                if (!w.reportedHost.isEmpty())
+                    worker.insert(QStringLiteral("reported_host"), w.reportedHost);
+                if (w.remotePid != 0)
+                    worker.insert(QStringLiteral("remote_pid"), w.remotePid);
+                workers.append(worker);
             }
             if (infos.isEmpty())
                 lines.append(QStringLiteral("    no workers"));
@@ -94,6 +137,8 @@ void Runner::printRegistry()
                                                : QJsonValue(options.processNamePrefix)},
                 {QStringLiteral("workers"), workers},
             };
+            if (!options.hosts.isEmpty())
+                json.insert(QStringLiteral("hosts"), hostsArray(options));
             addLimitFields(json, options, environment);
             managers.append(json);
         }
@@ -224,6 +269,8 @@ void Runner::drawWatch()
     }
     QStringList workerLines;
     const QDateTime now = QDateTime::currentDateTimeUtc();
+    constexpr qsizetype hostColumn = 86; // past the widest UP ("59m59s")
+    bool hostShown = false;
     for (const Pool &pool : std::as_const(m_pools)) {
         const PoolStats stats = pool.pool->stats();
         const QList<WorkerInfo> workers = pool.pool->workers();
@@ -238,15 +285,21 @@ void Runner::drawWatch()
                           .arg(pool.spec.options.taskType.isEmpty() ? QStringLiteral("any")
                                                                     : pool.spec.options.taskType));
         for (const WorkerInfo &w : workers) {
-            workerLines.append(QStringLiteral("%1 %2 %3 %4 %5 %6 %7 %8")
-                                   .arg(w.pid, 8)
-                                   .arg(pool.spec.namespaceId.left(14), -14)
-                                   .arg(w.name.left(15), -15)
-                                   .arg(stateName(w.state), -9)
-                                   .arg(w.currentTask.left(12), -12)
-                                   .arg(w.tasksDone, 6)
-                                   .arg(w.tasksFailed, 6)
-                                   .arg(formatDuration(w.startedAt.msecsTo(now))));
+            QString line = QStringLiteral("%1 %2 %3 %4 %5 %6 %7 %8")
+                               .arg(w.pid, 8)
+                               .arg(pool.spec.namespaceId.left(14), -14)
+                               .arg(w.name.left(15), -15)
+                               .arg(stateName(w.state), -9)
+                               .arg(w.currentTask.left(12), -12)
+                               .arg(w.tasksDone, 6)
+                               .arg(w.tasksFailed, 6)
+                               .arg(formatDuration(w.startedAt.msecsTo(now)));
+            // A remote worker's host, in a column after UP where the terminal is wide enough.
+            if (!w.host.isEmpty() && hostColumn + w.host.size() <= m_terminal.columns()) {
+                line = line.leftJustified(hostColumn - 1) + u' ' + w.host;
+                hostShown = true;
+            }
+            workerLines.append(line);
             // On a line of its own, under the name: the worker's line fills 80 columns.
             if (running.contains(w.pid))
                 workerLines.append(QString(24, u' ') + running.value(w.pid));
@@ -262,6 +315,8 @@ void Runner::drawWatch()
                       .arg(QStringLiteral("DONE"), 6)
                       .arg(QStringLiteral("FAILED"), 6)
                       .arg(QStringLiteral("UP")));
+    if (hostShown)
+        screen.last() = screen.last().leftJustified(hostColumn - 1) + QStringLiteral(" HOST");
     screen += workerLines;
     screen.append(QString());
     screen.append(QStringLiteral("recent (Ctrl-C: stop taking work; twice: kill the workers):"));

@@ -4,6 +4,8 @@ target_sources(procpool PRIVATE
   ${CMAKE_CURRENT_LIST_DIR}/attach.h
   ${CMAKE_CURRENT_LIST_DIR}/headless.cpp
   ${CMAKE_CURRENT_LIST_DIR}/headless.h
+  ${CMAKE_CURRENT_LIST_DIR}/hostflags.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/hostflags.h
   ${CMAKE_CURRENT_LIST_DIR}/jobs.cpp
   ${CMAKE_CURRENT_LIST_DIR}/jobs.h
   ${CMAKE_CURRENT_LIST_DIR}/options.cpp

@@ -135,7 +135,7 @@ MainWindow::MainWindow(QWidget *parent, Host host)
     m_workerView->setSelectionMode(QAbstractItemView::SingleSelection);
     m_workerView->setSortingEnabled(true);
     m_workerView->sortByColumn(WorkerModel::Pid, Qt::AscendingOrder);
-    setColumnWidths(m_workerView->horizontalHeader(), {50, 58, 40, 72, 78, 60, 40, 44, 44, 60, 52, 56});
+    setColumnWidths(m_workerView->horizontalHeader(), {50, 58, 36, 52, 76, 78, 60, 40, 44, 44, 60, 52, 56});
 
     // Charts and log.
     m_chart = new ChartWidget(this);
@@ -637,7 +637,7 @@ void MainWindow::saveSettings() const
         s.setValue(QStringLiteral("geometry"), saveGeometry());
     s.setValue(QStringLiteral("state"), saveState());
     s.setValue(QStringLiteral("namespaceColumns"), m_namespaceView->header()->saveState());
-    s.setValue(QStringLiteral("workerColumnsWithSlot"), m_workerView->horizontalHeader()->saveState());
+    s.setValue(QStringLiteral("workerColumnsWithHost"), m_workerView->horizontalHeader()->saveState());
     s.setValue(QStringLiteral("futureColumns"), m_futureView->horizontalHeader()->saveState());
     s.setValue(QStringLiteral("logColumns"), m_logView->horizontalHeader()->saveState());
     s.setValue(QStringLiteral("futureSplitter"), findChild<QSplitter *>(QStringLiteral("futureSplitter"))->saveState());
@@ -656,7 +656,7 @@ void MainWindow::restoreSettings()
         restoreGeometry(s.value(QStringLiteral("geometry")).toByteArray());
     restoreState(s.value(QStringLiteral("state")).toByteArray());
     m_namespaceView->header()->restoreState(s.value(QStringLiteral("namespaceColumns")).toByteArray());
-    m_workerView->horizontalHeader()->restoreState(s.value(QStringLiteral("workerColumnsWithSlot")).toByteArray());
+    m_workerView->horizontalHeader()->restoreState(s.value(QStringLiteral("workerColumnsWithHost")).toByteArray());
     m_futureView->horizontalHeader()->restoreState(s.value(QStringLiteral("futureColumns")).toByteArray());
     m_logView->horizontalHeader()->restoreState(s.value(QStringLiteral("logColumns")).toByteArray());
     findChild<QSplitter *>(QStringLiteral("futureSplitter"))->restoreState(s.value(QStringLiteral("futureSplitter")).toByteArray());

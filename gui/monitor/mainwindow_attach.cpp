@@ -4,6 +4,7 @@
 #include "catalogsubmitdialog.h"
 #include "enginewatcher.h"
 #include "futuremodel.h"
+#include "hostsbox.h"
 #include "mainwindow.h"
 #include "namespacemodel.h"
 #include "startpooldialog.h"
@@ -116,11 +117,14 @@ void MainWindow::startRemotePool(const ManagerView &view)
     auto *dialog = new StartPoolDialog(view.namespaceId, this);
     dialog->setAttribute(Qt::WA_DeleteOnClose);
     dialog->setAttached(view.creatorPid, view.options);
-    connect(dialog, &QDialog::accepted, this, [this, dialog, key] {
+    connect(dialog, &QDialog::accepted, this, [this, dialog, key, lastHosts = view.options.hosts] {
         const PoolOptions options = dialog->options();
+        QCborMap fields = startFields(options);
+        if (options.hosts != lastHosts) // left out, the pool keeps the hosts it had
+            fields.insert(QStringLiteral("hosts"), inspectionHosts(options.hosts));
         remoteCommand(key, QStringLiteral("start"),
                       QStringLiteral("pool started with %1 workers at most").arg(options.maxWorkers),
-                      startFields(options));
+                      fields);
     });
     dialog->open();
 }

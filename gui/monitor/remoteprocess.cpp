@@ -19,7 +19,9 @@ QString text(const QCborMap &m, const char *key)
 
 qint64 integer(const QCborMap &m, const char *key)
 {
-    return m.value(QLatin1String(key)).toInteger();
+    // Not toInteger() of a double: out of range, its conversion is undefined.
+    const QCborValue v = m.value(QLatin1String(key));
+    return v.isInteger() ? v.toInteger() : 0;
 }
 
 //! The enum value whose stateName() is \a name; \a fallback for a name this build does not know.
@@ -63,11 +65,24 @@ PoolOptions RemoteProcess::decodeOptions(const QCborMap &m)
     o.resourceLimits.cpuSeconds = int(integer(m, "cpuSeconds"));
     o.resourceLimits.niceValue = int(integer(m, "niceValue"));
     for (const QCborValue &cpu : m.value(QLatin1String("cpuAffinity")).toArray())
-        o.resourceLimits.cpuAffinity.append(int(cpu.toInteger()));
+        if (cpu.isInteger())
+            o.resourceLimits.cpuAffinity.append(int(cpu.toInteger()));
     o.cgroup.memoryMax = integer(m, "cgroupMemoryMax");
     const QCborValue cpus = m.value(QLatin1String("cgroupCpuMax"));
     o.cgroup.cpuMax = cpus.isInteger() ? double(cpus.toInteger()) : cpus.toDouble();
     o.cgroup.parent = text(m, "cgroupParent");
+    for (const QCborValue &value : m.value(QLatin1String("hosts")).toArray()) {
+        const QCborMap h = value.toMap();
+        const QString launcher = text(h, "launcher");
+        WorkerHost host{text(h, "host"), int(integer(h, "workers")), Launcher{}, text(h, "program")};
+        for (const QCborValue &option : h.value(QLatin1String("options")).toArray())
+            host.launcher.arguments.append(option.toString());
+        host.launcher.kind = launcher == u"ssh"     ? Launcher::Kind::Ssh
+                             : launcher == u"slurm" ? Launcher::Kind::Slurm
+                             : launcher == u"local" ? Launcher::Kind::Local
+                                                    : Launcher::Kind::Command;
+        o.hosts.append(host);
+    }
     return o;
 }
 
@@ -101,6 +116,9 @@ WorkerInfo decodeWorker(const QCborMap &m)
     w.tasksFailed = quint64(integer(m, "tasksFailed"));
     w.startedAt = QDateTime::fromString(text(m, "startedAt"), Qt::ISODateWithMs);
     w.slot = int(integer(m, "slot"));
+    w.host = text(m, "host");
+    w.reportedHost = text(m, "reportedHost");
+    w.remotePid = integer(m, "remotePid");
     return w;
 }
 

@@ -23,6 +23,8 @@ add_library(procpool_monitor_objects OBJECT
   ${CMAKE_CURRENT_LIST_DIR}/enginewatcher.h
   ${CMAKE_CURRENT_LIST_DIR}/futuremodel.cpp
   ${CMAKE_CURRENT_LIST_DIR}/futuremodel.h
+  ${CMAKE_CURRENT_LIST_DIR}/hostsbox.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/hostsbox.h
   ${CMAKE_CURRENT_LIST_DIR}/logmodel.cpp
   ${CMAKE_CURRENT_LIST_DIR}/logmodel.h
   ${CMAKE_CURRENT_LIST_DIR}/mainwindow.cpp

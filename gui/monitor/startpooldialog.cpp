@@ -1,5 +1,6 @@
 #include "startpooldialog.h"
 
+#include "hostsbox.h"
 #include "../limittext.h"
 
 #include <QtCore/QFileInfo>
@@ -21,6 +22,7 @@
 #include <QtWidgets/QSpinBox>
 #include <QtWidgets/QTabWidget>
 
+#include <algorithm>
 #include <limits>
 #include <stdexcept>
 
@@ -113,6 +115,7 @@ StartPoolDialog::StartPoolDialog(const QString &namespaceId, QWidget *parent)
     , m_poolCpus(new QDoubleSpinBox(this))
     , m_cgroupParent(new QLineEdit(this))
     , m_environment(new QPlainTextEdit(this))
+    , m_hosts(new HostsBox(this))
     , m_error(new QLabel(this))
     , m_buttons(new QDialogButtonBox(QDialogButtonBox::Ok | QDialogButtonBox::Cancel, this))
 {
@@ -138,6 +141,7 @@ StartPoolDialog::StartPoolDialog(const QString &namespaceId, QWidget *parent)
     for (QLineEdit *edit : {m_taskType, m_prefix, m_program, m_cpuAffinity, m_cgroupParent})
         connect(edit, &QLineEdit::textChanged, this, &StartPoolDialog::revalidate);
     connect(m_environment, &QPlainTextEdit::textChanged, this, &StartPoolDialog::revalidate);
+    connect(m_hosts, &HostsBox::changed, this, &StartPoolDialog::revalidate);
     revalidate();
     resize(std::max(width(), sizeHint().width()), sizeHint().height());
 }
@@ -200,6 +204,7 @@ QWidget *StartPoolDialog::poolTab(const QString &namespaceId)
     m_attachedNote->setVisible(false);
     auto *layout = new QVBoxLayout(tab);
     layout->addLayout(m_poolForm);
+    layout->addWidget(m_hosts);
     layout->addWidget(m_attachedNote);
     layout->addStretch(1);
     return tab;
@@ -306,11 +311,13 @@ void StartPoolDialog::setAttached(qint64 pid, const PoolOptions &last)
             m_poolForm->setRowVisible(row, false);
     }
     m_environmentBox->setVisible(false);
-    m_attachedNote->setText(QStringLiteral("The pool of process %1 starts with these workers and "
-                                           "limits; its task type, program, worker environment "
-                                           "and other options stay as it last had them.")
+    m_attachedNote->setText(QStringLiteral("The pool of process %1 starts with these workers, "
+                                           "hosts and limits; its task type, program, worker "
+                                           "environment and other options stay as it last had "
+                                           "them.")
                                 .arg(pid));
     m_attachedNote->setVisible(true);
+    m_hosts->setHosts(last.hosts);
     loadLimits(last);
     revalidate();
     resize(width(), sizeHint().height());
@@ -333,6 +340,10 @@ PoolOptions StartPoolDialog::options() const
 {
     PoolOptions o = isAttached() ? m_attachedOptions : PoolOptions();
     o.maxWorkers = m_maxWorkers->value();
+    if (!isAttached() || m_hosts->hasChanged()) // unchanged, an attached pool's stay exactly
+        o.hosts = m_hosts->hosts().value_or(QList<WorkerHost>());
+    if (!o.hosts.isEmpty())
+        o.maxWorkers = o.hostSlots();
     if (!isAttached()) {
         const QString taskType = m_taskType->text().trimmed();
         o.taskType = taskType.isEmpty() ? QString() : taskType;
@@ -388,6 +399,15 @@ QString StartPoolDialog::validationError() const
         return QStringLiteral("The soft memory limit must not be above the hard one: a worker is "
                               "retired at the soft limit and killed at the hard one.");
     QString why;
+    if ((!isAttached() || m_hosts->hasChanged()) && !m_hosts->hosts(&why))
+        return why;
+    if (isAttached() && o.hosts != m_attachedOptions.hosts
+        && std::any_of(o.hosts.cbegin(), o.hosts.cend(),
+                       [](const WorkerHost &h) { return h.launcher.kind == Launcher::Kind::Command; }))
+        return QStringLiteral("The launcher must be ssh, slurm or local: process %1 takes no command "
+                              "from outside (its inspection socket refuses one, so that no client "
+                              "makes it run a command of its choosing).")
+            .arg(m_attachedPid);
     if (!m_cpuAffinity->text().trimmed().isEmpty() && !limittext::parseCpuList(m_cpuAffinity->text(), &why))
         return QStringLiteral("The CPU affinity must be %1.").arg(why);
     if (!o.cgroup.parent.isEmpty() && !o.cgroup.parent.startsWith(u'/'))
@@ -428,6 +448,7 @@ void StartPoolDialog::revalidate()
 {
     const QString error = validationError();
     m_error->setText(error);
+    m_maxWorkers->setEnabled(m_hosts->isEmpty()); // with hosts: their slots
     m_buttons->button(QDialogButtonBox::Ok)->setEnabled(error.isEmpty());
     const int limits = limitCount();
     m_tabs->setTabText(limitsTabIndex, limits == 0 ? QStringLiteral("&Limits")
@@ -468,6 +489,8 @@ void StartPoolDialog::loadSettings()
     m_poolCpus->setValue(s.value(QStringLiteral("poolCpus"), 0.0).toDouble());
     m_cgroupParent->setText(s.value(QStringLiteral("cgroupParent")).toString());
     m_environment->setPlainText(s.value(QStringLiteral("workerEnvironment")).toString());
+    m_hosts->textField()->setPlainText(s.value(QStringLiteral("hosts")).toString());
+    m_hosts->launcherField()->setText(s.value(QStringLiteral("launcher")).toString());
     m_tabs->setCurrentIndex(std::clamp(s.value(QStringLiteral("tab"), 0).toInt(), 0, m_tabs->count() - 1));
     restoreGeometry(s.value(QStringLiteral("geometry")).toByteArray());
 }
@@ -493,6 +516,8 @@ void StartPoolDialog::saveSettings() const
     s.setValue(QStringLiteral("poolCpus"), m_poolCpus->value());
     s.setValue(QStringLiteral("cgroupParent"), m_cgroupParent->text());
     s.setValue(QStringLiteral("workerEnvironment"), m_environment->toPlainText());
+    s.setValue(QStringLiteral("hosts"), m_hosts->textField()->toPlainText());
+    s.setValue(QStringLiteral("launcher"), m_hosts->launcherField()->text());
     s.setValue(QStringLiteral("tab"), m_tabs->currentIndex());
     s.setValue(QStringLiteral("geometry"), saveGeometry());
 }

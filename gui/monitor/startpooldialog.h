@@ -1,5 +1,6 @@
 // procpool monitor — the "Start pool" dialog: the options of ProcessPoolManager::start(), on two
-// tabs: the pool itself, and the limits put on its workers (each one, and all together).
+// tabs: the pool itself with the hosts its workers run on, and the limits put on its workers
+// (each one, and all together).
 #pragma once
 
 #include <procpool/options.h>
@@ -20,6 +21,8 @@ class QTabWidget;
 
 namespace procpool::monitor {
 
+class HostsBox;
+
 class StartPoolDialog : public QDialog
 {
     Q_OBJECT
@@ -28,8 +31,8 @@ public:
 
     //! For a namespace of attached process \a pid, whose pool last ran with \a last: the fields
     //! start from those options, and only what the inspection socket's `start` takes can be
-    //! changed (the workers and the limits); the rest stays as \a last has it. Nothing is
-    //! remembered for the next dialog.
+    //! changed (the workers, the hosts and the limits); the rest stays as \a last has it.
+    //! Nothing is remembered for the next dialog.
     void setAttached(qint64 pid, const PoolOptions &last);
     bool isAttached() const { return m_attachedPid != 0; }
 
@@ -62,6 +65,8 @@ public:
     QLineEdit *cgroupParentField() const { return m_cgroupParent; }
     //! PoolOptions::workerEnvironment: NAME=VALUE lines, {slot} in a value for the worker's slot.
     QPlainTextEdit *workerEnvironmentField() const { return m_environment; }
+    //! PoolOptions::hosts: hostfile lines and a launcher; with hosts, Max workers is their slots.
+    HostsBox *hostsBox() const { return m_hosts; }
     QTabWidget *tabs() const { return m_tabs; }
     bool isAcceptable() const;
 
@@ -95,6 +100,7 @@ private:
     QDoubleSpinBox *m_poolCpus;
     QLineEdit *m_cgroupParent;
     QPlainTextEdit *m_environment;
+    HostsBox *m_hosts;
     QFormLayout *m_poolForm = nullptr;
     QGroupBox *m_environmentBox = nullptr;
     QLabel *m_attachedNote = nullptr;

@@ -3,12 +3,27 @@
 #include "rowruns.h"
 #include "style.h"
 
+#include <QtGui/QTextDocument>
+
 namespace procpool::monitor {
 
 namespace {
 //! /proc is read at most this often: CPU % needs an interval long enough to mean something.
 constexpr qint64 procSamplePeriodMs = 1000;
 } // namespace
+
+QVariant WorkerModel::hostToolTip(const Row &r)
+{
+    if (r.host.isEmpty())
+        return QStringLiteral("On this machine");
+    QString tip = QStringLiteral("On host %1").arg(r.host);
+    if (!r.reportedHost.isEmpty())
+        tip += QStringLiteral(", which calls itself %1").arg(r.reportedHost);
+    if (r.remotePid != 0)
+        tip += QStringLiteral(", as pid %1 there").arg(r.remotePid);
+    // As plain text: the name is what the worker says, and a tag in it must not become markup.
+    return Qt::convertFromPlainText(tip + QStringLiteral("; pid %1 is its launcher's, here").arg(r.pid));
+}
 
 WorkerModel::WorkerModel(EngineWatcher *watcher, QObject *parent)
     : QAbstractTableModel(parent)
@@ -33,9 +48,10 @@ QVariant WorkerModel::headerData(int section, Qt::Orientation orientation, int r
 {
     if (orientation != Qt::Horizontal)
         return {};
-    static const char *const titles[ColumnCount] = {"PID",   "Name",    "Slot", "Namespace", "State",
-                                                    "Task",  "Done",    "Failed",  "CPU %",
-                                                    "Memory", "Uptime", "Restarts"};
+    static const char *const titles[ColumnCount] = {"PID",    "Name",   "Slot",    "Host",
+                                                    "Namespace", "State", "Task",   "Done",
+                                                    "Failed", "CPU %",  "Memory", "Uptime",
+                                                    "Restarts"};
     if (role == Qt::DisplayRole)
         return QString::fromLatin1(titles[section]);
     if (role == Qt::ToolTipRole) {
@@ -48,6 +64,10 @@ QVariant WorkerModel::headerData(int section, Qt::Orientation orientation, int r
             return QStringLiteral("The worker's slot in its pool: 0 for the first worker; a "
                                   "replacement takes the slot of the worker it replaces "
                                   "(PoolOptions::workerEnvironment is chosen by it)");
+        case Host:
+            return QStringLiteral("Where the worker runs: local, or the host of its pool's "
+                                  "PoolOptions::hosts it was started on (its PID is then the "
+                                  "launcher's, here)");
         default: return {};
         }
     }
@@ -64,8 +84,9 @@ QVariant WorkerModel::data(const QModelIndex &index, int role) const
     case PidRole: return r.pid;
     case AliveRole: return !r.ended;
     case Qt::ToolTipRole:
-        return r.ended ? QStringLiteral("%1 (pid %2): %3").arg(r.name).arg(r.pid).arg(r.exitReason)
-                       : QVariant();
+        if (r.ended)
+            return QStringLiteral("%1 (pid %2): %3").arg(r.name).arg(r.pid).arg(r.exitReason);
+        return index.column() == Host ? hostToolTip(r) : QVariant();
     case Qt::DecorationRole:
         return index.column() == State ? QVariant(style::stateDot(r.state)) : QVariant();
     case Qt::ForegroundRole:
@@ -90,6 +111,7 @@ QVariant WorkerModel::data(const QModelIndex &index, int role) const
         case Pid: return r.pid;
         case Name: return r.name;
         case Slot: return r.slot >= 0 ? QVariant(r.slot) : QVariant();
+        case Host: return r.host.isEmpty() ? QStringLiteral("local") : r.host;
         case Namespace: return r.namespaceId;
         case State: return r.state;
         case CurrentTask: return r.ended ? r.exitReason : r.currentTask;
@@ -185,6 +207,9 @@ void WorkerModel::update()
                 continue; // the exit announcement wins over a snapshot taken just before it
             row->name = w.name;
             row->slot = w.slot;
+            row->host = w.host;
+            row->reportedHost = w.reportedHost;
+            row->remotePid = w.remotePid;
             row->namespaceId = v.namespaceId;
             row->key = v.key;
             row->state = stateName(w.state);

@@ -14,7 +14,7 @@ class WorkerModel : public QAbstractTableModel
 {
     Q_OBJECT
 public:
-    enum Column { Pid, Name, Slot, Namespace, State, CurrentTask, Done, Failures, Cpu, Memory, Uptime, Restarts, ColumnCount };
+    enum Column { Pid, Name, Slot, Host, Namespace, State, CurrentTask, Done, Failures, Cpu, Memory, Uptime, Restarts, ColumnCount };
     enum Role {
         ManagerRole = Qt::UserRole + 1, //!< ManagerView::key of its pool (quintptr)
         PidRole,
@@ -39,6 +39,9 @@ private:
         qint64 pid = 0;
         QString name;
         int slot = -1; //!< WorkerInfo::slot; -1 until a snapshot has said
+        QString host;  //!< WorkerInfo::host: empty on this machine
+        QString reportedHost;
+        qint64 remotePid = 0;
         QString namespaceId;
         quintptr key = 0; //!< ManagerView::key of its pool
         QString state; //!< a WorkerState name, or "exited" / "crashed" once ended
@@ -56,6 +59,8 @@ private:
         bool operator==(const Row &) const = default;
     };
     void update();
+    //! The Host cell's tooltip: the host name and pid the worker reported there, when known.
+    static QVariant hostToolTip(const Row &r);
     Row *rowFor(qint64 pid);
     void append(Row &&row);
     void dropRows(const QList<int> &sortedRows);
