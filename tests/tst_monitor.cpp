@@ -331,6 +331,12 @@ private Q_SLOTS:
                                                              .arg(remotePid)));
         QCOMPARE(window.workerModel()->headerData(WorkerModel::Host, Qt::Horizontal, Qt::DisplayRole).toString(),
                  QStringLiteral("Host"));
+        // Memory and CPU are measured here only for local workers: this pid is the launcher's.
+        QTRY_VERIFY(!workerCell(window, localPid, WorkerModel::Memory).isEmpty());
+        QCOMPARE(workerCell(window, remotePid, WorkerModel::Memory), QString());
+        QCOMPARE(workerCell(window, remotePid, WorkerModel::Cpu), QString());
+        QVERIFY(window.workerModel()->index(workerRow(window, remotePid), WorkerModel::Memory)
+                    .data(Qt::ToolTipRole).toString().contains(QStringLiteral("Not measured")));
     }
 
     void futuresFollowTheirTasks()

@@ -86,7 +86,12 @@ QVariant WorkerModel::data(const QModelIndex &index, int role) const
     case Qt::ToolTipRole:
         if (r.ended)
             return QStringLiteral("%1 (pid %2): %3").arg(r.name).arg(r.pid).arg(r.exitReason);
-        return index.column() == Host ? hostToolTip(r) : QVariant();
+        if (index.column() == Host)
+            return hostToolTip(r);
+        if ((index.column() == Cpu || index.column() == Memory) && !r.host.isEmpty())
+            return QStringLiteral("Not measured: the worker runs on %1, and its PID here is its "
+                                  "launcher's").arg(r.host);
+        return {};
     case Qt::DecorationRole:
         return index.column() == State ? QVariant(style::stateDot(r.state)) : QVariant();
     case Qt::ForegroundRole:
@@ -101,8 +106,8 @@ QVariant WorkerModel::data(const QModelIndex &index, int role) const
         return {};
     case Qt::UserRole: // sort keys
         switch (index.column()) {
-        case Cpu: return r.cpu;
-        case Memory: return r.rss;
+        case Cpu: return r.host.isEmpty() ? r.cpu : -1.0;
+        case Memory: return r.host.isEmpty() ? r.rss : qint64(-1);
         case Uptime: return r.uptimeSeconds;
         default: return data(index, Qt::DisplayRole);
         }
@@ -117,8 +122,9 @@ QVariant WorkerModel::data(const QModelIndex &index, int role) const
         case CurrentTask: return r.ended ? r.exitReason : r.currentTask;
         case Done: return r.done;
         case Failures: return r.failed;
-        case Cpu: return r.ended ? QString() : QString::number(r.cpu, 'f', 1);
-        case Memory: return r.ended || r.rss <= 0 ? QString() : style::formatBytes(r.rss);
+        // /proc here knows only the launcher (ssh, srun) of a worker on another host.
+        case Cpu: return r.ended || !r.host.isEmpty() ? QString() : QString::number(r.cpu, 'f', 1);
+        case Memory: return r.ended || r.rss <= 0 || !r.host.isEmpty() ? QString() : style::formatBytes(r.rss);
         case Uptime: return r.ended ? QString() : style::formatDuration(r.uptimeSeconds * 1000);
         case Restarts: return r.restarts;
         default: return {};
