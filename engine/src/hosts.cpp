@@ -75,7 +75,7 @@ WorkerHost parseHost(const QString &text, const Launcher &launcher)
                     .arg(text, why));
     };
     QString host = entry;
-    QString slotsText;
+    QString slotsText; // after ':' or before '/'; ":" alone is one slot here
     if (const qsizetype slash = entry.indexOf(u'/'); slash > 0) {
         slotsText = entry.left(slash);
         host = entry.mid(slash + 1);
@@ -85,11 +85,9 @@ WorkerHost parseHost(const QString &text, const Launcher &launcher)
         host = entry.left(colon);
     }
     int slots = 1;
-    if (!slotsText.isNull()) {
+    if (host != entry && entry != u":") {
         bool ok = false;
         slots = slotsText.toInt(&ok);
-        if (slotsText.isEmpty() && host.isEmpty())
-            slots = 1, ok = true; // ":" alone
         if (!ok || slots < 1 || slots > 4096)
             bad(QStringLiteral("the slots must be a number from 1 to 4096"));
     }
