@@ -2,6 +2,7 @@
 // truncated and garbage input, and a real worker whose task code writes to stdout and stderr
 // (through stdio and raw file descriptors) without corrupting a single frame.
 #include "faultsupport.h"
+#include "attachments_p.h"
 #include "frame_p.h"
 #include "workerloop_p.h"
 #include "testmain.h"
@@ -19,6 +20,7 @@
 #include <QtTest/QTest>
 
 #include <cstdio>
+#include <thread>
 #include <unistd.h>
 
 using namespace procpool;
@@ -214,6 +216,65 @@ private slots:
             QVERIFY(frames[50].body.isEmpty());
             QCOMPARE(decoder.bufferedBytes(), 0);
         }
+    }
+
+    void aLargeArrayFromAPipeIsReadOnceAndNeverCopied()
+    {
+        // A worker without shared memory (behind ssh, or with PoolOptions::sharedMemory off)
+        // sends a large result as a stream frame: a small frame before it, then its
+        // Attachments frame with the bytes inline, then the Result. Read from a real pipe the
+        // way both ends read it, the bytes go from the kernel into the array the caller gets:
+        // the frame is not copied out of the decoder, and the array is not copied out of the
+        // frame.
+        const qsizetype size = 16 * 1024 * 1024 + 3;
+        QByteArray payload(size, Qt::Uninitialized);
+        for (qsizetype i = 0; i < size; ++i)
+            payload[i] = char(i * 7 + i / 4093);
+        const detail::EncodedAttachments a = detail::encodeAttachments(8, {payload}, nullptr);
+        QCOMPARE(a.inlineParts.size(), 1);
+        const QByteArray before = detail::encodeFrame(FrameType::Progress, 7, QCborValue(1).toCbor());
+        const QByteArray after = detail::encodeFrame(FrameType::Result, 8, QCborValue(2).toCbor());
+        int ends[2];
+        QCOMPARE(::pipe(ends), 0);
+        std::thread writer([&] {
+            for (const QByteArray &part : {before, a.head, a.inlineParts.first(), after})
+                writeAll(ends[1], part);
+            ::close(ends[1]);
+        });
+        FrameDecoder decoder(64 * 1024 * 1024);
+        QList<Frame> frames;
+        for (;;) {
+            Frame f;
+            FrameDecoder::Status status;
+            while ((status = decoder.next(&f)) == FrameDecoder::Status::Frame)
+                frames << f;
+            QCOMPARE(status, FrameDecoder::Status::NeedMore);
+            if (decoder.readFrom(ends[0], 1024 * 1024) <= 0)
+                break;
+        }
+        writer.join();
+        ::close(ends[0]);
+        QCOMPARE(decoder.bufferedBytes(), 0);
+        QCOMPARE(frames.size(), 3);
+        QCOMPARE(frames[0].type, FrameType::Progress);
+        QCOMPARE(frames[2].type, FrameType::Result);
+        QCOMPARE(frames[2].body, QCborValue(2).toCbor());
+        QCOMPARE(frames[1].type, FrameType::Attachments);
+        // The frame is the decoder's own array, handed over: one made for it on a huge-page
+        // boundary (16 bytes of Qt's header, then the frame's 13-byte header), where a copy
+        // would be a plain allocation.
+        const char *body = frames[1].body.constData();
+        const qsizetype bodySize = frames[1].body.size();
+        QCOMPARE(quintptr(body - detail::frameHeaderSize - 16) % (2 * 1024 * 1024), quintptr(0));
+        QList<QByteArray> out;
+        QString error;
+        QVERIFY2(detail::decodeAttachments(std::move(frames[1].body), nullptr, 64 * 1024 * 1024,
+                                           detail::Placement::Copy, &out, &error),
+                 qPrintable(error));
+        QCOMPARE(out.size(), 1);
+        QVERIFY(out.first() == payload);
+        // The array is the frame's bytes, cut out of it in place.
+        QVERIFY(out.first().constData() > body && out.first().constData() + size == body + bodySize);
     }
 
     void oversizedFrameIsRejectedBeforeItsBodyArrives()

@@ -3,6 +3,8 @@
 #include "frame_p.h"
 #include "receivebuffers_p.h"
 
+#include <procpool/detail/codec_impl.h>
+
 #include <QtCore/QCborArray>
 #include <QtCore/QtEndian>
 
@@ -43,8 +45,12 @@ EncodedAttachments encodeAttachments(quint64 id, const QList<QByteArray> &attach
     return out;
 }
 
-bool decodeAttachments(const QByteArray &body, SharedRing *ring, qint64 maxBytes,
-                       Placement placement, QList<QByteArray> *out, QString *error)
+namespace {
+
+// \a stealable, when not null, is \a body itself, which the caller gives up: an inline
+// attachment that ends it is then cut out of it rather than copied.
+bool decode(const QByteArray &body, QByteArray *stealable, SharedRing *ring, qint64 maxBytes,
+            Placement placement, QList<QByteArray> *out, QString *error)
 {
     QCborValue value;
     qsizetype tableEnd = 0;
@@ -83,6 +89,17 @@ bool decodeAttachments(const QByteArray &body, SharedRing *ring, qint64 maxBytes
                              .arg(inlineSize);
                 return false;
             }
+            if (stealable && i == table.size() - 1 && offset + size == inlineSize
+                && size >= attachmentThreshold) {
+                // The common case of one large array: the frame's buffer becomes the array.
+                // Dropping the bytes before it moves the start and truncating moves the end
+                // (Qt 6): no byte is copied, and the array keeps the frame's allocation.
+                QByteArray bytes = std::move(*stealable);
+                bytes.remove(0, tableEnd + qsizetype(offset));
+                bytes.truncate(qsizetype(size));
+                out->append(std::move(bytes));
+                continue;
+            }
             out->append(ring ? ring->copyOut(inlineBytes + offset, qsizetype(size))
                              : copiedArray(inlineBytes + offset, qsizetype(size)));
             continue;
@@ -105,6 +122,20 @@ bool decodeAttachments(const QByteArray &body, SharedRing *ring, qint64 maxBytes
         out->append(std::move(bytes));
     }
     return true;
+}
+
+} // namespace
+
+bool decodeAttachments(const QByteArray &body, SharedRing *ring, qint64 maxBytes,
+                       Placement placement, QList<QByteArray> *out, QString *error)
+{
+    return decode(body, nullptr, ring, maxBytes, placement, out, error);
+}
+
+bool decodeAttachments(QByteArray &&body, SharedRing *ring, qint64 maxBytes,
+                       Placement placement, QList<QByteArray> *out, QString *error)
+{
+    return decode(body, &body, ring, maxBytes, placement, out, error);
 }
 
 } // namespace procpool::detail

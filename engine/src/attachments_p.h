@@ -15,6 +15,8 @@
 
 #include "sharedring_p.h"
 
+#include <procpool/procpool_export.h>
+
 #include <QtCore/QByteArray>
 #include <QtCore/QList>
 #include <QtCore/QString>
@@ -34,11 +36,15 @@ struct EncodedAttachments
 
 //! Builds the Attachments frame for \a id: each attachment goes through \a ring when it is
 //! not null and has room, inline otherwise.
-EncodedAttachments encodeAttachments(quint64 id, const QList<QByteArray> &attachments,
+PROCPOOL_ENGINE_EXPORT EncodedAttachments encodeAttachments(quint64 id, const QList<QByteArray> &attachments,
                                      SharedRing *ring);
 //! Reads an Attachments frame body into \a out, from \a ring (which may be null when the
 //! sender has none) as \a placement says. False, and why, when malformed.
 bool decodeAttachments(const QByteArray &body, SharedRing *ring, qint64 maxBytes,
+                       Placement placement, QList<QByteArray> *out, QString *error);
+//! The same, taking \a body over: a large inline attachment at its end becomes an array that
+//! shares the body's allocation instead of a copy (a large array over a stream).
+PROCPOOL_ENGINE_EXPORT bool decodeAttachments(QByteArray &&body, SharedRing *ring, qint64 maxBytes,
                        Placement placement, QList<QByteArray> *out, QString *error);
 
 } // namespace procpool::detail

@@ -6,6 +6,8 @@
 #include "forkprotocol_p.h"
 #include "frame_p.h"
 
+#include <QtCore/QMetaObject>
+
 #include <algorithm>
 #include <array>
 #include <cerrno>
@@ -65,9 +67,60 @@ void ChildProcess::start(const Setup &setup)
     server->spawn(this);
 }
 
+bool ChildProcess::openOutputPipes(int childEnds[2])
+{
+    int out[2], err[2];
+    if (::pipe2(out, O_CLOEXEC) != 0) {
+        m_error = QStringLiteral("could not make its output pipe: %1").arg(qt_error_string(errno));
+        return false;
+    }
+    if (::pipe2(err, O_CLOEXEC) != 0) {
+        m_error = QStringLiteral("could not make its output pipe: %1").arg(qt_error_string(errno));
+        ::close(out[0]);
+        ::close(out[1]);
+        return false;
+    }
+    // An application that closed its standard streams gets them back from pipe2(): the
+    // child's ends must not be among 0-2, where exec's set-up puts other descriptors.
+    for (int *end : {&out[1], &err[1]}) {
+        if (*end > STDERR_FILENO)
+            continue;
+        const int high = ::fcntl(*end, F_DUPFD_CLOEXEC, STDERR_FILENO + 1);
+        if (high < 0) {
+            m_error = QStringLiteral("could not make its output pipe: %1").arg(qt_error_string(errno));
+            for (const int fd : {out[0], out[1], err[0], err[1]})
+                ::close(fd);
+            return false;
+        }
+        ::close(*end);
+        *end = high;
+    }
+    for (const int fd : {out[0], err[0]})
+        ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) | O_NONBLOCK);
+    m_out = out[0];
+    m_err = err[0];
+    childEnds[0] = out[1];
+    childEnds[1] = err[1];
+    m_outNotifier = new QSocketNotifier(m_out, QSocketNotifier::Read, this);
+    m_errNotifier = new QSocketNotifier(m_err, QSocketNotifier::Read, this);
+    m_outNotifier->setEnabled(false); // until it has a pid
+    m_errNotifier->setEnabled(false);
+    connect(m_outNotifier, &QSocketNotifier::activated, this,
+            &ChildProcess::readyReadStandardOutput);
+    connect(m_errNotifier, &QSocketNotifier::activated, this,
+            &ChildProcess::readyReadStandardError);
+    return true;
+}
+
 void ChildProcess::startExec()
 {
     m_server = nullptr;
+    int output[2];
+    if (!openOutputPipes(output)) {
+        m_finished = true;
+        QMetaObject::invokeMethod(this, &ChildProcess::failedToStart, Qt::QueuedConnection);
+        return;
+    }
     auto *p = new QProcess(this);
     m_process = p;
     p->setProgram(m_setup.program);
@@ -83,19 +136,26 @@ void ChildProcess::startExec()
         env.insert(QStringLiteral("PROCPOOL_SHM"),
                    QStringLiteral("%1,%2").arg(m_setup.rings[0]).arg(m_setup.rings[1]));
     p->setProcessEnvironment(env);
+    // Qt opens /dev/null for all three; the modifier puts our pipes in their place.
     p->setStandardInputFile(QProcess::nullDevice());
+    p->setStandardOutputFile(QProcess::nullDevice());
+    p->setStandardErrorFile(QProcess::nullDevice());
 
     const bool daemon = m_setup.daemon;
     const pid_t parent = ::getpid();
-    const int input = m_setup.input;
+    const std::array<int, 3> streams{m_setup.input, output[0], output[1]};
     // Besides 0, 1 and 2, the worker inherits these and nothing else. The rings are
     // close-on-exec everywhere else; this worker alone inherits them.
     const std::array<int, 2> inherited{m_setup.rings[0], m_setup.rings[1]};
-    p->setChildProcessModifier([daemon, parent, input, inherited] {
+    p->setChildProcessModifier([daemon, parent, streams, inherited] {
         // Runs in the child between fork and exec: async-signal-safe calls only.
-        if (input < 0 || ::dup2(input, STDIN_FILENO) < 0)
+        if (streams[0] < 0)
             ::_exit(126);
-        // Qt has made its dup2()s onto 0, 1 and 2 by now. Everything else is marked
+        for (int i = 0; i < 3; ++i) {
+            if (::dup2(streams[size_t(i)], i) < 0)
+                ::_exit(126);
+        }
+        // Qt made its dup2()s onto 0, 1 and 2 before this. Everything else is marked
         // close-on-exec rather than closed: Qt's own pipe that reports a failed exec must work
         // until the exec.
         if (!inheritOnly(inherited.data(), int(inherited.size())))
@@ -107,8 +167,6 @@ void ChildProcess::startExec()
             ::_exit(127); // the parent died before PDEATHSIG was armed
     });
 
-    connect(p, &QProcess::readyReadStandardOutput, this, &ChildProcess::readyReadStandardOutput);
-    connect(p, &QProcess::readyReadStandardError, this, &ChildProcess::readyReadStandardError);
     connect(p, &QProcess::finished, this, &ChildProcess::finish);
     connect(p, &QProcess::errorOccurred, this, [this](QProcess::ProcessError error) {
         if (error != QProcess::FailedToStart)
@@ -118,9 +176,13 @@ void ChildProcess::startExec()
         Q_EMIT failedToStart();
     });
     p->start(QIODevice::ReadOnly);
+    ::close(output[0]);
+    ::close(output[1]);
     if (p->state() == QProcess::NotRunning)
         return; // failedToStart() was emitted inside start()
     m_pid = p->processId();
+    m_outNotifier->setEnabled(true);
+    m_errNotifier->setEnabled(true);
     Q_EMIT started(m_pid);
 }
 
@@ -139,14 +201,14 @@ void ChildProcess::forkFailed()
     // The server could not fork or watch it (out of processes, an old kernel), or the request
     // could not reach it: exec then, which reports its own failure (with its own errno) if the
     // system cannot start a process at all.
+    delete m_outNotifier;
+    delete m_errNotifier;
+    m_outNotifier = m_errNotifier = nullptr;
     for (int *fd : {&m_out, &m_err}) {
         if (*fd >= 0)
             ::close(*fd);
         *fd = -1;
     }
-    delete m_outNotifier;
-    delete m_errNotifier;
-    m_outNotifier = m_errNotifier = nullptr;
     startExec();
 }
 
@@ -189,43 +251,82 @@ void ChildProcess::finish(int exitCode, QProcess::ExitStatus status)
     Q_EMIT finished(exitCode, status);
 }
 
-QByteArray ChildProcess::readFrom(int &fd, QSocketNotifier *notifier)
+template<typename ReadSome>
+void ChildProcess::readFrom(int &fd, QSocketNotifier *notifier, ReadSome readSome)
 {
-    QByteArray out;
     if (fd < 0)
-        return out;
+        return;
     // What is there now, in one read: the notifier fires again for what comes later. Once the
     // child has finished, everything it wrote (a grandchild may keep the pipe open: no EOF).
     for (;;) {
         int available = 0;
         if (::ioctl(fd, FIONREAD, &available) < 0 || available <= 0)
             available = 4096; // nothing, or the end: read() tells which
-        const qsizetype old = out.size();
-        out.resize(old + available);
-        const ssize_t got = ::read(fd, out.data() + old, size_t(available));
-        out.resize(old + std::max<ssize_t>(got, 0));
-        if (got < 0 && errno == EINTR)
-            continue;
+        ssize_t got;
+        do {
+            got = readSome(fd, qsizetype(available));
+        } while (got < 0 && errno == EINTR);
         if (got == 0 || (got < 0 && errno != EAGAIN)) {
             notifier->setEnabled(false); // the end: the worker (and its children) closed it
             ::close(fd);
             fd = -1;
-            break;
+            return;
         }
         if (got < 0 || !m_finished)
-            break;
+            return;
     }
-    return out;
 }
 
-QByteArray ChildProcess::readAllStandardOutput()
+qsizetype ChildProcess::readStandardOutput(FrameDecoder *decoder)
 {
-    return m_process ? m_process->readAllStandardOutput() : readFrom(m_out, m_outNotifier);
+    qsizetype total = 0;
+    readFrom(m_out, m_outNotifier, [decoder, &total](int fd, qsizetype available) {
+        const ssize_t got = decoder->readFrom(fd, available);
+        total += std::max<ssize_t>(got, 0);
+        return got;
+    });
+    return total;
+}
+
+void ChildProcess::discardStandardOutput()
+{
+    readFrom(m_out, m_outNotifier, [](int fd, qsizetype available) {
+        char buffer[65536];
+        return ::read(fd, buffer, size_t(std::min<qsizetype>(available, sizeof buffer)));
+    });
+}
+
+QByteArray ChildProcess::readAvailableStandardError()
+{
+    // One read() where there is a line or two, as there is before most answers (the call's
+    // marker line); the rest, if any, as readFrom() reads it.
+    QByteArray out;
+    if (m_err < 0)
+        return out;
+    char buffer[4096];
+    ssize_t got;
+    do {
+        got = ::read(m_err, buffer, sizeof buffer);
+    } while (got < 0 && errno == EINTR);
+    if (got <= 0)
+        return out; // nothing (EAGAIN) or the end, which the notifier reports in turn
+    out = QByteArray(buffer, got);
+    if (size_t(got) == sizeof buffer)
+        out += readAllStandardError();
+    return out;
 }
 
 QByteArray ChildProcess::readAllStandardError()
 {
-    return m_process ? m_process->readAllStandardError() : readFrom(m_err, m_errNotifier);
+    QByteArray out;
+    readFrom(m_err, m_errNotifier, [&out](int fd, qsizetype available) {
+        const qsizetype old = out.size();
+        out.resize(old + available);
+        const ssize_t got = ::read(fd, out.data() + old, size_t(available));
+        out.resize(old + std::max<ssize_t>(got, 0));
+        return got;
+    });
+    return out;
 }
 
 void ChildProcess::terminate()

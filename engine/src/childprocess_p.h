@@ -2,9 +2,11 @@
 //
 // StartMethod::Exec starts the program with QProcess. StartMethod::ForkServer asks the
 // program's fork server (started once per program, arguments, directory and environment, and
-// kept for the rest of the engine thread's life) to fork it; the worker's pipes are made here
-// and passed over, so its output reaches this process directly, and the server reports its
-// exit. Either way the engine sees the same signals.
+// kept for the rest of the engine thread's life) to fork it, and the server reports its exit.
+// Either way the worker's standard output and error are pipes made here, read here directly:
+// frames go from the kernel straight into the worker's FrameDecoder, and both pipes can be
+// drained at any moment, so that a worker's lines can be taken in before the answer that
+// follows them is acted on. Either way the engine sees the same signals.
 #pragma once
 
 #include <procpool/options.h>
@@ -24,6 +26,7 @@
 namespace procpool::detail {
 
 class ForkServer;
+class FrameDecoder;
 
 //! True for the signals a program raises on itself when it crashes (SIGSEGV, SIGABRT...),
 //! false for those that come from outside (SIGKILL from a user or the OOM killer, SIGTERM).
@@ -61,8 +64,15 @@ public:
     //! failedToStart()), or after (then the worker's end may have been the server's doing).
     //! Either way a new worker through a new server can succeed, unlike a program that fails.
     bool lostItsServer() const { return m_serverLost; }
-    QByteArray readAllStandardOutput();
+    //! Reads what its standard output holds into \a decoder (everything, once it finished).
+    //! Returns the number of bytes read.
+    qsizetype readStandardOutput(FrameDecoder *decoder);
+    //! Reads what its standard output holds and drops it.
+    void discardStandardOutput();
+    //! What its standard error holds now (everything, once it finished).
     QByteArray readAllStandardError();
+    //! What its standard error holds now; nothing, without a read, when it holds nothing.
+    QByteArray readAvailableStandardError();
     void kill();
     //! SIGTERM: the process may clean up (and may ignore it). Before it was forked: kill().
     void terminate();
@@ -85,12 +95,19 @@ private:
     void exited(int waitStatus);
     void serverGone(bool beforeFork);
     void finish(int exitCode, QProcess::ExitStatus status);
-    QByteArray readFrom(int &fd, QSocketNotifier *notifier);
+    //! Makes the two output pipes, our ends non-blocking with their notifiers (disabled until
+    //! there is a pid); the child's ends in \a childEnds, for the caller to close. False with
+    //! m_error set if the system has no descriptors left.
+    bool openOutputPipes(int childEnds[2]);
+    //! Calls \a readSome(fd, bytesAvailable) for what \a fd holds, and on until its end once
+    //! the child has finished; closes \a fd at its end.
+    template<typename ReadSome>
+    void readFrom(int &fd, QSocketNotifier *notifier, ReadSome readSome);
 
     Setup m_setup;
     QProcess *m_process = nullptr; //!< Exec
     QPointer<ForkServer> m_server; //!< ForkServer, until it answered for us
-    int m_out = -1, m_err = -1;    //!< ForkServer: our ends of its stdout and stderr
+    int m_out = -1, m_err = -1;    //!< our ends of its stdout and stderr
     int m_pidfd = -1;
     QSocketNotifier *m_outNotifier = nullptr;
     QSocketNotifier *m_errNotifier = nullptr;

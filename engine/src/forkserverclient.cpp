@@ -191,29 +191,11 @@ void ForkServer::forget(ChildProcess *child)
 void ForkServer::send(ChildProcess *child)
 {
     const ChildProcess::Setup &s = child->m_setup;
-    int out[2], err[2];
-    if (::pipe2(out, O_CLOEXEC) != 0) {
-        child->forkFailed();
+    int output[2];
+    if (!child->openOutputPipes(output)) {
+        child->forkFailed(); // exec reports what is short
         return;
     }
-    if (::pipe2(err, O_CLOEXEC) != 0) {
-        ::close(out[0]);
-        ::close(out[1]);
-        child->forkFailed();
-        return;
-    }
-    for (const int fd : {out[0], err[0]})
-        ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) | O_NONBLOCK);
-    child->m_out = out[0];
-    child->m_err = err[0];
-    child->m_outNotifier = new QSocketNotifier(out[0], QSocketNotifier::Read, child);
-    child->m_errNotifier = new QSocketNotifier(err[0], QSocketNotifier::Read, child);
-    child->m_outNotifier->setEnabled(false); // until it has a pid
-    child->m_errNotifier->setEnabled(false);
-    connect(child->m_outNotifier, &QSocketNotifier::activated, child,
-            &ChildProcess::readyReadStandardOutput);
-    connect(child->m_errNotifier, &QSocketNotifier::activated, child,
-            &ChildProcess::readyReadStandardError);
 
     const quint32 id = m_nextId++;
     QByteArray message(sizeof(ForkMessage), Qt::Uninitialized);
@@ -225,7 +207,7 @@ void ForkServer::send(ChildProcess *child)
         message += value;
         message += '\0';
     }
-    int fds[forkMessageMaxFds] = {s.input, out[1], err[1], s.rings[0], s.rings[1]};
+    int fds[forkMessageMaxFds] = {s.input, output[0], output[1], s.rings[0], s.rings[1]};
     const int fdCount = s.rings[0] >= 0 ? 5 : 3;
     iovec iov{message.data(), size_t(message.size())};
     msghdr msg{};
@@ -243,8 +225,8 @@ void ForkServer::send(ChildProcess *child)
     do {
         sent = ::sendmsg(m_control, &msg, MSG_NOSIGNAL);
     } while (sent < 0 && errno == EINTR);
-    ::close(out[1]);
-    ::close(err[1]);
+    ::close(output[0]);
+    ::close(output[1]);
     if (sent < 0) {
         // The server is gone; its finished() follows. This worker is started by exec.
         child->forkFailed();

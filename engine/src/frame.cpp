@@ -1,5 +1,7 @@
 #include "frame_p.h"
 
+#include "receivebuffers_p.h"
+
 #include <procpool/detail/callframe.h>
 
 #include <QtCore/QCborArray>
@@ -8,7 +10,9 @@
 #include <QtCore/QtEndian>
 
 #include <algorithm>
+#include <cerrno>
 #include <limits>
+#include <unistd.h>
 
 namespace procpool::detail {
 
@@ -471,6 +475,9 @@ bool parseBody(const QByteArray &body, QCborValue *value, QString *error)
 namespace {
 //! Frames from this size on are handed over rather than copied out of the decoder's buffer.
 constexpr quint32 largeFrame = 64 * 1024;
+//! The most the buffer keeps allocated between frames: enough for reads of a full pipe
+//! (1 MiB), less than the arrays made for one large frame (arrayWithRoom()).
+constexpr qsizetype keptCapacity = ReceiveBuffers::reuseFrom - 1;
 } // namespace
 
 FrameDecoder::FrameDecoder(qint64 maxFrameSize)
@@ -478,16 +485,47 @@ FrameDecoder::FrameDecoder(qint64 maxFrameSize)
 {
 }
 
-void FrameDecoder::append(const char *data, qsizetype size)
+void FrameDecoder::makeRoom()
 {
     if (m_offset > 0 && m_offset == m_buffer.size()) {
-        m_buffer.clear(); // everything consumed: start over without moving bytes
+        // Everything consumed: start over, in the same allocation unless a large frame left
+        // it large (a worker idles without holding its largest frame's memory).
+        if (m_buffer.capacity() > keptCapacity)
+            m_buffer = QByteArray();
+        else
+            m_buffer.resize(0);
         m_offset = 0;
     } else if (m_offset > 65536 && m_offset * 2 > m_buffer.size()) {
         m_buffer.remove(0, m_offset); // compact once the consumed part dominates
         m_offset = 0;
     }
+}
+
+void FrameDecoder::append(const char *data, qsizetype size)
+{
+    makeRoom();
     m_buffer.append(data, size);
+}
+
+ssize_t FrameDecoder::readFrom(int fd, qsizetype size)
+{
+    makeRoom();
+    const qsizetype old = m_buffer.size();
+    if (old - m_offset >= 4) {
+        const quint32 length = qFromLittleEndian<quint32>(m_buffer.constData() + m_offset);
+        const qsizetype missing = m_offset + 4 + qsizetype(length) - old;
+        // Up to the frame's end; and within the room next() reserved for it, which it does
+        // only once a part of the frame is here (a header alone must not allocate the limit).
+        if (length >= largeFrame && missing > 0)
+            size = std::min(missing, std::max(size, m_buffer.capacity() - old));
+    }
+    m_buffer.resize(old + size);
+    ssize_t got;
+    do {
+        got = ::read(fd, m_buffer.data() + old, size_t(size));
+    } while (got < 0 && errno == EINTR);
+    m_buffer.resize(old + std::max<ssize_t>(got, 0));
+    return got;
 }
 
 void FrameDecoder::append(QByteArray &&data)
@@ -529,8 +567,12 @@ FrameDecoder::Status FrameDecoder::next(Frame *frame)
     if (available < 4 + qsizetype(length)) {
         // The rest of a large frame comes in many pieces: make room for it once, but only once
         // a sixteenth of it is here, so that a header alone cannot make us allocate the limit.
-        if (available >= 5 && m_buffer.capacity() < end && available >= qsizetype(length / 16))
-            m_buffer.reserve(end);
+        // A new array that starts with the frame: on huge pages when it is large, where each
+        // page the reads fault in is 2 MiB rather than 4 KiB (receivebuffers_p.h).
+        if (available >= 5 && m_buffer.capacity() < end && available >= qsizetype(length / 16)) {
+            m_buffer = arrayWithRoom(QByteArrayView(m_buffer).sliced(m_offset), end - m_offset);
+            m_offset = 0;
+        }
         return Status::NeedMore;
     }
     frame->type = FrameType(quint8(p[4]));

@@ -17,6 +17,8 @@
 #include <QtCore/QCborValue>
 #include <QtCore/QString>
 
+#include <sys/types.h>
+
 namespace procpool::detail {
 
 //! Bumped whenever a frame's meaning changes; the handshake compares it.
@@ -112,6 +114,10 @@ public:
     //! Takes \a data over without a copy when nothing is buffered.
     void append(QByteArray &&data);
     void append(const QByteArray &data) { append(data.constData(), data.size()); }
+    //! Reads from \a fd straight into the buffer, at most \a size bytes, and never past the
+    //! end of a large frame that has begun, so that the frame ends the buffer and next() hands
+    //! it over whole: one copy from the kernel, none after. Returns what read() returned.
+    ssize_t readFrom(int fd, qsizetype size);
     //! Takes the next complete frame out of the buffer. After an Error, stays in error.
     //! A large frame that ends the buffer is handed over as its body without a copy.
     Status next(Frame *frame);
@@ -123,6 +129,7 @@ public:
     qint64 maxFrameSize() const { return m_maxFrameSize; }
 
 private:
+    void makeRoom(); //!< drops consumed bytes before more are appended
     QByteArray m_buffer;
     qsizetype m_offset = 0;
     qint64 m_maxFrameSize;

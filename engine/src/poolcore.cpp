@@ -543,10 +543,21 @@ void PoolCore::learnServiceTime(PoolWorker *w, const WorkItem &item)
 
 void PoolCore::onOutput(PoolWorker *w)
 {
-    QByteArray data = w->process->readAllStandardOutput();
-    if (data.isEmpty() || w->killKind != PoolWorker::KillKind::None)
+    if (w->killKind != PoolWorker::KillKind::None) {
+        w->process->discardStandardOutput(); // nothing it says counts any more
         return;
-    w->decoder.append(std::move(data));
+    }
+    if (w->process->readStandardOutput(&w->decoder) == 0)
+        return;
+    // What a task printed was in the other pipe before its answer reached this one: taken in
+    // now, before the answers just read are acted on, a task's record holds all its lines when
+    // its future finishes. (Through a launcher, whose two streams cross the network apart,
+    // the last lines may still come later.) Without task output, they are only the log's.
+    if (m_options.taskOutput) {
+        for (const PoolWorker::OutputLine &line :
+             w->takeOutputLines(w->process->readAvailableStandardError()))
+            routeOutput(w, line);
+    }
     Frame frame;
     for (;;) {
         const auto status = w->decoder.next(&frame);

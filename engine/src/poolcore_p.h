@@ -139,9 +139,9 @@ private:
     void adopted(PoolWorker *w, qsizetype count, bool wasIdle);
     void onOutput(PoolWorker *w);
     void onErrorOutput(PoolWorker *w);
-    void handleFrame(PoolWorker *w, const Frame &frame);
+    void handleFrame(PoolWorker *w, Frame &frame); //!< may take the frame's body
     void handleHello(PoolWorker *w, const Frame &frame);
-    void handleAttachments(PoolWorker *w, const Frame &frame);
+    void handleAttachments(PoolWorker *w, Frame &frame);
     void handleOutcome(PoolWorker *w, const Frame &frame);
     //! Counts and records \a item as finished (\a state, with \a error when it failed), then
     //! completes its future: the one place a task ends. A Finished task was decoded before.

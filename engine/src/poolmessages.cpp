@@ -7,11 +7,12 @@
 #include "engine_p.h"
 #include "workermessages_p.h"
 
+#include <algorithm>
 #include <optional>
 
 namespace procpool::detail {
 
-void PoolCore::handleFrame(PoolWorker *w, const Frame &frame)
+void PoolCore::handleFrame(PoolWorker *w, Frame &frame)
 {
     if (!w->helloReceived) {
         if (frame.type != FrameType::Hello) {
@@ -109,11 +110,11 @@ void PoolCore::onReady(PoolWorker *w)
     frontChanged(w);
 }
 
-void PoolCore::handleAttachments(PoolWorker *w, const Frame &frame)
+void PoolCore::handleAttachments(PoolWorker *w, Frame &frame)
 {
     QString error;
     // Copied out, never used in place: the worker can still write its ring.
-    if (!decodeAttachments(frame.body, w->fromWorker.get(), m_options.maxFrameSize,
+    if (!decodeAttachments(std::move(frame.body), w->fromWorker.get(), m_options.maxFrameSize,
                            Placement::Copy, &w->attachments, &error)) {
         killWorker(w, PoolWorker::KillKind::Protocol,
                    QStringLiteral("worker %1 sent a malformed Attachments frame: %2")
@@ -242,9 +243,12 @@ void PoolCore::routeOutput(PoolWorker *w, const PoolWorker::OutputLine &line)
     // Whatever id the worker wrote in its marker, its lines reach only the record of a task
     // that ran on this very worker (TaskLedger::output()).
     if (line.owner != 0) {
-        m_ledger.output(line.owner, w->pid, line.text);
-        if (!w->inFlight.empty() && w->inFlight.front()->id == line.owner) {
-            QStringList &tail = w->inFlight.front()->output; // for its crash report
+        // Usually the front; a prefetched one when the worker is ahead of the pool's reading.
+        const auto held = std::find_if(w->inFlight.begin(), w->inFlight.end(),
+                                       [&](const auto &item) { return item->id == line.owner; });
+        m_ledger.output(line.owner, w->pid, line.text, held != w->inFlight.end());
+        if (held != w->inFlight.end()) {
+            QStringList &tail = (*held)->output; // for its crash report
             tail.append(line.text);
             if (tail.size() > PoolWorker::tailLines)
                 tail.removeFirst();

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cstdlib>
+#include <cstring>
 #include <new>
 #include <utility>
 #include <sys/mman.h>
@@ -89,6 +90,24 @@ QByteArray copiedArray(const char *from, qsizetype size)
     QByteArray bytes(size, Qt::Uninitialized); // reports a failure to allocate as Qt does
     copyPayload(bytes.data(), from, size_t(size));
     return bytes;
+}
+
+QByteArray arrayWithRoom(QByteArrayView bytes, qsizetype capacity)
+{
+    Q_ASSERT(capacity >= bytes.size());
+    if (capacity >= ReceiveBuffers::reuseFrom) {
+        if (QArrayData *header = allocateOnHugePages(capacity, 1)) {
+            char *data = bytesOf(header);
+            std::memcpy(data, bytes.data(), size_t(bytes.size()));
+            data[bytes.size()] = '\0';
+            return QByteArray(QByteArray::DataPointer(static_cast<QTypedArrayData<char> *>(header),
+                                                      data, bytes.size()));
+        }
+    }
+    QByteArray array;
+    array.reserve(capacity); // reports a failure to allocate as Qt does
+    array.append(bytes.data(), bytes.size());
+    return array;
 }
 
 ReceiveBuffers::~ReceiveBuffers()

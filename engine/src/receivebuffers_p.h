@@ -13,6 +13,7 @@
 #pragma once
 
 #include <QtCore/QByteArray>
+#include <QtCore/QByteArrayView>
 
 #include <memory>
 #include <vector>
@@ -24,6 +25,11 @@ class Prefaulted;
 //! A new byte array holding a copy of the \a size bytes at \a from (and a zero byte after
 //! them). One of 4 MiB or more starts and ends on a huge-page boundary.
 QByteArray copiedArray(const char *from, qsizetype size);
+
+//! A new array that holds a copy of \a bytes and has room for \a capacity bytes in all, for
+//! an array about to be written to its end (a large frame as it is read from a pipe). One of
+//! ReceiveBuffers::reuseFrom or more starts on a huge-page boundary, as copiedArray()'s do.
+QByteArray arrayWithRoom(QByteArrayView bytes, qsizetype capacity);
 
 //! Large arrays one consumer hands out, kept for reuse once their users have dropped them.
 //! One thread only (the consumer's).

@@ -134,12 +134,12 @@ void TaskLedger::retrying(WorkItem &item, const QString &error)
     backToQueueLocked(item);
 }
 
-void TaskLedger::output(quint64 id, qint64 pid, const QString &line)
+void TaskLedger::output(quint64 id, qint64 pid, const QString &line, bool heldThere)
 {
     QMutexLocker locker(&m_mutex);
     const auto it = m_records.find(id);
     if (it == m_records.end()
-        || (it->second.workerPid != pid && !it->second.earlierWorkers.contains(pid)))
+        || (!heldThere && it->second.workerPid != pid && !it->second.earlierWorkers.contains(pid)))
         return;
     StoredRecord &r = it->second;
     r.output += line;

@@ -79,8 +79,10 @@ public:
     //! running, its record queued again and keeping the error.
     void retrying(WorkItem &item, const QString &error);
     //! Engine thread: task \a id printed \a line while it ran on worker \a pid: its record
-    //! keeps a tail, if it still has a record and an attempt of it ran on that worker.
-    void output(quint64 id, qint64 pid, const QString &line);
+    //! keeps a tail, if it still has a record and an attempt of it ran on that worker, or
+    //! \a heldThere says that worker holds it now (it may begin a prefetched task before the
+    //! pool has read the answer to the one before).
+    void output(quint64 id, qint64 pid, const QString &line, bool heldThere);
     void progress(WorkItem &item, int value, int maximum, const QString &text);
     //! Finished as \a state (Finished, Failed or Cancelled), whether it ran or not; \a error
     //! for Failed. Once per task.

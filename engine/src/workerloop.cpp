@@ -94,6 +94,8 @@ QByteArray takeEnv(const char *name)
 
 //! Capacity asked for the protocol pipes: the default maximum for unprivileged processes.
 constexpr int pipeSize = 1024 * 1024;
+//! The most one read of the pool's pipe takes: what that pipe holds at most.
+constexpr qsizetype inputChunk = pipeSize;
 
 [[noreturn]] void die(const char *what)
 {
@@ -227,12 +229,8 @@ void readAhead(WorkerContext &c, bool pipeToo = true)
     pollfd p{c.in, POLLIN, 0};
     if (pipeToo)
         c.lastInputNs = monotonicNs();
-    if (pipeToo && ::poll(&p, 1, 0) > 0) {
-        char buffer[16 * 1024];
-        const ssize_t got = ::read(c.in, buffer, sizeof buffer);
-        if (got > 0) // the end of the input stays for the loop to read again
-            c.decoder->append(buffer, qsizetype(got));
-    }
+    if (pipeToo && ::poll(&p, 1, 0) > 0)
+        c.decoder->readFrom(c.in, inputChunk); // its end stays for the loop to read again
     for (detail::Frame frame;;) {
         const auto status = c.decoder->next(&frame);
         if (status == detail::FrameDecoder::Status::NeedMore)
@@ -355,13 +353,13 @@ void openRings(WorkerContext &c, const QByteArray &fds)
     c.toPool = std::make_unique<detail::SharedRing>(out, ringMax);
 }
 
-void receiveAttachments(WorkerContext &c, const detail::Frame &frame)
+void receiveAttachments(WorkerContext &c, detail::Frame &frame)
 {
     c.attachmentsId = frame.id;
     c.attachmentsError.clear();
     // In place: a call's large arrays are the bytes in the ring, not copies of them, until
     // the call is over (see the main loop).
-    if (!detail::decodeAttachments(frame.body, c.fromPool.get(), c.maxFrameSize,
+    if (!detail::decodeAttachments(std::move(frame.body), c.fromPool.get(), c.maxFrameSize,
                                    detail::Placement::InPlace, &c.attachments,
                                    &c.attachmentsError))
         c.attachments.clear();
@@ -480,17 +478,14 @@ void workerMain(int argc, char **argv)
 
     detail::FrameDecoder decoder(c.maxFrameSize);
     c.decoder = &decoder;
-    QByteArray chunk(64 * 1024, Qt::Uninitialized);
     bool shutdown = false;
     while (!shutdown) {
         if (c.ahead.empty()) {
-            const ssize_t got = ::read(c.in, chunk.data(), size_t(chunk.size()));
+            // Straight into the decoder: a large argument is copied once, from the kernel.
+            const ssize_t got = decoder.readFrom(c.in, inputChunk);
             c.lastInputNs = monotonicNs();
-            if (got < 0 && errno == EINTR)
-                continue;
             if (got <= 0)
                 break; // EOF: the pool closed our input (or died); finish like a shutdown
-            decoder.append(chunk.constData(), qsizetype(got));
         }
         detail::Frame frame;
         while (!shutdown) {

@@ -252,10 +252,12 @@ struct PROCPOOL_ENGINE_EXPORT PoolOptions
     //! The sum of the slots of hosts; 0 when hosts is empty.
     int hostSlots() const;
 
-    //! Each task keeps the lines it printed (TaskRecord::output, a WorkerCrashed's quote): the
-    //! worker marks in its output where each call begins. The marks cost one short write per
-    //! call, which tasks of a few microseconds feel (docs/performance.md); off, the lines of
-    //! such a pool are only its workers' log, and a crash report quotes a worker's last lines.
+    //! Each task keeps the lines it printed (TaskRecord::output, a WorkerCrashed's quote), all
+    //! of them by the time its future finishes: the worker marks in its output where each call
+    //! begins, and the pool reads a worker's output before it acts on its answers. That costs
+    //! a short write per call and a read per answer, which tasks of a few microseconds feel
+    //! (docs/performance.md); off, the lines of such a pool are only its workers' log, and a
+    //! crash report quotes a worker's last lines.
     bool taskOutput = true;
 
     //! Finished tasks whose TaskRecord is kept for monitors (ProcessPool::taskRecords());
