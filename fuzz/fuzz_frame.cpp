@@ -11,7 +11,10 @@
 //  * decodeAttachments() either yields attachments within the limit or explains why not, for
 //    inline attachments and for those that point into a real shared-memory ring, copied out
 //    or used in place; every array it yields ends in a zero byte, and one kept beyond the
-//    ring's reclaim() keeps its bytes.
+//    ring's reclaim() keeps its bytes;
+//  * without a ring, decodeAttachments() taking the body over (which cuts an inline attachment
+//    that ends the body out of it in place) yields exactly what the copying one yields, or
+//    fails as it does.
 #include "attachments_p.h"
 #include "frame_p.h"
 
@@ -92,6 +95,16 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                     check(!error.isEmpty());
             }
             if (frame.type == procpool::detail::FrameType::Attachments) {
+                QList<QByteArray> copied, taken;
+                QString copyError, takeError;
+                const bool copyOk = procpool::detail::decodeAttachments(
+                    frame.body, nullptr, limit, placement, &copied, &copyError);
+                QByteArray own(frame.body.constData(), frame.body.size()); // unshared, as a frame's
+                const bool takeOk = procpool::detail::decodeAttachments(
+                    std::move(own), nullptr, limit, placement, &taken, &takeError);
+                check(copyOk == takeOk && copyError == takeError && copied == taken);
+                for (const QByteArray &a : taken)
+                    check(a.constData()[a.size()] == '\0');
                 QList<QByteArray> attachments;
                 error.clear();
                 if (procpool::detail::decodeAttachments(frame.body, ring(), limit, placement,
