@@ -414,7 +414,7 @@ private Q_SLOTS:
         QTest::newRow("cgroup parent alone") << words(s("--cgroup-parent /batch.slice --submit sleep")) << s("namespace 'default': --cgroup-parent says where the pool's control group goes; give --pool-memory or --pool-cpus too, or leave it out");
         QTest::newRow("missing jobs file") << words(s("--jobs /nonexistent/jobs.jsonl")) << s("cannot open jobs file");
         // Hosts: a bad entry, hostfile or launcher says what is wrong and what to write.
-        QTest::newRow("host without slots") << words(s("--host node1:0 --submit sleep")) << s("--host: bad host 'node1:0': the slots must be a number from 1 to 4096; write HOST, HOST:SLOTS, SLOTS/HOST, or :SLOTS for this machine");
+        QTest::newRow("host without slots") << words(s("--host node1:0 --submit sleep")) << s("--host: bad host 'node1:0': the slots must be a number from 1 to 4096; write HOST, HOST:SLOTS, SLOTS/HOST, [IPV6-ADDRESS]:SLOTS, or :SLOTS for this machine");
         QTest::newRow("host with a space") << QStringList{s("--host"), s("node 1"), s("--submit"), s("sleep")} << s("--host: bad host 'node 1': a host name cannot hold spaces, quotes or start with '-'");
         QTest::newRow("empty host") << QStringList{s("--host="), s("--submit"), s("sleep")} << s("--host needs a non-empty value");
         QTest::newRow("missing hostfile") << words(s("--hostfile /nonexistent/hosts --submit sleep")) << s("--hostfile: cannot read the hostfile '/nonexistent/hosts': ");

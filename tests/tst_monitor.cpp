@@ -947,7 +947,7 @@ private Q_SLOTS:
         QVERIFY(!dialog.isAcceptable());
         QVERIFY2(dialog.validationError().startsWith(QStringLiteral(
                      "Hosts, line 2: bad host 'node2:0': the slots must be a number from 1 to 4096; write HOST, "
-                     "HOST:SLOTS, SLOTS/HOST, or :SLOTS for this machine.")),
+                     "HOST:SLOTS, SLOTS/HOST, [IPV6-ADDRESS]:SLOTS, or :SLOTS for this machine.")),
                  qPrintable(dialog.validationError()));
         dialog.reject();
 

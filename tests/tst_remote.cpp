@@ -341,7 +341,14 @@ private Q_SLOTS:
         QCOMPARE(parseHost(QStringLiteral("8/user@node2"), ssh), (WorkerHost{QStringLiteral("user@node2"), 8, ssh, QString()}));
         QVERIFY(parseHost(QStringLiteral(":"), ssh).isLocal());
         QCOMPARE(parseHost(QStringLiteral(":3"), ssh), WorkerHost::local(3));
-        for (const char *bad : {"node1:0", "node1:x", "-oProxyCommand=x", "a b", "0/node"}) {
+        // IPv6 addresses in brackets, as ssh users write them; ssh itself takes them bare.
+        QCOMPARE(parseHost(QStringLiteral("[::1]:4"), ssh), (WorkerHost{QStringLiteral("::1"), 4, ssh, QString()}));
+        QCOMPARE(parseHost(QStringLiteral("[fe80::2%eth0]"), ssh), (WorkerHost{QStringLiteral("fe80::2%eth0"), 1, ssh, QString()}));
+        QCOMPARE(parseHost(QStringLiteral("me@[2001:db8::7]:2"), ssh), (WorkerHost{QStringLiteral("me@2001:db8::7"), 2, ssh, QString()}));
+        QCOMPARE(parseHost(QStringLiteral("3/[::1]"), ssh), (WorkerHost{QStringLiteral("::1"), 3, ssh, QString()}));
+        for (const char *bad : {"node1:0", "node1:x", "-oProxyCommand=x", "a b", "0/node", "::1",
+                                "::1:4", "[::1", "::1]", "[]:2", "[::1]x", "[::1]:", "2/[::1]:2",
+                                "2/node:3", "[[::1]]"}) {
             try {
                 parseHost(QString::fromLatin1(bad), ssh);
                 QFAIL(bad);

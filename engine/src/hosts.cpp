@@ -71,21 +71,41 @@ WorkerHost parseHost(const QString &text, const Launcher &launcher)
     const QString entry = text.trimmed();
     auto bad = [&](const QString &why) {
         invalid(QStringLiteral("procpool: bad host '%1': %2; write HOST, HOST:SLOTS, SLOTS/HOST, "
-                               "or :SLOTS for this machine")
+                               "[IPV6-ADDRESS]:SLOTS, or :SLOTS for this machine")
                     .arg(text, why));
     };
     QString host = entry;
     QString slotsText; // after ':' or before '/'; ":" alone is one slot here
+    bool hasSlots = false;
     if (const qsizetype slash = entry.indexOf(u'/'); slash > 0) {
         slotsText = entry.left(slash);
         host = entry.mid(slash + 1);
-    } else if (const qsizetype colon = entry.lastIndexOf(u':'); colon >= 0 && !entry.contains(u']')) {
-        // The last colon: "user@[::1]" aside, an IPv6 address needs brackets (as in ssh).
-        slotsText = entry.mid(colon + 1);
-        host = entry.left(colon);
+        hasSlots = true;
+    }
+    if (host.contains(u'[') || host.contains(u']')) {
+        // [ADDRESS] or [ADDRESS]:SLOTS, maybe after USER@: an IPv6 address, whose colons are
+        // its own. ssh takes the address without the brackets.
+        const qsizetype open = host.indexOf(u'[');
+        const qsizetype close = host.indexOf(u']');
+        if (open < 0 || close < open + 2 || host.count(u'[') != 1 || host.count(u']') != 1)
+            bad(QStringLiteral("the brackets must hold one address"));
+        const QString after = host.mid(close + 1);
+        if (!after.isEmpty() && (hasSlots || !after.startsWith(u':')))
+            bad(QStringLiteral("only :SLOTS may follow an address in brackets"));
+        if (!after.isEmpty()) {
+            slotsText = after.mid(1);
+            hasSlots = true;
+        }
+        host = host.left(open) + host.mid(open + 1, close - open - 1);
+    } else if (const qsizetype colon = host.lastIndexOf(u':'); colon >= 0) {
+        if (hasSlots || host.indexOf(u':') != colon)
+            bad(QStringLiteral("an IPv6 address goes in brackets: [ADDRESS] or [ADDRESS]:SLOTS"));
+        slotsText = host.mid(colon + 1);
+        host = host.left(colon);
+        hasSlots = entry != u":";
     }
     int slots = 1;
-    if (host != entry && entry != u":") {
+    if (hasSlots) {
         bool ok = false;
         slots = slotsText.toInt(&ok);
         if (!ok || slots < 1 || slots > 4096)

@@ -65,7 +65,8 @@ const QList<OptionDef> &optionDefs()
                         "Example: --namespace render --program ./myapp --submit scale:800,600")},
         {QStringLiteral("host"), QStringLiteral("HOST[:SLOTS]"), Scope::Pool,
          QStringLiteral("Run SLOTS workers of the pool (default 1) on HOST, reached by "
-                        "--launcher; also SLOTS/HOST, and :SLOTS for this machine. Repeatable. "
+                        "--launcher; also SLOTS/HOST, [IPV6-ADDRESS]:SLOTS, and :SLOTS for this machine. "
+                        "Repeatable. "
                         "The pool has as many workers as its hosts have slots, so --workers "
                         "is left out.\nExample: --host node1:8 --host node2:8 --host :2")},
         {QStringLiteral("hostfile"), QStringLiteral("FILE"), Scope::Pool,
