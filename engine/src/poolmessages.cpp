@@ -241,7 +241,7 @@ void PoolCore::onErrorOutput(PoolWorker *w)
 void PoolCore::routeOutput(PoolWorker *w, const PoolWorker::OutputLine &line)
 {
     // Whatever id the worker wrote in its marker, its lines reach only the record of a task
-    // that ran on this very worker (TaskLedger::output()).
+    // that this very worker holds or ran (TaskLedger::output()).
     if (line.owner != 0) {
         // Usually the front; a prefetched one when the worker is ahead of the pool's reading.
         const auto held = std::find_if(w->inFlight.begin(), w->inFlight.end(),
