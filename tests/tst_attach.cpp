@@ -238,6 +238,22 @@ class TestAttach : public QObject
     }
 
 private:
+    //! Sends `start` for namespace beta with \a fields through \a c and returns the answer to
+    //! \a id (empty once the connection is gone).
+    static QCborMap startBeta(Client &c, qint64 id, const QCborMap &fields)
+    {
+        QCborMap request{{QStringLiteral("op"), QStringLiteral("start")}, {QStringLiteral("id"), id},
+                         {QStringLiteral("namespace"), QStringLiteral("beta")}};
+        for (auto it = fields.cbegin(); it != fields.cend(); ++it)
+            request.insert(it.key(), it.value());
+        c.send(request);
+        for (;;) {
+            const std::optional<QCborMap> answer = c.next();
+            if (!answer || answer->value(QLatin1String("id")).toInteger() == id)
+                return answer.value_or(QCborMap());
+        }
+    }
+
     //! Starts `--attach PID --watch --json` in \a watch; the function returned reads its output
     //! into \a out until that holds a needle (false after the hang guard).
     std::function<bool(const QByteArray &)> startWatch(QProcess &watch, QByteArray &out) const
@@ -630,17 +646,9 @@ private Q_SLOTS:
                      QStringLiteral("stopped"));
         Client c;
         QVERIFY(c.connectTo(m_socket));
-        auto start = [&c](qint64 id, const QCborMap &fields) {
-            QCborMap request{{QStringLiteral("op"), QStringLiteral("start")}, {QStringLiteral("id"), id},
-                             {QStringLiteral("namespace"), QStringLiteral("beta")}, {QStringLiteral("workers"), 2}};
-            for (auto it = fields.cbegin(); it != fields.cend(); ++it)
-                request.insert(it.key(), it.value());
-            c.send(request);
-            for (;;) {
-                const std::optional<QCborMap> answer = c.next();
-                if (!answer || answer->value(QLatin1String("id")).toInteger() == id)
-                    return answer.value_or(QCborMap());
-            }
+        auto start = [&c](qint64 id, QCborMap fields) {
+            fields.insert(QStringLiteral("workers"), 2);
+            return startBeta(c, id, fields);
         };
         // Each in range, together not valid: refused, and the pool stays stopped.
         QCborMap answer = start(20, {{QStringLiteral("softMemoryLimit"), qint64(2) << 30}});
@@ -777,18 +785,7 @@ private Q_SLOTS:
                      QStringLiteral("stopped"));
         Client c;
         QVERIFY(c.connectTo(m_socket));
-        auto start = [&c](qint64 id, const QCborMap &fields) {
-            QCborMap request{{QStringLiteral("op"), QStringLiteral("start")}, {QStringLiteral("id"), id},
-                             {QStringLiteral("namespace"), QStringLiteral("beta")}};
-            for (auto it = fields.cbegin(); it != fields.cend(); ++it)
-                request.insert(it.key(), it.value());
-            c.send(request);
-            for (;;) {
-                const std::optional<QCborMap> answer = c.next();
-                if (!answer || answer->value(QLatin1String("id")).toInteger() == id)
-                    return answer.value_or(QCborMap());
-            }
-        };
+        auto start = [&c](qint64 id, const QCborMap &fields) { return startBeta(c, id, fields); };
         QCborMap answer = start(40, {{QStringLiteral("hosts"), QCborArray{host(QStringLiteral("x"), 1, QStringLiteral("sh -c"))}}});
         QCOMPARE(answer.value(QLatin1String("op")).toString(), QStringLiteral("error"));
         QVERIFY2(answer.value(QLatin1String("error")).toString().contains(QStringLiteral("takes no command launcher")),
