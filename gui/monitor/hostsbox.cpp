@@ -47,7 +47,8 @@ HostsBox::HostsBox(QWidget *parent)
     m_text->setPlaceholderText(QStringLiteral("node1:8\n4/node2\n:2    # two on this machine"));
     m_text->setToolTip(QStringLiteral(
         "Where the workers run, one host a line as in a hostfile: HOST, HOST:SLOTS or SLOTS/HOST "
-        "(SLOTS workers there at once; 1 when left out), :SLOTS for this machine; '#' starts a "
+        "(SLOTS workers there at once; 1 when left out), [IPV6-ADDRESS]:SLOTS, :SLOTS for this "
+        "machine; '#' starts a "
         "comment. The pool has as many workers as the hosts have slots. Empty: every worker "
         "runs on this machine"));
     m_text->setTabChangesFocus(true);
